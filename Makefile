@@ -1,0 +1,13 @@
+.POSIX:
+
+check:
+	gofmt -l . && go vet ./...
+
+test:
+	go test -race -count=1 ./...
+
+interop:
+	bash interop/run.sh
+
+ci:
+	bash .ci/run

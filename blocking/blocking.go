@@ -1,0 +1,351 @@
+package blocking
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+// Namespaces.
+const (
+	NS       = "urn:xmpp:blocking"        // protocol and disco#info feature
+	NSErrors = "urn:xmpp:blocking:errors" // application error condition
+)
+
+// Defaults.
+const (
+	DefaultMaxItems  = 1000
+	DefaultCacheSize = 10000
+)
+
+// Config configures blocking.
+type Config struct {
+	// MaxItems is the largest block list a user may have. Default
+	// DefaultMaxItems.
+	MaxItems int
+	// CacheSize is the number of users whose block lists are kept in
+	// memory. Default DefaultCacheSize.
+	CacheSize int
+}
+
+// Router is what the service needs from the router; *router.Router
+// implements it.
+type Router interface {
+	// Deliver hands a stanza the service generates to its recipients.
+	Deliver(ctx context.Context, st *stanza.Stanza) int
+	// Resources returns the bound resources of a bare JID.
+	Resources(bare jid.JID) []router.Resource
+	// IsLocal reports whether domain is served here.
+	IsLocal(domain string) bool
+}
+
+// Service implements the blocking command. Its methods are safe for
+// concurrent use.
+type Service struct {
+	cfg   Config
+	store Store
+	r     Router
+	log   *slog.Logger
+	cache *cache
+
+	mu         sync.Mutex
+	interested map[string]map[string]struct{} // user → resources that retrieved the block list; guarded by mu
+
+	pushID atomic.Uint64 // for push IQ ids
+}
+
+// New returns a blocking service on store, delivering its pushes through r.
+// log may be nil.
+func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = DefaultMaxItems
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		cfg: cfg, store: store, r: r,
+		log:        log.With("xep", "0191"),
+		cache:      newCache(cfg.CacheSize),
+		interested: map[string]map[string]struct{}{},
+	}
+}
+
+// Register adds the blocking handlers, the policy hook, the OnGone hook and
+// the disco#info feature to m.
+func (s *Service) Register(m *router.Mux) {
+	m.HandleIQ(router.ToServer, NS, "", s.handle)
+	m.HandleIQ(router.ToAccount, NS, "", s.handle)
+	m.Use(router.StagePolicy, router.Hook{
+		Name:  "blocking",
+		Kinds: []stanza.Kind{stanza.KindMessage, stanza.KindPresence, stanza.KindIQ},
+		Func:  s.policy,
+	})
+	m.OnGone(s.gone)
+	m.AddFeature(router.ToServer, NS)
+}
+
+// Blocked reports whether user (a local account) blocks other. Features
+// that deliver stanzas without Router.Route (presence broadcasts) use it.
+func (s *Service) Blocked(ctx context.Context, user, other jid.JID) (bool, error) {
+	l, err := s.list(ctx, user.Bare().String())
+	if err != nil {
+		return false, err
+	}
+	return l.matches(other), nil
+}
+
+// list returns the user's block list, from the cache or the store.
+func (s *Service) list(ctx context.Context, user string) (*blockList, error) {
+	if l, ok := s.cache.get(user); ok {
+		return l, nil
+	}
+	gen := s.cache.generation()
+	items, err := s.store.BlockList(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("blocking: block list of %s: %w", user, err)
+	}
+	l := newBlockList(items)
+	s.cache.put(user, l, gen)
+	return l, nil
+}
+
+// isAccount reports whether j is at a local account.
+func (s *Service) isAccount(j jid.JID) bool {
+	return j.Localpart() != "" && s.r.IsLocal(j.Domainpart())
+}
+
+// isServer reports whether j is a served domain itself.
+func (s *Service) isServer(j jid.JID) bool {
+	return j.Localpart() == "" && j.Resourcepart() == "" && s.r.IsLocal(j.Domainpart())
+}
+
+// errBlocked is the error for a stanza to a blocked entity (§3.3).
+func errBlocked() *stanza.Error {
+	return &stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAcceptable, App: xml.NewElement(NSErrors, "blocked")}
+}
+
+// policy is the StagePolicy hook.
+func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
+	st := rt.St
+	from, to := st.From, st.To
+	if to.Domainpart() == "" || from.Domainpart() == "" {
+		return nil // to the sender's own account or server, or from the server
+	}
+	fromAccount, toAccount := s.isAccount(from), s.isAccount(to)
+	if fromAccount && toAccount && from.Bare().Equal(to.Bare()) {
+		return nil
+	}
+	if fromAccount && !s.isServer(to) {
+		l, err := s.list(ctx, from.Bare().String())
+		if err != nil {
+			return err
+		}
+		if l.matches(to) {
+			if st.Kind == stanza.KindPresence || st.Type == stanza.TypeError || st.Type == stanza.TypeResult {
+				return router.ErrDrop
+			}
+			return errBlocked()
+		}
+	}
+	if toAccount && !s.isServer(from) {
+		l, err := s.list(ctx, to.Bare().String())
+		if err != nil {
+			return err
+		}
+		if l.matches(from) {
+			switch {
+			case st.Kind == stanza.KindPresence, st.Type == stanza.TypeError, st.Type == stanza.TypeResult:
+				return router.ErrDrop
+			}
+			return stanza.NewError(stanza.ServiceUnavailable, "")
+		}
+	}
+	return nil
+}
+
+// gone forgets a resource that went away, and the user's cached list with
+// their last resource.
+func (s *Service) gone(_ context.Context, full jid.JID) {
+	bare := full.Bare()
+	user := bare.String()
+	s.mu.Lock()
+	if rs := s.interested[user]; rs != nil {
+		delete(rs, full.Resourcepart())
+		if len(rs) == 0 {
+			delete(s.interested, user)
+		}
+	}
+	s.mu.Unlock()
+	if len(s.r.Resources(bare)) == 0 {
+		s.cache.invalidate(user)
+	}
+}
+
+func (s *Service) setInterested(full jid.JID) {
+	res := full.Resourcepart()
+	if res == "" {
+		return
+	}
+	user := full.Bare().String()
+	s.mu.Lock()
+	rs := s.interested[user]
+	if rs == nil {
+		rs = map[string]struct{}{}
+		s.interested[user] = rs
+	}
+	rs[res] = struct{}{}
+	s.mu.Unlock()
+}
+
+// handle answers the blocking IQs.
+func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+	user := iq.From.Bare()
+	if !s.isAccount(user) {
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
+	}
+	if iq.To.Localpart() != "" && !iq.To.Bare().Equal(user) {
+		return nil, stanza.NewError(stanza.Forbidden, "a block list is managed by its owner")
+	}
+	p := iq.Payload()
+	switch {
+	case iq.Type == stanza.TypeGet && p.Name.Local == "blocklist":
+		return s.blocklist(ctx, iq, user)
+	case iq.Type == stanza.TypeSet && p.Name.Local == "block":
+		return s.block(ctx, iq, user, p)
+	case iq.Type == stanza.TypeSet && p.Name.Local == "unblock":
+		return s.unblock(ctx, iq, user, p)
+	}
+	return nil, stanza.NewError(stanza.BadRequest, "expected blocklist (get), block or unblock (set)")
+}
+
+func (s *Service) blocklist(ctx context.Context, iq *stanza.Stanza, user jid.JID) (*stanza.Stanza, error) {
+	l, err := s.list(ctx, user.String())
+	if err != nil {
+		return nil, err
+	}
+	s.setInterested(iq.From)
+	return iq.Result(itemsElement("blocklist", l.items)), nil
+}
+
+func itemsElement(local string, items []string) *xml.Element {
+	e := xml.NewElement(NS, local)
+	for _, it := range items {
+		e.AddChild(xml.NewElement(NS, "item", "jid", it))
+	}
+	return e
+}
+
+// items parses the item children of p into canonical JIDs, without
+// duplicates, in their order.
+func items(p *xml.Element) ([]jid.JID, []string, error) {
+	var js []jid.JID
+	var ss []string
+	for _, it := range p.ChildrenNamed(NS, "item") {
+		j, err := jid.Parse(it.AttrValue("jid"))
+		if err != nil {
+			return nil, nil, stanza.NewError(stanza.JIDMalformed, "invalid JID "+strconv.Quote(it.AttrValue("jid")))
+		}
+		if s := j.String(); !slices.Contains(ss, s) {
+			js = append(js, j)
+			ss = append(ss, s)
+		}
+	}
+	return js, ss, nil
+}
+
+func (s *Service) block(ctx context.Context, iq *stanza.Stanza, user jid.JID, p *xml.Element) (*stanza.Stanza, error) {
+	js, ss, err := items(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(ss) == 0 {
+		return nil, stanza.NewError(stanza.BadRequest, "block at least one JID")
+	}
+	name := user.String()
+	cur, err := s.list(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	n := len(cur.items)
+	for _, x := range ss {
+		if !cur.has(x) {
+			n++
+		}
+	}
+	if n > s.cfg.MaxItems {
+		return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a block list holds at most %d JIDs", s.cfg.MaxItems))
+	}
+	err = s.store.Block(ctx, name, ss)
+	s.cache.invalidate(name) // even after an error: the store may have changed
+	if err != nil {
+		return nil, fmt.Errorf("blocking: block for %s: %w", name, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "blocked", slog.String("user", name), slog.Int("jids", len(ss)))
+	s.r.Deliver(ctx, iq.Result(nil))
+	s.push(ctx, user, itemsElement("block", ss))
+
+	// §3.3: the blocked contacts see the user go offline.
+	var avail []jid.JID
+	for _, r := range s.r.Resources(user) {
+		if r.Available {
+			avail = append(avail, r.JID)
+		}
+	}
+	for _, j := range js {
+		if j.Localpart() == "" || j.Bare().Equal(user) {
+			continue
+		}
+		for _, from := range avail {
+			s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", from, j))
+		}
+	}
+	return nil, router.ErrAsync
+}
+
+func (s *Service) unblock(ctx context.Context, iq *stanza.Stanza, user jid.JID, p *xml.Element) (*stanza.Stanza, error) {
+	_, ss, err := items(p)
+	if err != nil {
+		return nil, err
+	}
+	name := user.String()
+	err = s.store.Unblock(ctx, name, ss)
+	s.cache.invalidate(name)
+	if err != nil {
+		return nil, fmt.Errorf("blocking: unblock for %s: %w", name, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "unblocked", slog.String("user", name), slog.Int("jids", len(ss)))
+	s.r.Deliver(ctx, iq.Result(nil))
+	s.push(ctx, user, itemsElement("unblock", ss))
+	return nil, router.ErrAsync
+}
+
+// push sends payload in an IQ set to each bound resource of user that has
+// retrieved the block list.
+func (s *Service) push(ctx context.Context, user jid.JID, payload *xml.Element) {
+	name := user.String()
+	for _, r := range s.r.Resources(user) {
+		s.mu.Lock()
+		_, ok := s.interested[name][r.JID.Resourcepart()]
+		s.mu.Unlock()
+		if !ok {
+			continue
+		}
+		id := "block-" + strconv.FormatUint(s.pushID.Add(1), 10)
+		push := stanza.Build(stanza.KindIQ, stanza.TypeSet, id, jid.JID{}, r.JID)
+		push.El.AddChild(payload.Copy())
+		s.r.Deliver(ctx, push)
+	}
+}

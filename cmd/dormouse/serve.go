@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"dormouse.im/dormouse/server"
+)
+
+// serve runs the server until SIGINT or SIGTERM.
+func serve(args []string, stdout, stderr io.Writer, environ []string) int {
+	cfg, rest, code := loadConfig("serve", args, stderr, environ)
+	if code != exitOK {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "dormouse serve: unexpected arguments %v\n", rest)
+		return exitConfig
+	}
+	log := newLogger(cfg, stderr)
+	ctx, cancel := signalContext()
+	defer cancel()
+
+	srv, err := server.New(ctx, cfg, version, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "dormouse: %v\n", err)
+		return exitFail
+	}
+	if err := srv.Start(); err != nil {
+		fmt.Fprintf(stderr, "dormouse: %v\n", err)
+		_ = srv.Shutdown(context.Background())
+		return exitFail
+	}
+	printStartup(stdout, srv, cfg.ServedHosts(), cfg.DataDir)
+	log.Info("server started", "version", version, "hosts", cfg.ServedHosts(), "storage", srv.Stores.Location)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srv.Err():
+		log.Error("a listener failed; shutting down", "err", err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown incomplete", "err", err)
+		return exitFail
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir string) {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	fmt.Fprintf(w, "Dormouse %s serving %v\n", version, hosts)
+	for _, l := range []struct{ name, what string }{
+		{server.ListenerC2S, "clients (STARTTLS)"},
+		{server.ListenerC2STLS, "clients (direct TLS, XEP-0368)"},
+		{server.ListenerComponent, "components (XEP-0114)"},
+		{server.ListenerAdmin, "admin HTTP (/healthz, /readyz)"},
+	} {
+		if a := srv.Addr(l.name); a != nil {
+			fmt.Fprintf(w, "  listening on %-22s %s\n", a.String(), l.what)
+		}
+	}
+	fmt.Fprintf(w, "  storage:     %s %s\n", srv.Stores.Backend, srv.Stores.Location)
+	fmt.Fprintf(w, "  data dir:    %s\n", abs(dataDir))
+	fmt.Fprintf(w, "  certificate: %s\n", abs(srv.CertFile))
+	self, _ := os.Executable()
+	_ = self
+	fmt.Fprintf(w, "Add a user:    dormouse user add alice@%s PASSWORD   (or: go run ./cmd/dormouse user add ...)\n", hosts[0])
+}

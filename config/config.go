@@ -1,0 +1,260 @@
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Config is the whole server configuration. The toml tags are a stable
+// contract: operators' files and DORMOUSE_* environment variables use them.
+type Config struct {
+	// Domain is the main XMPP domain served. Default "localhost".
+	Domain string `toml:"domain"`
+	// Hosts are extra virtual hosts served by the same process.
+	Hosts []string `toml:"hosts"`
+	// DataDir holds the SQLite database and the generated self-signed
+	// certificate. Relative paths are relative to the working directory.
+	// Default "dormouse-data".
+	DataDir string `toml:"data_dir"`
+
+	Log              Log              `toml:"log"`
+	Storage          Storage          `toml:"storage"`
+	C2S              C2S              `toml:"c2s"`
+	TLS              TLS              `toml:"tls"`
+	Components       Components       `toml:"components"`
+	StreamManagement StreamManagement `toml:"stream_management"`
+	Admin            Admin            `toml:"admin"`
+	Auth             Auth             `toml:"auth"`
+	Offline          Offline          `toml:"offline"`
+	Roster           Roster           `toml:"roster"`
+	Register         Register         `toml:"register"`
+}
+
+// Log configures the server's structured log.
+type Log struct {
+	// Level is one of "debug", "info", "warn", "error". Default "info".
+	Level string `toml:"level"`
+	// Format is "text" or "json". Default "text".
+	Format string `toml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level (slog.LevelInfo if Level is not
+// one of the valid names; Validate rejects those).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Storage selects the database.
+type Storage struct {
+	// URL is "sqlite:PATH" or "postgres://user@host:5432/db". Empty means
+	// "sqlite:<data_dir>/dormouse.db"; use Config.StorageURL to read it.
+	URL string `toml:"url"`
+}
+
+// C2S configures client-to-server streams.
+type C2S struct {
+	// Listen is the STARTTLS listener address. Default ":5222"; "" disables.
+	Listen string `toml:"listen"`
+	// TLSListen is the direct TLS (XEP-0368) listener. Default ":5223"; ""
+	// disables. At least one of Listen and TLSListen must be set.
+	TLSListen string `toml:"tls_listen"`
+	// MaxStanzaSize is the largest stanza accepted, in bytes. Default
+	// 262144; at least 10000 (RFC 6120 §13.12).
+	MaxStanzaSize int `toml:"max_stanza_size"`
+	// RequireTLS requires STARTTLS before authentication on Listen. Default
+	// true.
+	RequireTLS bool `toml:"require_tls"`
+	// MaxConnectionsPerIP limits concurrent client connections from one IP
+	// address. Default 50; 0 means no limit.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// AuthTimeout closes streams that have not authenticated this long after
+	// connecting. Default 60s.
+	AuthTimeout Duration `toml:"auth_timeout"`
+	// IdleTimeout closes streams from which nothing (not even a whitespace
+	// keepalive) was read for this long. Default 10m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// StanzaRate is the sustained number of stanzas per second one session
+	// may send. Default 100.
+	StanzaRate int `toml:"stanza_rate"`
+	// StanzaBurst is the number of stanzas a session may send at once above
+	// StanzaRate. Default 200.
+	StanzaBurst int `toml:"stanza_burst"`
+	// MaxQueue is the number of outbound stanzas queued for one session
+	// before it is considered a slow consumer and closed. Default 1000.
+	MaxQueue int `toml:"max_queue"`
+}
+
+// TLS configures the server certificate.
+type TLS struct {
+	// Cert and Key are PEM file paths; both set or both empty. Empty means
+	// a self-signed certificate generated in <data_dir>/tls.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// Components configures external components (XEP-0114).
+type Components struct {
+	// Listen is the component listener address. Default "127.0.0.1:5347";
+	// "" disables.
+	Listen string `toml:"listen"`
+	// Secrets maps a component's domain to its shared secret.
+	Secrets map[string]string `toml:"secrets"`
+}
+
+// StreamManagement configures XEP-0198.
+type StreamManagement struct {
+	// ResumeTimeout is how long a disconnected session stays resumable when
+	// the client asks for no particular time. Default 10m.
+	ResumeTimeout Duration `toml:"resume_timeout"`
+	// MaxResumeTimeout caps the resumption time a client may ask for.
+	// Default 1h; at least ResumeTimeout.
+	MaxResumeTimeout Duration `toml:"max_resume_timeout"`
+	// MaxQueue is the number of unacknowledged stanzas kept for resumption.
+	// Default 500.
+	MaxQueue int `toml:"max_queue"`
+}
+
+// Admin configures the admin HTTP listener (metrics, health, admin API).
+type Admin struct {
+	// Listen is its address. Default "127.0.0.1:5280"; "" disables.
+	Listen string `toml:"listen"`
+}
+
+// Auth configures login throttling.
+type Auth struct {
+	// MaxFailuresPerIP is the number of failed authentications from one IP
+	// address within FailureWindow after which further attempts from it are
+	// refused until the window has passed. Default 10; 0 disables throttling.
+	MaxFailuresPerIP int `toml:"max_failures_per_ip"`
+	// FailureWindow is the period failures are counted over. Default 5m.
+	FailureWindow Duration `toml:"failure_window"`
+}
+
+// Offline configures offline message storage.
+type Offline struct {
+	// MaxMessages is the number of offline messages kept per user. Default
+	// 1000.
+	MaxMessages int `toml:"max_messages"`
+}
+
+// Roster configures rosters (RFC 6121).
+type Roster struct {
+	// MaxItems is the largest roster a user may have. Default 1000.
+	MaxItems int `toml:"max_items"`
+	// Versioning enables roster versioning (RFC 6121 §2.6). Default true.
+	Versioning bool `toml:"versioning"`
+}
+
+// Register configures in-band registration (XEP-0077).
+type Register struct {
+	// Enabled lets anyone create an account over XMPP. Default false.
+	Enabled bool `toml:"enabled"`
+	// AllowPasswordChange lets authenticated users change their password
+	// in-band. Default true.
+	AllowPasswordChange bool `toml:"allow_password_change"`
+}
+
+// Default returns the built-in configuration. Each call returns fresh
+// slices and maps.
+func Default() Config {
+	return Config{
+		Domain:  "localhost",
+		Hosts:   []string{},
+		DataDir: "dormouse-data",
+		Log:     Log{Level: "info", Format: "text"},
+		C2S: C2S{
+			Listen:              ":5222",
+			TLSListen:           ":5223",
+			MaxStanzaSize:       262144,
+			RequireTLS:          true,
+			MaxConnectionsPerIP: 50,
+			AuthTimeout:         Duration(60 * time.Second),
+			IdleTimeout:         Duration(10 * time.Minute),
+			StanzaRate:          100,
+			StanzaBurst:         200,
+			MaxQueue:            1000,
+		},
+		Components: Components{
+			Listen:  "127.0.0.1:5347",
+			Secrets: map[string]string{},
+		},
+		StreamManagement: StreamManagement{
+			ResumeTimeout:    Duration(10 * time.Minute),
+			MaxResumeTimeout: Duration(time.Hour),
+			MaxQueue:         500,
+		},
+		Admin:    Admin{Listen: "127.0.0.1:5280"},
+		Auth:     Auth{MaxFailuresPerIP: 10, FailureWindow: Duration(5 * time.Minute)},
+		Offline:  Offline{MaxMessages: 1000},
+		Roster:   Roster{MaxItems: 1000, Versioning: true},
+		Register: Register{Enabled: false, AllowPasswordChange: true},
+	}
+}
+
+// ServedHosts returns the domains this server is authoritative for: Domain
+// first, then Hosts, in canonical form (RFC 7622: lower case, Unicode
+// labels, no trailing dot). Call it on a validated Config; a name that does
+// not parse is returned lower-cased as written.
+func (c Config) ServedHosts() []string {
+	out := make([]string, 0, 1+len(c.Hosts))
+	out = append(out, canonicalDomain(c.Domain))
+	for _, h := range c.Hosts {
+		out = append(out, canonicalDomain(h))
+	}
+	return out
+}
+
+// StorageURL returns Storage.URL, or "sqlite:<data_dir>/dormouse.db" if it
+// is empty.
+func (c Config) StorageURL() string {
+	if c.Storage.URL != "" {
+		return c.Storage.URL
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "dormouse.db")
+}
+
+// canonicalDomain returns the canonical form of a domain JID, or s
+// lower-cased if it is not one.
+func canonicalDomain(s string) string {
+	d, err := parseDomain(s)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return d
+}
+
+//go:embed dormouse.example.toml
+var example []byte
+
+// Example returns the commented example configuration file: every key with
+// its default value. Load of this file yields Default().
+func Example() []byte {
+	return append([]byte(nil), example...)
+}
+
+// parseDomain parses s as a domain JID (no localpart, no resourcepart) and
+// returns its canonical domainpart.
+func parseDomain(s string) (string, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if j.Localpart() != "" || j.Resourcepart() != "" {
+		return "", errors.New("must be a domain, without localpart (user@) or resourcepart (/resource)")
+	}
+	return j.Domainpart(), nil
+}

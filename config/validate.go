@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MinStanzaSize is the smallest c2s.max_stanza_size accepted: RFC 6120
+// §13.12 requires servers to accept stanzas of at least 10000 bytes.
+const MinStanzaSize = 10000
+
+// Validate checks c and returns nil or an error joining one *Error per
+// problem, each naming the offending key by its TOML path.
+func (c *Config) Validate() error {
+	var errs []error
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	// Served domains.
+	served := make(map[string]string) // canonical domain -> key that set it
+	if d, err := parseDomain(c.Domain); err != nil {
+		fail("domain", "invalid domain %q: %v", c.Domain, err)
+	} else {
+		served[d] = "domain"
+	}
+	for i, h := range c.Hosts {
+		key := fmt.Sprintf("hosts[%d]", i)
+		d, err := parseDomain(h)
+		if err != nil {
+			fail("hosts", "invalid domain %q: %v", h, err)
+			continue
+		}
+		if prev, ok := served[d]; ok {
+			fail("hosts", "%q is served twice (also %s)", h, prev)
+			continue
+		}
+		served[d] = key
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		fail("data_dir", "must not be empty")
+	}
+
+	// Log.
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		fail("log.level", "must be one of debug, info, warn, error (got %q)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		fail("log.format", "must be text or json (got %q)", c.Log.Format)
+	}
+
+	// Storage.
+	if err := checkStorageURL(c.StorageURL()); err != nil {
+		fail("storage.url", "%v", err)
+	}
+
+	// Listeners.
+	listeners := []struct {
+		key, addr string
+	}{
+		{"c2s.listen", c.C2S.Listen},
+		{"c2s.tls_listen", c.C2S.TLSListen},
+		{"components.listen", c.Components.Listen},
+		{"admin.listen", c.Admin.Listen},
+	}
+	seen := make(map[string]string)
+	for _, l := range listeners {
+		if l.addr == "" {
+			continue
+		}
+		port, err := checkListen(l.addr)
+		if err != nil {
+			fail(l.key, "%v", err)
+			continue
+		}
+		if port == 0 {
+			continue // an ephemeral port never clashes
+		}
+		if prev, ok := seen[l.addr]; ok {
+			fail(l.key, "address %q is also used by %s", l.addr, prev)
+			continue
+		}
+		seen[l.addr] = l.key
+	}
+	if c.C2S.Listen == "" && c.C2S.TLSListen == "" {
+		fail("c2s.listen", "c2s.listen and c2s.tls_listen are both empty: clients could not connect")
+	}
+
+	// Limits.
+	if c.C2S.MaxStanzaSize < MinStanzaSize {
+		fail("c2s.max_stanza_size", "must be at least %d bytes (got %d)", MinStanzaSize, c.C2S.MaxStanzaSize)
+	}
+	positive := []struct {
+		key string
+		n   int
+	}{
+		{"c2s.stanza_rate", c.C2S.StanzaRate},
+		{"c2s.stanza_burst", c.C2S.StanzaBurst},
+		{"c2s.max_queue", c.C2S.MaxQueue},
+		{"stream_management.max_queue", c.StreamManagement.MaxQueue},
+		{"offline.max_messages", c.Offline.MaxMessages},
+		{"roster.max_items", c.Roster.MaxItems},
+	}
+	for _, p := range positive {
+		if p.n <= 0 {
+			fail(p.key, "must be positive (got %d)", p.n)
+		}
+	}
+	nonNegative := []struct {
+		key string
+		n   int
+	}{
+		{"c2s.max_connections_per_ip", c.C2S.MaxConnectionsPerIP},
+		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
+	}
+	for _, p := range nonNegative {
+		if p.n < 0 {
+			fail(p.key, "must be 0 (no limit) or positive (got %d)", p.n)
+		}
+	}
+
+	// Durations: every Duration anywhere in Config must be positive.
+	for _, v := range envVars() {
+		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
+		if d, ok := f.Interface().(Duration); ok && d <= 0 {
+			fail(v.key, "must be a positive duration (got %s)", d)
+		}
+	}
+	if c.StreamManagement.MaxResumeTimeout < c.StreamManagement.ResumeTimeout {
+		fail("stream_management.max_resume_timeout", "must be at least stream_management.resume_timeout (%s; got %s)",
+			c.StreamManagement.ResumeTimeout, c.StreamManagement.MaxResumeTimeout)
+	}
+
+	// TLS.
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		if c.TLS.Cert == "" {
+			fail("tls.cert", "must be set when tls.key is set (or leave both empty for a self-signed certificate)")
+		} else {
+			fail("tls.key", "must be set when tls.cert is set (or leave both empty for a self-signed certificate)")
+		}
+	}
+
+	// Components.
+	domains := make([]string, 0, len(c.Components.Secrets))
+	for d := range c.Components.Secrets {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	components := make(map[string]string)
+	for _, d := range domains {
+		cd, err := parseDomain(d)
+		if err != nil {
+			fail("components.secrets", "invalid component domain %q: %v", d, err)
+			continue
+		}
+		if key, ok := served[cd]; ok {
+			fail("components.secrets", "component domain %q is a served host (%s)", d, key)
+			continue
+		}
+		if prev, ok := components[cd]; ok {
+			fail("components.secrets", "component domain %q is listed twice (also as %q)", d, prev)
+			continue
+		}
+		components[cd] = d
+		if c.Components.Secrets[d] == "" {
+			fail("components.secrets", "secret of %q must not be empty", d)
+		}
+	}
+
+	return errors.Join(errs...)
+}
+
+// checkListen checks a listen address "host:port" and returns its port.
+func checkListen(addr string) (int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("invalid listen address %q (use host:port, :port or [ipv6]:port): %w", addr, err)
+	}
+	if strings.ContainsAny(host, " /") {
+		return 0, fmt.Errorf("invalid host in listen address %q", addr)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("invalid port in listen address %q (must be 0-65535)", addr)
+	}
+	return int(p), nil
+}
+
+// checkStorageURL checks that u is a sqlite: or postgres: URL. Its errors
+// never repeat a postgres URL, which may hold a password.
+func checkStorageURL(u string) error {
+	scheme, rest, ok := strings.Cut(u, ":")
+	if !ok || strings.ContainsAny(scheme, "/@") {
+		return errors.New("invalid URL: want sqlite:PATH or postgres://user@host:5432/db")
+	}
+	switch scheme {
+	case "sqlite":
+		if rest == "" || rest == "//" {
+			return fmt.Errorf("invalid URL %q: missing database path (sqlite:PATH)", u)
+		}
+	case "postgres", "postgresql":
+		pu, err := url.Parse(u)
+		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // url.Error repeats the URL
+			}
+			return fmt.Errorf("invalid postgres URL: %w", err)
+		}
+		if pu.Host == "" && pu.Path == "" && pu.RawQuery == "" {
+			return errors.New("invalid postgres URL: want postgres://user@host:5432/db")
+		}
+	default:
+		return fmt.Errorf("unsupported scheme %q: want sqlite:PATH or postgres://user@host:5432/db", scheme)
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+// Package xmpptest is a small, strict XMPP client for tests and the load
+// tool: it speaks the wire protocol itself (STARTTLS or direct TLS, SASL
+// SCRAM through mellium.im/sasl's client, resource binding) so tests drive
+// the server over real sockets exactly as a client would.
+package xmpptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"dormouse.im/dormouse/stream"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/sasl"
+)
+
+// Options for Dial.
+type Options struct {
+	Addr      string // host:port
+	Domain    string // stream 'to'
+	User      string // localpart
+	Password  string
+	Resource  string      // "" lets the server choose
+	DirectTLS bool        // XEP-0368 instead of STARTTLS
+	TLS       *tls.Config // nil: InsecureSkipVerify with ServerName = Domain
+	Mechanism string      // "SCRAM-SHA-256" (default), "SCRAM-SHA-1", "PLAIN"
+	NoBind    bool        // stop after authentication
+	Timeout   time.Duration
+}
+
+// Client is a connected test client. Its methods are not safe for
+// concurrent use, except Send.
+type Client struct {
+	Conn     net.Conn
+	Dec      *xml.Decoder
+	JID      string // bound full JID
+	Features *xml.Element
+	wmu      sync.Mutex
+	timeout  time.Duration
+}
+
+// Dial connects, negotiates TLS, authenticates and binds.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Mechanism == "" {
+		o.Mechanism = "SCRAM-SHA-256"
+	}
+	tcfg := o.TLS
+	if tcfg == nil {
+		tcfg = &tls.Config{InsecureSkipVerify: true, ServerName: o.Domain, MinVersion: tls.VersionTLS12}
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{Conn: nc, timeout: o.Timeout}
+	if o.DirectTLS {
+		tc := tls.Client(nc, tcfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		c.Conn = tc
+	}
+	c.Dec = xml.NewDecoder(c.Conn, xml.Limits{})
+	fail := func(err error) (*Client, error) { c.Conn.Close(); return nil, err }
+	if err := c.Open(o.Domain); err != nil {
+		return fail(err)
+	}
+	if !o.DirectTLS {
+		if c.Features.Child(stream.NSTLS, "starttls") == nil {
+			return fail(errors.New("xmpptest: no STARTTLS offered"))
+		}
+		if err := c.SendRaw("<starttls xmlns='" + stream.NSTLS + "'/>"); err != nil {
+			return fail(err)
+		}
+		el, err := c.Next()
+		if err != nil {
+			return fail(err)
+		}
+		if el.Name.Local != "proceed" {
+			return fail(fmt.Errorf("xmpptest: starttls: got %s", el))
+		}
+		tc := tls.Client(nc, tcfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(err)
+		}
+		c.Conn = tc
+		c.Dec.Reset(tc)
+		if err := c.Open(o.Domain); err != nil {
+			return fail(err)
+		}
+	}
+	if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
+		return fail(err)
+	}
+	if err := c.Open(o.Domain); err != nil {
+		return fail(err)
+	}
+	if o.NoBind {
+		return c, nil
+	}
+	if err := c.Bind(o.Resource); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// Open sends a stream header and reads the server's header and features.
+func (c *Client) Open(domain string) error {
+	if err := c.SendRaw("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" + domain + "' version='1.0'>"); err != nil {
+		return err
+	}
+	c.deadline()
+	if _, err := c.Dec.Header(); err != nil {
+		return err
+	}
+	f, err := c.Next()
+	if err != nil {
+		return err
+	}
+	if f.Name.Space != stream.NS || f.Name.Local != "features" {
+		return fmt.Errorf("xmpptest: expected features, got %s", f)
+	}
+	c.Features = f
+	return nil
+}
+
+// AuthError is a SASL failure.
+type AuthError struct{ Condition string }
+
+func (e *AuthError) Error() string { return "xmpptest: sasl failure: " + e.Condition }
+
+// Auth runs a SASL exchange.
+func (c *Client) Auth(mech, user, password string) error {
+	var m sasl.Mechanism
+	switch mech {
+	case "SCRAM-SHA-256":
+		m = sasl.ScramSha256
+	case "SCRAM-SHA-1":
+		m = sasl.ScramSha1
+	case "PLAIN":
+		m = sasl.Plain
+	default:
+		return fmt.Errorf("xmpptest: unknown mechanism %s", mech)
+	}
+	neg := sasl.NewClient(m, sasl.Credentials(func() ([]byte, []byte, []byte) {
+		return []byte(user), []byte(password), nil
+	}))
+	_, resp, err := neg.Step(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.SendRaw("<auth xmlns='" + stream.NSSASL + "' mechanism='" + mech + "'>" + base64.StdEncoding.EncodeToString(resp) + "</auth>"); err != nil {
+		return err
+	}
+	for {
+		el, err := c.Next()
+		if err != nil {
+			return err
+		}
+		switch el.Name.Local {
+		case "challenge":
+			ch, err := base64.StdEncoding.DecodeString(el.Text())
+			if err != nil {
+				return err
+			}
+			_, resp, err := neg.Step(ch)
+			if err != nil {
+				return err
+			}
+			if err := c.SendRaw("<response xmlns='" + stream.NSSASL + "'>" + base64.StdEncoding.EncodeToString(resp) + "</response>"); err != nil {
+				return err
+			}
+		case "success":
+			if t := el.Text(); t != "" && neg.State()&sasl.StepMask != sasl.ValidServerResponse {
+				ch, err := base64.StdEncoding.DecodeString(t)
+				if err != nil {
+					return err
+				}
+				if _, _, err := neg.Step(ch); err != nil {
+					return fmt.Errorf("xmpptest: server signature: %w", err)
+				}
+			}
+			c.Dec.Reset(c.Conn)
+			return nil
+		case "failure":
+			cond := ""
+			if f := el.FirstChild(); f != nil {
+				cond = f.Name.Local
+			}
+			return &AuthError{Condition: cond}
+		default:
+			return fmt.Errorf("xmpptest: unexpected %s", el)
+		}
+	}
+}
+
+// Bind binds a resource.
+func (c *Client) Bind(resource string) error {
+	r := ""
+	if resource != "" {
+		r = "<resource>" + resource + "</resource>"
+	}
+	if err := c.SendRaw("<iq type='set' id='bind1'><bind xmlns='" + stream.NSBind + "'>" + r + "</bind></iq>"); err != nil {
+		return err
+	}
+	el, err := c.Next()
+	if err != nil {
+		return err
+	}
+	if el.AttrValue("type") != "result" {
+		return fmt.Errorf("xmpptest: bind failed: %s", el)
+	}
+	c.JID = el.Child(stream.NSBind, "bind").ChildText(stream.NSBind, "jid")
+	return nil
+}
+
+// SendRaw writes raw XML.
+func (c *Client) SendRaw(s string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.Conn.Write([]byte(s))
+	return err
+}
+
+// Sendf formats and writes raw XML.
+func (c *Client) Sendf(format string, args ...any) error {
+	return c.SendRaw(fmt.Sprintf(format, args...))
+}
+
+func (c *Client) deadline() { _ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout)) }
+
+// Next reads the next top-level element (with the client's timeout).
+func (c *Client) Next() (*xml.Element, error) {
+	c.deadline()
+	return c.Dec.Next()
+}
+
+// Expect reads elements until one satisfies match, returning it; other
+// elements are returned in skipped. It fails after the timeout.
+func (c *Client) Expect(match func(*xml.Element) bool) (el *xml.Element, skipped []*xml.Element, err error) {
+	for {
+		el, err := c.Next()
+		if err != nil {
+			return nil, skipped, err
+		}
+		if match(el) {
+			return el, skipped, nil
+		}
+		skipped = append(skipped, el)
+	}
+}
+
+// IQ sends an iq and waits for the response with the same id, skipping
+// other elements.
+func (c *Client) IQ(id, xmlText string) (*xml.Element, error) {
+	if err := c.SendRaw(xmlText); err != nil {
+		return nil, err
+	}
+	el, _, err := c.Expect(func(e *xml.Element) bool {
+		return e.Name.Local == "iq" && e.AttrValue("id") == id &&
+			(e.AttrValue("type") == "result" || e.AttrValue("type") == "error")
+	})
+	return el, err
+}
+
+// NoMore asserts that nothing arrives within d (it returns the element that
+// did arrive, if any).
+func (c *Client) NoMore(d time.Duration) *xml.Element {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	el, err := c.Dec.Next()
+	if err != nil {
+		return nil
+	}
+	return el
+}
+
+// Close ends the stream politely and closes the connection.
+func (c *Client) Close() error {
+	_ = c.SendRaw(stream.Close)
+	return c.Conn.Close()
+}
+
+// ErrorCondition returns the stanza error condition of an error stanza.
+func ErrorCondition(el *xml.Element) string {
+	e := el.Child("jabber:client", "error")
+	for _, c := range e.Elements() {
+		if c.Name.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.Name.Local != "text" {
+			return c.Name.Local
+		}
+	}
+	return ""
+}
+
+// StreamErrorCondition returns the condition of a <stream:error/>.
+func StreamErrorCondition(el *xml.Element) string {
+	if el == nil || el.Name.Local != "error" || el.Name.Space != stream.NS {
+		return ""
+	}
+	for _, c := range el.Elements() {
+		if c.Name.Space == stream.NSErrors && c.Name.Local != "text" {
+			return c.Name.Local
+		}
+	}
+	return ""
+}
+
+// Contains reports whether the serialized element contains s.
+func Contains(el *xml.Element, s string) bool {
+	return el != nil && bytes.Contains(el.AppendXML(nil, "jabber:client"), []byte(s))
+}
+

@@ -1,0 +1,334 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"dormouse.im/dormouse/stanza"
+	"mellium.im/xmpp/jid"
+)
+
+// AccountChecker reports whether a local bare JID is an existing account.
+type AccountChecker interface {
+	AccountExists(ctx context.Context, bare jid.JID) (bool, error)
+}
+
+// SetAccounts sets the account checker used to tell unknown local users
+// (RFC 6121 §8.5.1) from users without resources. Without one, every local
+// bare JID counts as an account.
+func (r *Router) SetAccounts(a AccountChecker) { r.accounts = a }
+
+// Route routes a stanza from a local entity (a client session, a component,
+// or the server itself). Its 'from' must already be stamped and checked by
+// the caller. Route never blocks on another session: delivery enqueues.
+// Errors are answered to the sender with an error stanza (never for
+// stanzas of type error), so Route has no error result.
+func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
+	rt := Routing{St: st}
+	if err := r.runHooks(ctx, StagePolicy, &rt); err != nil {
+		r.fail(ctx, st, err)
+		return
+	}
+	st = rt.St
+	switch st.Kind {
+	case stanza.KindIQ:
+		r.routeIQ(ctx, st)
+	case stanza.KindPresence:
+		r.routePresence(ctx, st)
+	case stanza.KindMessage:
+		r.routeMessage(ctx, &rt)
+	}
+}
+
+func (r *Router) runHooks(ctx context.Context, s Stage, rt *Routing) error {
+	for i := range r.mux.hooks[s] {
+		h := &r.mux.hooks[s][i]
+		if !h.sees(rt.St.Kind) {
+			continue
+		}
+		if err := h.Func(ctx, rt); err != nil {
+			if !errors.Is(err, ErrDrop) {
+				var se *stanza.Error
+				if !errors.As(err, &se) {
+					r.log.LogAttrs(ctx, slog.LevelError, "routing hook failed",
+						slog.String("hook", h.Name), slog.Any("err", err))
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// fail answers st with an error derived from err, unless err is ErrDrop or
+// st is itself an error (RFC 6120 §8.3.1: never answer an error with an
+// error).
+func (r *Router) fail(ctx context.Context, st *stanza.Stanza, err error) {
+	if errors.Is(err, ErrDrop) || st.IsError() || err == nil {
+		return
+	}
+	if st.Kind == stanza.KindIQ && (st.Type == stanza.TypeResult) {
+		return
+	}
+	var se *stanza.Error
+	if !errors.As(err, &se) {
+		r.log.LogAttrs(ctx, slog.LevelError, "stanza processing failed",
+			slog.String("stanza", st.Describe()), slog.Any("err", err))
+	}
+	reply := st.ErrorReply(stanza.AsError(err))
+	if reply.From.Domainpart() == "" {
+		d, _ := jid.New("", r.main, "")
+		if st.From.Domainpart() != "" {
+			d = st.From.Domain()
+		}
+		reply.SetFrom(d)
+	}
+	r.Deliver(ctx, reply)
+}
+
+// Bounce answers st with the stanza error e (nothing for error stanzas).
+func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e *stanza.Error) {
+	r.fail(ctx, st, e)
+}
+
+func (r *Router) routeIQ(ctx context.Context, st *stanza.Stanza) {
+	to := st.To
+	switch {
+	case to.Domainpart() == "" || (to.Localpart() == "" && r.IsLocal(to.Domainpart()) && to.Resourcepart() == ""):
+		self := to.Domainpart() == ""
+		if self {
+			r.serveIQ(ctx, st, ToAccount, true)
+		} else {
+			r.serveIQ(ctx, st, ToServer, false)
+		}
+	case r.IsLocal(to.Domainpart()) && to.Resourcepart() == "":
+		r.serveIQ(ctx, st, ToAccount, false)
+	case r.IsLocal(to.Domainpart()):
+		if r.deliverFull(ctx, st) == 0 {
+			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		}
+	default:
+		r.routeRemote(ctx, st)
+	}
+}
+
+func (r *Router) serveIQ(ctx context.Context, st *stanza.Stanza, to Addressee, self bool) {
+	switch st.Type {
+	case stanza.TypeResult, stanza.TypeError:
+		// Responses to the server's own requests: nothing waits for them.
+		return
+	case stanza.TypeGet, stanza.TypeSet:
+	default:
+		r.fail(ctx, st, stanza.NewError(stanza.BadRequest, "invalid iq type"))
+		return
+	}
+	payloads := st.El.Elements()
+	if len(payloads) != 1 {
+		r.fail(ctx, st, stanza.NewError(stanza.BadRequest, "an iq get or set must have exactly one child element"))
+		return
+	}
+	p := payloads[0]
+	h := r.mux.iqHandler(to, p.Name.Space, p.Name.Local)
+	if h == nil && self {
+		h = r.mux.iqHandler(ToServer, p.Name.Space, p.Name.Local)
+	}
+	if h == nil {
+		r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		return
+	}
+	reply, err := h(ctx, st)
+	switch {
+	case errors.Is(err, ErrAsync):
+	case err != nil:
+		r.fail(ctx, st, err)
+	case reply != nil:
+		r.Deliver(ctx, reply)
+	}
+}
+
+func (r *Router) routePresence(ctx context.Context, st *stanza.Stanza) {
+	if h := r.mux.presence[st.Type]; h != nil {
+		if err := h(ctx, st); err != nil {
+			r.fail(ctx, st, err)
+		}
+		return
+	}
+	if st.Type == stanza.TypeError {
+		r.Deliver(ctx, st)
+		return
+	}
+	if st.To.Domainpart() == "" {
+		return
+	}
+	r.Deliver(ctx, st)
+}
+
+func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
+	st := rt.St
+	if st.To.Domainpart() == "" {
+		// RFC 6120 §10.3.1: no 'to' means the sender's own bare JID.
+		st = st.Copy()
+		st.SetTo(st.From.Bare())
+		rt.St = st
+	}
+	to := st.To
+	if !r.IsLocal(to.Domainpart()) {
+		r.routeRemote(ctx, st)
+		return
+	}
+	if to.Localpart() == "" {
+		// Messages to the server itself: nothing here consumes them.
+		if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
+			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		}
+		return
+	}
+	if ok, err := r.accountExists(ctx, to.Bare()); err != nil {
+		r.fail(ctx, st, err)
+		return
+	} else if !ok {
+		// RFC 6121 §8.5.1: no such account.
+		if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
+			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		}
+		return
+	}
+	for _, s := range []Stage{StageArchive, StageCopy} {
+		if err := r.runHooks(ctx, s, rt); err != nil {
+			r.fail(ctx, st, err)
+			return
+		}
+	}
+	st = rt.St
+	rt.Delivered = r.Deliver(ctx, st)
+	if rt.Delivered > 0 {
+		return
+	}
+	switch st.Type {
+	case stanza.TypeError, stanza.TypeHeadline:
+		return // RFC 6121 §8.5.2.2.1: silently ignore
+	case stanza.TypeGroupchat:
+		r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		return
+	}
+	if err := r.runHooks(ctx, StageUndelivered, rt); err != nil {
+		r.fail(ctx, st, err)
+		return
+	}
+	if !rt.Handled {
+		r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+	}
+}
+
+func (r *Router) accountExists(ctx context.Context, bare jid.JID) (bool, error) {
+	if r.accounts == nil {
+		return true, nil
+	}
+	return r.accounts.AccountExists(ctx, bare)
+}
+
+// routeRemote handles stanzas for domains this server does not serve:
+// connected components, else remote-server-not-found (no s2s yet).
+func (r *Router) routeRemote(ctx context.Context, st *stanza.Stanza) {
+	if t := r.component(st.To.Domainpart()); t != nil {
+		if !t.Deliver(st) {
+			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the component cannot take more stanzas"))
+		}
+		return
+	}
+	r.fail(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
+}
+
+// Deliver hands st to its recipients without running hooks and returns how
+// many took it: the bound resource for a full JID (for messages of type
+// chat and normal falling back to the bare JID rules if it is not bound),
+// the resources chosen by RFC 6121 §8.5.2 for a bare JID, or a component.
+// Features use it to send stanzas they generate (replies, pushes).
+func (r *Router) Deliver(ctx context.Context, st *stanza.Stanza) int {
+	to := st.To
+	if to.Domainpart() == "" {
+		return 0
+	}
+	if !r.IsLocal(to.Domainpart()) {
+		if t := r.component(to.Domainpart()); t != nil && t.Deliver(st) {
+			return 1
+		}
+		return 0
+	}
+	if to.Localpart() == "" {
+		return 0
+	}
+	if to.Resourcepart() != "" {
+		if n := r.deliverFull(ctx, st); n > 0 {
+			return n
+		}
+		if st.Kind == stanza.KindMessage && (st.Type == stanza.TypeChat || st.Type == stanza.TypeNormal || st.Type == "") {
+			return r.deliverBare(st)
+		}
+		return 0
+	}
+	return r.deliverBare(st)
+}
+
+func (r *Router) deliverFull(_ context.Context, st *stanza.Stanza) int {
+	r.mu.RLock()
+	x := r.lookupLocked(st.To)
+	var t Target
+	if x != nil {
+		t = x.Target
+	}
+	r.mu.RUnlock()
+	if t != nil && t.Deliver(st) {
+		return 1
+	}
+	return 0
+}
+
+// deliverBare applies RFC 6121 §8.5.2.1 for a bare JID with resources.
+func (r *Router) deliverBare(st *stanza.Stanza) int {
+	var targets [8]Target
+	ts := targets[:0]
+	r.mu.RLock()
+	u := r.users[st.To.Bare().String()]
+	if u != nil {
+		switch st.Kind {
+		case stanza.KindMessage:
+			if st.Type == stanza.TypeGroupchat {
+				break // RFC 6121 §8.5.2.1.1: never to a bare JID
+			}
+			best := -1
+			for _, x := range u.resources {
+				if x.Available && x.Priority >= 0 {
+					best = max(best, x.Priority)
+				}
+			}
+			for _, x := range u.resources {
+				if !x.Available || x.Priority < 0 {
+					continue
+				}
+				// chat and normal: the highest-priority resources;
+				// headline: every non-negative one.
+				if st.Type == stanza.TypeHeadline || x.Priority == best {
+					ts = append(ts, x.Target)
+				}
+			}
+		case stanza.KindPresence:
+			sub := st.Type == stanza.TypeSubscribe || st.Type == stanza.TypeSubscribed ||
+				st.Type == stanza.TypeUnsubscribe || st.Type == stanza.TypeUnsubscribed
+			for _, x := range u.resources {
+				if x.Available || (sub && x.Interested) {
+					ts = append(ts, x.Target)
+				}
+			}
+		}
+	}
+	r.mu.RUnlock()
+	n := 0
+	for _, t := range ts {
+		if t.Deliver(st) {
+			n++
+		}
+	}
+	return n
+}

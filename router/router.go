@@ -1,0 +1,240 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+
+	"dormouse.im/dormouse/stanza"
+	"mellium.im/xmpp/jid"
+)
+
+// Target receives stanzas: a client session or a component connection.
+type Target = stanza.Target
+
+// Resource is a snapshot of one bound client resource.
+type Resource struct {
+	JID        jid.JID
+	Target     Target
+	Available  bool           // sent initial presence and not unavailable since
+	Priority   int            // of its last available presence
+	Presence   *stanza.Stanza // its last available presence (nil if none)
+	Interested bool           // requested the roster (RFC 6121 §2.1.6)
+}
+
+type user struct {
+	resources []*Resource // bound resources, in bind order
+}
+
+// Router routes stanzas. Its methods are safe for concurrent use.
+type Router struct {
+	mux   *Mux
+	log   *slog.Logger
+	hosts map[string]bool
+	main  string // first served host
+
+	mu         sync.RWMutex
+	users      map[string]*user  // by bare JID string; guarded by mu
+	components map[string]Target // by domain; guarded by mu
+
+	accounts AccountChecker // set before serving
+}
+
+// New returns a router for the served hosts (canonical domain strings,
+// the first is the main host).
+func New(hosts []string, mux *Mux, log *slog.Logger) *Router {
+	r := &Router{
+		mux:        mux,
+		log:        log,
+		hosts:      map[string]bool{},
+		users:      map[string]*user{},
+		components: map[string]Target{},
+	}
+	for _, h := range hosts {
+		r.hosts[h] = true
+	}
+	if len(hosts) > 0 {
+		r.main = hosts[0]
+	}
+	return r
+}
+
+// Mux returns the router's Mux.
+func (r *Router) Mux() *Mux { return r.mux }
+
+// IsLocal reports whether domain is a host this server serves.
+func (r *Router) IsLocal(domain string) bool { return r.hosts[domain] }
+
+// Bind registers a client resource. If the full JID is already bound, the
+// old target is replaced and returned so the caller can end it with a
+// conflict stream error (RFC 6120 §7.7.2.2).
+func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
+	bare := full.Bare().String()
+	res := full.Resourcepart()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.users[bare]
+	if u == nil {
+		u = &user{}
+		r.users[bare] = u
+	}
+	for i, x := range u.resources {
+		if x.JID.Resourcepart() == res {
+			replaced = x.Target
+			u.resources = slices.Delete(u.resources, i, i+1)
+			break
+		}
+	}
+	u.resources = append(u.resources, &Resource{JID: full, Target: t})
+	return replaced
+}
+
+// Unbind removes a resource if it is still bound to t, and runs the OnGone
+// hooks (presence broadcasts unavailable there). It reports whether it
+// removed anything.
+func (r *Router) Unbind(ctx context.Context, full jid.JID, t Target) bool {
+	bare := full.Bare().String()
+	res := full.Resourcepart()
+	r.mu.Lock()
+	u := r.users[bare]
+	removed := false
+	if u != nil {
+		for i, x := range u.resources {
+			if x.JID.Resourcepart() == res && x.Target == t {
+				u.resources = slices.Delete(u.resources, i, i+1)
+				removed = true
+				break
+			}
+		}
+		if len(u.resources) == 0 {
+			delete(r.users, bare)
+		}
+	}
+	r.mu.Unlock()
+	if removed {
+		for _, f := range r.mux.onGone {
+			f(ctx, full)
+		}
+	}
+	return removed
+}
+
+// SetPresence records the broadcast presence of a bound resource: p is an
+// available presence, or nil for unavailable. It reports whether the
+// resource was available before. The first available presence runs the
+// OnAvailable hooks (offline messages are delivered there).
+func (r *Router) SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza) (wasAvailable bool, ok bool) {
+	r.mu.Lock()
+	x := r.lookupLocked(full)
+	if x == nil {
+		r.mu.Unlock()
+		return false, false
+	}
+	wasAvailable = x.Available
+	if p == nil {
+		x.Available, x.Presence, x.Priority = false, nil, 0
+	} else {
+		x.Available, x.Presence = true, p
+		x.Priority = presencePriority(p)
+	}
+	r.mu.Unlock()
+	if p != nil && !wasAvailable {
+		for _, f := range r.mux.onAvailable {
+			f(ctx, full)
+		}
+	}
+	return wasAvailable, true
+}
+
+// SetInterested marks a resource as having requested the roster.
+func (r *Router) SetInterested(full jid.JID) {
+	r.mu.Lock()
+	if x := r.lookupLocked(full); x != nil {
+		x.Interested = true
+	}
+	r.mu.Unlock()
+}
+
+func presencePriority(p *stanza.Stanza) int {
+	v := p.El.ChildText(stanza.NSClient, "priority")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -128 || n > 127 {
+		return 0
+	}
+	return n
+}
+
+func (r *Router) lookupLocked(full jid.JID) *Resource {
+	u := r.users[full.Bare().String()]
+	if u == nil {
+		return nil
+	}
+	res := full.Resourcepart()
+	for _, x := range u.resources {
+		if x.JID.Resourcepart() == res {
+			return x
+		}
+	}
+	return nil
+}
+
+// Resources returns snapshots of the bound resources of a bare JID.
+func (r *Router) Resources(bare jid.JID) []Resource {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	u := r.users[bare.Bare().String()]
+	if u == nil {
+		return nil
+	}
+	out := make([]Resource, len(u.resources))
+	for i, x := range u.resources {
+		out[i] = *x
+	}
+	return out
+}
+
+// Resource returns a snapshot of one bound resource.
+func (r *Router) Resource(full jid.JID) (Resource, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if x := r.lookupLocked(full); x != nil {
+		return *x, true
+	}
+	return Resource{}, false
+}
+
+// ErrComponentExists is returned when a component domain is already connected.
+var ErrComponentExists = errors.New("router: component already connected")
+
+// AddComponent routes the domain (and its subdomains? no: exactly that
+// domain) to t.
+func (r *Router) AddComponent(domain string, t Target) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.components[domain]; ok {
+		return ErrComponentExists
+	}
+	r.components[domain] = t
+	return nil
+}
+
+// RemoveComponent removes the component if it is still t.
+func (r *Router) RemoveComponent(domain string, t Target) {
+	r.mu.Lock()
+	if r.components[domain] == t {
+		delete(r.components, domain)
+	}
+	r.mu.Unlock()
+}
+
+func (r *Router) component(domain string) Target {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.components[domain]
+}

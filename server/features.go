@@ -1,0 +1,34 @@
+package server
+
+import (
+	"dormouse.im/dormouse/disco"
+	"dormouse.im/dormouse/ping"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/session"
+	"dormouse.im/dormouse/vcard"
+	"dormouse.im/dormouse/version"
+	"mellium.im/xmpp/jid"
+)
+
+// registerFeatures builds every feature service and registers it on mux,
+// then fills in the stream features the session offers. Order matters only
+// where noted.
+func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
+	log := s.log
+	var items []disco.Item
+	for domain := range s.cfg.Components.Secrets {
+		if j, err := jid.Parse(domain); err == nil {
+			items = append(items, disco.Item{JID: j})
+		}
+	}
+	d := disco.New(disco.Config{Items: items}, accountChecker{s.Stores.Accounts}.AccountExists, log)
+	d.Register(mux)
+	ping.New(ping.Config{}, log).Register(mux)
+	version.New(version.Config{Version: s.version}, log).Register(mux)
+	vcard.New(vcard.Config{}, s.Stores.VCard, log).Register(mux)
+
+	// Stream features: computed after every feature registered (the caps
+	// hash covers them all).
+	scfg.Features = append(scfg.Features, d.CapsElement())
+	return nil
+}

@@ -1,0 +1,239 @@
+// Package server assembles a Dormouse server from its configuration:
+// storage, TLS, the router, every feature, and the listeners. cmd/dormouse
+// runs it; end-to-end tests start it on random ports.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/component"
+	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/session"
+	"dormouse.im/dormouse/sql"
+	"dormouse.im/dormouse/tlsutil"
+	"mellium.im/xmpp/jid"
+)
+
+// Server is a running Dormouse.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	version string
+
+	Stores   *sql.Stores
+	Router   *router.Router
+	CertFile string
+
+	c2s   *session.Server
+	comp  *component.Server
+	admin *http.Server
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
+	wg        sync.WaitGroup
+	serveErr  chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Listener names, for Addr.
+const (
+	ListenerC2S       = "c2s"
+	ListenerC2STLS    = "c2s_tls"
+	ListenerComponent = "component"
+	ListenerAdmin     = "admin"
+)
+
+// New opens storage and builds the server; it does not listen yet.
+func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
+	hosts := cfg.ServedHosts()
+	stores, err := sql.Open(ctx, cfg.StorageURL(), log.With("component", "storage"))
+	if err != nil {
+		return nil, fmt.Errorf("server: storage: %w", err)
+	}
+	tlsCfg, certFile, err := tlsutil.LoadOrCreate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, hosts, log.With("component", "tls"))
+	if err != nil {
+		stores.Close()
+		return nil, fmt.Errorf("server: tls: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: log, version: version,
+		Stores: stores, CertFile: certFile,
+		listeners: map[string]net.Listener{},
+		serveErr:  make(chan error, 4),
+	}
+	mux := router.NewMux()
+	s.Router = router.New(hosts, mux, log.With("component", "router"))
+	s.Router.SetAccounts(accountChecker{stores.Accounts})
+
+	scfg := session.Config{
+		Hosts:         hosts,
+		TLS:           tlsCfg,
+		RequireTLS:    cfg.C2S.RequireTLS,
+		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
+		AuthTimeout:   cfg.C2S.AuthTimeout.Duration(),
+		IdleTimeout:   cfg.C2S.IdleTimeout.Duration(),
+		MaxQueue:      cfg.C2S.MaxQueue,
+		StanzaRate:    float64(cfg.C2S.StanzaRate),
+		StanzaBurst:   cfg.C2S.StanzaBurst,
+		MaxConnsPerIP: cfg.C2S.MaxConnectionsPerIP,
+	}
+	if scfg.MaxConnsPerIP == 0 {
+		scfg.MaxConnsPerIP = -1 // config: 0 means no limit
+	}
+	if err := s.registerFeatures(mux, &scfg); err != nil {
+		stores.Close()
+		return nil, err
+	}
+	var throttle *auth.Throttle
+	if cfg.Auth.MaxFailuresPerIP > 0 {
+		throttle = newThrottle(cfg)
+	}
+	s.c2s = &session.Server{
+		Config:   scfg,
+		Router:   s.Router,
+		Accounts: stores.Accounts,
+		Throttle: throttle,
+		Log:      log.With("component", "c2s"),
+	}
+	s.comp = &component.Server{
+		Router:        s.Router,
+		Secrets:       cfg.Components.Secrets,
+		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
+		Log:           log.With("component", "xep0114"),
+	}
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+// accountChecker adapts the account store for the router.
+type accountChecker struct{ accounts auth.Store }
+
+func (a accountChecker) AccountExists(ctx context.Context, bare jid.JID) (bool, error) {
+	_, err := a.accounts.Credentials(ctx, bare.Bare().String())
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, auth.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// Start opens the listeners and serves in the background.
+func (s *Server) Start() error {
+	type l struct {
+		name, addr string
+		serve      func(net.Listener) error
+	}
+	ls := []l{
+		{ListenerC2S, s.cfg.C2S.Listen, func(nl net.Listener) error { return s.c2s.Serve(nl, false) }},
+		{ListenerC2STLS, s.cfg.C2S.TLSListen, func(nl net.Listener) error { return s.c2s.Serve(nl, true) }},
+		{ListenerComponent, s.cfg.Components.Listen, s.comp.Serve},
+		{ListenerAdmin, s.cfg.Admin.Listen, s.serveAdmin},
+	}
+	for _, x := range ls {
+		if x.addr == "" {
+			continue
+		}
+		nl, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("server: cannot listen on %s for %s: %w (is another server running? change the address in the configuration)", x.addr, x.name, err)
+		}
+		s.mu.Lock()
+		s.listeners[x.name] = nl
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func(name string, serve func(net.Listener) error, nl net.Listener) {
+			defer s.wg.Done()
+			if err := serve(nl); err != nil && !errors.Is(err, session.ErrServerClosed) &&
+				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener failed", "listener", name, "err", err)
+				s.serveErr <- err
+			}
+		}(x.name, x.serve, nl)
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+// Err returns a channel that receives a listener's fatal error.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Addr returns the address of a listener (nil if it is not open).
+func (s *Server) Addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.listeners[name]; l != nil {
+		return l.Addr()
+	}
+	return nil
+}
+
+func (s *Server) serveAdmin(l net.Listener) error { return s.admin.Serve(l) }
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.Stores.Accounts.Accounts(ctx, "invalid.invalid"); err != nil {
+			http.Error(w, "storage unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// Shutdown stops accepting, ends every stream with system-shutdown, waits
+// for connections (bounded by ctx), and closes storage.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := s.c2s.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("c2s: %w", err))
+	}
+	if err := s.comp.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("components: %w", err))
+	}
+	_ = s.admin.Shutdown(ctx)
+	s.closeListeners()
+	s.wg.Wait()
+	if err := s.Stores.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func newThrottle(cfg config.Config) *auth.Throttle {
+	return auth.NewThrottle(auth.ThrottleConfig{
+		Burst:    cfg.Auth.MaxFailuresPerIP,
+		HalfLife: cfg.Auth.FailureWindow.Duration(),
+	}, time.Now)
+}

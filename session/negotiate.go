@@ -1,0 +1,379 @@
+package session
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/stream"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+// run reads the stream: headers (again after each restart), negotiation,
+// then stanzas. It returns nil when the peer closed the stream cleanly.
+func (c *Conn) run() error {
+	for {
+		if err := c.openStream(); err != nil {
+			return err
+		}
+		restart, err := c.readElements()
+		if err != nil {
+			return err
+		}
+		if !restart {
+			return nil
+		}
+	}
+}
+
+// openStream reads the client's stream header and answers with ours and the
+// stream features for the current state.
+func (c *Conn) openStream() error {
+	h, err := c.dec.Header()
+	if err != nil {
+		return c.headerError(err)
+	}
+	if h.Name.Space != stream.NS || h.Name.Local != "stream" {
+		return c.failOpen("", &stream.Error{Condition: stream.InvalidNamespace, Text: "expected a stream in " + stream.NS})
+	}
+	host := attr(h.Attr, "to")
+	if host == "" && len(c.srv.Config.Hosts) > 0 {
+		host = c.srv.Config.Hosts[0]
+	}
+	if j, err := jid.Parse(host); err == nil {
+		host = j.Domainpart()
+	}
+	if h.DefaultNS != stanza.NSClient {
+		return c.failOpen(host, &stream.Error{Condition: stream.InvalidNamespace, Text: "the default namespace must be jabber:client"})
+	}
+	if !slices.Contains(c.srv.Config.Hosts, host) {
+		return c.failOpen(firstHost(c.srv.Config.Hosts), &stream.Error{Condition: stream.HostUnknown, Text: "this server does not serve " + host})
+	}
+	if c.host != "" && host != c.host {
+		return c.failOpen(c.host, &stream.Error{Condition: stream.HostUnknown, Text: "the host changed across a stream restart"})
+	}
+	c.host = host
+	if v := attr(h.Attr, "version"); !versionOK(v) {
+		return c.failOpen(host, &stream.Error{Condition: stream.UnsupportedVersion, Text: "XMPP 1.0 is required"})
+	}
+	b := stream.Header{NS: stanza.NSClient, From: host, ID: stream.NewID()}.AppendOpen(nil)
+	b = c.appendFeatures(b)
+	return c.writeNow(b)
+}
+
+func firstHost(h []string) string {
+	if len(h) > 0 {
+		return h[0]
+	}
+	return ""
+}
+
+// headerError handles an error while reading a stream header: a stream
+// error must follow a stream header of ours (RFC 6120 §4.9.1.2).
+func (c *Conn) headerError(err error) error {
+	var syn *xml.SyntaxError
+	if errors.As(err, &syn) {
+		return c.failOpen(firstHost(c.srv.Config.Hosts), stream.FromSyntax(syn))
+	}
+	return err
+}
+
+// failOpen sends our stream header followed by a stream error.
+func (c *Conn) failOpen(from string, e *stream.Error) error {
+	b := stream.Header{NS: stanza.NSClient, From: from, ID: stream.NewID()}.AppendOpen(nil)
+	_ = c.writeNow(b)
+	return e
+}
+
+func versionOK(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major != "" && major != "0" && len(major) < 4
+}
+
+func attr(as []xml.Attr, local string) string {
+	for _, a := range as {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func (c *Conn) appendFeatures(b []byte) []byte {
+	b = append(b, "<stream:features>"...)
+	switch {
+	case !c.secure && !c.direct:
+		b = append(b, "<starttls xmlns='"+stream.NSTLS+"'>"...)
+		if c.srv.Config.RequireTLS {
+			b = append(b, "<required/>"...)
+		}
+		b = append(b, "</starttls>"...)
+		if !c.srv.Config.RequireTLS {
+			b = c.appendMechanisms(b)
+		}
+	case !c.authed:
+		b = c.appendMechanisms(b)
+		for _, f := range c.srv.Config.PreAuthFeatures {
+			b = f.AppendXML(b, "")
+		}
+	default:
+		b = append(b, "<bind xmlns='"+stream.NSBind+"'/><session xmlns='"+stream.NSSession+"'><optional/></session>"...)
+		for _, f := range c.srv.Config.Features {
+			b = f.AppendXML(b, "")
+		}
+	}
+	return append(b, "</stream:features>"...)
+}
+
+func (c *Conn) mechanisms() []auth.Mechanism {
+	var out []auth.Mechanism
+	for _, m := range auth.Mechanisms() {
+		if m == auth.Plain && !c.secure {
+			continue // never offer PLAIN in the clear
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (c *Conn) appendMechanisms(b []byte) []byte {
+	b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'>"...)
+	for _, m := range c.mechanisms() {
+		b = append(b, "<mechanism>"...)
+		b = append(b, m...)
+		b = append(b, "</mechanism>"...)
+	}
+	return append(b, "</mechanisms>"...)
+}
+
+// readElements processes top-level elements until the stream must restart
+// (after STARTTLS or SASL success: restart=true), the peer closes it
+// (restart=false, nil error), or an error.
+func (c *Conn) readElements() (restart bool, err error) {
+	for {
+		el, err := c.dec.Next()
+		if errors.Is(err, xml.ErrStreamEnd) {
+			return false, errClosedByPeer
+		}
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case el.Name.Space == stream.NSTLS && el.Name.Local == "starttls":
+			if err := c.startTLS(); err != nil {
+				return false, err
+			}
+			return true, nil
+		case el.Name.Space == stream.NSSASL:
+			done, err := c.sasl(el)
+			if err != nil || done {
+				return done, err
+			}
+		case el.Name.Space == stanza.NSClient && (el.Name.Local == "iq" || el.Name.Local == "message" || el.Name.Local == "presence"):
+			if err := c.stanza(el); err != nil {
+				return false, err
+			}
+		case el.Name.Space == stanza.NSClient:
+			return false, &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "unknown element " + el.Name.Local}
+		default:
+			return false, &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "unsupported element {" + el.Name.Space + "}" + el.Name.Local}
+		}
+	}
+}
+
+func (c *Conn) startTLS() error {
+	if c.secure || c.authed {
+		return &stream.Error{Condition: stream.PolicyViolation, Text: "TLS is already negotiated"}
+	}
+	if err := c.writeNow([]byte("<proceed xmlns='" + stream.NSTLS + "'/>")); err != nil {
+		return err
+	}
+	if err := c.handshake(); err != nil {
+		c.log().Info("STARTTLS handshake failed", "err", err)
+		c.nc.Close()
+		return err
+	}
+	c.dec.Reset(deadlineReader{c})
+	return nil
+}
+
+// sasl handles one SASL element; done reports success (stream restart).
+func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
+	if c.authed {
+		return false, &stream.Error{Condition: stream.PolicyViolation, Text: "already authenticated"}
+	}
+	if el.Name.Local != "auth" {
+		// <response/> or <abort/> outside an exchange.
+		return false, c.saslFailure("aborted", "")
+	}
+	if !c.secure && c.srv.Config.RequireTLS {
+		return false, c.saslFailure("encryption-required", "use STARTTLS first")
+	}
+	mech := auth.Mechanism(el.AttrValue("mechanism"))
+	if !slices.Contains(c.mechanisms(), mech) {
+		return false, c.saslFailure("invalid-mechanism", "")
+	}
+	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.BeforeVerify(c.throttleWait))
+	if err != nil {
+		return false, c.saslFailure("invalid-mechanism", "")
+	}
+	msg, ok := decodeSASL(el.Text())
+	if !ok {
+		return false, c.saslFailure("incorrect-encoding", "")
+	}
+	if strings.TrimSpace(el.Text()) == "" {
+		// No initial response (RFC 6120 §6.4.2): an empty challenge asks
+		// for it.
+		if msg, err = c.saslResponse([]byte("<challenge xmlns='" + stream.NSSASL + "'/>")); err != nil || msg == nil {
+			return false, err
+		}
+	}
+	for {
+		chal, ok2, err := srv.Step(c.ctx, msg)
+		if err != nil {
+			return false, c.authFailed(srv, err)
+		}
+		if ok2 {
+			c.authed = true
+			c.user = srv.Username()
+			if c.srv.Throttle != nil {
+				c.srv.Throttle.Success(c.ip, c.user)
+			}
+			b := []byte("<success xmlns='" + stream.NSSASL + "'>")
+			if len(chal) > 0 {
+				b = base64.StdEncoding.AppendEncode(b, chal)
+			}
+			b = append(b, "</success>"...)
+			if err := c.writeNow(b); err != nil {
+				return false, err
+			}
+			c.logp.Store(c.log().With("user", c.user+"@"+c.host))
+			c.log().Info("authenticated", "mechanism", string(mech))
+			c.dec.Reset(deadlineReader{c})
+			return true, nil
+		}
+		b := []byte("<challenge xmlns='" + stream.NSSASL + "'>")
+		b = base64.StdEncoding.AppendEncode(b, chal)
+		b = append(b, "</challenge>"...)
+		if msg, err = c.saslResponse(b); err != nil || msg == nil {
+			return false, err
+		}
+	}
+}
+
+// saslResponse writes a challenge and reads the client's response. A nil
+// message with a nil error means the exchange ended (aborted or failed) and
+// the failure was sent.
+func (c *Conn) saslResponse(challenge []byte) ([]byte, error) {
+	if err := c.writeNow(challenge); err != nil {
+		return nil, err
+	}
+	next, err := c.dec.Next()
+	if err != nil {
+		if errors.Is(err, xml.ErrStreamEnd) {
+			return nil, errClosedByPeer
+		}
+		return nil, err
+	}
+	if next.Name.Space != stream.NSSASL {
+		return nil, &stream.Error{Condition: stream.PolicyViolation, Text: "expected a SASL response"}
+	}
+	switch next.Name.Local {
+	case "abort":
+		return nil, c.saslFailure("aborted", "")
+	case "response":
+	default:
+		return nil, c.saslFailure("malformed-request", "")
+	}
+	msg, ok := decodeSASL(next.Text())
+	if !ok {
+		return nil, c.saslFailure("incorrect-encoding", "")
+	}
+	if msg == nil {
+		msg = []byte{}
+	}
+	return msg, nil
+}
+
+func decodeSASL(s string) ([]byte, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "=" {
+		return nil, true
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	return b, err == nil
+}
+
+func (c *Conn) lookup(ctx context.Context, username string) (auth.Credentials, error) {
+	return c.srv.Accounts.Credentials(ctx, username+"@"+c.host)
+}
+
+// throttleWait delays an attempt by the login throttle's penalty for this
+// client and account (a brute-force loop slows down; others are unaffected).
+func (c *Conn) throttleWait(ctx context.Context, user string) error {
+	if c.srv.Throttle == nil {
+		return nil
+	}
+	d := c.srv.Throttle.Delay(c.ip, user)
+	if d <= 0 {
+		return nil
+	}
+	c.log().Warn("login throttled after repeated failures", "ip", c.ip.String(), "user", user, "delay", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// authFailed reports a failed exchange and counts it against the limits.
+func (c *Conn) authFailed(srv *auth.Server, err error) error {
+	cond := "not-authorized"
+	text := ""
+	var f *auth.Failure
+	if errors.As(err, &f) {
+		cond = f.Condition
+		text = f.Text
+	}
+	user := srv.Authcid()
+	account := ""
+	if user != "" {
+		account = user + "@" + c.host
+	}
+	if c.srv.Throttle != nil && cond == "not-authorized" {
+		c.srv.Throttle.Failure(c.ip, user)
+	}
+	c.log().Warn("authentication failed", "condition", cond, "user", account, "ip", c.ip.String())
+	return c.saslFailure(cond, text)
+}
+
+// saslFailure sends <failure/>; after too many it ends the stream.
+func (c *Conn) saslFailure(cond, text string) error {
+	b := []byte("<failure xmlns='" + stream.NSSASL + "'><" + cond + "/>")
+	if text != "" {
+		b = append(b, "<text xml:lang='en'>"...)
+		b = xml.AppendEscapedText(b, text)
+		b = append(b, "</text>"...)
+	}
+	b = append(b, "</failure>"...)
+	if err := c.writeNow(b); err != nil {
+		return err
+	}
+	if cond == "aborted" {
+		return nil
+	}
+	c.authTries++
+	if c.authTries >= c.srv.Config.MaxAuthTries {
+		return &stream.Error{Condition: stream.PolicyViolation, Text: "too many failed authentication attempts"}
+	}
+	return nil
+}

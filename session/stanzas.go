@@ -1,0 +1,138 @@
+package session
+
+import (
+	"time"
+
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/stream"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+// stanza handles a message, presence or iq from the client.
+func (c *Conn) stanza(el *xml.Element) error {
+	if !c.authed {
+		if el.Name.Local == "iq" && c.srv.Config.PreAuth != nil && c.secure {
+			return c.preAuthIQ(el)
+		}
+		return &stream.Error{Condition: stream.NotAuthorized, Text: "authenticate first"}
+	}
+	c.rateLimit()
+	st, err := stanza.New(el)
+	if err != nil {
+		if se, ok := err.(*stanza.Error); ok && st != nil {
+			// A malformed 'to' is the sender's problem: answer the stanza
+			// (RFC 6120 §8.3.3.8). A malformed 'from' is a stream error.
+			if el.AttrValue("from") != "" && st.From.Domainpart() == "" {
+				return &stream.Error{Condition: stream.InvalidFrom, Text: "malformed 'from' address"}
+			}
+			c.replyError(st, se)
+			return nil
+		}
+		return &stream.Error{Condition: stream.UnsupportedStanzaType}
+	}
+	if !c.bound {
+		if st.Kind == stanza.KindIQ && st.Type == stanza.TypeSet {
+			if p := st.Payload(); p != nil && p.Name.Space == stream.NSBind && p.Name.Local == "bind" {
+				return c.bind(st, p)
+			}
+		}
+		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+	}
+	// RFC 6120 §8.1.2.1: the server stamps 'from'; a different address
+	// than the session's is an invalid-from stream error.
+	if st.From.Domainpart() != "" && !st.From.Equal(c.jid) && !st.From.Equal(c.jid.Bare()) {
+		return &stream.Error{Condition: stream.InvalidFrom, Text: "'from' does not match the bound address"}
+	}
+	st.SetFrom(c.jid)
+	if st.Kind == stanza.KindIQ && st.Type == stanza.TypeSet {
+		if p := st.Payload(); p != nil && p.Name.Space == stream.NSSession && p.Name.Local == "session" {
+			// RFC 3921 session establishment: a no-op kept for old clients.
+			c.Deliver(st.Result(nil))
+			return nil
+		}
+		if p := st.Payload(); p != nil && p.Name.Space == stream.NSBind {
+			c.replyError(st, stanza.NewError(stanza.NotAllowed, "a resource is already bound"))
+			return nil
+		}
+	}
+	c.srv.Router.Route(c.ctx, st)
+	return nil
+}
+
+// replyError answers st with a stanza error from the server.
+func (c *Conn) replyError(st *stanza.Stanza, e *stanza.Error) {
+	if st.IsError() || (st.Kind == stanza.KindIQ && st.Type == stanza.TypeResult) {
+		return
+	}
+	r := st.ErrorReply(e)
+	if c.bound {
+		r.SetTo(c.jid)
+		c.Deliver(r)
+		return
+	}
+	r.SetTo(jid.JID{})
+	_ = c.writeNow(r.AppendXML(nil, stanza.NSClient))
+}
+
+// bind implements RFC 6120 §7.
+func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
+	res := p.ChildText(stream.NSBind, "resource")
+	if res == "" {
+		res = stream.NewID()
+	}
+	full, err := jid.New(c.user, c.host, res)
+	if err != nil {
+		c.replyError(iq, stanza.NewError(stanza.BadRequest, "invalid resource"))
+		return nil
+	}
+	// Queue the result before the resource becomes routable, so nothing
+	// routed to it can overtake the bind result.
+	r := stanza.Build(stanza.KindIQ, stanza.TypeResult, iq.ID, jid.JID{}, full)
+	b := xml.NewElement(stream.NSBind, "bind")
+	b.AddChild(xml.NewElement(stream.NSBind, "jid").AddText(full.String()))
+	r.El.AddChild(b)
+	c.Deliver(r)
+	c.jid, c.bound = full, true
+	c.logp.Store(c.log().With("jid", full.String()))
+	if old := c.srv.Router.Bind(full, c); old != nil {
+		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
+			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
+		}
+	}
+	c.log().Info("resource bound")
+	return nil
+}
+
+// preAuthIQ lets the PreAuth handler answer an IQ before authentication
+// (XEP-0077 registration).
+func (c *Conn) preAuthIQ(el *xml.Element) error {
+	st, err := stanza.New(el)
+	if err != nil {
+		return &stream.Error{Condition: stream.NotAuthorized, Text: "authenticate first"}
+	}
+	st.SetFrom(jid.JID{})
+	if r := c.srv.Config.PreAuth(c.ctx, c.host, st); r != nil {
+		return c.writeNow(r.AppendXML(nil, stanza.NSClient))
+	}
+	return nil
+}
+
+// rateLimit blocks the reader while the session exceeds its stanza rate:
+// reading slower pushes back on the client without dropping anything.
+func (c *Conn) rateLimit() {
+	now := time.Now()
+	cfg := &c.srv.Config
+	if !c.lastFill.IsZero() {
+		c.tokens = min(float64(cfg.StanzaBurst), c.tokens+now.Sub(c.lastFill).Seconds()*cfg.StanzaRate)
+	}
+	c.lastFill = now
+	if c.tokens >= 1 {
+		c.tokens--
+		return
+	}
+	wait := time.Duration((1 - c.tokens) / cfg.StanzaRate * float64(time.Second))
+	time.Sleep(wait)
+	c.lastFill = time.Now()
+	c.tokens = 0
+}

@@ -1,0 +1,59 @@
+// Package sql opens Dormouse's storage: one database, SQLite or PostgreSQL,
+// holding the data of every feature, and hands out each feature's store.
+//
+// # Storage URLs
+//
+// [Open] and [Migrate] take a URL naming the database:
+//
+//	sqlite:PATH                    an SQLite file (created if missing, with its directory)
+//	sqlite://PATH                  the same; sqlite:///var/lib/dormouse/db is absolute
+//	file:PATH, file://PATH         the same
+//	postgres://USER@HOST/DB?...    a PostgreSQL database (also postgresql://)
+//
+// A PostgreSQL URL is read by pgx (see pgconn.ParseConfig): sslmode and the
+// other libpq parameters work, and any other query parameter is sent to the
+// server as a run-time setting. In particular search_path selects the
+// schema holding Dormouse's tables:
+//
+//	postgres://dormouse@db.example/xmpp?sslmode=verify-full&search_path=dormouse
+//
+// The schema must already exist. Tests use this to give each run its own
+// schema (see package dormouse.im/dormouse/sql/sqltest). The pgxpool
+// parameters (pool_max_conns, ...) are accepted too. Passwords are removed
+// from [Stores.Location] and from error messages.
+//
+// # Behaviour common to both backends
+//
+// Each per-user table has a foreign key to accounts(name) with ON DELETE
+// CASCADE: DeleteAccount removes everything in one statement, and writes
+// for a user without an account fail with an error wrapping
+// auth.ErrNotFound. Lists of JIDs are sorted bytewise (as by sort.Strings).
+// Roster groups are stored sorted and without duplicates, and an empty
+// subscription is stored as "none". A replaced pending subscription request
+// moves to the end of the arrival order. An offline message with a zero
+// Stamp gets the current time; stamps keep microseconds.
+//
+// # Testing
+//
+// Package storetest is the conformance suite. The SQLite tests always run;
+// the PostgreSQL ones need DORMOUSE_TEST_POSTGRES, e.g.
+//
+//	DORMOUSE_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test -race ./sql/...
+//
+// Other packages' tests can get isolated stores from sqltest.SQLite and
+// sqltest.Postgres.
+//
+// # Layout
+//
+// Each backend is a subpackage (sqlite, postgres) with one file per feature
+// store (accounts.go, roster.go, ...) and numbered migrations embedded from
+// its migrations directory (0001_init.sql, ...), applied in order, each in
+// a transaction, and recorded in the table schema_migrations. The
+// conformance suite in package storetest runs against both.
+//
+// To add a feature store: add its field to [Stores]; in each backend, add a
+// migration creating its tables (with a foreign key to accounts(name) ON
+// DELETE CASCADE, so that deleting an account deletes the user's data), a
+// file implementing the store, and an accessor on the backend's DB; wire it
+// in open.go; and add a subtest to storetest.
+package sql

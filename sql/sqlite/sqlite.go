@@ -1,0 +1,235 @@
+// Package sqlite implements Dormouse's feature stores on one SQLite database
+// file, with the pure-Go driver modernc.org/sqlite.
+//
+// Every connection runs in WAL mode with synchronous=NORMAL,
+// busy_timeout=5000 and foreign_keys=ON. Writes go through a single
+// connection (and BEGIN IMMEDIATE transactions), so writers in this process
+// queue in database/sql instead of failing with SQLITE_BUSY; reads use a
+// separate pool and are never blocked by the writer. Another process (the
+// "dormouse user add" command, say) may open the same file and write while
+// the server runs: it waits up to busy_timeout for the write lock.
+//
+// Use [Open], then [DB.Migrate], then the store accessors. Most code should
+// go through dormouse.im/dormouse/sql.Open instead.
+package sqlite
+
+import (
+	"context"
+	dbsql "database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/sql/internal/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is an open SQLite database. It is safe for concurrent use.
+type DB struct {
+	w    *dbsql.DB // exactly one connection; all writes
+	r    *dbsql.DB // read-only pool
+	path string
+}
+
+// Open opens (creating if needed) the database file at path, creating its
+// parent directory with mode 0700 if missing. It does not apply migrations;
+// call [DB.Migrate].
+//
+// path is a file name, not a URI: it may not contain '?', and ":memory:"
+// is rejected (the writer and the readers need to share one database).
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return nil, errors.New("sqlite: open: in-memory databases are not supported; use a file (e.g. in a temporary directory)")
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("sqlite: open %q: the path may not contain '?'", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open: create directory: %w", err)
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	rq := q.Encode()
+	q.Set("_txlock", "immediate")
+	wq := q.Encode()
+
+	// The writer is opened and used first, so that the conversion of a new
+	// file to WAL mode happens on it and not concurrently on several readers.
+	w, err := dbsql.Open("sqlite", abs+"?"+wq)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, not WAL", abs, mode)
+	}
+
+	r, err := dbsql.Open("sqlite", abs+"?"+rq+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return &DB{w: w, r: r, path: abs}, nil
+}
+
+// Path returns the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the database. Pending operations are not interrupted.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Migrate applies the pending embedded migrations in order, each in its own
+// transaction, and returns how many it applied. Concurrent migrators (other
+// processes) are serialized by SQLite's write lock: each migration is
+// re-checked inside its BEGIN IMMEDIATE transaction. log may be nil.
+func (db *DB) Migrate(ctx context.Context, log *slog.Logger) (int, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	ms, err := migrate.Load(sub)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
+	}
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	applied_at INTEGER NOT NULL DEFAULT (unixepoch())
+) STRICT`); err != nil {
+		return 0, fmt.Errorf("sqlite: migrate: create schema_migrations: %w", err)
+	}
+	var cur int
+	if err := db.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return 0, fmt.Errorf("sqlite: migrate: read schema version: %w", err)
+	}
+	if latest := len(ms); cur > latest {
+		log.Warn("database schema is newer than this program", "backend", "sqlite", "path", db.path, "schema_version", cur, "known_version", latest)
+	}
+	applied := 0
+	for _, m := range ms {
+		if m.Version <= cur {
+			continue
+		}
+		done, err := db.apply(ctx, m)
+		if err != nil {
+			return applied, err
+		}
+		if done {
+			applied++
+			log.Info("applied database migration", "backend", "sqlite", "path", db.path, "migration", m.Name)
+		}
+	}
+	return applied, nil
+}
+
+// apply runs one migration unless it is already recorded, which another
+// process may have done since Migrate looked.
+func (db *DB) apply(ctx context.Context, m migrate.Migration) (bool, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, m.Version); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: record: %w", m.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: commit: %w", m.Name, err)
+	}
+	return true, nil
+}
+
+// Accounts returns the account store.
+func (db *DB) Accounts() *AccountStore { return &AccountStore{db: db} }
+
+// Roster returns the roster store.
+func (db *DB) Roster() *RosterStore { return &RosterStore{db: db} }
+
+// Offline returns the offline message store.
+func (db *DB) Offline() *OfflineStore { return &OfflineStore{db: db} }
+
+// VCard returns the vCard store.
+func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
+
+// Blocking returns the block list store.
+func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }
+
+// inTx runs fn in a write (BEGIN IMMEDIATE) transaction, committing if it
+// returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*dbsql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// noAccount translates a foreign key violation, which on the per-user
+// tables means that user has no account, into an error wrapping
+// auth.ErrNotFound; other errors are wrapped with op.
+func noAccount(op, user string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return fmt.Errorf("sqlite: %s: user %q: %w", op, user, auth.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}

@@ -1,0 +1,50 @@
+package version_test
+
+import (
+	"runtime"
+	"slices"
+	"testing"
+
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/version"
+)
+
+func TestVersion(t *testing.T) {
+	for i, tc := range []struct {
+		cfg      version.Config
+		in, want string
+	}{
+		0: {
+			cfg:  version.Config{Version: "1.2.3"},
+			in:   `<iq type='get' id='v1' from='alice@example.org/phone' to='example.org'><query xmlns='jabber:iq:version'/></iq>`,
+			want: `<iq type='result' id='v1' from='example.org' to='alice@example.org/phone'><query xmlns='jabber:iq:version'><name>Dormouse</name><version>1.2.3</version></query></iq>`,
+		},
+		1: { // no 'to', default version, with the OS
+			cfg: version.Config{ShowOS: true},
+			in:  `<iq type='get' id='v2' from='alice@example.org/phone'><query xmlns='jabber:iq:version'/></iq>`,
+			want: `<iq type='result' id='v2' to='alice@example.org/phone'><query xmlns='jabber:iq:version'><name>Dormouse</name><version>unknown</version>` +
+				`<os>` + runtime.GOOS + `</os></query></iq>`,
+		},
+		2: {
+			cfg: version.Config{Version: "1"},
+			in:  `<iq type='set' id='v3' from='alice@example.org/phone' to='example.org'><query xmlns='jabber:iq:version'/></iq>`,
+			want: `<iq type='error' id='v3' from='example.org' to='alice@example.org/phone'><query xmlns='jabber:iq:version'/>
+				<error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
+				<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>software version is queried with an IQ get</text></error></iq>`,
+		},
+		3: { // not for accounts
+			cfg: version.Config{Version: "1"},
+			in:  `<iq type='get' id='v4' from='alice@example.org/phone' to='bob@example.org'><query xmlns='jabber:iq:version'/></iq>`,
+			want: `<iq type='error' id='v4' from='bob@example.org' to='alice@example.org/phone'><query xmlns='jabber:iq:version'/>
+				<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+		},
+	} {
+		r, mux := newRouter(t, version.New(tc.cfg, nil).Register)
+		if !slices.Contains(mux.Features(router.ToServer), version.NS) {
+			t.Errorf("%d: features %v lack %s", i, mux.Features(router.ToServer), version.NS)
+		}
+		alice := bind(t, r, "alice@example.org/phone")
+		r.Route(ctx, parseStanza(t, tc.in))
+		wantXML(t, one(t, alice), tc.want)
+	}
+}
