@@ -134,7 +134,13 @@ func stanzaError(cond, typ, text, app string) string {
 var blockedError = stanzaError("not-acceptable", "cancel", "", `<blocked xmlns='urn:xmpp:blocking:errors'/>`)
 
 func TestCommands(t *testing.T) {
-	w := newWorld(t, newMemStore(), blocking.Config{})
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testCommands(t, b.new(t)) })
+	}
+}
+
+func testCommands(t *testing.T, store blocking.Store) {
+	w := newWorld(t, store, blocking.Config{})
 	steps := []struct {
 		in   string
 		want map[string][]string
@@ -217,6 +223,12 @@ func TestCommands(t *testing.T) {
 }
 
 func TestPolicy(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testPolicy(t, b.new) })
+	}
+}
+
+func testPolicy(t *testing.T, newStore func(*testing.T) blocking.Store) {
 	msg := func(from, to string) string {
 		return `<message type='chat' id='m' from='` + from + `' to='` + to + `'><body>hi</body></message>`
 	}
@@ -348,9 +360,11 @@ func TestPolicy(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			store := newMemStore()
+			store := newStore(t)
 			if len(tc.blocks) > 0 {
-				store.Block(ctx, "alice@example.org", tc.blocks)
+				if err := store.Block(ctx, "alice@example.org", tc.blocks); err != nil {
+					t.Fatal(err)
+				}
 			}
 			w := newWorld(t, store, blocking.Config{})
 			w.route(t, tc.in, tc.want)

@@ -3,6 +3,7 @@ package blocking_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"dormouse.im/dormouse/blocking"
@@ -88,8 +89,15 @@ func TestInterestEndsWithTheResource(t *testing.T) {
 }
 
 func TestMaxItems(t *testing.T) {
-	store := newMemStore()
-	store.Block(ctx, "alice@example.org", []string{"a@montague.net"})
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testMaxItems(t, b.new(t)) })
+	}
+}
+
+func testMaxItems(t *testing.T, store blocking.Store) {
+	if err := store.Block(ctx, "alice@example.org", []string{"a@montague.net"}); err != nil {
+		t.Fatal(err)
+	}
 	w := newWorld(t, store, blocking.Config{MaxItems: 2})
 	block := func(id string, jids ...string) string {
 		s := `<iq type='set' id='` + id + `' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'>`
@@ -132,8 +140,15 @@ func TestStoreErrors(t *testing.T) {
 }
 
 func TestBlocked(t *testing.T) {
-	store := newMemStore()
-	store.Block(ctx, "alice@example.org", []string{"bob@example.org", "montague.net", "capulet.lit/balcony"})
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testBlocked(t, b.new(t)) })
+	}
+}
+
+func testBlocked(t *testing.T, store blocking.Store) {
+	if err := store.Block(ctx, "alice@example.org", []string{"bob@example.org", "montague.net", "capulet.lit/balcony"}); err != nil {
+		t.Fatal(err)
+	}
 	w := newWorld(t, store, blocking.Config{})
 	for i, tc := range []struct {
 		other string
@@ -158,7 +173,7 @@ func TestBlocked(t *testing.T) {
 
 func TestFeature(t *testing.T) {
 	mux := router.NewMux()
-	blocking.New(blocking.Config{}, newMemStore(), router.New([]string{host}, mux, nil), nil).Register(mux)
+	blocking.New(blocking.Config{}, newMemStore(), router.New([]string{host}, mux, slog.New(slog.DiscardHandler)), nil).Register(mux)
 	if f := mux.Features(router.ToServer); len(f) != 1 || f[0] != blocking.NS {
 		t.Errorf("server features %v, want [%s]", f, blocking.NS)
 	}

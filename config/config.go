@@ -84,8 +84,10 @@ type C2S struct {
 	// AuthTimeout closes streams that have not authenticated this long after
 	// connecting. Default 60s.
 	AuthTimeout Duration `toml:"auth_timeout"`
-	// IdleTimeout closes streams from which nothing (not even a whitespace
-	// keepalive) was read for this long. Default 10m.
+	// IdleTimeout: after this long without reading anything (not even a
+	// whitespace keepalive) from a bound stream the server sends a XEP-0199
+	// ping; a stream that then stays silent for another minute is closed.
+	// Default 10m.
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// StanzaRate is the sustained number of stanzas per second one session
 	// may send. Default 100.
@@ -93,8 +95,10 @@ type C2S struct {
 	// StanzaBurst is the number of stanzas a session may send at once above
 	// StanzaRate. Default 200.
 	StanzaBurst int `toml:"stanza_burst"`
-	// MaxQueue is the number of outbound stanzas queued for one session
-	// before it is considered a slow consumer and closed. Default 1000.
+	// MaxQueue is the number of outbound stanzas queued for one session.
+	// Beyond it, stanzas for the session are treated as undeliverable
+	// (stored offline, or bounced with an error); a session whose writes
+	// stall for 30 s is closed. Default 1000.
 	MaxQueue int `toml:"max_queue"`
 }
 
@@ -136,11 +140,13 @@ type Admin struct {
 
 // Auth configures login throttling.
 type Auth struct {
-	// MaxFailuresPerIP is the number of failed authentications from one IP
-	// address within FailureWindow after which further attempts from it are
-	// refused until the window has passed. Default 10; 0 disables throttling.
+	// MaxFailuresPerIP is the number of recent failed logins a client
+	// address (or one account from one network) may have before each further
+	// attempt is delayed, 1 s doubling up to 30 s. Default 10; 0 disables
+	// throttling.
 	MaxFailuresPerIP int `toml:"max_failures_per_ip"`
-	// FailureWindow is the period failures are counted over. Default 5m.
+	// FailureWindow is the half-life of a failure: after it, a failure
+	// counts half. Default 5m.
 	FailureWindow Duration `toml:"failure_window"`
 }
 

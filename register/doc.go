@@ -1,15 +1,16 @@
 // Package register implements XEP-0077: In-Band Registration
 // (jabber:iq:register), XEP version 2.4, for accounts on this server.
 //
-// Register adds, when Config.AllowPasswordChange or Config.Enabled is set
-// (otherwise nothing, and the namespace is not advertised):
+// Register adds:
 //   - a handler for IQs in jabber:iq:register from an authenticated user,
 //     without 'to' or addressed to the server or to the user's own bare
 //     JID: get answers <registered/> and the username; set with <username/>
 //     (the user's own) and <password/> changes the password (§3.3, only if
 //     Config.AllowPasswordChange); set with <remove/> deletes the account
-//     (§3.2);
-//   - the disco#info feature jabber:iq:register on the server.
+//     (§3.2). With neither Config.AllowPasswordChange nor Config.Enabled,
+//     every request is refused with not-allowed;
+//   - the disco#info feature jabber:iq:register on the server, only when
+//     Config.AllowPasswordChange or Config.Enabled is set.
 //
 // PreAuth answers registration before authentication (§3.1), if
 // Config.Enabled: cmd sets it as session.Config.PreAuth and offers

@@ -95,15 +95,17 @@ func StreamFeature() *xml.Element {
 	return xml.NewElement(NSFeature, "register")
 }
 
-// Register adds the handler for authenticated users and the disco#info
-// feature to m, if password changes or registration are enabled.
+// Register adds the handler for authenticated users to m, and the
+// disco#info feature if password changes or registration are enabled.
 func (s *Service) Register(m *router.Mux) {
-	if !s.cfg.AllowPasswordChange && !s.cfg.Enabled {
-		return
-	}
+	// The handler is there even when everything is disabled, so that a
+	// refusal does not echo the request (and its password) as the router's
+	// service-unavailable would.
 	m.HandleIQ(router.ToServer, NS, "query", s.handle)
 	m.HandleIQ(router.ToAccount, NS, "query", s.handle)
-	m.AddFeature(router.ToServer, NS)
+	if s.cfg.AllowPasswordChange || s.cfg.Enabled {
+		m.AddFeature(router.ToServer, NS)
+	}
 }
 
 // errorReply is an IQ error without the request's payload, which may hold a
@@ -145,6 +147,9 @@ func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza
 	}
 	if iq.To.Localpart() != "" && !iq.To.Bare().Equal(user) {
 		return errorReply(iq, stanza.NewError(stanza.Forbidden, "an account is managed by its owner")), nil
+	}
+	if !s.cfg.AllowPasswordChange && !s.cfg.Enabled {
+		return errorReply(iq, stanza.NewError(stanza.NotAllowed, "in-band registration is disabled")), nil
 	}
 	q := iq.Payload()
 	if iq.Type == stanza.TypeGet {

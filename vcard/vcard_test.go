@@ -50,12 +50,6 @@ func (m *memStore) SetVCard(_ context.Context, user string, card []byte) error {
 	return nil
 }
 
-// newStore returns a store with the accounts alice, bob and
-// carol@example.org.
-func newStore(t *testing.T) vcard.Store {
-	return &memStore{cards: map[string][]byte{}}
-}
-
 func TestVCard(t *testing.T) {
 	big := `<vCard xmlns='vcard-temp'><PHOTO><BINVAL>` + strings.Repeat("A", 2000) + `</BINVAL></PHOTO></vCard>`
 	// Each step runs on the same server, in order.
@@ -117,18 +111,22 @@ func TestVCard(t *testing.T) {
 			want: `<iq type='error' id='v12' from='example.org' to='alice@example.org/phone'><vCard xmlns='vcard-temp'/>` + errorXML("service-unavailable", "cancel", "") + `</iq>`,
 		},
 	}
-	store := newStore(t)
-	if err := store.SetVCard(ctx, "carol@example.org", []byte(`<vCard xmlns='vcard-temp'><FN>Carol</FN></vCard>`)); err != nil {
-		t.Fatal(err)
-	}
-	r, _ := newRouter(t, vcard.New(vcard.Config{MaxSize: 1024}, store, nil).Register)
-	alice := bind(t, r, "alice@example.org/phone")
-	for i, tc := range steps {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			iq := parseStanza(t, tc.in)
-			iq.SetFrom(alice.jid)
-			r.Route(ctx, iq)
-			wantXML(t, one(t, alice), tc.want)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			store := b.new(t)
+			if err := store.SetVCard(ctx, "carol@example.org", []byte(`<vCard xmlns='vcard-temp'><FN>Carol</FN></vCard>`)); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := newRouter(t, vcard.New(vcard.Config{MaxSize: 1024}, store, nil).Register)
+			alice := bind(t, r, "alice@example.org/phone")
+			for i, tc := range steps {
+				t.Run(fmt.Sprint(i), func(t *testing.T) {
+					iq := parseStanza(t, tc.in)
+					iq.SetFrom(alice.jid)
+					r.Route(ctx, iq)
+					wantXML(t, one(t, alice), tc.want)
+				})
+			}
 		})
 	}
 }
@@ -136,7 +134,12 @@ func TestVCard(t *testing.T) {
 // TestStored checks what is stored: the element with its namespace, which
 // xml.Parse(data, "") reads back.
 func TestStored(t *testing.T) {
-	store := newStore(t)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testStored(t, b.new(t)) })
+	}
+}
+
+func testStored(t *testing.T, store vcard.Store) {
 	r, _ := newRouter(t, vcard.New(vcard.Config{}, store, nil).Register)
 	alice := bind(t, r, "alice@example.org/phone")
 	iq := parseStanza(t, `<iq type='set' id='s' from='alice@example.org/phone'>`+aliceCard+`</iq>`)
@@ -168,7 +171,7 @@ func TestFeatures(t *testing.T) {
 // failing is a store whose every call fails.
 type failing struct{}
 
-func (failing) VCard(context.Context, string) ([]byte, error) { return nil, errors.New("disk on fire") }
+func (failing) VCard(context.Context, string) ([]byte, error)  { return nil, errors.New("disk on fire") }
 func (failing) SetVCard(context.Context, string, []byte) error { return errors.New("disk on fire") }
 
 // corrupt is a store holding data that does not parse.
@@ -177,19 +180,20 @@ type corrupt struct{ failing }
 func (corrupt) VCard(context.Context, string) ([]byte, error) { return []byte("<vCard"), nil }
 
 func TestStoreErrors(t *testing.T) {
-	for i, store := range []vcard.Store{failing{}, corrupt{}} {
-		r, _ := newRouter(t, vcard.New(vcard.Config{}, store, nil).Register)
+	get := `<iq type='get' id='e' from='alice@example.org/phone'><vCard xmlns='vcard-temp'/></iq>`
+	set := `<iq type='set' id='e' from='alice@example.org/phone'><vCard xmlns='vcard-temp'/></iq>`
+	for _, tc := range []struct {
+		store vcard.Store
+		in    string
+	}{
+		{failing{}, get},
+		{failing{}, set},
+		{corrupt{}, get}, // stored data that does not parse
+	} {
+		r, _ := newRouter(t, vcard.New(vcard.Config{}, tc.store, nil).Register)
 		alice := bind(t, r, "alice@example.org/phone")
-		for _, in := range []string{
-			`<iq type='get' id='e' from='alice@example.org/phone'><vCard xmlns='vcard-temp'/></iq>`,
-			`<iq type='set' id='e' from='alice@example.org/phone'><vCard xmlns='vcard-temp'/></iq>`,
-		} {
-			if i == 1 && strings.Contains(in, "set") {
-				continue
-			}
-			r.Route(ctx, parseStanza(t, in))
-			wantXML(t, one(t, alice), `<iq type='error' id='e' from='example.org' to='alice@example.org/phone'><vCard xmlns='vcard-temp'/>`+
-				errorXML("internal-server-error", "cancel", "")+`</iq>`)
-		}
+		r.Route(ctx, parseStanza(t, tc.in))
+		wantXML(t, one(t, alice), `<iq type='error' id='e' from='example.org' to='alice@example.org/phone'><vCard xmlns='vcard-temp'/>`+
+			errorXML("internal-server-error", "cancel", "")+`</iq>`)
 	}
 }

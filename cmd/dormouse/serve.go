@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -75,7 +74,5 @@ func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir strin
 	fmt.Fprintf(w, "  storage:     %s %s\n", srv.Stores.Backend, srv.Stores.Location)
 	fmt.Fprintf(w, "  data dir:    %s\n", abs(dataDir))
 	fmt.Fprintf(w, "  certificate: %s\n", abs(srv.CertFile))
-	self, _ := os.Executable()
-	_ = self
 	fmt.Fprintf(w, "Add a user:    dormouse user add alice@%s PASSWORD   (or: go run ./cmd/dormouse user add ...)\n", hosts[0])
 }

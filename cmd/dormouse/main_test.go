@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/server"
+)
+
+// cli runs the command with a data dir of its own and returns its exit
+// code and output.
+func cli(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut, env)
+	return code, out.String(), errOut.String()
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"DORMOUSE_DATA_DIR=" + dir}
+	steps := []struct {
+		args     []string
+		code     int
+		stdout   string // substring
+		stderr   string // substring
+		exactOut string
+	}{
+		{args: []string{"user", "add", "alice@localhost", "pw-alice-1"}, stdout: "created alice@localhost"},
+		{args: []string{"user", "add", "bob@localhost", "pw-bob-1"}, stdout: "created bob@localhost"},
+		{args: []string{"user", "add", "alice@localhost", "x"}, code: exitFail, stderr: "already exists"},
+		{args: []string{"user", "list"}, exactOut: "alice@localhost\nbob@localhost\n"},
+		{args: []string{"user", "passwd", "alice@localhost", "pw-alice-2"}, stdout: "password changed"},
+		{args: []string{"user", "passwd", "carol@localhost", "x"}, code: exitFail, stderr: "does not exist"},
+		{args: []string{"user", "del", "bob@localhost"}, stdout: "deleted bob@localhost"},
+		{args: []string{"user", "list", "localhost"}, exactOut: "alice@localhost\n"},
+		{args: []string{"user", "add", "dave@elsewhere.example", "x"}, code: exitConfig, stderr: "not served here"},
+		{args: []string{"user", "add", "not a jid", "x"}, code: exitConfig, stderr: "not a valid JID"},
+		{args: []string{"user", "add", "alice@localhost"}, code: exitConfig, stderr: "wrong number of arguments"},
+		{args: []string{"user", "frobnicate"}, code: exitConfig, stderr: "unknown subcommand"},
+		{args: []string{"db", "migrate"}, stdout: "applied 0 migration(s)"},
+		{args: []string{"version"}, stdout: "dormouse "},
+		{args: []string{"nonsense"}, code: exitConfig, stderr: "unknown command"},
+	}
+	for _, s := range steps {
+		code, out, errOut := cli(t, env, s.args...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, errOut)
+		}
+		if s.stdout != "" && !strings.Contains(out, s.stdout) {
+			t.Errorf("%v: stdout %q, want %q", s.args, out, s.stdout)
+		}
+		if s.exactOut != "" && out != s.exactOut {
+			t.Errorf("%v: stdout %q, want %q", s.args, out, s.exactOut)
+		}
+		if s.stderr != "" && !strings.Contains(errOut, s.stderr) {
+			t.Errorf("%v: stderr %q, want %q", s.args, errOut, s.stderr)
+		}
+	}
+}
+
+func TestInvalidConfigExitsTwo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"bad stanza size", []string{"DORMOUSE_C2S_MAX_STANZA_SIZE=5"}, "c2s.max_stanza_size"},
+		{"unknown variable", []string{"DORMOUSE_C2S_LISTN=:1"}, "DORMOUSE_C2S_LISTN"},
+		{"bad domain", []string{"DORMOUSE_DOMAIN=a b"}, "domain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := cli(t, append(tc.env, "DORMOUSE_DATA_DIR="+t.TempDir()), "serve")
+			if code != exitConfig {
+				t.Fatalf("exit %d, want 2 (stderr %q)", code, errOut)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not name %q", errOut, tc.want)
+			}
+		})
+	}
+	code, _, errOut := cli(t, nil, "serve", "-config", filepath.Join(t.TempDir(), "missing.toml"))
+	if code != exitConfig || !strings.Contains(errOut, "missing.toml") {
+		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestUserAddWhileServing creates an account with the CLI on the storage
+// of a running server; the account can log in at once.
+func TestUserAddWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.C2S.Listen = "127.0.0.1:0"
+	cfg.C2S.TLSListen = ""
+	cfg.Components.Listen = ""
+	cfg.Admin.Listen = ""
+	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+
+	if code, _, errOut := cli(t, []string{"DORMOUSE_DATA_DIR=" + dir}, "user", "add", "erin@localhost", "pw-erin-1"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := xmpptest.Dial(ctx, xmpptest.Options{Addr: srv.Addr(server.ListenerC2S).String(), Domain: "localhost", User: "erin", Password: "pw-erin-1", Resource: "cli"})
+	if err != nil {
+		t.Fatalf("login after user add: %v", err)
+	}
+	c.Close()
+}
