@@ -57,8 +57,12 @@ type Service struct {
 	log   *slog.Logger
 	cache *cache
 
+	// interested maps a user to the resources that retrieved the block
+	// list, with the target bound at the time: a later session that
+	// replaces the resource (router.Router.Bind) has a different target
+	// and has not asked. Guarded by mu.
 	mu         sync.Mutex
-	interested map[string]map[string]struct{} // user → resources that retrieved the block list; guarded by mu
+	interested map[string]map[string]router.Target
 
 	pushID atomic.Uint64 // for push IQ ids
 }
@@ -79,7 +83,7 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
 		cfg: cfg, store: store, r: r,
 		log:        log.With("xep", "0191"),
 		cache:      newCache(cfg.CacheSize),
-		interested: map[string]map[string]struct{}{},
+		interested: map[string]map[string]router.Target{},
 	}
 }
 
@@ -127,29 +131,29 @@ func (s *Service) isAccount(j jid.JID) bool {
 	return j.Localpart() != "" && s.r.IsLocal(j.Domainpart())
 }
 
-// isServer reports whether j is a served domain itself.
-func (s *Service) isServer(j jid.JID) bool {
-	return j.Localpart() == "" && j.Resourcepart() == "" && s.r.IsLocal(j.Domainpart())
-}
-
 // errBlocked is the error for a stanza to a blocked entity (§3.3).
 func errBlocked() *stanza.Error {
 	return &stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAcceptable, App: xml.NewElement(NSErrors, "blocked")}
 }
 
-// policy is the StagePolicy hook.
+// policy is the StagePolicy hook. It runs for every routed stanza: it
+// computes each string it needs once, and reads the store only on a cache
+// miss.
 func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 	st := rt.St
 	from, to := st.From, st.To
-	if to.Domainpart() == "" || from.Domainpart() == "" {
+	fd, td := from.Domainpart(), to.Domainpart()
+	if td == "" || fd == "" {
 		return nil // to the sender's own account or server, or from the server
 	}
-	fromAccount, toAccount := s.isAccount(from), s.isAccount(to)
-	if fromAccount && toAccount && from.Bare().Equal(to.Bare()) {
-		return nil
+	fl, tl := from.Localpart(), to.Localpart()
+	fromAccount := fl != "" && s.r.IsLocal(fd)
+	toAccount := tl != "" && s.r.IsLocal(td)
+	if fromAccount && toAccount && fl == tl && fd == td {
+		return nil // within one account
 	}
-	if fromAccount && !s.isServer(to) {
-		l, err := s.list(ctx, from.Bare().String())
+	if fromAccount && (tl != "" || to.Resourcepart() != "" || !s.r.IsLocal(td)) {
+		l, err := s.list(ctx, fl+"@"+fd)
 		if err != nil {
 			return err
 		}
@@ -160,14 +164,13 @@ func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 			return errBlocked()
 		}
 	}
-	if toAccount && !s.isServer(from) {
-		l, err := s.list(ctx, to.Bare().String())
+	if toAccount && (fl != "" || from.Resourcepart() != "" || !s.r.IsLocal(fd)) {
+		l, err := s.list(ctx, tl+"@"+td)
 		if err != nil {
 			return err
 		}
 		if l.matches(from) {
-			switch {
-			case st.Kind == stanza.KindPresence, st.Type == stanza.TypeError, st.Type == stanza.TypeResult:
+			if st.Kind == stanza.KindPresence || st.Type == stanza.TypeError || st.Type == stanza.TypeResult {
 				return router.ErrDrop
 			}
 			return stanza.NewError(stanza.ServiceUnavailable, "")
@@ -194,19 +197,30 @@ func (s *Service) gone(_ context.Context, full jid.JID) {
 	}
 }
 
+// setInterested records that the resource full, bound to a target, has
+// retrieved the block list.
 func (s *Service) setInterested(full jid.JID) {
 	res := full.Resourcepart()
 	if res == "" {
+		return
+	}
+	var t router.Target
+	for _, r := range s.r.Resources(full.Bare()) {
+		if r.JID.Resourcepart() == res {
+			t = r.Target
+		}
+	}
+	if t == nil {
 		return
 	}
 	user := full.Bare().String()
 	s.mu.Lock()
 	rs := s.interested[user]
 	if rs == nil {
-		rs = map[string]struct{}{}
+		rs = map[string]router.Target{}
 		s.interested[user] = rs
 	}
-	rs[res] = struct{}{}
+	rs[res] = t
 	s.mu.Unlock()
 }
 
@@ -338,9 +352,9 @@ func (s *Service) push(ctx context.Context, user jid.JID, payload *xml.Element) 
 	name := user.String()
 	for _, r := range s.r.Resources(user) {
 		s.mu.Lock()
-		_, ok := s.interested[name][r.JID.Resourcepart()]
+		t := s.interested[name][r.JID.Resourcepart()]
 		s.mu.Unlock()
-		if !ok {
+		if t == nil || t != r.Target {
 			continue
 		}
 		id := "block-" + strconv.FormatUint(s.pushID.Add(1), 10)

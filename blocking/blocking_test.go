@@ -224,11 +224,11 @@ func testCommands(t *testing.T, store blocking.Store) {
 
 func TestPolicy(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { testPolicy(t, b.new) })
+		t.Run(b.name, func(t *testing.T) { testPolicy(t, b.new(t)) })
 	}
 }
 
-func testPolicy(t *testing.T, newStore func(*testing.T) blocking.Store) {
+func testPolicy(t *testing.T, store blocking.Store) {
 	msg := func(from, to string) string {
 		return `<message type='chat' id='m' from='` + from + `' to='` + to + `'><body>hi</body></message>`
 	}
@@ -360,7 +360,9 @@ func testPolicy(t *testing.T, newStore func(*testing.T) blocking.Store) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			store := newStore(t)
+			if err := store.Unblock(ctx, "alice@example.org", nil); err != nil {
+				t.Fatal(err)
+			}
 			if len(tc.blocks) > 0 {
 				if err := store.Block(ctx, "alice@example.org", tc.blocks); err != nil {
 					t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 
 	"dormouse.im/dormouse/blocking"
@@ -86,6 +87,14 @@ func TestInterestEndsWithTheResource(t *testing.T) {
 	w.clients[phone] = bind(t, w.r, phone)
 	w.route(t, `<iq type='set' id='b' from='alice@example.org/laptop'><block xmlns='urn:xmpp:blocking'><item jid='montague.net'/></block></iq>`,
 		map[string][]string{laptop: {`<iq type='result' id='b' to='alice@example.org/laptop'/>`}})
+
+	// Or a new session replaces it without the old one ending first (no
+	// OnGone then).
+	w.route(t, `<iq type='get' id='g' from='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'/></iq>`,
+		map[string][]string{phone: {`<iq type='result' id='g' to='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'><item jid='montague.net'/></blocklist></iq>`}})
+	w.clients[phone] = bind(t, w.r, phone)
+	w.route(t, `<iq type='set' id='u' from='alice@example.org/laptop'><unblock xmlns='urn:xmpp:blocking'/></iq>`,
+		map[string][]string{laptop: {`<iq type='result' id='u' to='alice@example.org/laptop'/>`}})
 }
 
 func TestMaxItems(t *testing.T) {
@@ -176,5 +185,34 @@ func TestFeature(t *testing.T) {
 	blocking.New(blocking.Config{}, newMemStore(), router.New([]string{host}, mux, slog.New(slog.DiscardHandler)), nil).Register(mux)
 	if f := mux.Features(router.ToServer); len(f) != 1 || f[0] != blocking.NS {
 		t.Errorf("server features %v, want [%s]", f, blocking.NS)
+	}
+}
+
+// TestConcurrent runs the policy hook while the list changes, for the race
+// detector, and checks that the final state is seen.
+func TestConcurrent(t *testing.T) {
+	store := newMemStore()
+	w := newWorld(t, store, blocking.Config{CacheSize: 2})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				from := fmt.Sprintf("bob@example.org/r%d", g)
+				w.r.Route(ctx, parseStanza(t, `<message type='chat' id='m' from='`+from+`' to='alice@example.org'/>`))
+				w.r.Route(ctx, parseStanza(t, fmt.Sprintf(`<message type='chat' id='m' from='%s' to='user%d@example.org'/>`, from, i)))
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			w.r.Route(ctx, parseStanza(t, `<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`))
+			w.r.Route(ctx, parseStanza(t, `<iq type='set' id='u' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'/></iq>`))
+		}
+		w.r.Route(ctx, parseStanza(t, `<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`))
+	})
+	wg.Wait()
+	ok, err := w.svc.Blocked(ctx, jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org/x"))
+	if err != nil || !ok {
+		t.Errorf("Blocked = %v, %v after the last block", ok, err)
 	}
 }

@@ -227,25 +227,26 @@ func TestPasswordChange(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			accounts := newAccounts(t, "alice@example.org", "bob@example.org")
-			r, _, alice := setup(t, tc.cfg, accounts)
-			r.Route(ctx, parseStanza(t, tc.in))
-			wantXML(t, one(t, alice.recorder), tc.want)
-			c, _ := accounts.Credentials(ctx, "alice@example.org")
-			pw := "new password"
-			if i == 8 {
-				pw = "ééé"
-			}
-			if got := c.SHA256.VerifyPassword(sha256.New, pw); got != tc.changed {
-				t.Errorf("password changed: %v, want %v", got, tc.changed)
-			}
-			if !tc.changed && !c.SHA256.VerifyPassword(sha256.New, "old password") {
-				t.Error("the old password no longer works")
-			}
-			b, _ := accounts.Credentials(ctx, "bob@example.org")
-			if !b.SHA256.VerifyPassword(sha256.New, "old password") {
-				t.Error("bob's password changed")
-			}
+			forEach(t, nil, []string{"alice@example.org", "bob@example.org"}, func(t *testing.T, accounts auth.Store) {
+				r, _, alice := setup(t, tc.cfg, accounts)
+				r.Route(ctx, parseStanza(t, tc.in))
+				wantXML(t, one(t, alice.recorder), tc.want)
+				c, _ := accounts.Credentials(ctx, "alice@example.org")
+				pw := "new password"
+				if i == 8 {
+					pw = "ééé"
+				}
+				if got := c.SHA256.VerifyPassword(sha256.New, pw); got != tc.changed {
+					t.Errorf("password changed: %v, want %v", got, tc.changed)
+				}
+				if !tc.changed && !c.SHA256.VerifyPassword(sha256.New, "old password") {
+					t.Error("the old password no longer works")
+				}
+				b, _ := accounts.Credentials(ctx, "bob@example.org")
+				if !b.SHA256.VerifyPassword(sha256.New, "old password") {
+					t.Error("bob's password changed")
+				}
+			})
 		})
 	}
 }
@@ -300,30 +301,30 @@ func TestRemove(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			accounts := newAccounts(t, tc.accounts...)
-			accounts.fail = tc.fail
-			cfg := register.Config{AllowPasswordChange: true}
-			if tc.cfg != nil {
-				cfg = *tc.cfg
-			}
-			r, _, alice := setup(t, cfg, accounts)
-			laptop := &session{recorder: &recorder{jid: jid.MustParse("alice@example.org/laptop")}}
-			r.Bind(laptop.jid, laptop)
-			r.Route(ctx, parseStanza(t, tc.in))
-			wantXML(t, one(t, alice.recorder), tc.want)
-			_, err := accounts.Credentials(ctx, "alice@example.org")
-			if gone := errors.Is(err, auth.ErrNotFound); gone != (tc.removed || len(tc.accounts) == 0) {
-				t.Errorf("account removed: %v, want %v", gone, tc.removed)
-			}
-			for _, s := range []*session{alice, laptop} {
-				e := s.closedWith()
-				switch {
-				case tc.removed && (e == nil || e.Condition != stream.NotAuthorized):
-					t.Errorf("%s closed with %v, want not-authorized", s.jid, e)
-				case !tc.removed && e != nil:
-					t.Errorf("%s closed with %v", s.jid, e)
+			forEach(t, tc.fail, tc.accounts, func(t *testing.T, accounts auth.Store) {
+				cfg := register.Config{AllowPasswordChange: true}
+				if tc.cfg != nil {
+					cfg = *tc.cfg
 				}
-			}
+				r, _, alice := setup(t, cfg, accounts)
+				laptop := &session{recorder: &recorder{jid: jid.MustParse("alice@example.org/laptop")}}
+				r.Bind(laptop.jid, laptop)
+				r.Route(ctx, parseStanza(t, tc.in))
+				wantXML(t, one(t, alice.recorder), tc.want)
+				_, err := accounts.Credentials(ctx, "alice@example.org")
+				if gone := errors.Is(err, auth.ErrNotFound); gone != (tc.removed || len(tc.accounts) == 0) {
+					t.Errorf("account removed: %v, want %v", gone, tc.removed)
+				}
+				for _, s := range []*session{alice, laptop} {
+					e := s.closedWith()
+					switch {
+					case tc.removed && (e == nil || e.Condition != stream.NotAuthorized):
+						t.Errorf("%s closed with %v, want not-authorized", s.jid, e)
+					case !tc.removed && e != nil:
+						t.Errorf("%s closed with %v", s.jid, e)
+					}
+				}
+			})
 		})
 	}
 }
@@ -434,31 +435,31 @@ func TestPreAuth(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			accounts := newAccounts(t, "alice@example.org")
-			accounts.fail = tc.fail
-			svc := register.New(tc.cfg, accounts, router.New([]string{host}, router.NewMux(), slog.New(slog.DiscardHandler)), nil)
-			got := svc.PreAuth(ctx, host, preAuth(t, tc.in))
-			switch {
-			case tc.want == "" && got != nil:
-				t.Errorf("got %s, want no reply", got)
-			case tc.want != "" && got == nil:
-				t.Errorf("no reply, want %s", tc.want)
-			case tc.want != "":
-				wantXML(t, got, tc.want)
-			}
-			names, _ := accounts.Accounts(ctx, "")
-			want := []string{"alice@example.org"}
-			if tc.created != "" {
-				want = append(want, tc.created)
-				slices.Sort(want)
-				c, _ := accounts.Credentials(ctx, tc.created)
-				if !c.SHA256.VerifyPassword(sha256.New, "a good password") {
-					t.Error("the new account does not have the password")
+			forEach(t, tc.fail, []string{"alice@example.org"}, func(t *testing.T, accounts auth.Store) {
+				svc := register.New(tc.cfg, accounts, router.New([]string{host}, router.NewMux(), slog.New(slog.DiscardHandler)), nil)
+				got := svc.PreAuth(ctx, host, preAuth(t, tc.in))
+				switch {
+				case tc.want == "" && got != nil:
+					t.Errorf("got %s, want no reply", got)
+				case tc.want != "" && got == nil:
+					t.Errorf("no reply, want %s", tc.want)
+				case tc.want != "":
+					wantXML(t, got, tc.want)
 				}
-			}
-			if !slices.Equal(names, want) {
-				t.Errorf("accounts %v, want %v", names, want)
-			}
+				names, _ := accounts.Accounts(ctx, "")
+				want := []string{"alice@example.org"}
+				if tc.created != "" {
+					want = append(want, tc.created)
+					slices.Sort(want)
+					c, _ := accounts.Credentials(ctx, tc.created)
+					if !c.SHA256.VerifyPassword(sha256.New, "a good password") {
+						t.Error("the new account does not have the password")
+					}
+				}
+				if !slices.Equal(names, want) {
+					t.Errorf("accounts %v, want %v", names, want)
+				}
+			})
 		})
 	}
 }

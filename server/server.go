@@ -5,11 +5,15 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -76,7 +80,13 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.Router = router.New(hosts, mux, log.With("component", "router"))
 	s.Router.SetAccounts(accountChecker{stores.Accounts})
 
+	secret, err := loadSecret(cfg.DataDir)
+	if err != nil {
+		stores.Close()
+		return nil, err
+	}
 	scfg := session.Config{
+		AuthSecret:    secret,
 		Hosts:         hosts,
 		TLS:           tlsCfg,
 		RequireTLS:    cfg.C2S.RequireTLS,
@@ -236,4 +246,26 @@ func newThrottle(cfg config.Config) *auth.Throttle {
 		Burst:    cfg.Auth.MaxFailuresPerIP,
 		HalfLife: cfg.Auth.FailureWindow.Duration(),
 	}, time.Now)
+}
+
+// loadSecret reads the server's persistent random secret from the data
+// directory, creating it on first start.
+func loadSecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "secret.key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("server: reading %s: %w", path, err)
+	}
+	b = make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: creating data directory: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("server: writing %s: %w", path, err)
+	}
+	return b, nil
 }

@@ -219,7 +219,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 	if !slices.Contains(c.mechanisms(), mech) {
 		return false, c.saslFailure("invalid-mechanism", "")
 	}
-	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.BeforeVerify(c.throttleWait))
+	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret), auth.BeforeVerify(c.throttleWait))
 	if err != nil {
 		return false, c.saslFailure("invalid-mechanism", "")
 	}

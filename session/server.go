@@ -46,6 +46,9 @@ type Config struct {
 	StanzaBurst   int           // default 200
 	MaxConnsPerIP int           // default 50; <0 disables the limit
 	MaxAuthTries  int           // SASL failures per connection before it is closed; default 3
+	// AuthSecret keys the fake SCRAM salts given for unknown users, so they
+	// cannot be told from real ones; a persisted random value.
+	AuthSecret []byte
 
 	// Features are extra stream features offered after authentication
 	// (for example <sm xmlns='urn:xmpp:sm:3'/>), besides bind and session.

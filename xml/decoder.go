@@ -546,10 +546,15 @@ func allDigits(b []byte) bool {
 // keeps returning it); an end of input between elements is io.EOF, inside
 // one io.ErrUnexpectedEOF.
 //
-// The returned tree is the caller's: it shares no memory with the Decoder
-// and is not modified by later calls. Its strings share one backing array
-// per element tree, so keeping any string of it keeps that array (at most
-// the element's size) alive.
+// The returned tree is the caller's: it shares no memory with the Decoder,
+// is never modified by later calls, and may be kept and passed to other
+// goroutines. Its strings are views of one private copy of the element's
+// bytes, and its Elements, Attrs and Nodes come from a few shared arrays
+// (with capacities clipped, so appending to Attr or Children reallocates
+// instead of overwriting a neighbour): keeping any part of the tree keeps
+// all of it alive. Copy a string (strings.Clone) to keep it without the
+// rest. The Decoder's scratch space may reference the most recent tree
+// until later calls reuse it or Release is called.
 func (d *Decoder) Next() (*Element, error) {
 	if d.err != nil {
 		return nil, d.err

@@ -317,6 +317,18 @@ var stanzaTests = []struct {
 		want: []string{`{jabber:client}message({jabber:client}body("a<b>&amp;]]>c") {jabber:client}x)`},
 	},
 	{
+		name: "CDATA with line ends, brackets and non-ASCII",
+		in:   "<a><![CDATA[x\r\ny\rz ] ]] ]]]é☃😀]]></a></stream:stream>",
+		want: []string{`{jabber:client}a("x\ny\nz ] ]] ]]]é☃😀")`},
+	},
+	{
+		name: "many attributes",
+		in:   "<a" + manyAttrs(40, "") + "/></stream:stream>",
+		want: []string{`{jabber:client}a[` + manyAttrsDump(40) + `]`},
+	},
+	{name: "duplicate among many attributes", in: "<a" + manyAttrs(40, " a17='x'") + "/>", cond: "not-well-formed"},
+	{name: "invalid UTF-8 in CDATA", in: "<a><![CDATA[\xff]]></a>", cond: "not-well-formed"},
+	{
 		name: "attribute value normalization",
 		in:   "<message a='x\ty\nz\r\nw\rv' b=\"&#9;&#10;&#13;\" c='\"' d=\"'\"/></stream:stream>",
 		want: []string{`{jabber:client}message[a="x y z w v" b="\t\n\r" c="\"" d="'"]`},
@@ -478,6 +490,22 @@ var stanzaTests = []struct {
 		in:   "<a" + manyPrefixes(100) + "/>",
 		cond: "policy-violation",
 	},
+}
+
+func manyAttrs(n int, extra string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " a%d='%d'", i, i)
+	}
+	return b.String() + extra
+}
+
+func manyAttrsDump(n int) string {
+	var b []string
+	for i := range n {
+		b = append(b, fmt.Sprintf("a%d=\"%d\"", i, i))
+	}
+	return strings.Join(b, " ")
 }
 
 func manyPrefixes(n int) string {
