@@ -2,7 +2,6 @@ package blocking_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -40,14 +39,6 @@ func (r *recorder) take() []*stanza.Stanza {
 	return got
 }
 
-// newRouter returns a router serving host with s's handlers registered.
-func newRouter(t *testing.T, register func(*router.Mux)) (*router.Router, *router.Mux) {
-	t.Helper()
-	mux := router.NewMux()
-	register(mux)
-	return router.New([]string{host}, mux, slog.New(slog.DiscardHandler)), mux
-}
-
 // bind binds full to a new recorder.
 func bind(t *testing.T, r *router.Router, full string) *recorder {
 	t.Helper()
@@ -68,16 +59,6 @@ func parseStanza(t *testing.T, s string) *stanza.Stanza {
 		t.Fatalf("stanza %s: %v", s, err)
 	}
 	return st
-}
-
-// one returns the single stanza rec received.
-func one(t *testing.T, rec *recorder) *stanza.Stanza {
-	t.Helper()
-	got := rec.take()
-	if len(got) != 1 {
-		t.Fatalf("got %d stanzas, want 1: %v", len(got), got)
-	}
-	return got[0]
 }
 
 // wantXML fails unless got is equivalent to the element written in want

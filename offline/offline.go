@@ -19,19 +19,21 @@ const Feature = "msgoffline"
 
 // Namespaces of the payloads that decide whether a message is kept.
 const (
-	NSHints        = "urn:xmpp:hints"                        // XEP-0334
-	NSChatStates   = "http://jabber.org/protocol/chatstates" // XEP-0085
-	NSReceipts     = "urn:xmpp:receipts"                     // XEP-0184
-	NSChatMarkers  = "urn:xmpp:chat-markers:0"               // XEP-0333
-	NSJingleMsg    = "urn:xmpp:jingle-message:0"             // XEP-0353
-	NSConference   = "jabber:x:conference"                   // XEP-0249
-	NSMUCUser      = "http://jabber.org/protocol/muc#user"   // XEP-0045
-	NSOMEMOLegacy  = "eu.siacs.conversations.axolotl"        // XEP-0384 before 0.4
-	NSOMEMO        = "urn:xmpp:omemo:2"                      // XEP-0384
-	NSPGPLegacy    = "jabber:x:encrypted"                    // XEP-0027
-	NSOpenPGP      = "urn:xmpp:openpgp:0"                    // XEP-0373
-	delayReasonTxt = "Offline Storage"
+	NSHints       = "urn:xmpp:hints"                        // XEP-0334
+	NSChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
+	NSReceipts    = "urn:xmpp:receipts"                     // XEP-0184
+	NSChatMarkers = "urn:xmpp:chat-markers:0"               // XEP-0333
+	NSJingleMsg   = "urn:xmpp:jingle-message:0"             // XEP-0353
+	NSConference  = "jabber:x:conference"                   // XEP-0249
+	NSMUCUser     = "http://jabber.org/protocol/muc#user"   // XEP-0045
+	NSOMEMOLegacy = "eu.siacs.conversations.axolotl"        // XEP-0384 up to 0.3 (Conversations)
+	NSOMEMO       = "urn:xmpp:omemo:2"                      // XEP-0384
+	NSPGPLegacy   = "jabber:x:encrypted"                    // XEP-0027
+	NSOpenPGP     = "urn:xmpp:openpgp:0"                    // XEP-0373
 )
+
+// delayReason is the natural-language reason in the <delay/> element.
+const delayReason = "Offline Storage"
 
 // DefaultMaxMessages is the default Config.MaxMessages.
 const DefaultMaxMessages = 1000
@@ -229,7 +231,7 @@ func decode(m Message, domain string) (*stanza.Stanza, error) {
 		}
 	}
 	d := stanza.Delay(domain, FormatStamp(m.Stamp))
-	d.AddText(delayReasonTxt)
+	d.AddText(delayReason)
 	st.El.AddChild(d)
 	return st, nil
 }

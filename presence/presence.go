@@ -94,7 +94,7 @@ func (s *Service) handlePresence(ctx context.Context, p *stanza.Stanza) error {
 		// From a component or the server: only directed presence means
 		// anything (RFC 6121 §4.6: delivered whatever the subscriptions).
 		if p.To.Domainpart() != "" {
-			s.r.Deliver(ctx, p)
+			s.r.Send(ctx, p)
 		}
 		return nil
 	}
@@ -137,7 +137,7 @@ func (s *Service) available(ctx context.Context, p *stanza.Stanza) {
 	if len(stale) > 0 {
 		u := stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", full, jid.JID{})
 		for _, to := range stale {
-			s.r.Deliver(ctx, addressed(u, full, to))
+			s.r.Send(ctx, addressed(u, full, to))
 		}
 	}
 
@@ -148,9 +148,9 @@ func (s *Service) available(ctx context.Context, p *stanza.Stanza) {
 		s.log.Error("loading subscribers failed", "user", user.String(), "err", err)
 	}
 	for _, c := range subs {
-		s.r.Deliver(ctx, addressed(p, full, c))
+		s.r.Send(ctx, addressed(p, full, c))
 	}
-	s.r.Deliver(ctx, addressed(p, full, user))
+	s.r.Send(ctx, addressed(p, full, user))
 	if !wasAvailable {
 		s.probe(ctx, full)
 	}
@@ -170,14 +170,14 @@ func (s *Service) probe(ctx context.Context, full jid.JID) {
 	for _, c := range subs {
 		if !s.r.IsLocal(c.Domainpart()) {
 			// §4.3.1: a probe comes from the user's bare JID.
-			s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeProbe, "", user, c))
+			s.r.Send(ctx, stanza.Build(stanza.KindPresence, stanza.TypeProbe, "", user, c))
 			continue
 		}
 		s.answerProbe(ctx, c, user, full, false)
 	}
 	for _, res := range s.r.Resources(user) {
 		if res.Available && res.Presence != nil && !res.JID.Equal(full) {
-			s.r.Deliver(ctx, addressed(res.Presence, res.JID, full))
+			s.r.Send(ctx, addressed(res.Presence, res.JID, full))
 		}
 	}
 }
@@ -205,11 +205,11 @@ func (s *Service) answerProbe(ctx context.Context, contact, prober, to jid.JID, 
 		return // §4.3.2: nothing is revealed to a non-subscriber
 	}
 	if len(avail) == 0 {
-		s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", contact, to))
+		s.r.Send(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", contact, to))
 		return
 	}
 	for _, res := range avail {
-		s.r.Deliver(ctx, addressed(res.Presence, res.JID, to))
+		s.r.Send(ctx, addressed(res.Presence, res.JID, to))
 	}
 }
 
@@ -260,10 +260,10 @@ func (s *Service) broadcastUnavailable(ctx context.Context, p *stanza.Stanza, wa
 			s.log.Error("loading subscribers failed", "user", user.String(), "err", err)
 		}
 		for _, c := range subs {
-			s.r.Deliver(ctx, addressed(p, full, c))
+			s.r.Send(ctx, addressed(p, full, c))
 			covered[c.String()] = true
 		}
-		s.r.Deliver(ctx, addressed(p, full, user))
+		s.r.Send(ctx, addressed(p, full, user))
 		covered[user.String()] = true
 	}
 	for _, to := range directed {
@@ -272,7 +272,7 @@ func (s *Service) broadcastUnavailable(ctx context.Context, p *stanza.Stanza, wa
 		if s.r.IsLocal(to.Domainpart()) && covered[to.Bare().String()] {
 			continue
 		}
-		s.r.Deliver(ctx, addressed(p, full, to))
+		s.r.Send(ctx, addressed(p, full, to))
 	}
 }
 
@@ -305,7 +305,7 @@ func (s *Service) directed(ctx context.Context, p *stanza.Stanza) error {
 		}
 		s.mu.Unlock()
 	}
-	if s.r.Deliver(ctx, p) == 0 && !s.r.IsLocal(to.Domainpart()) {
+	if s.r.Send(ctx, p) == 0 && !s.r.IsLocal(to.Domainpart()) {
 		// Nobody serves that domain (no server-to-server yet).
 		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
 	}
@@ -323,9 +323,9 @@ func (s *Service) handleProbe(ctx context.Context, p *stanza.Stanza) error {
 	target, prober := p.To.Bare(), p.From.Bare()
 	if !s.r.IsLocal(target.Domainpart()) {
 		if s.isClient(p.From) {
-			s.r.Deliver(ctx, addressed(p, prober, target))
+			s.r.Send(ctx, addressed(p, prober, target))
 		} else {
-			s.r.Deliver(ctx, p)
+			s.r.Send(ctx, p)
 		}
 		return nil
 	}
@@ -335,7 +335,7 @@ func (s *Service) handleProbe(ctx context.Context, p *stanza.Stanza) error {
 	if target.Equal(prober) {
 		for _, res := range s.r.Resources(target) {
 			if res.Available && res.Presence != nil && !res.JID.Equal(p.From) {
-				s.r.Deliver(ctx, addressed(res.Presence, res.JID, p.From))
+				s.r.Send(ctx, addressed(res.Presence, res.JID, p.From))
 			}
 		}
 		return nil

@@ -2,13 +2,11 @@ package register_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
@@ -38,22 +36,6 @@ func (r *recorder) take() []*stanza.Stanza {
 	got := r.got
 	r.got = nil
 	return got
-}
-
-// newRouter returns a router serving host with s's handlers registered.
-func newRouter(t *testing.T, register func(*router.Mux)) (*router.Router, *router.Mux) {
-	t.Helper()
-	mux := router.NewMux()
-	register(mux)
-	return router.New([]string{host}, mux, slog.New(slog.DiscardHandler)), mux
-}
-
-// bind binds full to a new recorder.
-func bind(t *testing.T, r *router.Router, full string) *recorder {
-	t.Helper()
-	rec := &recorder{jid: jid.MustParse(full)}
-	r.Bind(rec.jid, rec)
-	return rec
 }
 
 // parseStanza parses a jabber:client stanza.

@@ -53,7 +53,7 @@ func (s *Service) handleSubscription(ctx context.Context, p *stanza.Stanza) erro
 				return err
 			}
 		}
-	case s.r.Deliver(ctx, out) == 0:
+	case s.r.Send(ctx, out) == 0:
 		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
 	}
 	if !localUser {
@@ -148,7 +148,7 @@ func (s *Service) inbound(ctx context.Context, st *stanza.Stanza) error {
 		// router's RFC 6121 §8.5.2.1 rules for subscription stanzas). A
 		// request the user cannot see now waits in the store and is
 		// delivered at the next initial presence (deliverPending).
-		s.r.Deliver(ctx, st)
+		s.r.Send(ctx, st)
 	}
 	if res.approve {
 		// A.3.1: the contact is already subscribed: approve on the
@@ -199,7 +199,7 @@ func (s *Service) apply(ctx context.Context, user jid.JID, it Item, cur, next st
 func (s *Service) forward(ctx context.Context, st *stanza.Stanza) {
 	to := st.To
 	if !s.r.IsLocal(to.Domainpart()) {
-		s.r.Deliver(ctx, st)
+		s.r.Send(ctx, st)
 		return
 	}
 	if to.Localpart() == "" {
@@ -221,7 +221,7 @@ func (s *Service) sendPresence(ctx context.Context, user, contact jid.JID) {
 		p := res.Presence.Copy()
 		p.SetFrom(res.JID)
 		p.SetTo(contact)
-		s.r.Deliver(ctx, p)
+		s.r.Send(ctx, p)
 	}
 }
 
@@ -230,7 +230,7 @@ func (s *Service) sendPresence(ctx context.Context, user, contact jid.JID) {
 func (s *Service) sendUnavailable(ctx context.Context, user, contact jid.JID) {
 	for _, res := range s.r.Resources(user) {
 		if res.Available {
-			s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", res.JID, contact))
+			s.r.Send(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", res.JID, contact))
 		}
 	}
 }

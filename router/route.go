@@ -221,6 +221,12 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	}
 }
 
+// AccountExists reports whether bare is an existing local account (always
+// true without an AccountChecker).
+func (r *Router) AccountExists(ctx context.Context, bare jid.JID) (bool, error) {
+	return r.accountExists(ctx, bare)
+}
+
 func (r *Router) accountExists(ctx context.Context, bare jid.JID) (bool, error) {
 	if r.accounts == nil {
 		return true, nil
@@ -238,6 +244,18 @@ func (r *Router) routeRemote(ctx context.Context, st *stanza.Stanza) {
 		return
 	}
 	r.fail(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
+}
+
+// Send is Deliver for stanzas the server generates on an entity's behalf
+// (presence broadcasts, probe answers, subscription stanzas): it runs the
+// StagePolicy hooks first, so blocking applies to them too. It returns how
+// many recipients took the stanza (0 if a hook stopped it).
+func (r *Router) Send(ctx context.Context, st *stanza.Stanza) int {
+	rt := Routing{St: st}
+	if err := r.runHooks(ctx, StagePolicy, &rt); err != nil {
+		return 0
+	}
+	return r.Deliver(ctx, rt.St)
 }
 
 // Deliver hands st to its recipients without running hooks and returns how
@@ -314,10 +332,10 @@ func (r *Router) deliverBare(st *stanza.Stanza) int {
 				}
 			}
 		case stanza.KindPresence:
-			sub := st.Type == stanza.TypeSubscribe || st.Type == stanza.TypeSubscribed ||
-				st.Type == stanza.TypeUnsubscribe || st.Type == stanza.TypeUnsubscribed
+			// RFC 6121 §3.1.3, §4.5: presence, including subscription
+			// requests, goes to the available resources.
 			for _, x := range u.resources {
-				if x.Available || (sub && x.Interested) {
+				if x.Available {
 					ts = append(ts, x.Target)
 				}
 			}

@@ -92,6 +92,18 @@ func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
 	return replaced
 }
 
+// BindReplacing is Bind followed, when a session was replaced, by the OnGone
+// hooks for the replaced session (its own Unbind will find nothing to do).
+func (r *Router) BindReplacing(ctx context.Context, full jid.JID, t Target) (replaced Target) {
+	replaced = r.Bind(full, t)
+	if replaced != nil {
+		for _, f := range r.mux.onGone {
+			f(ctx, full)
+		}
+	}
+	return replaced
+}
+
 // Unbind removes a resource if it is still bound to t, and runs the OnGone
 // hooks (presence broadcasts unavailable there). It reports whether it
 // removed anything.

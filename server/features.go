@@ -2,7 +2,10 @@ package server
 
 import (
 	"dormouse.im/dormouse/disco"
+	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/ping"
+	"dormouse.im/dormouse/presence"
+	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/vcard"
@@ -27,8 +30,18 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	version.New(version.Config{Version: s.version}, log).Register(mux)
 	vcard.New(vcard.Config{}, s.Stores.VCard, log).Register(mux)
 
+	rcfg := roster.Config{MaxItems: s.cfg.Roster.MaxItems, DisableVersioning: !s.cfg.Roster.Versioning, Accounts: s.Router}
+	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
+	rs.Register(mux)
+	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
+	offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages}, log).Register(mux)
+	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
+
 	// Stream features: computed after every feature registered (the caps
 	// hash covers them all).
 	scfg.Features = append(scfg.Features, d.CapsElement())
 	return nil
 }
+
+// presence depends on roster through an interface of its own.
+var _ presence.Roster = (*roster.Service)(nil)

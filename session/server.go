@@ -19,8 +19,9 @@ import (
 
 // Router is what a session needs from the router.
 type Router interface {
-	// Bind registers a resource; it returns the target it replaced.
-	Bind(full jid.JID, t stanza.Target) (replaced stanza.Target)
+	// BindReplacing registers a resource; it returns the target it
+	// replaced, after running the replaced session's end-of-session hooks.
+	BindReplacing(ctx context.Context, full jid.JID, t stanza.Target) (replaced stanza.Target)
 	// Unbind removes the resource if it is still bound to t.
 	Unbind(ctx context.Context, full jid.JID, t stanza.Target) bool
 	// Route routes a stanza whose 'from' is stamped.

@@ -95,7 +95,7 @@ func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
 	c.Deliver(r)
 	c.jid, c.bound = full, true
 	c.logp.Store(c.log().With("jid", full.String()))
-	if old := c.srv.Router.Bind(full, c); old != nil {
+	if old := c.srv.Router.BindReplacing(c.ctx, full, c); old != nil {
 		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
 			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
 		}
