@@ -320,4 +320,3 @@ func StreamErrorCondition(el *xml.Element) string {
 func Contains(el *xml.Element, s string) bool {
 	return el != nil && bytes.Contains(el.AppendXML(nil, "jabber:client"), []byte(s))
 }
-
