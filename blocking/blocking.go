@@ -35,6 +35,25 @@ type Config struct {
 	// CacheSize is the number of users whose block lists are kept in
 	// memory. Default DefaultCacheSize.
 	CacheSize int
+	// Presence, if set, sends presence on the user's behalf when the block
+	// list changes. Without it, the service approximates (see the package
+	// documentation).
+	Presence Presence
+}
+
+// Presence sends the presence XEP-0191 asks for when a block list changes,
+// only where the contact may see the user's presence (RFC 6121 rules): the
+// presence feature, which knows the subscriptions, implements it. Both
+// methods run after the change is stored and the IQ result is queued.
+// Presence to a blocked contact must be sent with Router.Deliver: the
+// policy hook now drops it on Router.Send and Router.Route.
+type Presence interface {
+	// Blocked sends unavailable presence from each of user's available
+	// resources to each of the newly blocked contacts (§3.3).
+	Blocked(ctx context.Context, user jid.JID, contacts []jid.JID)
+	// Unblocked sends user's current presence to each of the unblocked
+	// contacts (§3.4).
+	Unblocked(ctx context.Context, user jid.JID, contacts []jid.JID)
 }
 
 // Router is what the service needs from the router; *router.Router
@@ -312,18 +331,25 @@ func (s *Service) block(ctx context.Context, iq *stanza.Stanza, user jid.JID, p 
 	s.push(ctx, user, itemsElement("block", ss))
 
 	// §3.3: the blocked contacts see the user go offline.
-	var avail []jid.JID
-	for _, r := range s.r.Resources(user) {
-		if r.Available {
-			avail = append(avail, r.JID)
+	var contacts []jid.JID
+	for _, j := range js {
+		if j.Localpart() != "" && !j.Bare().Equal(user) {
+			contacts = append(contacts, j)
 		}
 	}
-	for _, j := range js {
-		if j.Localpart() == "" || j.Bare().Equal(user) {
+	if len(contacts) == 0 {
+		return nil, router.ErrAsync
+	}
+	if s.cfg.Presence != nil {
+		s.cfg.Presence.Blocked(ctx, user, contacts)
+		return nil, router.ErrAsync
+	}
+	for _, r := range s.r.Resources(user) {
+		if !r.Available {
 			continue
 		}
-		for _, from := range avail {
-			s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", from, j))
+		for _, c := range contacts {
+			s.r.Deliver(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", r.JID, c))
 		}
 	}
 	return nil, router.ErrAsync
@@ -335,6 +361,12 @@ func (s *Service) unblock(ctx context.Context, iq *stanza.Stanza, user jid.JID, 
 		return nil, err
 	}
 	name := user.String()
+	var before *blockList // for Presence.Unblocked after unblocking all
+	if len(ss) == 0 && s.cfg.Presence != nil {
+		if before, err = s.list(ctx, name); err != nil {
+			return nil, err
+		}
+	}
 	err = s.store.Unblock(ctx, name, ss)
 	s.cache.invalidate(name)
 	if err != nil {
@@ -343,6 +375,21 @@ func (s *Service) unblock(ctx context.Context, iq *stanza.Stanza, user jid.JID, 
 	s.log.LogAttrs(ctx, slog.LevelDebug, "unblocked", slog.String("user", name), slog.Int("jids", len(ss)))
 	s.r.Deliver(ctx, iq.Result(nil))
 	s.push(ctx, user, itemsElement("unblock", ss))
+	if s.cfg.Presence != nil {
+		unblocked := ss
+		if before != nil {
+			unblocked = before.items
+		}
+		var contacts []jid.JID
+		for _, x := range unblocked {
+			if j, err := jid.Parse(x); err == nil && j.Localpart() != "" && !j.Bare().Equal(user) {
+				contacts = append(contacts, j)
+			}
+		}
+		if len(contacts) > 0 {
+			s.cfg.Presence.Unblocked(ctx, user, contacts)
+		}
+	}
 	return nil, router.ErrAsync
 }
 

@@ -1,9 +1,11 @@
 package blocking_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 
@@ -214,5 +216,53 @@ func TestConcurrent(t *testing.T) {
 	ok, err := w.svc.Blocked(ctx, jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org/x"))
 	if err != nil || !ok {
 		t.Errorf("Blocked = %v, %v after the last block", ok, err)
+	}
+}
+
+// fakePresence records the calls of blocking.Presence.
+type fakePresence struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (p *fakePresence) record(op string, user jid.JID, contacts []jid.JID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := op + " " + user.String() + ":"
+	for _, c := range contacts {
+		s += " " + c.String()
+	}
+	p.calls = append(p.calls, s)
+}
+
+func (p *fakePresence) Blocked(_ context.Context, user jid.JID, contacts []jid.JID) {
+	p.record("blocked", user, contacts)
+}
+
+func (p *fakePresence) Unblocked(_ context.Context, user jid.JID, contacts []jid.JID) {
+	p.record("unblocked", user, contacts)
+}
+
+func TestPresenceHook(t *testing.T) {
+	p := &fakePresence{}
+	w := newWorld(t, newMemStore(), blocking.Config{Presence: p})
+	for _, in := range []string{
+		// Only user JIDs count, not domains nor the user.
+		`<iq type='set' id='b1' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/><item jid='montague.net'/><item jid='romeo@montague.net/orchard'/></block></iq>`,
+		`<iq type='set' id='b2' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='capulet.lit'/><item jid='alice@example.org/laptop'/></block></iq>`,
+		`<iq type='set' id='u1' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></unblock></iq>`,
+		`<iq type='set' id='u2' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'/></iq>`,
+	} {
+		id := parseStanza(t, in).ID
+		// The service sends no presence itself.
+		w.route(t, in, map[string][]string{phone: {`<iq type='result' id='` + id + `' to='alice@example.org/phone'/>`}})
+	}
+	want := []string{
+		"blocked alice@example.org: bob@example.org romeo@montague.net/orchard",
+		"unblocked alice@example.org: bob@example.org",
+		"unblocked alice@example.org: romeo@montague.net/orchard",
+	}
+	if !slices.Equal(p.calls, want) {
+		t.Errorf("calls\n%q\nwant\n%q", p.calls, want)
 	}
 }

@@ -23,15 +23,16 @@
 // themselves or their own server (a served domain): stanzas between a user
 // and their own account or server are never refused.
 //
-// When a user blocks a contact, each of the user's available resources
-// sends unavailable presence to it (§3.3). This approximates the rule,
-// which asks for it only where the contact may see the user's presence:
-// the service has no access to rosters. For the same reason, unblocking
-// does not send the user's current presence back (§3.4 asks for it where
-// the subscription allows); the presence feature should do both. Likewise
-// presence broadcasts that the presence feature delivers directly (not
-// through Router.Route) do not pass the policy hook: it should ask Blocked
-// before each delivery.
+// Presence sent on the user's behalf when the list changes goes through
+// Config.Presence, which the presence feature implements with its
+// knowledge of subscriptions. Without it, the service approximates: on a
+// block, each of the user's available resources sends unavailable presence
+// to each blocked user JID (§3.3 asks for it only where the contact may see
+// the user's presence), and on an unblock nothing is sent (§3.4 asks for
+// the user's current presence, where the subscription allows). Presence
+// that the presence feature sends with Router.Send passes the policy hook,
+// so broadcasts and probe answers respect the block list; Blocked answers
+// the same question for code that delivers directly.
 //
 // Block lists are cached in memory, in a least-recently-used cache of
 // Config.CacheSize users, so the policy hook, which runs for every stanza,

@@ -160,6 +160,7 @@ func change(id, to, username, password string) string {
 }
 
 func TestPasswordChange(t *testing.T) {
+	sh := newShared(t)
 	for i, tc := range []struct {
 		cfg     register.Config
 		in      string
@@ -227,7 +228,7 @@ func TestPasswordChange(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			forEach(t, nil, []string{"alice@example.org", "bob@example.org"}, func(t *testing.T, accounts auth.Store) {
+			sh.forEach(t, nil, []string{"alice@example.org", "bob@example.org"}, func(t *testing.T, accounts auth.Store) {
 				r, _, alice := setup(t, tc.cfg, accounts)
 				r.Route(ctx, parseStanza(t, tc.in))
 				wantXML(t, one(t, alice.recorder), tc.want)
@@ -259,6 +260,7 @@ func TestGet(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
+	sh := newShared(t)
 	for i, tc := range []struct {
 		accounts []string
 		cfg      *register.Config // default: password changes allowed
@@ -301,7 +303,7 @@ func TestRemove(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			forEach(t, tc.fail, tc.accounts, func(t *testing.T, accounts auth.Store) {
+			sh.forEach(t, tc.fail, tc.accounts, func(t *testing.T, accounts auth.Store) {
 				cfg := register.Config{AllowPasswordChange: true}
 				if tc.cfg != nil {
 					cfg = *tc.cfg
@@ -363,6 +365,7 @@ func create(id, username, password string) string {
 }
 
 func TestPreAuth(t *testing.T) {
+	sh := newShared(t)
 	on := register.Config{Enabled: true}
 	for i, tc := range []struct {
 		cfg     register.Config
@@ -435,7 +438,7 @@ func TestPreAuth(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			forEach(t, tc.fail, []string{"alice@example.org"}, func(t *testing.T, accounts auth.Store) {
+			sh.forEach(t, tc.fail, []string{"alice@example.org"}, func(t *testing.T, accounts auth.Store) {
 				svc := register.New(tc.cfg, accounts, router.New([]string{host}, router.NewMux(), slog.New(slog.DiscardHandler)), nil)
 				got := svc.PreAuth(ctx, host, preAuth(t, tc.in))
 				switch {

@@ -103,6 +103,16 @@ func (r *Router) routeIQ(ctx context.Context, st *stanza.Stanza) {
 			r.serveIQ(ctx, st, ToServer, false)
 		}
 	case r.IsLocal(to.Domainpart()) && to.Resourcepart() == "":
+		// RFC 6121 §8.5.1: no such account.
+		if ok, err := r.accountExists(ctx, to.Bare()); err != nil || !ok {
+			if err == nil {
+				err = stanza.NewError(stanza.ServiceUnavailable, "")
+			}
+			if st.Type == stanza.TypeGet || st.Type == stanza.TypeSet {
+				r.fail(ctx, st, err)
+			}
+			return
+		}
 		r.serveIQ(ctx, st, ToAccount, false)
 	case r.IsLocal(to.Domainpart()):
 		if r.deliverFull(ctx, st) == 0 {

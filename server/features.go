@@ -1,10 +1,12 @@
 package server
 
 import (
+	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/presence"
+	"dormouse.im/dormouse/register"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
@@ -24,7 +26,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 			items = append(items, disco.Item{JID: j})
 		}
 	}
-	d := disco.New(disco.Config{Items: items}, accountChecker{s.Stores.Accounts}.AccountExists, log)
+	d := disco.New(disco.Config{Items: items}, s.Router.AccountExists, log)
 	d.Register(mux)
 	ping.New(ping.Config{}, log).Register(mux)
 	version.New(version.Config{Version: s.version}, log).Register(mux)
@@ -36,6 +38,18 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
 	offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages}, log).Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
+
+	// Blocking first among the StagePolicy hooks.
+	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)
+	reg := register.New(register.Config{
+		Enabled:             s.cfg.Register.Enabled,
+		AllowPasswordChange: s.cfg.Register.AllowPasswordChange,
+	}, s.Stores.Accounts, s.Router, log)
+	reg.Register(mux)
+	if s.cfg.Register.Enabled {
+		scfg.PreAuth = reg.PreAuth
+		scfg.PreAuthFeatures = append(scfg.PreAuthFeatures, register.StreamFeature())
+	}
 
 	// Stream features: computed after every feature registered (the caps
 	// hash covers them all).

@@ -105,7 +105,11 @@ const (
 //
 // Input may arrive in pieces of any size: Next returns as soon as the last
 // byte of an element has been read, and never reads ahead past it waiting
-// for more.
+// for more. While an element is incomplete, the Decoder tracks only its
+// structure; the limits, mismatched end tags, comments, processing
+// instructions, DTDs and non-whitespace text between elements are reported
+// as soon as their first bytes arrive, other errors when the element is
+// complete. The results never depend on how the input was split.
 //
 // Errors: a *SyntaxError ends the stream and is returned again by every
 // later call. Errors of the underlying reader are returned as they are (an
@@ -134,10 +138,12 @@ type Decoder struct {
 	sub      uint8 // bytes of "[CDATA[" matched, or ']' seen in CDATA
 	textSeen bool  // character data seen since the last markup
 	depth    int
-	mark     int // header: offset from start of the current declaration or tag
-	nElem    int // start tags in the element being framed
-	nAttr    int // quoted values in it
-	nText    int // character data runs in it
+	mark     int   // header: offset from start of the current declaration or tag
+	nElem    int   // start tags in the element being framed
+	nAttr    int   // quoted values in it
+	nText    int   // character data runs in it
+	tagStart int   // offset from start of the '<' of the current tag
+	open     []int // offsets from start of the open elements' start tags
 
 	header    bool   // the header has been read
 	ended     bool   // </stream:stream> has been read
@@ -616,8 +622,10 @@ const cdataOpen = "[CDATA["
 // frame advances the element framer over the buffered input. It returns the
 // index just past the end of a complete top-level element, or 0 if more
 // input is needed. It fails as soon as the input cannot be a valid element
-// (comments, DTDs and processing instructions at their first bytes), or
-// exceeds the limits.
+// (comments, DTDs and processing instructions at their first bytes,
+// mismatched end tags at their '>'), or exceeds the limits. Its state is
+// kept in d between calls, so each byte is looked at once however the input
+// is split.
 func (d *Decoder) frame() (int, error) {
 	buf := d.buf[:d.end]
 	i, st := d.scan, d.st
@@ -633,9 +641,11 @@ func (d *Decoder) frame() (int, error) {
 		i++
 		st = stTopLt
 		d.depth, d.nElem, d.nAttr, d.nText, d.textSeen = 0, 0, 0, 0, false
+		d.tagStart, d.open = 0, d.open[:0]
 	}
 	depth, nElem, nAttr, nText, textSeen := d.depth, d.nElem, d.nAttr, d.nText, d.textSeen
 	quote, sub := d.quote, d.sub
+	tagStart, open := d.tagStart, d.open
 	limit := d.start + d.maxStanza
 	end := min(len(buf), limit)
 	done := false
@@ -656,6 +666,7 @@ loop:
 			i += j + 1
 			st = stLt
 		case stLt:
+			tagStart = i - 1 - d.start
 			switch buf[i] {
 			case '/':
 				st = stEndTag
@@ -690,6 +701,7 @@ loop:
 			i++
 			if buf[i-2] != '/' {
 				depth++
+				open = append(open, tagStart)
 			} else if depth == 0 {
 				done = true
 				break loop
@@ -710,8 +722,15 @@ loop:
 				break loop
 			}
 			i += j + 1
+			// Match the names now rather than when the element is
+			// complete: a mismatch would keep the depth from ever
+			// returning to zero.
+			if depth == 0 || !endTagMatches(buf[d.start+open[depth-1]+1:], buf[d.start+tagStart+2:i-1]) {
+				return 0, errNotWellFormed("mismatched end tag")
+			}
 			depth--
-			if depth <= 0 {
+			open = open[:depth]
+			if depth == 0 {
 				done = true
 				break loop
 			}
@@ -787,6 +806,7 @@ loop:
 			return 0, ErrStreamEnd
 		}
 	}
+	d.open = open
 	if done {
 		d.st = stTop
 		d.nElem, d.nAttr, d.nText = nElem, nAttr, nText
@@ -797,6 +817,25 @@ loop:
 	}
 	d.scan, d.st = i, st
 	d.depth, d.nElem, d.nAttr, d.nText, d.textSeen = depth, nElem, nAttr, nText, textSeen
-	d.quote, d.sub = quote, sub
+	d.quote, d.sub, d.tagStart = quote, sub, tagStart
 	return 0, nil
+}
+
+// endTagMatches reports whether the end tag name (what lies between "</"
+// and '>') matches the start tag starting with start (after its '<'). The
+// start tag is complete, so the byte after its name is available.
+func endTagMatches(start, name []byte) bool {
+	for len(name) > 0 && charClass[name[len(name)-1]]&cWS != 0 {
+		name = name[:len(name)-1]
+	}
+	if len(name) == 0 || len(start) <= len(name) || string(start[:len(name)]) != string(name) {
+		return false
+	}
+	for _, c := range name {
+		if charClass[c]&(cWS|cTagStop) != 0 || c == '/' {
+			return false
+		}
+	}
+	c := start[len(name)]
+	return charClass[c]&cWS != 0 || c == '/' || c == '>'
 }

@@ -613,6 +613,49 @@ func TestNextReturnsWithoutMoreInput(t *testing.T) {
 	}
 }
 
+// TestErrorsWithoutMoreInput checks that errors the framer can see are
+// reported at once, while the peer is waiting for a reply.
+func TestErrorsWithoutMoreInput(t *testing.T) {
+	for _, tc := range []struct{ name, in, cond string }{
+		{"mismatched end tag", "<message><body></message>", "not-well-formed"},
+		{"mismatched prefixed end tag", "<message><stream:error></error>", "not-well-formed"},
+		{"end tag with a longer name", "<message><b></body>", "not-well-formed"},
+		{"end tag with a shorter name", "<message><body></b>", "not-well-formed"},
+		{"comment in a stanza", "<message><!--", "restricted-xml"},
+		{"processing instruction in a stanza", "<message><?", "restricted-xml"},
+		{"DOCTYPE between stanzas", "<!D", "restricted-xml"},
+		{"text between stanzas", "x", "not-well-formed"},
+		{"too deep", strings.Repeat("<a>", 65), "policy-violation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			go func() {
+				pw.Write([]byte(hdr))
+				pw.Write([]byte(tc.in))
+			}()
+			d := xml.NewDecoder(pr, xml.Limits{})
+			done := make(chan error, 1)
+			go func() {
+				if _, err := d.Header(); err != nil {
+					done <- err
+					return
+				}
+				_, err := d.Next()
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if condition(err) != tc.cond {
+					t.Fatalf("got %v, want %s", err, tc.cond)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("error not reported without more input")
+			}
+		})
+	}
+}
+
 // TestSizeLimitWhileReading checks that an endless element is rejected after
 // about MaxStanzaSize bytes instead of being buffered.
 func TestSizeLimitWhileReading(t *testing.T) {

@@ -711,7 +711,8 @@ var parserPool = sync.Pool{New: func() any { return new(parser) }}
 // with the same restricted-XML rules as a Decoder. defaultNS is the default
 // namespace in scope (the element gets it if it declares none); only the xml
 // prefix is predefined. Whitespace may surround the element; anything else
-// is an error. Parse applies no size or depth limit.
+// is an error. Parse applies no size or depth limit (the bound of 64
+// namespace prefixes in scope still holds).
 //
 // The returned tree does not share memory with data.
 func Parse(data []byte, defaultNS string) (*Element, error) {

@@ -31,6 +31,7 @@ type Options struct {
 	TLS       *tls.Config // nil: InsecureSkipVerify with ServerName = Domain
 	Mechanism string      // "SCRAM-SHA-256" (default), "SCRAM-SHA-1", "PLAIN"
 	NoBind    bool        // stop after authentication
+	noAuth    bool        // stop after TLS
 	Timeout   time.Duration
 }
 
@@ -100,6 +101,9 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 			return fail(err)
 		}
 	}
+	if o.noAuth {
+		return c, nil
+	}
 	if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
 		return fail(err)
 	}
@@ -113,6 +117,13 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		return fail(err)
 	}
 	return c, nil
+}
+
+// DialTLSOnly connects and negotiates STARTTLS but does not authenticate
+// (for XEP-0077 registration tests).
+func DialTLSOnly(ctx context.Context, o Options) (*Client, error) {
+	o.noAuth = true
+	return Dial(ctx, o)
 }
 
 // Open sends a stream header and reads the server's header and features.
