@@ -175,8 +175,10 @@ EOF
 
 export XMPP_HOST=127.0.0.1 XMPP_PORT=$C2S_PORT XMPP_TLS_PORT=$TLS_PORT XMPP_DOMAIN=localhost
 export ALICE_PASSWORD="alice-pw-$RANDOM$RANDOM,=!" BOB_PASSWORD="bob-pw-$RANDOM$RANDOM"
-# Keep the clients' Python from picking up a virtualenv's packages.
+# Keep the clients' Python from picking up a virtualenv's packages, and
+# from writing __pycache__ into the source tree.
 unset PYTHONPATH PYTHONHOME
+export PYTHONDONTWRITEBYTECODE=1
 
 # --- start -------------------------------------------------------------------
 log "starting server (c2s $C2S_PORT, tls $TLS_PORT, admin $ADMIN_PORT, work dir $WORK)"

@@ -7,7 +7,6 @@ original 'from', body and id, each with a XEP-0203 <delay/> whose stamp is
 the time the server stored it. A second login receives none of them again.
 """
 
-import asyncio
 from datetime import datetime, timedelta, timezone
 
 from common import (DOMAIN, NS_DELAY, Client, TestFailure, alice, bob, check,

@@ -66,7 +66,7 @@ type Conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), remoteAddrKey{}, ip))
 	c := &Conn{
 		srv: s, nc: nc, conn: nc, ip: ip, direct: direct,
 		ctx: ctx, cancel: cancel,

@@ -29,7 +29,8 @@ type Router interface {
 }
 
 // PreAuthHandler answers IQs on a stream that has not authenticated (XEP-0077
-// in-band registration). It returns the reply to send.
+// in-band registration). It returns the reply to send. RemoteAddr(ctx)
+// gives the client's address.
 type PreAuthHandler func(ctx context.Context, host string, iq *stanza.Stanza) *stanza.Stanza
 
 // Config configures client sessions. The zero value of each field is
@@ -253,4 +254,13 @@ func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+type remoteAddrKey struct{}
+
+// RemoteAddr returns the client address of the connection whose context
+// ctx is (the zero Addr if none).
+func RemoteAddr(ctx context.Context) netip.Addr {
+	a, _ := ctx.Value(remoteAddrKey{}).(netip.Addr)
+	return a
 }
