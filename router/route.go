@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
@@ -25,6 +26,9 @@ func (r *Router) SetAccounts(a AccountChecker) { r.accounts = a }
 // Errors are answered to the sender with an error stanza (never for
 // stanzas of type error), so Route has no error result.
 func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
+	if r.observer != nil {
+		defer r.observed(st.Kind, time.Now())
+	}
 	rt := Routing{St: st}
 	if err := r.runHooks(ctx, StagePolicy, &rt); err != nil {
 		r.fail(ctx, st, err)
@@ -39,6 +43,10 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	case stanza.KindMessage:
 		r.routeMessage(ctx, &rt)
 	}
+}
+
+func (r *Router) observed(k stanza.Kind, start time.Time) {
+	r.observer.Routed(k.String(), time.Since(start))
 }
 
 func (r *Router) runHooks(ctx context.Context, s Stage, rt *Routing) error {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
@@ -41,6 +42,7 @@ type Router struct {
 	components map[string]Target // by domain; guarded by mu
 
 	accounts AccountChecker // set before serving
+	observer Observer       // set before serving; may be nil
 }
 
 // New returns a router for the served hosts (canonical domain strings,
@@ -61,6 +63,14 @@ func New(hosts []string, mux *Mux, log *slog.Logger) *Router {
 	}
 	return r
 }
+
+// Observer is told about every routed stanza (metrics).
+type Observer interface {
+	Routed(kind string, d time.Duration)
+}
+
+// SetObserver sets the observer; call it before serving.
+func (r *Router) SetObserver(o Observer) { r.observer = o }
 
 // Mux returns the router's Mux.
 func (r *Router) Mux() *Mux { return r.mux }

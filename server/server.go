@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/component"
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
@@ -35,6 +37,7 @@ type Server struct {
 
 	Stores   *sql.Stores
 	Router   *router.Router
+	Metrics  *metrics.Metrics
 	CertFile string
 
 	c2s   *session.Server
@@ -79,6 +82,8 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	mux := router.NewMux()
 	s.Router = router.New(hosts, mux, log.With("component", "router"))
 	s.Router.SetAccounts(accountChecker{stores.Accounts})
+	s.Metrics = metrics.New()
+	s.Router.SetObserver(s.Metrics)
 
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
@@ -122,6 +127,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
 		Log:           log.With("component", "xep0114"),
 	}
+	s.Metrics.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(s.c2s.Count()) })
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
@@ -202,6 +208,12 @@ func (s *Server) serveAdmin(l net.Listener) error { return s.admin.Serve(l) }
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
