@@ -192,7 +192,16 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	}
 	to := st.To
 	if !r.IsLocal(to.Domainpart()) {
-		r.routeRemote(ctx, st)
+		// The sender's archive and the sender's carbons (XEP-0280 §8)
+		// concern messages to remote entities too (contacts on other
+		// servers, chat rooms and other components).
+		for _, s := range []Stage{StageArchive, StageCopy} {
+			if err := r.runHooks(ctx, s, rt); err != nil {
+				r.fail(ctx, st, err)
+				return
+			}
+		}
+		r.routeRemote(ctx, rt.St)
 		return
 	}
 	if to.Localpart() == "" {
@@ -321,43 +330,83 @@ func (r *Router) deliverFull(_ context.Context, st *stanza.Stanza) int {
 	return 0
 }
 
+// Recipients returns snapshots of the local resources Deliver would hand
+// the message st to, without delivering it (RFC 6121 §8.5): the bound
+// resource of a full JID; for a bare JID, or an unbound full JID and a
+// message of type chat or normal, the resources deliverBare picks. Carbons
+// (XEP-0280 §7) copies a message to the resources that do not get it.
+// Deliver may still differ when a resource refuses the stanza (its queue
+// is full).
+func (r *Router) Recipients(st *stanza.Stanza) []Resource {
+	to := st.To
+	if st.Kind != stanza.KindMessage || to.Localpart() == "" || !r.IsLocal(to.Domainpart()) {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if to.Resourcepart() != "" {
+		if x := r.lookupLocked(to); x != nil {
+			return []Resource{*x}
+		}
+		if st.Type != stanza.TypeChat && st.Type != stanza.TypeNormal && st.Type != "" {
+			return nil
+		}
+	}
+	var out []Resource
+	for _, x := range r.bareRecipientsLocked(st, nil) {
+		out = append(out, *x)
+	}
+	return out
+}
+
+// bareRecipientsLocked appends to ts the resources that get st, addressed
+// to a bare JID, by RFC 6121 §8.5.2.1. r.mu must be held.
+func (r *Router) bareRecipientsLocked(st *stanza.Stanza, ts []*Resource) []*Resource {
+	u := r.users[st.To.Bare().String()]
+	if u == nil {
+		return ts
+	}
+	switch st.Kind {
+	case stanza.KindMessage:
+		if st.Type == stanza.TypeGroupchat {
+			return ts // RFC 6121 §8.5.2.1.1: never to a bare JID
+		}
+		best := -1
+		for _, x := range u.resources {
+			if x.Available && x.Priority >= 0 {
+				best = max(best, x.Priority)
+			}
+		}
+		for _, x := range u.resources {
+			if !x.Available || x.Priority < 0 {
+				continue
+			}
+			// chat and normal: the highest-priority resources;
+			// headline: every non-negative one.
+			if st.Type == stanza.TypeHeadline || x.Priority == best {
+				ts = append(ts, x)
+			}
+		}
+	case stanza.KindPresence:
+		// RFC 6121 §3.1.3, §4.5: presence, including subscription
+		// requests, goes to the available resources.
+		for _, x := range u.resources {
+			if x.Available {
+				ts = append(ts, x)
+			}
+		}
+	}
+	return ts
+}
+
 // deliverBare applies RFC 6121 §8.5.2.1 for a bare JID with resources.
 func (r *Router) deliverBare(st *stanza.Stanza) int {
+	var buf [8]*Resource
 	var targets [8]Target
 	ts := targets[:0]
 	r.mu.RLock()
-	u := r.users[st.To.Bare().String()]
-	if u != nil {
-		switch st.Kind {
-		case stanza.KindMessage:
-			if st.Type == stanza.TypeGroupchat {
-				break // RFC 6121 §8.5.2.1.1: never to a bare JID
-			}
-			best := -1
-			for _, x := range u.resources {
-				if x.Available && x.Priority >= 0 {
-					best = max(best, x.Priority)
-				}
-			}
-			for _, x := range u.resources {
-				if !x.Available || x.Priority < 0 {
-					continue
-				}
-				// chat and normal: the highest-priority resources;
-				// headline: every non-negative one.
-				if st.Type == stanza.TypeHeadline || x.Priority == best {
-					ts = append(ts, x.Target)
-				}
-			}
-		case stanza.KindPresence:
-			// RFC 6121 §3.1.3, §4.5: presence, including subscription
-			// requests, goes to the available resources.
-			for _, x := range u.resources {
-				if x.Available {
-					ts = append(ts, x.Target)
-				}
-			}
-		}
+	for _, x := range r.bareRecipientsLocked(st, buf[:0]) {
+		ts = append(ts, x.Target)
 	}
 	r.mu.RUnlock()
 	n := 0

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 
@@ -102,6 +103,13 @@ func TestMessageDelivery(t *testing.T) {
 				if x.available {
 					r.SetPresence(ctx, full, presence(x.prio))
 				}
+			}
+			var predicted []string
+			for _, x := range r.Recipients(message(tc.typ, tc.to)) {
+				predicted = append(predicted, x.JID.Resourcepart())
+			}
+			if !slices.Equal(predicted, tc.want) {
+				t.Errorf("Recipients: %v, want %v", predicted, tc.want)
 			}
 			r.Route(ctx, message(tc.typ, tc.to))
 			for name, rec := range recs {
@@ -204,5 +212,36 @@ func TestIQDispatch(t *testing.T) {
 				t.Fatalf("reply %s, want payload %s", got[0], tc.want)
 			}
 		})
+	}
+}
+
+// TestRemoteMessageStages checks that messages to remote entities pass the
+// archive and copy stages (the sender's archive, sent carbons) before they
+// leave, as the hooks left them.
+func TestRemoteMessageStages(t *testing.T) {
+	ctx := context.Background()
+	mux := router.NewMux()
+	var ran []string
+	for _, s := range []router.Stage{router.StageArchive, router.StageCopy} {
+		mux.Use(s, router.Hook{Name: "probe", Func: func(_ context.Context, rt *router.Routing) error {
+			ran = append(ran, rt.St.To.String())
+			c := rt.St.Copy()
+			c.El.AddChild(xml.NewElement("urn:example", "seen"))
+			rt.St = c
+			return nil
+		}})
+	}
+	r := router.New([]string{"localhost"}, mux, slog.New(slog.DiscardHandler))
+	comp := &recorder{}
+	if err := r.AddComponent("conference.localhost", comp); err != nil {
+		t.Fatal(err)
+	}
+	r.Route(ctx, message("chat", "room@conference.localhost/nick"))
+	if !slices.Equal(ran, []string{"room@conference.localhost/nick", "room@conference.localhost/nick"}) {
+		t.Errorf("stages ran for %v", ran)
+	}
+	got := comp.take()
+	if len(got) != 1 || len(got[0].El.ChildrenNamed("urn:example", "seen")) != 2 {
+		t.Errorf("component got %v", got)
 	}
 }

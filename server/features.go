@@ -2,6 +2,7 @@ package server
 
 import (
 	"dormouse.im/dormouse/blocking"
+	"dormouse.im/dormouse/carbons"
 	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/ping"
@@ -38,6 +39,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
 	offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages}, log).Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
+	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
 	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)
