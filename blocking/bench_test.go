@@ -1,11 +1,10 @@
 package blocking_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"dormouse.im/dormouse/blocking"
-	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
@@ -34,10 +33,10 @@ func BenchmarkRoute(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			store := newMemStore()
 			store.Block(ctx, "alice@example.org", bc.items)
-			mux := router.NewMux()
-			r := router.New([]string{host}, mux, slog.New(slog.DiscardHandler))
+			h := routertest.New(b)
+			r := h.Router
 			if bc.hook {
-				blocking.New(blocking.Config{}, store, r, nil).Register(mux)
+				blocking.New(blocking.Config{}, store, r, nil).Register(h.Mux)
 			}
 			alice := jid.MustParse("alice@example.org/phone")
 			r.Bind(alice, discard{})

@@ -3,16 +3,15 @@ package blocking_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 
 	"dormouse.im/dormouse/blocking"
-	"dormouse.im/dormouse/router"
-	"dormouse.im/dormouse/stanza"
-	"mellium.im/xmpp/jid"
+	"dormouse.im/dormouse/internal/routertest"
 )
+
+var ctx = context.Background()
 
 // memStore is an in-memory blocking.Store that counts BlockList calls.
 type memStore struct {
@@ -69,58 +68,41 @@ func (m *memStore) loadCount() int {
 	return m.loads
 }
 
-// world is a router with the blocking service, alice on two resources, bob
-// on one, and a component at conference.example.org.
+// world is a harness with the blocking service, alice on two resources,
+// bob on one, all available, and a component at conference.example.org.
 type world struct {
-	r       *router.Router
-	svc     *blocking.Service
-	store   blocking.Store
-	clients map[string]*recorder // by full JID, and "conference" for the component
+	*routertest.Harness
+	svc   *blocking.Service
+	store blocking.Store
 }
 
 func newWorld(t *testing.T, store blocking.Store, cfg blocking.Config) *world {
 	t.Helper()
-	mux := router.NewMux()
-	r := router.New([]string{host}, mux, slog.New(slog.DiscardHandler))
-	svc := blocking.New(cfg, store, r, nil)
-	svc.Register(mux)
-	w := &world{r: r, svc: svc, store: store, clients: map[string]*recorder{}}
-	for _, full := range []string{"alice@example.org/phone", "alice@example.org/laptop", "bob@example.org/pc"} {
-		w.clients[full] = bind(t, r, full)
-		p := stanza.Build(stanza.KindPresence, "", "", jid.MustParse(full), jid.JID{})
-		r.SetPresence(ctx, jid.MustParse(full), p)
+	h := routertest.New(t)
+	svc := blocking.New(cfg, store, h.Router, nil)
+	svc.Register(h.Mux)
+	for _, full := range []string{phone, laptop, bob} {
+		h.Online(full, 0)
 	}
-	conf := &recorder{jid: jid.MustParse("conference.example.org")}
-	if err := r.AddComponent("conference.example.org", conf); err != nil {
-		t.Fatal(err)
-	}
-	w.clients["conference"] = conf
-	return w
+	h.Component(conference)
+	return &world{Harness: h, svc: svc, store: store}
 }
 
 // route routes in and checks what each client received: want maps a client
-// (see world.clients) to the stanzas it must get, in order; any other
-// client must get nothing.
+// (a full JID or the component's domain) to the stanzas it must get, in
+// order; any other client must get nothing.
 func (w *world) route(t *testing.T, in string, want map[string][]string) {
 	t.Helper()
-	w.r.Route(ctx, parseStanza(t, in))
-	for name, rec := range w.clients {
-		got := rec.take()
-		exp := want[name]
-		if len(got) != len(exp) {
-			t.Errorf("%s got %d stanzas, want %d: %v", name, len(got), len(exp), got)
-			continue
-		}
-		for i := range got {
-			wantXML(t, got[i], exp[i])
-		}
-	}
+	h := w.In(t)
+	h.Route(in)
+	h.Expect(want)
 }
 
 const (
-	phone  = "alice@example.org/phone"
-	laptop = "alice@example.org/laptop"
-	bob    = "bob@example.org/pc"
+	phone      = "alice@example.org/phone"
+	laptop     = "alice@example.org/laptop"
+	bob        = "bob@example.org/pc"
+	conference = "conference.example.org"
 )
 
 func stanzaError(cond, typ, text, app string) string {
@@ -213,7 +195,7 @@ func testCommands(t *testing.T, store blocking.Store) {
 		},
 		10: { // from a component
 			in: `<iq type='get' id='b10' from='conference.example.org' to='example.org'><blocklist xmlns='urn:xmpp:blocking'/></iq>`,
-			want: map[string][]string{"conference": {`<iq type='error' id='b10' from='example.org' to='conference.example.org'><blocklist xmlns='urn:xmpp:blocking'/>` +
+			want: map[string][]string{conference: {`<iq type='error' id='b10' from='example.org' to='conference.example.org'><blocklist xmlns='urn:xmpp:blocking'/>` +
 				stanzaError("service-unavailable", "cancel", "", "") + `</iq>`}},
 		},
 	}
@@ -305,7 +287,7 @@ func testPolicy(t *testing.T, store blocking.Store) {
 		13: { // domain/resource
 			blocks: []string{"conference.example.org/bot"},
 			in:     msg("conference.example.org/bot", phone),
-			want: map[string][]string{"conference": {`<message type='error' id='m' from='alice@example.org/phone' to='conference.example.org/bot'><body>hi</body>` +
+			want: map[string][]string{conference: {`<message type='error' id='m' from='alice@example.org/phone' to='conference.example.org/bot'><body>hi</body>` +
 				stanzaError("service-unavailable", "cancel", "", "") + `</message>`}},
 		},
 		14: {
@@ -316,13 +298,13 @@ func testPolicy(t *testing.T, store blocking.Store) {
 		15: { // a domain blocks its users
 			blocks: []string{"conference.example.org"},
 			in:     msg("room@conference.example.org/nick", phone),
-			want: map[string][]string{"conference": {`<message type='error' id='m' from='alice@example.org/phone' to='room@conference.example.org/nick'><body>hi</body>` +
+			want: map[string][]string{conference: {`<message type='error' id='m' from='alice@example.org/phone' to='room@conference.example.org/nick'><body>hi</body>` +
 				stanzaError("service-unavailable", "cancel", "", "") + `</message>`}},
 		},
 		16: { // and its subdomains
 			blocks: []string{"example.org"},
 			in:     msg("room@conference.example.org/nick", phone),
-			want: map[string][]string{"conference": {`<message type='error' id='m' from='alice@example.org/phone' to='room@conference.example.org/nick'><body>hi</body>` +
+			want: map[string][]string{conference: {`<message type='error' id='m' from='alice@example.org/phone' to='room@conference.example.org/nick'><body>hi</body>` +
 				stanzaError("service-unavailable", "cancel", "", "") + `</message>`}},
 		},
 		17: { // outbound to a blocked domain
@@ -356,7 +338,7 @@ func testPolicy(t *testing.T, store blocking.Store) {
 		22: { // bob's list is his own
 			blocks: []string{"bob@example.org"},
 			in:     msg(bob, "room@conference.example.org"),
-			want:   map[string][]string{"conference": {msg(bob, "room@conference.example.org")}},
+			want:   map[string][]string{conference: {msg(bob, "room@conference.example.org")}},
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 
 	"dormouse.im/dormouse/blocking"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"mellium.im/xmpp/jid"
 )
@@ -48,11 +48,11 @@ func TestCache(t *testing.T) {
 	if n := blocking.CacheLen(w.svc); n != 2 {
 		t.Errorf("%d cached lists, want 2", n)
 	}
-	w.r.Unbind(ctx, jid.MustParse(bob), w.clients[bob])
+	w.Unbind(bob)
 	if n := blocking.CacheLen(w.svc); n != 1 {
 		t.Errorf("%d cached lists after bob left, want 1", n)
 	}
-	w.r.Unbind(ctx, jid.MustParse(phone), w.clients[phone])
+	w.Unbind(phone)
 	if n := blocking.CacheLen(w.svc); n != 1 {
 		t.Errorf("%d cached lists while alice has a resource, want 1", n)
 	}
@@ -74,7 +74,7 @@ func TestCacheSize(t *testing.T) {
 	// bob's, used by every message, stayed.
 	loads := store.loadCount()
 	w.route(t, `<message type='chat' id='m' from='bob@example.org/pc' to='room@conference.example.org'/>`,
-		map[string][]string{"conference": {`<message type='chat' id='m' from='bob@example.org/pc' to='room@conference.example.org'/>`}})
+		map[string][]string{conference: {`<message type='chat' id='m' from='bob@example.org/pc' to='room@conference.example.org'/>`}})
 	if n := store.loadCount(); n != loads {
 		t.Errorf("bob's list was evicted")
 	}
@@ -85,8 +85,8 @@ func TestInterestEndsWithTheResource(t *testing.T) {
 	w.route(t, `<iq type='get' id='g' from='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'/></iq>`,
 		map[string][]string{phone: {`<iq type='result' id='g' to='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'/></iq>`}})
 	// The phone reconnects, and has not asked for the list this time.
-	w.r.Unbind(ctx, jid.MustParse(phone), w.clients[phone])
-	w.clients[phone] = bind(t, w.r, phone)
+	w.Unbind(phone)
+	w.Bind(phone)
 	w.route(t, `<iq type='set' id='b' from='alice@example.org/laptop'><block xmlns='urn:xmpp:blocking'><item jid='montague.net'/></block></iq>`,
 		map[string][]string{laptop: {`<iq type='result' id='b' to='alice@example.org/laptop'/>`}})
 
@@ -94,7 +94,7 @@ func TestInterestEndsWithTheResource(t *testing.T) {
 	// OnGone then).
 	w.route(t, `<iq type='get' id='g' from='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'/></iq>`,
 		map[string][]string{phone: {`<iq type='result' id='g' to='alice@example.org/phone'><blocklist xmlns='urn:xmpp:blocking'><item jid='montague.net'/></blocklist></iq>`}})
-	w.clients[phone] = bind(t, w.r, phone)
+	w.Bind(phone)
 	w.route(t, `<iq type='set' id='u' from='alice@example.org/laptop'><unblock xmlns='urn:xmpp:blocking'/></iq>`,
 		map[string][]string{laptop: {`<iq type='result' id='u' to='alice@example.org/laptop'/>`}})
 }
@@ -183,9 +183,9 @@ func testBlocked(t *testing.T, store blocking.Store) {
 }
 
 func TestFeature(t *testing.T) {
-	mux := router.NewMux()
-	blocking.New(blocking.Config{}, newMemStore(), router.New([]string{host}, mux, slog.New(slog.DiscardHandler)), nil).Register(mux)
-	if f := mux.Features(router.ToServer); len(f) != 1 || f[0] != blocking.NS {
+	h := routertest.New(t)
+	blocking.New(blocking.Config{}, newMemStore(), h.Router, nil).Register(h.Mux)
+	if f := h.Mux.Features(router.ToServer); len(f) != 1 || f[0] != blocking.NS {
 		t.Errorf("server features %v, want [%s]", f, blocking.NS)
 	}
 }
@@ -200,17 +200,17 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				from := fmt.Sprintf("bob@example.org/r%d", g)
-				w.r.Route(ctx, parseStanza(t, `<message type='chat' id='m' from='`+from+`' to='alice@example.org'/>`))
-				w.r.Route(ctx, parseStanza(t, fmt.Sprintf(`<message type='chat' id='m' from='%s' to='user%d@example.org'/>`, from, i)))
+				w.Route(`<message type='chat' id='m' from='` + from + `' to='alice@example.org'/>`)
+				w.Route(fmt.Sprintf(`<message type='chat' id='m' from='%s' to='user%d@example.org'/>`, from, i))
 			}
 		})
 	}
 	wg.Go(func() {
 		for range 20 {
-			w.r.Route(ctx, parseStanza(t, `<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`))
-			w.r.Route(ctx, parseStanza(t, `<iq type='set' id='u' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'/></iq>`))
+			w.Route(`<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`)
+			w.Route(`<iq type='set' id='u' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'/></iq>`)
 		}
-		w.r.Route(ctx, parseStanza(t, `<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`))
+		w.Route(`<iq type='set' id='b' from='alice@example.org/phone'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></block></iq>`)
 	})
 	wg.Wait()
 	ok, err := w.svc.Blocked(ctx, jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org/x"))
@@ -253,7 +253,7 @@ func TestPresenceHook(t *testing.T) {
 		`<iq type='set' id='u1' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@example.org'/></unblock></iq>`,
 		`<iq type='set' id='u2' from='alice@example.org/phone'><unblock xmlns='urn:xmpp:blocking'/></iq>`,
 	} {
-		id := parseStanza(t, in).ID
+		id := routertest.Parse(t, in).ID
 		// The service sends no presence itself.
 		w.route(t, in, map[string][]string{phone: {`<iq type='result' id='` + id + `' to='alice@example.org/phone'/>`}})
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 
 	"dormouse.im/dormouse/disco"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -29,17 +29,19 @@ func accounts(names ...string) disco.AccountExists {
 	}
 }
 
-// setup returns a router with disco and a couple of other features
-// registered, and alice's recorder.
-func setup(t *testing.T, cfg disco.Config) (*router.Router, *disco.Service, *recorder) {
+const alice = "alice@example.org/phone"
+
+// setup returns a harness with disco and a couple of other features
+// registered, and alice bound.
+func setup(t *testing.T, cfg disco.Config) (*routertest.Harness, *disco.Service) {
 	t.Helper()
 	svc := disco.New(cfg, accounts("alice@example.org", "bob@example.org"), nil)
-	r, _ := newRouter(t, func(m *router.Mux) {
-		svc.Register(m)
-		m.AddFeature(router.ToServer, "urn:xmpp:ping")
-		m.AddFeature(router.ToAccount, "urn:xmpp:mam:2")
-	})
-	return r, svc, bind(t, r, "alice@example.org/phone")
+	h := routertest.New(t)
+	svc.Register(h.Mux)
+	h.Mux.AddFeature(router.ToServer, "urn:xmpp:ping")
+	h.Mux.AddFeature(router.ToAccount, "urn:xmpp:mam:2")
+	h.Bind(alice)
+	return h, svc
 }
 
 const serverInfo = `<query xmlns='http://jabber.org/protocol/disco#info'%s>
@@ -62,7 +64,7 @@ func errorXML(cond, typ string) string {
 }
 
 func TestDisco(t *testing.T) {
-	r, svc, _ := setup(t, disco.Config{})
+	h, svc := setup(t, disco.Config{})
 	ver := svc.Ver()
 	capsNode := disco.CapsNode + "#" + ver
 	for i, tc := range []struct {
@@ -134,22 +136,19 @@ func TestDisco(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			iq := parseStanza(t, tc.in)
-			iq.SetFrom(jid.MustParse("alice@example.org/phone"))
-			alice := bind(t, r, "alice@example.org/phone")
-			r.Route(ctx, iq)
-			wantXML(t, one(t, alice), tc.want)
+			h := h.In(t)
+			h.Bind(alice)
+			routertest.WantXML(t, h.IQ(alice, tc.in), tc.want)
 		})
 	}
 }
 
 func TestCapsElement(t *testing.T) {
-	r, svc, alice := setup(t, disco.Config{})
-	r.Route(ctx, parseStanza(t, `<iq type='get' id='c' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
-	info := one(t, alice).Payload()
+	h, svc := setup(t, disco.Config{})
+	info := h.IQ(alice, `<iq type='get' id='c' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`).Payload()
 	c := svc.CapsElement()
 	want, _ := xml.Parse([]byte(`<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://dormouse.im' ver='`+disco.CapsVer(info)+`'/>`), "")
-	if !equal(c, want) {
+	if !routertest.EqualXML(c, want) {
 		t.Errorf("caps element %s, want %s", c, want)
 	}
 	if svc.Ver() != disco.CapsVer(info) {
@@ -169,17 +168,15 @@ func TestItemsAndContacts(t *testing.T) {
 			Admin: []string{"xmpp:admin@example.org"},
 		},
 	}
-	r, svc, alice := setup(t, cfg)
-	r.Route(ctx, parseStanza(t, `<iq type='get' id='i' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`))
-	wantXML(t, one(t, alice), `<iq type='result' id='i' from='example.org' to='alice@example.org/phone'>
+	h, svc := setup(t, cfg)
+	routertest.WantXML(t, h.IQ(alice, `<iq type='get' id='i' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`), `<iq type='result' id='i' from='example.org' to='alice@example.org/phone'>
 		<query xmlns='http://jabber.org/protocol/disco#items'>
 			<item jid='conference.example.org' name='Chatrooms'/>
 			<item jid='push.example.org'/>
 		</query></iq>`)
 
-	r.Route(ctx, parseStanza(t, `<iq type='get' id='c' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
-	got := one(t, alice)
-	wantXML(t, got, `<iq type='result' id='c' from='example.org' to='alice@example.org/phone'>
+	got := h.IQ(alice, `<iq type='get' id='c' from='alice@example.org/phone' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	routertest.WantXML(t, got, `<iq type='result' id='c' from='example.org' to='alice@example.org/phone'>
 		<query xmlns='http://jabber.org/protocol/disco#info'>
 			<identity category='server' type='im' name='Example'/>
 			<feature var='http://jabber.org/protocol/caps'/>
@@ -202,7 +199,8 @@ func TestItemsAndContacts(t *testing.T) {
 
 func TestFeatures(t *testing.T) {
 	svc := disco.New(disco.Config{}, nil, nil)
-	mux := router.NewMux()
+	h := routertest.New(t)
+	mux := h.Mux
 	svc.Register(mux)
 	for _, tc := range []struct {
 		to   router.Addressee
@@ -219,10 +217,8 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("identities %v", ids)
 	}
 	// Without an account checker, any local bare JID is an account.
-	r := router.New([]string{host}, mux, slog.New(slog.DiscardHandler))
-	alice := bind(t, r, "alice@example.org/phone")
-	r.Route(ctx, parseStanza(t, `<iq type='get' id='x' from='alice@example.org/phone' to='zed@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`))
-	if st := one(t, alice); st.Type != stanza.TypeResult {
+	h.Bind(alice)
+	if st := h.IQ(alice, `<iq type='get' id='x' from='alice@example.org/phone' to='zed@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`); st.Type != stanza.TypeResult {
 		t.Errorf("got %s, want a result", st)
 	}
 }

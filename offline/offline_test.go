@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,42 +11,14 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/sql/sqltest"
 	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
-
-type target struct {
-	mu     sync.Mutex
-	got    []*stanza.Stanza
-	refuse int // accept this many more stanzas, then refuse (if limited)
-	limit  bool
-}
-
-func (t *target) Deliver(st *stanza.Stanza) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.limit {
-		if t.refuse == 0 {
-			return false
-		}
-		t.refuse--
-	}
-	t.got = append(t.got, st)
-	return true
-}
-
-func (t *target) take() []*stanza.Stanza {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	got := t.got
-	t.got = nil
-	return got
-}
 
 // clock is a fake clock: each reading is 1.5 seconds after the previous.
 type clock struct {
@@ -77,11 +48,8 @@ func (ev *events) MessageStored(_ context.Context, user jid.JID, st *stanza.Stan
 }
 
 type env struct {
-	t      *testing.T
-	ctx    context.Context
+	*routertest.Harness
 	stores *sql.Stores
-	mux    *router.Mux
-	r      *router.Router
 	svc    *offline.Service
 	events *events
 }
@@ -98,9 +66,9 @@ func (a accountChecker) AccountExists(ctx context.Context, bare jid.JID) (bool, 
 
 func newEnv(t *testing.T, cfg offline.Config) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), stores: sqltest.SQLite(t), events: &events{}}
+	e := &env{Harness: routertest.New(t, "localhost"), stores: sqltest.SQLite(t), events: &events{}}
 	for _, a := range []string{"alice@localhost", "bob@localhost"} {
-		if err := e.stores.Accounts.CreateAccount(e.ctx, a, auth.Credentials{}); err != nil {
+		if err := e.stores.Accounts.CreateAccount(e.Ctx, a, auth.Credentials{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,53 +76,19 @@ func newEnv(t *testing.T, cfg offline.Config) *env {
 		cfg.Now = (&clock{t: start}).Now
 	}
 	cfg.Events = e.events
-	e.mux = router.NewMux()
-	e.r = router.New([]string{"localhost"}, e.mux, slog.New(slog.DiscardHandler))
-	e.r.SetAccounts(accountChecker{e.stores.Accounts})
-	e.svc = offline.New(e.stores.Offline, e.r, cfg, slog.New(slog.DiscardHandler))
-	e.svc.Register(e.mux)
+	e.Router.SetAccounts(accountChecker{e.stores.Accounts})
+	e.svc = offline.New(e.stores.Offline, e.Router, cfg, e.Log)
+	e.svc.Register(e.Mux)
 	return e
 }
 
-func parse(t testing.TB, s string) *stanza.Stanza {
-	t.Helper()
-	el, err := xml.Parse([]byte(s), stanza.NSClient)
-	if err != nil {
-		t.Fatalf("xml.Parse(%q): %v", s, err)
-	}
-	st, err := stanza.New(el)
-	if err != nil {
-		t.Fatalf("stanza.New(%q): %v", s, err)
-	}
-	return st
-}
-
-func (e *env) send(from, s string) {
-	e.t.Helper()
-	st := parse(e.t, s)
-	st.SetFrom(jid.MustParse(from))
-	e.r.Route(e.ctx, st)
-}
-
 func (e *env) count(user string) int {
-	e.t.Helper()
-	n, err := e.stores.Offline.Count(e.ctx, user)
+	e.T.Helper()
+	n, err := e.stores.Offline.Count(e.Ctx, user)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return n
-}
-
-// online binds full and makes it available with the given priority.
-func (e *env) online(full string, prio int, tg *target) *target {
-	e.t.Helper()
-	if tg == nil {
-		tg = &target{}
-	}
-	j := jid.MustParse(full)
-	e.r.Bind(j, tg)
-	e.r.SetPresence(e.ctx, j, parse(e.t, fmt.Sprintf(`<presence><priority>%d</priority></presence>`, prio)))
-	return tg
 }
 
 func ids(sts []*stanza.Stanza) []string {
@@ -167,13 +101,13 @@ func ids(sts []*stanza.Stanza) []string {
 
 func TestStoreAndDeliver(t *testing.T) {
 	e := newEnv(t, offline.Config{})
-	alice := e.online("alice@localhost/phone", 0, nil)
+	alice := e.Online("alice@localhost/phone", 0)
 	for i := range 3 {
-		e.send("alice@localhost/phone", fmt.Sprintf(`<message type='chat' to='bob@localhost' id='m%d'><body>hello %d</body></message>`, i, i))
+		e.Send("alice@localhost/phone", fmt.Sprintf(`<message type='chat' to='bob@localhost' id='m%d'><body>hello %d</body></message>`, i, i))
 	}
 	// A message with a delay of the server's own is not stamped twice.
-	e.send("alice@localhost/phone", `<message to='bob@localhost/gone' id='m3'><body>old</body><delay xmlns='urn:xmpp:delay' from='localhost' stamp='2020-01-01T00:00:00Z'/></message>`)
-	if got := alice.take(); len(got) != 0 {
+	e.Send("alice@localhost/phone", `<message to='bob@localhost/gone' id='m3'><body>old</body><delay xmlns='urn:xmpp:delay' from='localhost' stamp='2020-01-01T00:00:00Z'/></message>`)
+	if got := alice.Take(); len(got) != 0 {
 		t.Fatalf("sender got %v, want nothing (stored)", got)
 	}
 	if n := e.count("bob@localhost"); n != 4 {
@@ -184,13 +118,12 @@ func TestStoreAndDeliver(t *testing.T) {
 	}
 
 	// A bound resource that has not sent presence gets nothing yet.
-	tg := &target{}
-	e.r.Bind(jid.MustParse("bob@localhost/desk"), tg)
-	if got := tg.take(); len(got) != 0 {
+	tg := e.Bind("bob@localhost/desk")
+	if got := tg.Take(); len(got) != 0 {
 		t.Fatalf("got %v before initial presence", got)
 	}
-	e.r.SetPresence(e.ctx, jid.MustParse("bob@localhost/desk"), parse(t, `<presence/>`))
-	got := tg.take()
+	e.SetPresence("bob@localhost/desk", `<presence/>`)
+	got := tg.Take()
 	if !slices.Equal(ids(got), []string{"m0", "m1", "m2", "m3"}) {
 		t.Fatalf("delivered %v, want m0..m3 in order", ids(got))
 	}
@@ -217,8 +150,8 @@ func TestStoreAndDeliver(t *testing.T) {
 		t.Errorf("%d left after delivery", n)
 	}
 	// Now that bob is online, messages go straight to him.
-	e.send("alice@localhost/phone", `<message type='chat' to='bob@localhost' id='live'><body>hi</body></message>`)
-	if got := tg.take(); !slices.Equal(ids(got), []string{"live"}) || len(got[0].El.ChildrenNamed(stanza.NSDelay, "delay")) != 0 {
+	e.Send("alice@localhost/phone", `<message type='chat' to='bob@localhost' id='live'><body>hi</body></message>`)
+	if got := tg.Take(); !slices.Equal(ids(got), []string{"live"}) || len(got[0].El.ChildrenNamed(stanza.NSDelay, "delay")) != 0 {
 		t.Errorf("live message: %v", got)
 	}
 }
@@ -237,7 +170,7 @@ func TestFormatStamp(t *testing.T) {
 
 func TestWhatIsKept(t *testing.T) {
 	e := newEnv(t, offline.Config{})
-	alice := e.online("alice@localhost/phone", 0, nil)
+	alice := e.Online("alice@localhost/phone", 0)
 	const (
 		stored  = "stored"
 		dropped = "dropped"
@@ -276,12 +209,12 @@ func TestWhatIsKept(t *testing.T) {
 		23: {`<message type='headline'><body>news</body></message>`, dropped},
 	} {
 		before := e.count("bob@localhost")
-		st := parse(t, tc.msg)
+		st := routertest.Parse(t, tc.msg)
 		st.SetFrom(jid.MustParse("alice@localhost/phone"))
 		st.SetTo(jid.MustParse("bob@localhost"))
 		st.SetID(fmt.Sprint("k", i))
-		e.r.Route(e.ctx, st)
-		got := alice.take()
+		e.Router.Route(e.Ctx, st)
+		got := alice.Take()
 		n := e.count("bob@localhost") - before
 		var what string
 		switch {
@@ -303,11 +236,11 @@ func TestWhatIsKept(t *testing.T) {
 
 func TestLimit(t *testing.T) {
 	e := newEnv(t, offline.Config{MaxMessages: 2})
-	alice := e.online("alice@localhost/phone", 0, nil)
+	alice := e.Online("alice@localhost/phone", 0)
 	for i := range 3 {
-		e.send("alice@localhost/phone", fmt.Sprintf(`<message to='bob@localhost' id='l%d'><body>%d</body></message>`, i, i))
+		e.Send("alice@localhost/phone", fmt.Sprintf(`<message to='bob@localhost' id='l%d'><body>%d</body></message>`, i, i))
 	}
-	got := alice.take()
+	got := alice.Take()
 	if len(got) != 1 || got[0].ID != "l2" || got[0].Type != stanza.TypeError {
 		t.Fatalf("sender got %v, want an error for l2", got)
 	}
@@ -321,14 +254,14 @@ func TestLimit(t *testing.T) {
 	if n := e.count("bob@localhost"); n != 2 {
 		t.Errorf("stored %d, want 2", n)
 	}
-	if err := e.svc.StoreMessage(e.ctx, parse(t, `<message to='bob@localhost'><body>x</body></message>`)); !errors.Is(err, offline.ErrFull) {
+	if err := e.svc.StoreMessage(e.Ctx, routertest.Parse(t, `<message to='bob@localhost'><body>x</body></message>`)); !errors.Is(err, offline.ErrFull) {
 		t.Errorf("StoreMessage on a full store: %v, want ErrFull", err)
 	}
 }
 
 func TestStoreMessage(t *testing.T) {
 	e := newEnv(t, offline.Config{})
-	if err := e.svc.StoreMessage(e.ctx, parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='s'><body>x</body></message>`)); err != nil {
+	if err := e.svc.StoreMessage(e.Ctx, routertest.Parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='s'><body>x</body></message>`)); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []string{
@@ -337,7 +270,7 @@ func TestStoreMessage(t *testing.T) {
 		`<message from='alice@localhost/a' to='localhost'><body>x</body></message>`,
 		`<presence from='alice@localhost/a' to='bob@localhost'/>`,
 	} {
-		if err := e.svc.StoreMessage(e.ctx, parse(t, m)); !errors.Is(err, offline.ErrSkipped) {
+		if err := e.svc.StoreMessage(e.Ctx, routertest.Parse(t, m)); !errors.Is(err, offline.ErrSkipped) {
 			t.Errorf("StoreMessage(%s) = %v, want ErrSkipped", m, err)
 		}
 	}
@@ -346,14 +279,14 @@ func TestStoreMessage(t *testing.T) {
 	}
 	// With the recipient online, a message handed over is delivered at
 	// once rather than left until the next login.
-	bob := e.online("bob@localhost/desk", 1, nil)
-	if got := bob.take(); !slices.Equal(ids(got), []string{"s"}) {
+	bob := e.Online("bob@localhost/desk", 1)
+	if got := bob.Take(); !slices.Equal(ids(got), []string{"s"}) {
 		t.Fatalf("at login: %v", ids(got))
 	}
-	if err := e.svc.StoreMessage(e.ctx, parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='late'><body>x</body></message>`)); err != nil {
+	if err := e.svc.StoreMessage(e.Ctx, routertest.Parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='late'><body>x</body></message>`)); err != nil {
 		t.Fatal(err)
 	}
-	if got := bob.take(); !slices.Equal(ids(got), []string{"late"}) {
+	if got := bob.Take(); !slices.Equal(ids(got), []string{"late"}) {
 		t.Errorf("late message: %v", ids(got))
 	}
 	if n := e.count("bob@localhost"); n != 0 {
@@ -364,23 +297,25 @@ func TestStoreMessage(t *testing.T) {
 func TestPartialDeliveryAndPriority(t *testing.T) {
 	e := newEnv(t, offline.Config{})
 	for i := range 5 {
-		e.send("alice@localhost/phone", fmt.Sprintf(`<message to='bob@localhost' id='p%d'><body>%d</body></message>`, i, i))
+		e.Send("alice@localhost/phone", fmt.Sprintf(`<message to='bob@localhost' id='p%d'><body>%d</body></message>`, i, i))
 	}
 	// A negative-priority resource gets no messages.
-	neg := e.online("bob@localhost/bot", -1, nil)
-	if got := neg.take(); len(got) != 0 {
+	neg := e.Online("bob@localhost/bot", -1)
+	if got := neg.Take(); len(got) != 0 {
 		t.Errorf("negative priority got %v", ids(got))
 	}
 	// A session that can take only two: the rest stay, in order.
-	small := e.online("bob@localhost/small", 0, &target{limit: true, refuse: 2})
-	if got := small.take(); !slices.Equal(ids(got), []string{"p0", "p1"}) {
+	small := e.Bind("bob@localhost/small")
+	small.Limit(2)
+	e.SetPresence("bob@localhost/small", `<presence><priority>0</priority></presence>`)
+	if got := small.Take(); !slices.Equal(ids(got), []string{"p0", "p1"}) {
 		t.Fatalf("first session got %v", ids(got))
 	}
 	if n := e.count("bob@localhost"); n != 3 {
 		t.Fatalf("%d left, want 3", n)
 	}
-	big := e.online("bob@localhost/big", 0, nil)
-	if got := big.take(); !slices.Equal(ids(got), []string{"p2", "p3", "p4"}) {
+	big := e.Online("bob@localhost/big", 0)
+	if got := big.Take(); !slices.Equal(ids(got), []string{"p2", "p3", "p4"}) {
 		t.Errorf("second session got %v", ids(got))
 	}
 }
@@ -394,25 +329,22 @@ func TestExactlyOnce(t *testing.T) {
 	for i := range n {
 		id := fmt.Sprint("x", i)
 		want = append(want, id)
-		if err := e.svc.StoreMessage(e.ctx, parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='`+id+`'><body>x</body></message>`)); err != nil {
+		if err := e.svc.StoreMessage(e.Ctx, routertest.Parse(t, `<message from='alice@localhost/a' to='bob@localhost' id='`+id+`'><body>x</body></message>`)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var (
-		targets = []*target{{}, {}}
-		fulls   = []jid.JID{jid.MustParse("bob@localhost/one"), jid.MustParse("bob@localhost/two")}
+		targets = []*routertest.Recorder{e.Bind("bob@localhost/one"), e.Bind("bob@localhost/two")}
+		fulls   = []jid.JID{targets[0].JID, targets[1].JID}
 		wg      sync.WaitGroup
 	)
 	for i := range targets {
-		e.r.Bind(fulls[i], targets[i])
-	}
-	for i := range targets {
-		wg.Go(func() { e.r.SetPresence(e.ctx, fulls[i], parse(t, `<presence/>`)) })
+		wg.Go(func() { e.Router.SetPresence(e.Ctx, fulls[i], routertest.Parse(t, `<presence/>`)) })
 	}
 	wg.Wait()
 	var all []string
 	for _, tg := range targets {
-		got := ids(tg.take())
+		got := ids(tg.Take())
 		// Each resource's share is in order.
 		if !slices.IsSortedFunc(got, func(a, b string) int { return index(want, a) - index(want, b) }) {
 			t.Errorf("out of order: %v", got)
@@ -432,10 +364,10 @@ func index(s []string, v string) int { return slices.Index(s, v) }
 
 func TestFeature(t *testing.T) {
 	e := newEnv(t, offline.Config{})
-	if f := e.mux.Features(router.ToServer); !slices.Contains(f, offline.Feature) || offline.Feature != "msgoffline" {
+	if f := e.Mux.Features(router.ToServer); !slices.Contains(f, offline.Feature) || offline.Feature != "msgoffline" {
 		t.Errorf("server features %v, want msgoffline", f)
 	}
-	if f := e.mux.Features(router.ToAccount); len(f) != 0 {
+	if f := e.Mux.Features(router.ToAccount); len(f) != 0 {
 		t.Errorf("account features %v", f)
 	}
 }
@@ -487,17 +419,15 @@ func TestDeliverySerialized(t *testing.T) {
 		}
 	}
 	store := &slowStore{inner: stores.Offline, second: make(chan struct{})}
-	mux := router.NewMux()
-	r := router.New([]string{"localhost"}, mux, slog.New(slog.DiscardHandler))
-	offline.New(store, r, offline.Config{}, slog.New(slog.DiscardHandler)).Register(mux)
-	one, two := &target{}, &target{}
-	r.Bind(jid.MustParse("bob@localhost/one"), one)
-	r.Bind(jid.MustParse("bob@localhost/two"), two)
+	h := routertest.New(t, "localhost")
+	r := h.Router
+	offline.New(store, r, offline.Config{}, h.Log).Register(h.Mux)
+	one, two := h.Bind("bob@localhost/one"), h.Bind("bob@localhost/two")
 	done := make(chan struct{})
 	store.first = func() {
 		go func() {
 			defer close(done)
-			r.SetPresence(ctx, jid.MustParse("bob@localhost/two"), parse(t, `<presence/>`))
+			r.SetPresence(ctx, jid.MustParse("bob@localhost/two"), routertest.Parse(t, `<presence/>`))
 		}()
 		// The second delivery must not load messages while the first is
 		// running. (Without the lock it would get there at once; the
@@ -508,12 +438,12 @@ func TestDeliverySerialized(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	r.SetPresence(ctx, jid.MustParse("bob@localhost/one"), parse(t, `<presence/>`))
+	r.SetPresence(ctx, jid.MustParse("bob@localhost/one"), routertest.Parse(t, `<presence/>`))
 	<-done
-	if got := ids(one.take()); !slices.Equal(got, []string{"d0", "d1", "d2"}) {
+	if got := ids(one.Take()); !slices.Equal(got, []string{"d0", "d1", "d2"}) {
 		t.Errorf("first resource got %v", got)
 	}
-	if got := ids(two.take()); len(got) != 0 {
+	if got := ids(two.Take()); len(got) != 0 {
 		t.Errorf("second resource got %v, want nothing", got)
 	}
 }

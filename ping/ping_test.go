@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/router"
 )
@@ -34,16 +35,17 @@ func TestPing(t *testing.T) {
 		},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			r, _ := newRouter(t, ping.New(ping.Config{}, nil).Register)
-			alice := bind(t, r, "alice@example.org/phone")
-			r.Route(ctx, parseStanza(t, tc.in))
-			wantXML(t, one(t, alice), tc.want)
+			h := routertest.New(t)
+			ping.New(ping.Config{}, nil).Register(h.Mux)
+			h.Bind("alice@example.org/phone")
+			routertest.WantXML(t, h.IQ("alice@example.org/phone", tc.in), tc.want)
 		})
 	}
 }
 
 func TestPingFeature(t *testing.T) {
-	_, mux := newRouter(t, ping.New(ping.Config{}, nil).Register)
+	mux := router.NewMux()
+	ping.New(ping.Config{}, nil).Register(mux)
 	if !slices.Contains(mux.Features(router.ToServer), ping.NS) {
 		t.Errorf("server features %v lack %s", mux.Features(router.ToServer), ping.NS)
 	}

@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/register"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
@@ -19,6 +19,10 @@ import (
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
+
+var ctx = context.Background()
+
+const phone = "alice@example.org/phone"
 
 // memAccounts is an in-memory auth.Store.
 type memAccounts struct {
@@ -107,9 +111,17 @@ func (a *memAccounts) Accounts(_ context.Context, domain string) ([]string, erro
 
 // session is a recorder that can be closed like a session.Conn.
 type session struct {
-	*recorder
+	*routertest.Recorder
 	mu     sync.Mutex
 	closed *stream.Error
+}
+
+// bindSession binds full to a closable session whose stanzas h records
+// at full.
+func bindSession(h *routertest.Harness, full string) *session {
+	s := &session{Recorder: h.Bind(full)}
+	h.Router.Bind(s.JID, s) // the session in place of its bare recorder
+	return s
 }
 
 func (s *session) CloseWithError(e *stream.Error) {
@@ -124,16 +136,13 @@ func (s *session) closedWith() *stream.Error {
 	return s.closed
 }
 
-// setup returns a router with the register service and alice bound as a
+// setup returns a harness with the register service and alice bound as a
 // closable session.
-func setup(t *testing.T, cfg register.Config, accounts auth.Store) (*router.Router, *router.Mux, *session) {
+func setup(t *testing.T, cfg register.Config, accounts auth.Store) (*routertest.Harness, *session) {
 	t.Helper()
-	mux := router.NewMux()
-	r := router.New([]string{host}, mux, slog.New(slog.DiscardHandler))
-	register.New(cfg, accounts, r, nil).Register(mux)
-	alice := &session{recorder: &recorder{jid: jid.MustParse("alice@example.org/phone")}}
-	r.Bind(alice.jid, alice)
-	return r, mux, alice
+	h := routertest.New(t)
+	register.New(cfg, accounts, h.Router, nil).Register(h.Mux)
+	return h, bindSession(h, phone)
 }
 
 func stanzaError(cond, typ, text string) string {
@@ -229,9 +238,8 @@ func TestPasswordChange(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			sh.forEach(t, nil, []string{"alice@example.org", "bob@example.org"}, func(t *testing.T, accounts auth.Store) {
-				r, _, alice := setup(t, tc.cfg, accounts)
-				r.Route(ctx, parseStanza(t, tc.in))
-				wantXML(t, one(t, alice.recorder), tc.want)
+				h, _ := setup(t, tc.cfg, accounts)
+				routertest.WantXML(t, h.IQ(phone, tc.in), tc.want)
 				c, _ := accounts.Credentials(ctx, "alice@example.org")
 				pw := "new password"
 				if i == 8 {
@@ -253,9 +261,8 @@ func TestPasswordChange(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
-	r, _, alice := setup(t, register.Config{AllowPasswordChange: true}, newAccounts(t, "alice@example.org"))
-	r.Route(ctx, parseStanza(t, `<iq type='get' id='g' from='alice@example.org/phone'><query xmlns='jabber:iq:register'/></iq>`))
-	wantXML(t, one(t, alice.recorder), `<iq type='result' id='g' to='alice@example.org/phone'><query xmlns='jabber:iq:register'>
+	h, _ := setup(t, register.Config{AllowPasswordChange: true}, newAccounts(t, "alice@example.org"))
+	routertest.WantXML(t, h.IQ(phone, `<iq type='get' id='g' from='alice@example.org/phone'><query xmlns='jabber:iq:register'/></iq>`), `<iq type='result' id='g' to='alice@example.org/phone'><query xmlns='jabber:iq:register'>
 		<registered/><username>alice</username></query></iq>`)
 }
 
@@ -308,11 +315,9 @@ func TestRemove(t *testing.T) {
 				if tc.cfg != nil {
 					cfg = *tc.cfg
 				}
-				r, _, alice := setup(t, cfg, accounts)
-				laptop := &session{recorder: &recorder{jid: jid.MustParse("alice@example.org/laptop")}}
-				r.Bind(laptop.jid, laptop)
-				r.Route(ctx, parseStanza(t, tc.in))
-				wantXML(t, one(t, alice.recorder), tc.want)
+				h, alice := setup(t, cfg, accounts)
+				laptop := bindSession(h, "alice@example.org/laptop")
+				routertest.WantXML(t, h.IQ(phone, tc.in), tc.want)
 				_, err := accounts.Credentials(ctx, "alice@example.org")
 				if gone := errors.Is(err, auth.ErrNotFound); gone != (tc.removed || len(tc.accounts) == 0) {
 					t.Errorf("account removed: %v, want %v", gone, tc.removed)
@@ -321,9 +326,9 @@ func TestRemove(t *testing.T) {
 					e := s.closedWith()
 					switch {
 					case tc.removed && (e == nil || e.Condition != stream.NotAuthorized):
-						t.Errorf("%s closed with %v, want not-authorized", s.jid, e)
+						t.Errorf("%s closed with %v, want not-authorized", s.JID, e)
 					case !tc.removed && e != nil:
-						t.Errorf("%s closed with %v", s.jid, e)
+						t.Errorf("%s closed with %v", s.JID, e)
 					}
 				}
 			})
@@ -340,13 +345,13 @@ func TestFeatures(t *testing.T) {
 		{register.Config{AllowPasswordChange: true}, true},
 		{register.Config{Enabled: true}, true},
 	} {
-		_, mux, _ := setup(t, tc.cfg, newAccounts(t))
-		if got := slices.Contains(mux.Features(router.ToServer), register.NS); got != tc.want {
+		h, _ := setup(t, tc.cfg, newAccounts(t))
+		if got := slices.Contains(h.Mux.Features(router.ToServer), register.NS); got != tc.want {
 			t.Errorf("%d: advertised %v, want %v", i, got, tc.want)
 		}
 	}
 	want, _ := xml.Parse([]byte(`<register xmlns='http://jabber.org/features/iq-register'/>`), "")
-	if f := register.StreamFeature(); !equal(f, want) {
+	if f := register.StreamFeature(); !routertest.EqualXML(f, want) {
 		t.Errorf("stream feature %s", f)
 	}
 }
@@ -354,7 +359,7 @@ func TestFeatures(t *testing.T) {
 // preAuth wraps an IQ as the session passes it: no 'from'.
 func preAuth(t *testing.T, s string) *stanza.Stanza {
 	t.Helper()
-	st := parseStanza(t, s)
+	st := routertest.Parse(t, s)
 	st.SetFrom(jid.JID{})
 	return st
 }
@@ -439,15 +444,15 @@ func TestPreAuth(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			sh.forEach(t, tc.fail, []string{"alice@example.org"}, func(t *testing.T, accounts auth.Store) {
-				svc := register.New(tc.cfg, accounts, router.New([]string{host}, router.NewMux(), slog.New(slog.DiscardHandler)), nil)
-				got := svc.PreAuth(ctx, host, preAuth(t, tc.in))
+				svc := register.New(tc.cfg, accounts, routertest.New(t).Router, nil)
+				got := svc.PreAuth(ctx, routertest.Host, preAuth(t, tc.in))
 				switch {
 				case tc.want == "" && got != nil:
 					t.Errorf("got %s, want no reply", got)
 				case tc.want != "" && got == nil:
 					t.Errorf("no reply, want %s", tc.want)
 				case tc.want != "":
-					wantXML(t, got, tc.want)
+					routertest.WantXML(t, got, tc.want)
 				}
 				names, _ := accounts.Accounts(ctx, "")
 				want := []string{"alice@example.org"}

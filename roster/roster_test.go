@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -33,11 +34,11 @@ func response(t *testing.T, sts []*stanza.Stanza, id string) *stanza.Stanza {
 
 func TestGetEmptyAndInterest(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
-	phone := e.bind("alice@localhost/phone")
-	laptop := e.bind("alice@localhost/laptop")
+	phone := e.Bind("alice@localhost/phone")
+	laptop := e.Bind("alice@localhost/laptop")
 
-	e.send("alice@localhost/phone", `<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`)
-	res := response(t, phone.take(), "r1")
+	e.Send("alice@localhost/phone", `<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`)
+	res := response(t, phone.Take(), "r1")
 	if res.Type != stanza.TypeResult {
 		t.Fatalf("roster get: %v", res)
 	}
@@ -50,15 +51,15 @@ func TestGetEmptyAndInterest(t *testing.T) {
 	}
 
 	// Only the phone asked for the roster: only the phone gets pushes.
-	e.send("alice@localhost/laptop", `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>`)
-	got := laptop.take()
+	e.Send("alice@localhost/laptop", `<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>`)
+	got := laptop.Take()
 	if res := response(t, got, "s1"); res.Type != stanza.TypeResult {
 		t.Fatalf("roster set: %v", res)
 	}
 	if items := pushes(t, got); len(items) != 0 {
 		t.Errorf("the resource that never asked for the roster got pushes: %v", got)
 	}
-	items := pushes(t, phone.take())
+	items := pushes(t, phone.Take())
 	if len(items) != 1 || items[0].AttrValue("jid") != "bob@localhost" {
 		t.Fatalf("pushes to the interested resource = %v", items)
 	}
@@ -69,7 +70,7 @@ func TestGetEmptyAndInterest(t *testing.T) {
 
 func TestSetValidation(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
-	phone := e.bind("alice@localhost/phone")
+	phone := e.Bind("alice@localhost/phone")
 	long := strings.Repeat("x", roster.MaxTextLen+1)
 	ok := strings.Repeat("y", roster.MaxTextLen)
 	for i, tc := range []struct {
@@ -92,16 +93,16 @@ func TestSetValidation(t *testing.T) {
 		12: {`<item jid='carol@localhost' subscription='both' ask='subscribe'/>`, ""},
 	} {
 		id := "v" + strconv.Itoa(i)
-		e.send("alice@localhost/phone", `<iq type='set' id='`+id+`'><query xmlns='jabber:iq:roster'>`+tc.query+`</query></iq>`)
-		res := response(t, phone.take(), id)
-		if got := errorCondition(res); got != string(tc.cond) {
+		e.Send("alice@localhost/phone", `<iq type='set' id='`+id+`'><query xmlns='jabber:iq:roster'>`+tc.query+`</query></iq>`)
+		res := response(t, phone.Take(), id)
+		if got := routertest.ErrorCondition(res); got != string(tc.cond) {
 			t.Errorf("%d: condition %q, want %q (%v)", i, got, tc.cond, res)
 		}
 	}
 	if got := e.state("alice@localhost", "carol@localhost"); got != "None" {
 		t.Errorf("carol after a set with subscription='both': %q, want None", got)
 	}
-	it, err := e.stores.Roster.Item(e.ctx, "alice@localhost", "carol@localhost")
+	it, err := e.stores.Roster.Item(e.Ctx, "alice@localhost", "carol@localhost")
 	if err != nil || it.Subscription != roster.SubNone || it.Ask {
 		t.Errorf("carol = %+v, %v; want subscription none without ask", it, err)
 	}
@@ -109,27 +110,27 @@ func TestSetValidation(t *testing.T) {
 
 func TestForbidden(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost", "bob@localhost")
-	phone := e.bind("alice@localhost/phone")
+	phone := e.Bind("alice@localhost/phone")
 	for _, typ := range []string{"get", "set"} {
-		e.send("alice@localhost/phone", `<iq type='`+typ+`' id='f' to='bob@localhost'><query xmlns='jabber:iq:roster'><item jid='x@localhost'/></query></iq>`)
-		if got := errorCondition(response(t, phone.take(), "f")); got != string(stanza.Forbidden) {
+		e.Send("alice@localhost/phone", `<iq type='`+typ+`' id='f' to='bob@localhost'><query xmlns='jabber:iq:roster'><item jid='x@localhost'/></query></iq>`)
+		if got := routertest.ErrorCondition(response(t, phone.Take(), "f")); got != string(stanza.Forbidden) {
 			t.Errorf("%s of another user's roster: %q, want forbidden", typ, got)
 		}
 	}
 	// Addressed to the own bare JID is fine.
-	e.send("alice@localhost/phone", `<iq type='get' id='own' to='alice@localhost'><query xmlns='jabber:iq:roster'/></iq>`)
-	if res := response(t, phone.take(), "own"); res.Type != stanza.TypeResult {
+	e.Send("alice@localhost/phone", `<iq type='get' id='own' to='alice@localhost'><query xmlns='jabber:iq:roster'/></iq>`)
+	if res := response(t, phone.Take(), "own"); res.Type != stanza.TypeResult {
 		t.Errorf("get addressed to own bare JID: %v", res)
 	}
 }
 
 func TestAddUpdateKeepsSubscription(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
-	phone := e.bind("alice@localhost/phone")
-	e.r.SetInterested(mustJID(t, "alice@localhost/phone"))
+	phone := e.Bind("alice@localhost/phone")
+	e.Router.SetInterested(mustJID(t, "alice@localhost/phone"))
 	e.setState("alice@localhost", "bob@localhost", sFromOut)
-	e.send("alice@localhost/phone", `<iq type='set' id='u'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group><group>Work</group></item></query></iq>`)
-	got := phone.take()
+	e.Send("alice@localhost/phone", `<iq type='set' id='u'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group><group>Work</group></item></query></iq>`)
+	got := phone.Take()
 	if res := response(t, got, "u"); res.Type != stanza.TypeResult {
 		t.Fatalf("update: %v", res)
 	}
@@ -155,38 +156,38 @@ func TestAddUpdateKeepsSubscription(t *testing.T) {
 
 func TestMaxItems(t *testing.T) {
 	e := newEnv(t, roster.Config{MaxItems: 2}, "alice@localhost")
-	phone := e.bind("alice@localhost/phone")
+	phone := e.Bind("alice@localhost/phone")
 	for i := range 3 {
 		id := fmt.Sprint("m", i)
-		e.send("alice@localhost/phone", fmt.Sprintf(`<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item jid='c%d@localhost'/></query></iq>`, id, i))
-		res := response(t, phone.take(), id)
+		e.Send("alice@localhost/phone", fmt.Sprintf(`<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item jid='c%d@localhost'/></query></iq>`, id, i))
+		res := response(t, phone.Take(), id)
 		want := ""
 		if i == 2 {
 			want = string(stanza.NotAllowed)
 		}
-		if got := errorCondition(res); got != want {
+		if got := routertest.ErrorCondition(res); got != want {
 			t.Errorf("item %d: %q, want %q", i, got, want)
 		}
 	}
 	// Updating an existing item is still possible.
-	e.send("alice@localhost/phone", `<iq type='set' id='up'><query xmlns='jabber:iq:roster'><item jid='c0@localhost' name='zero'/></query></iq>`)
-	if got := errorCondition(response(t, phone.take(), "up")); got != "" {
+	e.Send("alice@localhost/phone", `<iq type='set' id='up'><query xmlns='jabber:iq:roster'><item jid='c0@localhost' name='zero'/></query></iq>`)
+	if got := routertest.ErrorCondition(response(t, phone.Take(), "up")); got != "" {
 		t.Errorf("update in a full roster: %q", got)
 	}
 	// A subscription request that would add an item is refused too.
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='c9@localhost'/>`)
-	errs := only(phone.take(), stanza.KindPresence, stanza.TypeError)
-	if len(errs) != 1 || errorCondition(errs[0]) != string(stanza.NotAllowed) {
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='c9@localhost'/>`)
+	errs := only(phone.Take(), stanza.KindPresence, stanza.TypeError)
+	if len(errs) != 1 || routertest.ErrorCondition(errs[0]) != string(stanza.NotAllowed) {
 		t.Errorf("subscribe with a full roster: %v", errs)
 	}
 }
 
 func TestVersioning(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
-	phone := e.bind("alice@localhost/phone")
+	phone := e.Bind("alice@localhost/phone")
 	set := func(item string) {
-		e.send("alice@localhost/phone", `<iq type='set' id='s'><query xmlns='jabber:iq:roster'>`+item+`</query></iq>`)
-		if res := response(t, phone.take(), "s"); res.Type != stanza.TypeResult {
+		e.Send("alice@localhost/phone", `<iq type='set' id='s'><query xmlns='jabber:iq:roster'>`+item+`</query></iq>`)
+		if res := response(t, phone.Take(), "s"); res.Type != stanza.TypeResult {
 			t.Fatalf("set %s: %v", item, res)
 		}
 	}
@@ -195,8 +196,8 @@ func TestVersioning(t *testing.T) {
 		if ver != "-" {
 			attr = ` ver='` + ver + `'`
 		}
-		e.send("alice@localhost/phone", `<iq type='get' id='g'><query xmlns='jabber:iq:roster'`+attr+`/></iq>`)
-		return phone.take()
+		e.Send("alice@localhost/phone", `<iq type='get' id='g'><query xmlns='jabber:iq:roster'`+attr+`/></iq>`)
+		return phone.Take()
 	}
 	set(`<item jid='a@localhost'/>`) // v1
 	set(`<item jid='b@localhost'/>`) // v2
@@ -209,7 +210,7 @@ func TestVersioning(t *testing.T) {
 	set(`<item jid='b@localhost' name='B'/>`)              // v4
 	set(`<item jid='a@localhost' subscription='remove'/>`) // v5
 	set(`<item jid='d@localhost'/>`)                       // v6
-	phone.take()
+	phone.Take()
 
 	// An older version: an empty result first, then one push per change.
 	got = get("3")
@@ -253,9 +254,9 @@ func TestVersioningDisabled(t *testing.T) {
 	if f := e.svc.StreamFeatures(); len(f) != 0 {
 		t.Errorf("StreamFeatures = %v, want none", f)
 	}
-	phone := e.bind("alice@localhost/phone")
-	e.send("alice@localhost/phone", `<iq type='get' id='g'><query xmlns='jabber:iq:roster' ver='0'/></iq>`)
-	res := response(t, phone.take(), "g")
+	phone := e.Bind("alice@localhost/phone")
+	e.Send("alice@localhost/phone", `<iq type='get' id='g'><query xmlns='jabber:iq:roster' ver='0'/></iq>`)
+	res := response(t, phone.Take(), "g")
 	q := res.El.Child(roster.NS, "query")
 	if q == nil {
 		t.Fatalf("get = %v, want a full result", res)
@@ -277,9 +278,9 @@ func TestLocalSubscription(t *testing.T) {
 	bob := e.online("bob@localhost/desk")
 
 	// Alice asks.
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost' id='sub1'><status>hi</status></presence>`)
-	checkPushedState(t, onePush(t, alice.take()), "bob@localhost", sNoneOut)
-	got := bob.take()
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost' id='sub1'><status>hi</status></presence>`)
+	checkPushedState(t, onePush(t, alice.Take()), "bob@localhost", sNoneOut)
+	got := bob.Take()
 	reqs := only(got, stanza.KindPresence, stanza.TypeSubscribe)
 	if len(reqs) != 1 || reqs[0].From.String() != "alice@localhost" || reqs[0].El.ChildText(stanza.NSClient, "status") != "hi" {
 		t.Fatalf("bob got %v, want alice's request from her bare JID", got)
@@ -290,9 +291,9 @@ func TestLocalSubscription(t *testing.T) {
 	e.expectStates(t, "alice@localhost", "bob@localhost", sNoneOut, sNoneIn)
 
 	// Bob approves: alice gets 'subscribed' and bob's presence.
-	e.send("bob@localhost/desk", `<presence type='subscribed' to='alice@localhost'/>`)
-	checkPushedState(t, onePush(t, bob.take()), "alice@localhost", sFrom)
-	got = alice.take()
+	e.Send("bob@localhost/desk", `<presence type='subscribed' to='alice@localhost'/>`)
+	checkPushedState(t, onePush(t, bob.Take()), "alice@localhost", sFrom)
+	got = alice.Take()
 	checkPushedState(t, onePush(t, got), "bob@localhost", sTo)
 	if s := only(got, stanza.KindPresence, stanza.TypeSubscribed); len(s) != 1 || s[0].From.String() != "bob@localhost" {
 		t.Errorf("alice got %v, want bob's approval", got)
@@ -304,41 +305,41 @@ func TestLocalSubscription(t *testing.T) {
 	e.expectStates(t, "alice@localhost", "bob@localhost", sTo, sFrom)
 
 	// Bob asks back, alice approves: both.
-	e.send("bob@localhost/desk", `<presence type='subscribe' to='alice@localhost'/>`)
-	e.send("alice@localhost/phone", `<presence type='subscribed' to='bob@localhost'/>`)
+	e.Send("bob@localhost/desk", `<presence type='subscribe' to='alice@localhost'/>`)
+	e.Send("alice@localhost/phone", `<presence type='subscribed' to='bob@localhost'/>`)
 	e.expectStates(t, "alice@localhost", "bob@localhost", sBoth, sBoth)
-	alice.take()
-	bob.take()
+	alice.Take()
+	bob.Take()
 
 	// A repeated request from a subscriber is approved by bob's side
 	// (A.3.1), which alice's side ignores as she is already subscribed
 	// (A.3.3); she gets bob's presence again.
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost'/>`)
-	got = alice.take()
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost'/>`)
+	got = alice.Take()
 	if p := only(got, stanza.KindPresence, stanza.TypeAvailable); len(p) != 1 || len(got) != 1 {
 		t.Errorf("alice got %v, want bob's presence", got)
 	}
-	if got := only(bob.take(), stanza.KindPresence, stanza.TypeSubscribe); len(got) != 0 {
+	if got := only(bob.Take(), stanza.KindPresence, stanza.TypeSubscribe); len(got) != 0 {
 		t.Errorf("bob got a request from a subscriber: %v", got)
 	}
 	e.expectStates(t, "alice@localhost", "bob@localhost", sBoth, sBoth)
 
 	// Alice unsubscribes: bob loses 'from' and alice gets bob's
 	// unavailable presence.
-	e.send("alice@localhost/phone", `<presence type='unsubscribe' to='bob@localhost'/>`)
+	e.Send("alice@localhost/phone", `<presence type='unsubscribe' to='bob@localhost'/>`)
 	e.expectStates(t, "alice@localhost", "bob@localhost", sFrom, sTo)
-	got = alice.take()
+	got = alice.Take()
 	if u := only(got, stanza.KindPresence, stanza.TypeUnavailable); len(u) != 1 || u[0].From.String() != "bob@localhost/desk" {
 		t.Errorf("alice got %v, want bob's unavailable presence", got)
 	}
-	if u := only(bob.take(), stanza.KindPresence, stanza.TypeUnsubscribe); len(u) != 1 {
+	if u := only(bob.Take(), stanza.KindPresence, stanza.TypeUnsubscribe); len(u) != 1 {
 		t.Errorf("bob did not get the unsubscribe")
 	}
 
 	// Alice cancels bob's subscription: bob gets her unavailable presence.
-	e.send("alice@localhost/phone", `<presence type='unsubscribed' to='bob@localhost'/>`)
+	e.Send("alice@localhost/phone", `<presence type='unsubscribed' to='bob@localhost'/>`)
 	e.expectStates(t, "alice@localhost", "bob@localhost", sNone, sNone)
-	got = bob.take()
+	got = bob.Take()
 	if u := only(got, stanza.KindPresence, stanza.TypeUnavailable); len(u) != 1 || u[0].From.String() != "alice@localhost/phone" {
 		t.Errorf("bob got %v, want alice's unavailable presence", got)
 	}
@@ -371,16 +372,16 @@ func onePush(t *testing.T, sts []*stanza.Stanza) *xml.Element {
 func TestPendingOnLogin(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost", "bob@localhost")
 	e.online("alice@localhost/phone")
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost'/>`)
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='bob@localhost'/>`)
 	e.expectStates(t, "alice@localhost", "bob@localhost", sNoneOut, sNoneIn)
 
 	login := func(res string) []*stanza.Stanza {
-		tg := e.bind("bob@localhost/" + res)
-		if got := tg.take(); len(got) != 0 {
+		tg := e.Bind("bob@localhost/" + res)
+		if got := tg.Take(); len(got) != 0 {
 			t.Fatalf("got %v before initial presence", got)
 		}
-		e.r.SetPresence(e.ctx, mustJID(t, "bob@localhost/"+res), parse(t, `<presence/>`))
-		return tg.take()
+		e.Router.SetPresence(e.Ctx, mustJID(t, "bob@localhost/"+res), routertest.Parse(t, `<presence/>`))
+		return tg.Take()
 	}
 	for _, res := range []string{"one", "two"} {
 		got := login(res)
@@ -389,7 +390,7 @@ func TestPendingOnLogin(t *testing.T) {
 			t.Fatalf("at login of %s: %v, want alice's request", res, got)
 		}
 	}
-	e.send("bob@localhost/two", `<presence type='unsubscribed' to='alice@localhost'/>`)
+	e.Send("bob@localhost/two", `<presence type='unsubscribed' to='alice@localhost'/>`)
 	e.expectStates(t, "alice@localhost", "bob@localhost", sNone, sNone)
 	if got := login("three"); len(got) != 0 {
 		t.Errorf("after the denial: %v", got)
@@ -400,8 +401,8 @@ func TestSubscribeUnknownAndRemote(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
 	alice := e.online("alice@localhost/phone")
 	// RFC 6121 §8.5.1: a request to no one is answered 'unsubscribed'.
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='ghost@localhost'/>`)
-	got := alice.take()
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='ghost@localhost'/>`)
+	got := alice.Take()
 	if u := only(got, stanza.KindPresence, stanza.TypeUnsubscribed); len(u) != 1 || u[0].From.String() != "ghost@localhost" {
 		t.Errorf("got %v, want unsubscribed from ghost", got)
 	}
@@ -410,18 +411,18 @@ func TestSubscribeUnknownAndRemote(t *testing.T) {
 	}
 	// No server-to-server: remote-server-not-found, but the item stays
 	// pending (outbound processing happened).
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='romeo@remote.example' id='x'/>`)
-	got = alice.take()
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='romeo@remote.example' id='x'/>`)
+	got = alice.Take()
 	errs := only(got, stanza.KindPresence, stanza.TypeError)
-	if len(errs) != 1 || errorCondition(errs[0]) != string(stanza.RemoteServerNotFound) || errs[0].To.String() != "alice@localhost/phone" {
+	if len(errs) != 1 || routertest.ErrorCondition(errs[0]) != string(stanza.RemoteServerNotFound) || errs[0].To.String() != "alice@localhost/phone" {
 		t.Errorf("got %v, want remote-server-not-found to the phone", got)
 	}
 	if got := e.state("alice@localhost", "romeo@remote.example"); got != sNoneOut {
 		t.Errorf("state with romeo = %q, want %q", got, sNoneOut)
 	}
 	// Subscription to oneself is ignored.
-	e.send("alice@localhost/phone", `<presence type='subscribe' to='alice@localhost'/>`)
-	if got := alice.take(); len(got) != 0 {
+	e.Send("alice@localhost/phone", `<presence type='subscribe' to='alice@localhost'/>`)
+	if got := alice.Take(); len(got) != 0 {
 		t.Errorf("self-subscription: %v", got)
 	}
 }
@@ -432,21 +433,21 @@ func TestRemove(t *testing.T) {
 	bob := e.online("bob@localhost/desk")
 	e.setState("alice@localhost", "bob@localhost", sBoth)
 	e.setState("bob@localhost", "alice@localhost", sBoth)
-	e.send("alice@localhost/phone", `<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>`)
-	got := alice.take()
+	e.Send("alice@localhost/phone", `<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>`)
+	got := alice.Take()
 	if res := response(t, got, "rm"); res.Type != stanza.TypeResult {
 		t.Fatalf("remove: %v", res)
 	}
 	if it := onePush(t, got); it.AttrValue("subscription") != "remove" || it.AttrValue("jid") != "bob@localhost" {
 		t.Errorf("push %v, want a removal", it)
 	}
-	if _, err := e.stores.Roster.Item(e.ctx, "alice@localhost", "bob@localhost"); err == nil {
+	if _, err := e.stores.Roster.Item(e.Ctx, "alice@localhost", "bob@localhost"); err == nil {
 		t.Error("item still there")
 	}
 	if got := e.state("bob@localhost", "alice@localhost"); got != sNone {
 		t.Errorf("bob's view of alice = %q, want None", got)
 	}
-	got = bob.take()
+	got = bob.Take()
 	for _, typ := range []string{stanza.TypeUnsubscribe, stanza.TypeUnsubscribed} {
 		if s := only(got, stanza.KindPresence, typ); len(s) != 1 || s[0].From.String() != "alice@localhost" {
 			t.Errorf("bob got %v, want one %s from alice", got, typ)
@@ -458,9 +459,9 @@ func TestRemove(t *testing.T) {
 
 	// Removing an item that only has a pending request denies it: the
 	// requester's ask is cleared.
-	e.send("carol@localhost/x", `<presence type='subscribe' to='alice@localhost'/>`)
-	e.send("alice@localhost/phone", `<iq type='set' id='add'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'/></query></iq>`)
-	e.send("alice@localhost/phone", `<iq type='set' id='rm2'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' subscription='remove'/></query></iq>`)
+	e.Send("carol@localhost/x", `<presence type='subscribe' to='alice@localhost'/>`)
+	e.Send("alice@localhost/phone", `<iq type='set' id='add'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'/></query></iq>`)
+	e.Send("alice@localhost/phone", `<iq type='set' id='rm2'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' subscription='remove'/></query></iq>`)
 	e.expectStates(t, "alice@localhost", "carol@localhost", sNone, sNone)
 }
 
@@ -478,16 +479,16 @@ func TestSubscribersAPI(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	subs, err := e.svc.Subscribers(e.ctx, alice)
+	subs, err := e.svc.Subscribers(e.Ctx, alice)
 	if err != nil || !slices.Equal(names(subs), []string{"b@localhost", "f@localhost"}) {
 		t.Errorf("Subscribers = %v, %v", subs, err)
 	}
-	subs, err = e.svc.Subscriptions(e.ctx, alice)
+	subs, err = e.svc.Subscriptions(e.Ctx, alice)
 	if err != nil || !slices.Equal(names(subs), []string{"b@localhost", "t@localhost"}) {
 		t.Errorf("Subscriptions = %v, %v", subs, err)
 	}
 	for c, want := range map[string]bool{"n@localhost": false, "t@localhost": false, "f@localhost": true, "b@localhost": true, "x@localhost": false} {
-		if got, err := e.svc.IsSubscriber(e.ctx, alice, mustJID(t, c+"/res")); got != want || err != nil {
+		if got, err := e.svc.IsSubscriber(e.Ctx, alice, mustJID(t, c+"/res")); got != want || err != nil {
 			t.Errorf("IsSubscriber(%s) = %v, %v; want %v", c, got, err, want)
 		}
 	}

@@ -134,13 +134,14 @@ func visible(name string) string {
 func TestOutboundStateTable(t *testing.T) {
 	e := newEnv(t, roster.Config{}, "alice@localhost")
 	const user = "alice@localhost"
-	phone := e.bind(user + "/phone") // interested, not available
-	e.r.SetInterested(mustJID(t, user+"/phone"))
+	phone := e.Bind(user + "/phone") // interested, not available
+	e.Router.SetInterested(mustJID(t, user+"/phone"))
 	for i, row := range outboundTable {
 		t.Run(fmt.Sprintf("%d/%s/%s", i, row.typ, row.existing), func(t *testing.T) {
+			e := e.in(t)
 			contact := fmt.Sprintf("out%d@%s", i, compDomain)
 			e.setState(user, contact, row.existing)
-			e.send(user+"/phone", `<presence type='`+row.typ+`' to='`+contact+`/res'/>`)
+			e.Send(user+"/phone", `<presence type='`+row.typ+`' to='`+contact+`/res'/>`)
 
 			want := row.next
 			if want == "" {
@@ -149,7 +150,7 @@ func TestOutboundStateTable(t *testing.T) {
 			if got := e.state(user, contact); got != want {
 				t.Errorf("state = %q, want %q", got, want)
 			}
-			routed := only(e.comp.take(), stanza.KindPresence, row.typ)
+			routed := only(e.comp.Take(), stanza.KindPresence, row.typ)
 			if row.pass {
 				if len(routed) != 1 {
 					t.Fatalf("routed %d stanzas, want 1", len(routed))
@@ -163,7 +164,7 @@ func TestOutboundStateTable(t *testing.T) {
 			} else if len(routed) != 0 {
 				t.Errorf("routed %d stanzas, want none", len(routed))
 			}
-			got := phone.take()
+			got := phone.Take()
 			items := pushes(t, got)
 			if visible(want) != visible(row.existing) {
 				if len(items) != 1 {
@@ -186,9 +187,10 @@ func TestInboundStateTable(t *testing.T) {
 	phone := e.online(user + "/phone")
 	for i, row := range inboundTable {
 		t.Run(fmt.Sprintf("%d/%s/%s", i, row.typ, row.existing), func(t *testing.T) {
+			e := e.in(t)
 			contact := fmt.Sprintf("in%d@%s", i, compDomain)
 			e.setState(user, contact, row.existing)
-			e.send(contact+"/res", `<presence type='`+row.typ+`' to='`+user+`'/>`)
+			e.Send(contact+"/res", `<presence type='`+row.typ+`' to='`+user+`'/>`)
 
 			want := row.next
 			if want == "" {
@@ -197,7 +199,7 @@ func TestInboundStateTable(t *testing.T) {
 			if got := e.state(user, contact); got != want {
 				t.Errorf("state = %q, want %q", got, want)
 			}
-			got := phone.take()
+			got := phone.Take()
 			delivered := only(got, stanza.KindPresence, row.typ)
 			if row.pass {
 				if len(delivered) != 1 {
@@ -218,7 +220,7 @@ func TestInboundStateTable(t *testing.T) {
 			} else if len(items) != 0 {
 				t.Errorf("%d roster pushes, want none", len(items))
 			}
-			toComp := e.comp.take()
+			toComp := e.comp.Take()
 			approvals := only(toComp, stanza.KindPresence, stanza.TypeSubscribed)
 			if row.approve {
 				if len(approvals) != 1 || approvals[0].From.String() != user || approvals[0].To.String() != contact {

@@ -9,9 +9,14 @@ import (
 	"sync"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/vcard"
 )
+
+var ctx = context.Background()
+
+const alice = "alice@example.org/phone"
 
 const (
 	aliceCard = `<vCard xmlns='vcard-temp'><FN>Alice</FN><N><GIVEN>Alice</GIVEN></N>` +
@@ -117,14 +122,12 @@ func TestVCard(t *testing.T) {
 			if err := store.SetVCard(ctx, "carol@example.org", []byte(`<vCard xmlns='vcard-temp'><FN>Carol</FN></vCard>`)); err != nil {
 				t.Fatal(err)
 			}
-			r, _ := newRouter(t, vcard.New(vcard.Config{MaxSize: 1024}, store, nil).Register)
-			alice := bind(t, r, "alice@example.org/phone")
+			h := routertest.New(t)
+			vcard.New(vcard.Config{MaxSize: 1024}, store, nil).Register(h.Mux)
+			h.Bind(alice)
 			for i, tc := range steps {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
-					iq := parseStanza(t, tc.in)
-					iq.SetFrom(alice.jid)
-					r.Route(ctx, iq)
-					wantXML(t, one(t, alice), tc.want)
+					routertest.WantXML(t, h.In(t).IQ(alice, tc.in), tc.want)
 				})
 			}
 		})
@@ -140,11 +143,12 @@ func TestStored(t *testing.T) {
 }
 
 func testStored(t *testing.T, store vcard.Store) {
-	r, _ := newRouter(t, vcard.New(vcard.Config{}, store, nil).Register)
-	alice := bind(t, r, "alice@example.org/phone")
-	iq := parseStanza(t, `<iq type='set' id='s' from='alice@example.org/phone'>`+aliceCard+`</iq>`)
-	r.Route(ctx, iq)
-	if st := one(t, alice); st.Type != "result" {
+	h := routertest.New(t)
+	vcard.New(vcard.Config{}, store, nil).Register(h.Mux)
+	rec := h.Bind(alice)
+	iq := routertest.Parse(t, `<iq type='set' id='s' from='alice@example.org/phone'>`+aliceCard+`</iq>`)
+	h.Router.Route(h.Ctx, iq)
+	if st := rec.One(t); st.Type != "result" {
 		t.Fatalf("got %s", st)
 	}
 	data, err := store.VCard(ctx, "alice@example.org")
@@ -160,7 +164,8 @@ func testStored(t *testing.T, store vcard.Store) {
 }
 
 func TestFeatures(t *testing.T) {
-	_, mux := newRouter(t, vcard.New(vcard.Config{}, nil, nil).Register)
+	mux := router.NewMux()
+	vcard.New(vcard.Config{}, nil, nil).Register(mux)
 	for _, to := range []router.Addressee{router.ToServer, router.ToAccount} {
 		if !slices.Contains(mux.Features(to), vcard.NS) {
 			t.Errorf("features(%d) %v lack %s", to, mux.Features(to), vcard.NS)
@@ -190,10 +195,10 @@ func TestStoreErrors(t *testing.T) {
 		{failing{}, set},
 		{corrupt{}, get}, // stored data that does not parse
 	} {
-		r, _ := newRouter(t, vcard.New(vcard.Config{}, tc.store, nil).Register)
-		alice := bind(t, r, "alice@example.org/phone")
-		r.Route(ctx, parseStanza(t, tc.in))
-		wantXML(t, one(t, alice), `<iq type='error' id='e' from='example.org' to='alice@example.org/phone'><vCard xmlns='vcard-temp'/>`+
+		h := routertest.New(t)
+		vcard.New(vcard.Config{}, tc.store, nil).Register(h.Mux)
+		h.Bind(alice)
+		routertest.WantXML(t, h.IQ(alice, tc.in), `<iq type='error' id='e' from='example.org' to='alice@example.org/phone'><vCard xmlns='vcard-temp'/>`+
 			errorXML("internal-server-error", "cancel", "")+`</iq>`)
 	}
 }

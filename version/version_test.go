@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/version"
 )
@@ -39,12 +40,12 @@ func TestVersion(t *testing.T) {
 				<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
 		},
 	} {
-		r, mux := newRouter(t, version.New(tc.cfg, nil).Register)
-		if !slices.Contains(mux.Features(router.ToServer), version.NS) {
-			t.Errorf("%d: features %v lack %s", i, mux.Features(router.ToServer), version.NS)
+		h := routertest.New(t)
+		version.New(tc.cfg, nil).Register(h.Mux)
+		if !slices.Contains(h.Mux.Features(router.ToServer), version.NS) {
+			t.Errorf("%d: features %v lack %s", i, h.Mux.Features(router.ToServer), version.NS)
 		}
-		alice := bind(t, r, "alice@example.org/phone")
-		r.Route(ctx, parseStanza(t, tc.in))
-		wantXML(t, one(t, alice), tc.want)
+		h.Bind("alice@example.org/phone")
+		routertest.WantXML(t, h.IQ("alice@example.org/phone", tc.in), tc.want)
 	}
 }
