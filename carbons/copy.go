@@ -16,6 +16,12 @@ import (
 // up an account's resources only if it has.
 func (s *Service) copyHook(_ context.Context, rt *router.Routing) error {
 	st := rt.St
+	// Sent copies forward the sender's view when the archive stage
+	// stored one (it carries the sender's stanza-id).
+	sentView := st
+	if rt.Sent != nil {
+		sentView = rt.Sent
+	}
 	p := scan(st.El)
 	from, to := st.From, st.To
 	if p.private {
@@ -41,13 +47,13 @@ func (s *Service) copyHook(_ context.Context, rt *router.Routing) error {
 		// Within one account: one sent copy to each enabled resource that
 		// neither sent the message nor gets it directly.
 		if len(fromOn) > 0 && eligible(st, p, false) {
-			s.send(fromOn, from.Bare(), "sent", st, from, true)
+			s.send(fromOn, from.Bare(), "sent", sentView, from, true)
 		}
 		return nil
 	}
 	toOn = s.lookup(to)
 	if len(fromOn) > 0 && eligible(st, p, false) {
-		s.send(fromOn, from.Bare(), "sent", st, from, false)
+		s.send(fromOn, from.Bare(), "sent", sentView, from, false)
 	}
 	if len(toOn) > 0 && eligible(st, p, true) {
 		s.send(toOn, to.Bare(), "received", st, jid.JID{}, true)

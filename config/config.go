@@ -34,6 +34,7 @@ type Config struct {
 	Offline          Offline          `toml:"offline"`
 	Roster           Roster           `toml:"roster"`
 	Register         Register         `toml:"register"`
+	MAM              MAM              `toml:"mam"`
 }
 
 // Log configures the server's structured log.
@@ -174,6 +175,27 @@ type Register struct {
 	AllowPasswordChange bool `toml:"allow_password_change"`
 }
 
+// MAM configures the message archive (XEP-0313).
+type MAM struct {
+	// Default is the archiving default for users who set no preferences:
+	// "always", "roster" (only contacts in the roster) or "never". Default
+	// "always".
+	Default string `toml:"default"`
+	// MaxPage is the largest page a query returns (clients asking for
+	// more get this many). Default 50.
+	MaxPage int `toml:"max_page"`
+	// MaxConcurrentQueries bounds the queries one user runs at once, so a
+	// big catch-up cannot starve other sessions. Default 2.
+	MaxConcurrentQueries int `toml:"max_concurrent_queries"`
+	// ExpireAfter deletes archived messages older than this. Default
+	// "365d"; "0" keeps them forever.
+	ExpireAfter Duration `toml:"expire_after"`
+	// PurgeSchedule is when expired messages are deleted: a cron
+	// expression with six fields, seconds first. Default "0 30 3 * * *"
+	// (03:30:00 every day, server local time).
+	PurgeSchedule string `toml:"purge_schedule"`
+}
+
 // Default returns the built-in configuration. Each call returns fresh
 // slices and maps.
 func Default() Config {
@@ -208,6 +230,13 @@ func Default() Config {
 		Offline:  Offline{MaxMessages: 1000},
 		Roster:   Roster{MaxItems: 1000, Versioning: true},
 		Register: Register{Enabled: false, AllowPasswordChange: true},
+		MAM: MAM{
+			Default:              "always",
+			MaxPage:              50,
+			MaxConcurrentQueries: 2,
+			ExpireAfter:          Duration(365 * 24 * time.Hour),
+			PurgeSchedule:        "0 30 3 * * *",
+		},
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/robfig/cron/v3"
 )
 
 // MinStanzaSize is the smallest c2s.max_stanza_size accepted: RFC 6120
@@ -110,6 +112,8 @@ func (c *Config) Validate() error {
 		{"c2s.max_queue", c.C2S.MaxQueue},
 		{"stream_management.max_queue", c.StreamManagement.MaxQueue},
 		{"offline.max_messages", c.Offline.MaxMessages},
+		{"mam.max_page", c.MAM.MaxPage},
+		{"mam.max_concurrent_queries", c.MAM.MaxConcurrentQueries},
 		{"roster.max_items", c.Roster.MaxItems},
 	}
 	for _, p := range positive {
@@ -133,6 +137,9 @@ func (c *Config) Validate() error {
 	// Durations: every Duration anywhere in Config must be positive.
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
+		if v.key == "mam.expire_after" {
+			continue // 0 means keep forever
+		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
 			fail(v.key, "must be a positive duration (got %s)", d)
 		}
@@ -140,6 +147,19 @@ func (c *Config) Validate() error {
 	if c.StreamManagement.MaxResumeTimeout < c.StreamManagement.ResumeTimeout {
 		fail("stream_management.max_resume_timeout", "must be at least stream_management.resume_timeout (%s; got %s)",
 			c.StreamManagement.ResumeTimeout, c.StreamManagement.MaxResumeTimeout)
+	}
+
+	// MAM.
+	switch c.MAM.Default {
+	case "always", "roster", "never":
+	default:
+		fail("mam.default", "must be always, roster or never (got %q)", c.MAM.Default)
+	}
+	if c.MAM.ExpireAfter < 0 {
+		fail("mam.expire_after", "must be 0 (keep forever) or positive (got %s)", c.MAM.ExpireAfter)
+	}
+	if _, err := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(c.MAM.PurgeSchedule); err != nil {
+		fail("mam.purge_schedule", "invalid cron expression %q: want 6 fields (second minute hour day-of-month month day-of-week): %v", c.MAM.PurgeSchedule, err)
 	}
 
 	// TLS.

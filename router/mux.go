@@ -58,6 +58,12 @@ type Routing struct {
 	// Delivered counts the resources or components the stanza was handed
 	// to (set by the delivery step, read by StageUndelivered hooks).
 	Delivered int
+	// Sent is the message as the sender's archive stored it (with the
+	// sender's XEP-0359 stanza-id), set by the archive stage when it
+	// archived the message for a local sender; sent carbons forward it so
+	// the sender's other devices see the id of their own archive. The
+	// recipient never sees it (XEP-0313 §3.5).
+	Sent *stanza.Stanza
 	// Handled is set by a StageUndelivered hook that took responsibility
 	// for the stanza (stored it offline, for example). If no hook sets it,
 	// the router bounces the stanza according to RFC 6121 §8.5.

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"context"
+	"errors"
+
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/carbons"
 	"dormouse.im/dormouse/disco"
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/presence"
@@ -39,6 +43,13 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
 	offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages}, log).Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
+	s.MAM = mam.New(s.Stores.MAM, s.Router, mam.Config{
+		Default:              s.cfg.MAM.Default,
+		MaxPage:              s.cfg.MAM.MaxPage,
+		MaxConcurrentQueries: s.cfg.MAM.MaxConcurrentQueries,
+		Roster:               rosterMembership{s.Stores.Roster},
+	}, log)
+	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
@@ -61,3 +72,18 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 
 // presence depends on roster through an interface of its own.
 var _ presence.Roster = (*roster.Service)(nil)
+
+// rosterMembership tells the archive whether a contact is in a user's
+// roster (for the "roster" archiving default).
+type rosterMembership struct{ store roster.Store }
+
+func (r rosterMembership) InRoster(ctx context.Context, user, contact jid.JID) (bool, error) {
+	_, err := r.store.Item(ctx, user.Bare().String(), contact.Bare().String())
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, roster.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}

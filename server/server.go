@@ -21,6 +21,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/component"
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
@@ -35,10 +36,13 @@ type Server struct {
 	log     *slog.Logger
 	version string
 
-	Stores   *sql.Stores
-	Router   *router.Router
-	Metrics  *metrics.Metrics
-	CertFile string
+	Stores  *sql.Stores
+	Router  *router.Router
+	Metrics *metrics.Metrics
+	MAM     *mam.Service
+
+	stopRetention func(context.Context) error
+	CertFile      string
 
 	c2s   *session.Server
 	comp  *component.Server
@@ -128,6 +132,14 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Log:           log.With("component", "xep0114"),
 	}
 	s.Metrics.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(s.c2s.Count()) })
+	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
+		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
+		if err != nil {
+			stores.Close()
+			return nil, fmt.Errorf("server: mam retention: %w", err)
+		}
+		s.stopRetention = stop
+	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
@@ -247,6 +259,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	_ = s.admin.Shutdown(ctx)
 	s.closeListeners()
 	s.wg.Wait()
+	if s.stopRetention != nil {
+		if err := s.stopRetention(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("mam retention: %w", err))
+		}
+	}
 	if err := s.Stores.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("storage: %w", err))
 	}

@@ -29,7 +29,7 @@ func TestDiscoAndCaps(t *testing.T) {
 		}
 	}
 	// Not built, so not advertised.
-	for _, f := range []string{"urn:xmpp:sm:3", "urn:xmpp:mam:2", "urn:xmpp:push:0", "urn:xmpp:csi:0"} {
+	for _, f := range []string{"urn:xmpp:sm:3", "urn:xmpp:push:0", "urn:xmpp:csi:0"} {
 		if xmpptest.Contains(r, "var='"+f+"'") {
 			t.Errorf("feature %s advertised but not implemented", f)
 		}

@@ -33,6 +33,24 @@
 // moves to the end of the arrival order. An offline message with a zero
 // Stamp gets the current time; stamps keep microseconds.
 //
+// # Message archive
+//
+// The message archive (XEP-0313, [Stores.MAM]) is the table archive, keyed
+// by (owner, id), with the indexes (owner, with_jid, id), (owner, stamp,
+// id) and (stamp), and the table archive_prefs. Every query is a range
+// scan of one of them: paging is keyset paging on the id (id > after or
+// id < before, ORDER BY id, LIMIT max+1 to learn whether the page is
+// complete), never OFFSET; a time range becomes an id range, looked up in
+// (owner, stamp, id), since ids and stamps grow together. Page.Count is
+// filled only when asked for, by a count(*) over the same index range in
+// the same statement: its cost grows with the size of the whole result.
+// Full-text search uses an FTS5 index on SQLite and a generated tsvector
+// column ('simple' configuration) with a GIN index on PostgreSQL: every
+// word of the query must occur; case is folded, there is no stemming, and
+// the tokenizers differ in details (PostgreSQL keeps e-mail addresses and
+// URLs as single words, FTS5 splits them). Appends are batched: one
+// transaction with a prepared statement on SQLite, one COPY on PostgreSQL.
+//
 // # Testing
 //
 // Package storetest is the conformance suite. The SQLite tests always run;

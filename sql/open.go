@@ -8,6 +8,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
@@ -29,6 +30,7 @@ type Stores struct {
 	Offline  offline.Store
 	VCard    vcard.Store
 	Blocking blocking.Store
+	MAM      mam.Store
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -77,6 +79,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			Offline:  db.Offline(),
 			VCard:    db.VCard(),
 			Blocking: db.Blocking(),
+			MAM:      db.MAM(),
 			Backend:  SQLite,
 			Location: db.Path(),
 			close:    db.Close,
@@ -96,6 +99,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			Offline:  db.Offline(),
 			VCard:    db.VCard(),
 			Blocking: db.Blocking(),
+			MAM:      db.MAM(),
 			Backend:  Postgres,
 			Location: db.Location(),
 			close:    db.Close,

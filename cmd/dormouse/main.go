@@ -50,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer, environ []string) int {
 		return userCmd(args, stdout, stderr, environ)
 	case "db":
 		return dbCmd(args, stdout, stderr, environ)
+	case "mam":
+		return mamCmd(args, stdout, stderr, environ)
 	case "version":
 		fmt.Fprintln(stdout, "dormouse", version)
 		return exitOK
@@ -70,6 +72,8 @@ func usage(w io.Writer) {
   dormouse user del [-config FILE] JID          delete an account and all its data
   dormouse user list [-config FILE] [DOMAIN]    list accounts
   dormouse db migrate [-config FILE]            apply database migrations
+  dormouse mam purge -before DATE [-user JID] [-config FILE]
+                                                delete archived messages older than DATE
   dormouse version
 
 Configuration: a TOML file (-config) and DORMOUSE_<SECTION>_<KEY> environment

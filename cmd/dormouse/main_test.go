@@ -46,6 +46,10 @@ func TestUserCommands(t *testing.T) {
 		{args: []string{"user", "add", "alice@localhost"}, code: exitConfig, stderr: "wrong number of arguments"},
 		{args: []string{"user", "frobnicate"}, code: exitConfig, stderr: "unknown subcommand"},
 		{args: []string{"db", "migrate"}, stdout: "applied 0 migration(s)"},
+		{args: []string{"mam", "purge", "-before", "2000-01-01"}, stdout: "deleted 0 archived message(s) before 2000-01-01T00:00:00Z (all accounts)"},
+		{args: []string{"mam", "purge", "-before", "2000-01-01", "-user", "alice@localhost"}, stdout: "(alice@localhost)"},
+		{args: []string{"mam", "purge", "-before", "yesterday"}, code: exitConfig, stderr: "neither YYYY-MM-DD"},
+		{args: []string{"mam", "purge"}, code: exitConfig, stderr: "required"},
 		{args: []string{"version"}, stdout: "dormouse "},
 		{args: []string{"nonsense"}, code: exitConfig, stderr: "unknown command"},
 	}

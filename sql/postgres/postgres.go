@@ -194,6 +194,9 @@ func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
 // Blocking returns the block list store.
 func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }
 
+// MAM returns the message archive store.
+func (db *DB) MAM() *MAMStore { return &MAMStore{db: db} }
+
 // noAccount translates a foreign key violation, which on the per-user
 // tables means that user has no account, into an error wrapping
 // auth.ErrNotFound; other errors are wrapped with op.

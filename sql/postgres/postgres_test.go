@@ -2,9 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/sql"
@@ -48,8 +52,12 @@ func TestConcurrentMigrate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if applied != 1 {
-		t.Errorf("concurrent migrators applied %d migrations in all, want 1", applied)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("migration files: %v, %v", files, err)
+	}
+	if applied != len(files) {
+		t.Errorf("concurrent migrators applied %d migrations in all, want %d", applied, len(files))
 	}
 	s, err := sql.Open(ctx, url, nil)
 	if err != nil {
@@ -83,4 +91,34 @@ func TestRedact(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Open of an unreachable server: %v", err)
 	}
+}
+
+// TestMAMLarge is the large-archive measurement, skipped unless
+// DORMOUSE_MAM_LARGE=1 (see storetest.MAMLarge). After the bulk load it
+// runs VACUUM ANALYZE, as autovacuum would on a live server, so that the
+// planner has statistics and index-only scans work.
+func TestMAMLarge(t *testing.T) {
+	sqltest.SkipWithoutPostgres(t)
+	if os.Getenv(storetest.LargeEnv) != "1" {
+		t.Skip(storetest.LargeEnv + " not set to 1: skipping the large-archive measurement")
+	}
+	url := sqltest.PostgresURL(t)
+	open := func(tb testing.TB) *sql.Stores {
+		s, err := sql.Open(tb.Context(), url, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
+	storetest.MAMLarge(t, open, func(tb testing.TB) {
+		conn, err := pgx.Connect(tb.Context(), url)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(tb.Context(), `VACUUM ANALYZE archive`); err != nil {
+			tb.Fatal(err)
+		}
+	})
 }

@@ -209,6 +209,9 @@ func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
 // Blocking returns the block list store.
 func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }
 
+// MAM returns the message archive store.
+func (db *DB) MAM() *MAMStore { return newMAMStore(db) }
+
 // inTx runs fn in a write (BEGIN IMMEDIATE) transaction, committing if it
 // returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*dbsql.Tx) error) error {

@@ -2,14 +2,18 @@ package sqlite_test
 
 import (
 	"context"
+	dbsql "database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/sql/sqltest"
 	"dormouse.im/dormouse/sql/storetest"
@@ -90,9 +94,13 @@ func TestSecondProcess(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	ctx := t.Context()
 	url := sqltest.SQLiteURL(t)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("migration files: %v, %v", files, err)
+	}
 	n, err := sql.Migrate(ctx, url, nil)
-	if err != nil || n != 1 {
-		t.Fatalf("Migrate of a new database = %d, %v; want 1", n, err)
+	if err != nil || n != len(files) {
+		t.Fatalf("Migrate of a new database = %d, %v; want %d", n, err, len(files))
 	}
 	n, err = sql.Migrate(ctx, url, nil)
 	if err != nil || n != 0 {
@@ -137,4 +145,81 @@ func TestURLForms(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", bad)
 		}
 	}
+}
+
+// TestMAMFullTextIntegrity checks that the external-content FTS5 index
+// stays in step with the archive through appends, retention, a rolled back
+// batch and account deletion (the triggers also run for cascaded deletes).
+func TestMAMFullTextIntegrity(t *testing.T) {
+	ctx := t.Context()
+	url := sqltest.SQLiteURL(t)
+	s := open(t, url)
+	for _, u := range []string{"juliet@example.com", "romeo@example.net"} {
+		if err := s.Accounts.CreateAccount(ctx, u, auth.Credentials{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ms []mam.Message
+	for i := range 200 {
+		owner := "juliet@example.com"
+		if i%3 == 0 {
+			owner = "romeo@example.net"
+		}
+		body := fmt.Sprintf("message %d about roses", i)
+		if i%7 == 0 {
+			body = "" // not indexed
+		}
+		stamp := base.Add(time.Duration(i) * time.Second)
+		ms = append(ms, mam.Message{ID: stamp.UnixMilli() << 20, Owner: owner, With: "nurse@example.com", Stamp: stamp, Body: body, Stanza: []byte("<message/>")})
+	}
+	if err := s.MAM.Append(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	// A batch failing on its last message leaves nothing in the index.
+	bad := []mam.Message{{ID: 1, Owner: "juliet@example.com", Body: "thorns", Stanza: []byte("<message/>")}, ms[1]}
+	if err := s.MAM.Append(ctx, bad); !errors.Is(err, mam.ErrDuplicate) {
+		t.Fatalf("Append of a duplicate: %v", err)
+	}
+	if p, err := s.MAM.Query(ctx, mam.Query{Owner: "juliet@example.com", Text: "thorns", Max: 10}); err != nil || len(p.Messages) != 0 {
+		t.Errorf("text of a rolled back batch found: %v, %v", p.Messages, err)
+	}
+	if _, err := s.MAM.DeleteBefore(ctx, base.Add(50*time.Second), "", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MAM.DeleteBefore(ctx, base.Add(100*time.Second), "romeo@example.net", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Accounts.DeleteAccount(ctx, "juliet@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.MAM.Query(ctx, mam.Query{Owner: "romeo@example.net", Text: "roses", Max: 1000, Count: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Romeo's messages from 100 to 199 with a body: i%3 == 0 and i%7 != 0.
+	want := 0
+	for i := 100; i < 200; i++ {
+		if i%3 == 0 && i%7 != 0 {
+			want++
+		}
+	}
+	if p.Count != want || len(p.Messages) != want {
+		t.Errorf("full-text query finds %d (count %d), want %d", len(p.Messages), p.Count, want)
+	}
+
+	raw, err := dbsql.Open("sqlite", strings.TrimPrefix(url, "sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `INSERT INTO archive_fts (archive_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Errorf("FTS5 integrity check: %v", err)
+	}
+}
+
+// TestMAMLarge is the large-archive measurement, skipped unless
+// DORMOUSE_MAM_LARGE=1 (see storetest.MAMLarge).
+func TestMAMLarge(t *testing.T) {
+	storetest.MAMLarge(t, sqltest.SQLite, nil)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql"
@@ -30,6 +31,8 @@ func fillUserData(t *testing.T, s *sql.Stores, user string) {
 	}
 	check(t, "SetVCard", s.VCard.SetVCard(ctx, user, []byte("<vCard xmlns='vcard-temp'/>")))
 	check(t, "Block", s.Blocking.Block(ctx, user, []string{"d@example.com"}))
+	check(t, "MAM.Append", s.MAM.Append(ctx, mamMessages(user, 0, 3)))
+	check(t, "MAM.SetPrefs", s.MAM.SetPrefs(ctx, user, mam.Prefs{Default: mam.PrefRoster, Always: []string{"a@example.com"}}))
 }
 
 // userDataCount counts user's data in every store (tombstones show up in
@@ -54,7 +57,16 @@ func userDataCount(t *testing.T, s *sql.Stores, user string) int {
 	}
 	bl, err := s.Blocking.BlockList(ctx, user)
 	check(t, "BlockList", err)
-	return n + len(bl)
+	n += len(bl)
+	p, err := s.MAM.Query(ctx, mam.Query{Owner: user, Count: true})
+	check(t, "MAM.Query", err)
+	n += p.Count
+	if _, err := s.MAM.Prefs(ctx, user); err == nil {
+		n++
+	} else if !errors.Is(err, mam.ErrNotFound) {
+		t.Fatalf("MAM.Prefs: %v", err)
+	}
+	return n
 }
 
 func testDeleteAccountCascades(t *testing.T, s *sql.Stores) {
@@ -100,6 +112,9 @@ func testUnknownAccount(t *testing.T, s *sql.Stores) {
 	wantErr(t, "Offline.Store with a limit", s.Offline.Store(ctx, ghost, offline.Message{Stamp: time.Now(), Stanza: []byte("<message/>")}, 5), auth.ErrNotFound)
 	wantErr(t, "SetVCard", s.VCard.SetVCard(ctx, ghost, []byte("<vCard/>")), auth.ErrNotFound)
 	wantErr(t, "Block", s.Blocking.Block(ctx, ghost, []string{"a@example.com"}), auth.ErrNotFound)
+	wantErr(t, "MAM.Append", s.MAM.Append(ctx, mamMessages(ghost, 0, 1)), auth.ErrNotFound)
+	wantErr(t, "MAM.Append of a batch", s.MAM.Append(ctx, mamMessages(ghost, 0, 3)), auth.ErrNotFound)
+	wantErr(t, "MAM.SetPrefs", s.MAM.SetPrefs(ctx, ghost, mam.Prefs{Default: mam.PrefAlways}), auth.ErrNotFound)
 
 	items, ver, err := s.Roster.Roster(ctx, ghost)
 	if err != nil || len(items) != 0 || ver != 0 {

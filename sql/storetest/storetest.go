@@ -42,6 +42,10 @@ func Run(t *testing.T, open Open) {
 			tt.fn(t, open(t))
 		})
 	}
+	t.Run("MAM", func(t *testing.T) {
+		t.Parallel()
+		runMAM(t, open)
+	})
 }
 
 // creds returns distinct, recognizable credentials for seed.

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
+	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/roster"
 )
 
@@ -56,4 +58,54 @@ func Stamp(t time.Time) time.Time {
 		t = time.Now()
 	}
 	return t.UTC()
+}
+
+// CeilMicro returns t in UTC rounded up to a whole microsecond. Stored
+// stamps are whole microseconds, so a stamp s satisfies s >= t (or s < t)
+// exactly when it satisfies s >= CeilMicro(t) (s < CeilMicro(t)).
+func CeilMicro(t time.Time) time.Time {
+	if f := t.Truncate(time.Microsecond); !f.Equal(t) {
+		t = f.Add(time.Microsecond)
+	}
+	return t.UTC()
+}
+
+// FloorMicro returns t in UTC truncated to a whole microsecond: a stored
+// stamp s satisfies s <= t exactly when s <= FloorMicro(t).
+func FloorMicro(t time.Time) time.Time {
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// FullTextWords splits a full-text query into words: the space-separated
+// fields holding at least one letter or digit. Fields of punctuation only
+// are dropped, as both backends' tokenizers would ignore them; a query
+// without words matches nothing.
+func FullTextWords(text string) []string {
+	var words []string
+	for _, f := range strings.Fields(text) {
+		if strings.IndexFunc(f, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+			words = append(words, f)
+		}
+	}
+	return words
+}
+
+// MAMPrefs validates p.Default and returns p with its lists sorted and
+// without duplicates (nil when empty).
+func MAMPrefs(p mam.Prefs) (mam.Prefs, error) {
+	switch p.Default {
+	case mam.PrefAlways, mam.PrefRoster, mam.PrefNever:
+	default:
+		return mam.Prefs{}, fmt.Errorf("invalid archiving default %q", p.Default)
+	}
+	return mam.Prefs{Default: p.Default, Always: Groups(p.Always), Never: Groups(p.Never)}, nil
+}
+
+// Strings returns s, or an empty non-nil slice for nil, for NOT NULL array
+// (and JSON array) columns.
+func Strings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

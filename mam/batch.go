@@ -1,0 +1,107 @@
+package mam
+
+import (
+	"context"
+	"sync"
+)
+
+// batcher groups concurrent Store.Append calls into one (group commit), so
+// that N senders archiving at once cost one transaction rather than N.
+//
+// It needs no goroutine of its own and adds no delay: the first writer to
+// arrive while no commit is running commits at once, alone; writers
+// arriving during that commit gather in the next batch, whose first writer
+// (its leader) commits it as soon as the running commit ends. Under load,
+// batches grow to what arrived during one commit (at most max messages);
+// without load, each write is one commit, as without a batcher.
+//
+// If a batch holding several writers fails, each writer's messages are
+// retried alone, so one writer's bad message (a duplicate id) does not fail
+// the others.
+type batcher struct {
+	append func(context.Context, []Message) error
+	max    int
+
+	mu         sync.Mutex // guards the fields below
+	committing bool       // a batch is being committed
+	queue      []*batch   // batches waiting for their commit, oldest first; writers join the last
+}
+
+// batch is one group commit.
+type batch struct {
+	msgs   []Message
+	writes []span        // each writer's messages in msgs
+	lead   chan struct{} // closed when the leader may commit
+	done   chan struct{} // closed when errs is set
+	errs   []error       // by writer, set before done is closed
+}
+
+// span is one writer's part of a batch.
+type span struct{ from, to int }
+
+// write archives msgs in a group commit and returns the result of the
+// commit that held them. If ctx ends while waiting, write returns ctx's
+// error; the messages may still be archived.
+func (b *batcher) write(ctx context.Context, msgs []Message) error {
+	b.mu.Lock()
+	var bt *batch
+	if n := len(b.queue); n > 0 && len(b.queue[n-1].msgs)+len(msgs) <= b.max {
+		bt = b.queue[n-1]
+	}
+	leader := bt == nil
+	if leader {
+		bt = &batch{lead: make(chan struct{}), done: make(chan struct{})}
+		b.queue = append(b.queue, bt)
+		if !b.committing {
+			b.committing = true
+			close(bt.lead)
+		}
+	}
+	i := len(bt.writes)
+	bt.writes = append(bt.writes, span{len(bt.msgs), len(bt.msgs) + len(msgs)})
+	bt.msgs = append(bt.msgs, msgs...)
+	b.mu.Unlock()
+
+	if leader {
+		// The leader commits even if its own context ends: other
+		// writers' messages are in the batch.
+		<-bt.lead
+		b.commit(context.WithoutCancel(ctx), bt)
+		return bt.errs[i]
+	}
+	select {
+	case <-bt.done:
+		return bt.errs[i]
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commit writes bt (the oldest batch), publishes the result and hands over
+// to the next batch's leader.
+func (b *batcher) commit(ctx context.Context, bt *batch) {
+	b.mu.Lock()
+	b.queue = b.queue[1:] // bt: later writers join or start another batch
+	b.mu.Unlock()
+
+	bt.errs = make([]error, len(bt.writes))
+	if err := b.append(ctx, bt.msgs); err != nil {
+		if len(bt.writes) == 1 {
+			bt.errs[0] = err
+		} else {
+			for i, w := range bt.writes {
+				bt.errs[i] = b.append(ctx, bt.msgs[w.from:w.to])
+			}
+		}
+	}
+	close(bt.done)
+
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		close(b.queue[0].lead) // its leader commits next
+	} else {
+		b.committing = false
+		b.queue = nil
+	}
+	b.mu.Unlock()
+}

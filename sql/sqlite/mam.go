@@ -1,0 +1,499 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	dbsql "database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/sql/internal/norm"
+)
+
+var _ mam.Store = (*MAMStore)(nil)
+
+// MAMStore implements mam.Store on the tables archive and archive_prefs,
+// with an FTS5 index (archive_fts) of the bodies.
+//
+// Stamps are kept in Unix microseconds; a zero Stamp is stored as the
+// current time. Every query is a range scan of an index: paging is keyset
+// paging on (owner, id), never OFFSET; a 'with' filter scans (owner,
+// with_jid, id); Start and End are turned into id bounds (stamps grow with
+// ids, see mam.Message) with one lookup each in (owner, stamp, id), and
+// are also checked on each row, so results are exact even if that order
+// were broken. Full-text queries look the words up in archive_fts (every
+// word must occur; case is folded, diacritics kept, no stemming) and keep
+// the hits in the queried range, starting from the hits when they are few
+// and from the range otherwise (see buildQuery).
+//
+// Query.Count costs a count(*) over the index range of the filters, done
+// in the same statement as the page (one snapshot); it is proportional to
+// the size of the whole result set, so the service should ask for it only
+// when needed.
+//
+// Append and SetPrefs for a user without an account fail with an error
+// wrapping auth.ErrNotFound.
+type MAMStore struct {
+	db *DB
+
+	fullText atomic.Bool // archive_fts answered a query
+}
+
+// newMAMStore returns the archive store of db.
+func newMAMStore(db *DB) *MAMStore { return &MAMStore{db: db} }
+
+// SupportsFullText implements mam.Store: it reports whether the FTS5 index
+// answers queries. The migration creating it needs FTS5, which
+// modernc.org/sqlite includes, so this is true on a migrated database. A
+// success is remembered; a failure is checked again on the next call.
+func (s *MAMStore) SupportsFullText() bool {
+	if s.fullText.Load() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	err := s.db.r.QueryRowContext(ctx, `SELECT count(*) FROM archive_fts WHERE archive_fts MATCH '"dormouse"' AND rowid < 0`).Scan(&n)
+	if err != nil {
+		return false
+	}
+	s.fullText.Store(true)
+	return true
+}
+
+// archiveInsert inserts one message.
+const archiveInsert = `INSERT INTO archive
+	(owner, id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// Append implements mam.Store. The messages are inserted with one prepared
+// statement in one BEGIN IMMEDIATE transaction on the writer connection
+// (a single message without a transaction: one statement is atomic).
+func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for _, m := range msgs {
+		if m.ID <= 0 {
+			return fmt.Errorf("sqlite: mam append: message of %q: id %d is not positive", m.Owner, m.ID)
+		}
+	}
+	args := func(m *mam.Message) []any {
+		return []any{m.Owner, m.ID, m.With, m.WithResource, norm.Stamp(m.Stamp).UnixMicro(),
+			m.Outgoing, m.OriginID, m.Body, norm.Bytes(m.Stanza)}
+	}
+	var err error
+	if len(msgs) == 1 {
+		_, err = s.db.w.ExecContext(ctx, archiveInsert, args(&msgs[0])...)
+	} else {
+		err = s.db.inTx(ctx, func(tx *dbsql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx, archiveInsert)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for i := range msgs {
+				if _, err := stmt.ExecContext(ctx, args(&msgs[i])...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return appendError(msgs, err)
+	}
+	return nil
+}
+
+// appendError translates the errors of an archive insert: a primary key
+// violation into one wrapping mam.ErrDuplicate, a foreign key violation
+// into one wrapping auth.ErrNotFound.
+func appendError(msgs []mam.Message, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("sqlite: mam append: %w", mam.ErrDuplicate)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("sqlite: mam append: owner %s: %w", owners(msgs), auth.ErrNotFound)
+		}
+	}
+	return fmt.Errorf("sqlite: mam append: %w", err)
+}
+
+// owners lists the distinct owners of msgs, for error messages.
+func owners(msgs []mam.Message) string {
+	var names []string
+	for _, m := range msgs {
+		names = append(names, strconv.Quote(m.Owner))
+	}
+	slices.Sort(names)
+	return strings.Join(slices.Compact(names), " or ")
+}
+
+// archiveColumns are scanned by scanMessage, in this order.
+const archiveColumns = `id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza`
+
+// scanMessage scans archiveColumns (and, if count is not nil, one more
+// column into it) into a message of owner.
+func scanMessage(sc interface{ Scan(...any) error }, owner string, count *int) (mam.Message, error) {
+	m := mam.Message{Owner: owner}
+	var stamp int64
+	dest := []any{&m.ID, &m.With, &m.WithResource, &stamp, &m.Outgoing, &m.OriginID, &m.Body, &m.Stanza}
+	if count != nil {
+		dest = append(dest, count)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return mam.Message{}, err
+	}
+	m.Stamp = time.UnixMicro(stamp).UTC()
+	return m, nil
+}
+
+// Query implements mam.Store.
+func (s *MAMStore) Query(ctx context.Context, q mam.Query) (mam.Page, error) {
+	page := mam.Page{Count: -1}
+	var words []string
+	if q.Text != "" {
+		if !s.SupportsFullText() {
+			return mam.Page{}, fmt.Errorf("sqlite: mam query: %w", mam.ErrFullTextUnsupported)
+		}
+		if words = norm.FullTextWords(q.Text); len(words) == 0 {
+			// Nothing to search for: nothing matches.
+			page.Complete = true
+			if q.Count {
+				page.Count = 0
+			}
+			return page, nil
+		}
+	}
+
+	rare := false
+	if len(words) > 0 {
+		var hits int
+		if err := s.db.r.QueryRowContext(ctx, `SELECT count(*) FROM
+		(SELECT 1 FROM archive_fts WHERE archive_fts MATCH ? LIMIT ?)`, ftsQuery(words), rareHits+1).Scan(&hits); err != nil {
+			return mam.Page{}, fmt.Errorf("sqlite: mam query: full-text probe: %w", err)
+		}
+		rare = hits <= rareHits
+	}
+	limit := max(q.Max, 0)
+	sq, err := buildQuery(q, words, rare, limit)
+	if err != nil {
+		return mam.Page{}, fmt.Errorf("sqlite: mam query: %w", err)
+	}
+	rows, err := s.db.r.QueryContext(ctx, sq.page, sq.pageArgs...)
+	if err != nil {
+		return mam.Page{}, fmt.Errorf("sqlite: mam query: %w", err)
+	}
+	defer rows.Close()
+	var count *int
+	if q.Count {
+		count = &page.Count
+	}
+	for rows.Next() {
+		m, err := scanMessage(rows, q.Owner, count)
+		if err != nil {
+			return mam.Page{}, fmt.Errorf("sqlite: mam query: %w", err)
+		}
+		page.Messages = append(page.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return mam.Page{}, fmt.Errorf("sqlite: mam query: %w", err)
+	}
+	rows.Close()
+
+	fetched := len(page.Messages)
+	page.Complete = fetched <= limit
+	if !page.Complete {
+		page.Messages = page.Messages[:limit]
+	}
+	if len(page.Messages) == 0 {
+		page.Messages = nil
+	}
+	if q.Last {
+		slices.Reverse(page.Messages)
+	}
+	if q.Count && fetched == 0 {
+		// No row carried the count.
+		if err := s.db.r.QueryRowContext(ctx, sq.count, sq.countArgs...).Scan(&page.Count); err != nil {
+			return mam.Page{}, fmt.Errorf("sqlite: mam count: %w", err)
+		}
+	}
+	return page, nil
+}
+
+// archiveQuery is the SQL of a Query.
+type archiveQuery struct {
+	page      string // the page: archiveColumns (and the count if asked for)
+	pageArgs  []any
+	count     string // the count alone
+	countArgs []any
+}
+
+// rareHits is the most messages (in all archives) matching a full-text
+// query for which Query starts from the full-text index; see buildQuery.
+const rareHits = 1000
+
+// buildQuery returns the statements answering q, with the full-text words
+// of q.Text and at most limit+1 rows (one more than the page, to learn
+// whether it is complete).
+//
+// A full-text query is planned one of two ways. If its words are rare
+// (at most rareHits messages in all archives hold them, which Query
+// learns first from the index at the cost of reading at most that many
+// entries), the hits drive the query: each is looked up by rowid and the
+// few found sorted by id. Otherwise the usual index range of the archive
+// is scanned in id order, keeping the rows whose rowid is in the (then
+// materialized) set of hits; that stops as soon as the page is full, but
+// costs time proportional to the number of hits in all archives (about a
+// quarter of a second for a million).
+func buildQuery(q mam.Query, words []string, rare bool, limit int) (archiveQuery, error) {
+	// The filters, which the count shares.
+	var (
+		where strings.Builder
+		args  []any
+	)
+	where.WriteString(`owner = ?`)
+	args = append(args, q.Owner)
+	if q.With != "" {
+		where.WriteString(` AND with_jid = ?`)
+		args = append(args, q.With)
+		if q.WithResource != "" {
+			where.WriteString(` AND with_resource = ?`)
+			args = append(args, q.WithResource)
+		}
+	}
+	// Time bounds become id bounds, found in (owner, stamp, id); the stamp
+	// is checked again on the rows, with a unary + so that the planner
+	// does not scan (owner, stamp, id) for it.
+	if !q.Start.IsZero() {
+		start := norm.CeilMicro(q.Start).UnixMicro()
+		where.WriteString(` AND id >= (SELECT id FROM archive WHERE owner = ? AND stamp >= ? ORDER BY stamp, id LIMIT 1) AND +stamp >= ?`)
+		args = append(args, q.Owner, start, start)
+	}
+	if !q.End.IsZero() {
+		end := norm.FloorMicro(q.End).UnixMicro()
+		where.WriteString(` AND id <= (SELECT id FROM archive WHERE owner = ? AND stamp <= ? ORDER BY stamp DESC, id DESC LIMIT 1) AND +stamp <= ?`)
+		args = append(args, q.Owner, end, end)
+	}
+	if len(q.IDs) > 0 {
+		list, err := json.Marshal(q.IDs)
+		if err != nil {
+			return archiveQuery{}, err
+		}
+		where.WriteString(` AND id IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(list))
+	}
+	from, index := `archive`, ``
+	if q.With != "" {
+		// Without statistics, the planner prefers the primary key when
+		// there are id bounds (from Start and End, say), reading the
+		// messages with everyone in the range.
+		index = ` INDEXED BY archive_with`
+	}
+	if len(words) > 0 {
+		if rare {
+			// CROSS JOIN: the left table drives.
+			from = `(SELECT rowid AS fts_rowid FROM archive_fts WHERE archive_fts MATCH ?) AS fts ` +
+				`CROSS JOIN archive ON archive.seq = fts.fts_rowid`
+			args = append([]any{ftsQuery(words)}, args...)
+			index = ``
+		} else {
+			where.WriteString(` AND seq IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?)`)
+			args = append(args, ftsQuery(words))
+		}
+	}
+	filters := where.String()
+	aq := archiveQuery{
+		count:     `SELECT count(*) FROM ` + from + ` WHERE ` + filters,
+		countArgs: args,
+	}
+
+	var sel strings.Builder
+	sel.WriteString(`SELECT ` + archiveColumns)
+	if q.Count {
+		sel.WriteString(`, (` + aq.count + `)`)
+		aq.pageArgs = append(aq.pageArgs, args...)
+	}
+	sel.WriteString(` FROM ` + from + index + ` WHERE ` + filters)
+	aq.pageArgs = append(aq.pageArgs, args...)
+	if q.AfterID != 0 {
+		sel.WriteString(` AND id > ?`)
+		aq.pageArgs = append(aq.pageArgs, q.AfterID)
+	}
+	if q.BeforeID != 0 {
+		sel.WriteString(` AND id < ?`)
+		aq.pageArgs = append(aq.pageArgs, q.BeforeID)
+	}
+	if q.Last {
+		sel.WriteString(` ORDER BY id DESC`)
+	} else {
+		sel.WriteString(` ORDER BY id`)
+	}
+	sel.WriteString(` LIMIT ?`)
+	aq.pageArgs = append(aq.pageArgs, limit+1)
+	aq.page = sel.String()
+	return aq, nil
+}
+
+// ftsQuery returns the FTS5 query matching rows holding every word: each
+// is a quoted string (which FTS5 tokenizes like the indexed text), and
+// juxtaposition means AND.
+func ftsQuery(words []string) string {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(w, `"`, `""`))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// Bounds implements mam.Store. Both ends are read in one statement (one
+// snapshot), without their stanzas.
+func (s *MAMStore) Bounds(ctx context.Context, owner string) (first, last mam.Message, err error) {
+	const cols = `id, with_jid, with_resource, stamp, outgoing, origin_id, body, X'' AS stanza`
+	rows, err := s.db.r.QueryContext(ctx, `SELECT * FROM (SELECT `+cols+` FROM archive WHERE owner = ? ORDER BY id LIMIT 1)
+	UNION ALL
+	SELECT * FROM (SELECT `+cols+` FROM archive WHERE owner = ? ORDER BY id DESC LIMIT 1)`, owner, owner)
+	if err != nil {
+		return first, last, fmt.Errorf("sqlite: mam bounds: %w", err)
+	}
+	defer rows.Close()
+	var ms []mam.Message
+	for rows.Next() {
+		m, err := scanMessage(rows, owner, nil)
+		if err != nil {
+			return first, last, fmt.Errorf("sqlite: mam bounds: %w", err)
+		}
+		m.Stanza = nil
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return first, last, fmt.Errorf("sqlite: mam bounds: %w", err)
+	}
+	if len(ms) == 0 {
+		return first, last, fmt.Errorf("sqlite: mam bounds of %q: %w", owner, mam.ErrNotFound)
+	}
+	slices.SortFunc(ms, func(a, b mam.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return ms[0], ms[len(ms)-1], nil
+}
+
+// Has implements mam.Store.
+func (s *MAMStore) Has(ctx context.Context, owner string, id int64) (bool, error) {
+	var ok bool
+	if err := s.db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM archive WHERE owner = ? AND id = ?)`, owner, id).Scan(&ok); err != nil {
+		return false, fmt.Errorf("sqlite: mam has: %w", err)
+	}
+	return ok, nil
+}
+
+// Prefs implements mam.Store. The lists come back sorted.
+func (s *MAMStore) Prefs(ctx context.Context, owner string) (mam.Prefs, error) {
+	var (
+		p             mam.Prefs
+		always, never string
+	)
+	err := s.db.r.QueryRowContext(ctx, `SELECT default_mode, always, never FROM archive_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return mam.Prefs{}, fmt.Errorf("sqlite: mam prefs of %q: %w", owner, mam.ErrNotFound)
+	}
+	if err != nil {
+		return mam.Prefs{}, fmt.Errorf("sqlite: mam prefs: %w", err)
+	}
+	if err := json.Unmarshal([]byte(always), &p.Always); err != nil {
+		return mam.Prefs{}, fmt.Errorf("sqlite: mam prefs: always list: %w", err)
+	}
+	if err := json.Unmarshal([]byte(never), &p.Never); err != nil {
+		return mam.Prefs{}, fmt.Errorf("sqlite: mam prefs: never list: %w", err)
+	}
+	if len(p.Always) == 0 {
+		p.Always = nil
+	}
+	if len(p.Never) == 0 {
+		p.Never = nil
+	}
+	return p, nil
+}
+
+// SetPrefs implements mam.Store. The lists are stored sorted and without
+// duplicates; a Default other than "", "always", "roster" and "never" is
+// an error.
+func (s *MAMStore) SetPrefs(ctx context.Context, owner string, p mam.Prefs) error {
+	if p.Default == "" {
+		if _, err := s.db.w.ExecContext(ctx, `DELETE FROM archive_prefs WHERE owner = ?`, owner); err != nil {
+			return fmt.Errorf("sqlite: mam set prefs: %w", err)
+		}
+		return nil
+	}
+	p, err := norm.MAMPrefs(p)
+	if err != nil {
+		return fmt.Errorf("sqlite: mam set prefs: %w", err)
+	}
+	always, err := json.Marshal(norm.Strings(p.Always))
+	if err != nil {
+		return fmt.Errorf("sqlite: mam set prefs: %w", err)
+	}
+	never, err := json.Marshal(norm.Strings(p.Never))
+	if err != nil {
+		return fmt.Errorf("sqlite: mam set prefs: %w", err)
+	}
+	if _, err := s.db.w.ExecContext(ctx, `INSERT INTO archive_prefs (owner, default_mode, always, never)
+	VALUES (?, ?, ?, ?)
+	ON CONFLICT (owner) DO UPDATE SET
+	default_mode = excluded.default_mode, always = excluded.always, never = excluded.never`,
+		owner, p.Default, string(always), string(never)); err != nil {
+		return noAccount("mam set prefs", owner, err)
+	}
+	return nil
+}
+
+// The statements of DeleteBefore, for all owners and for one.
+const (
+	deleteBeforeAll = `DELETE FROM archive WHERE seq IN
+	(SELECT seq FROM archive WHERE stamp < ? ORDER BY stamp LIMIT ?)`
+	deleteBeforeOwner = `DELETE FROM archive WHERE seq IN
+	(SELECT seq FROM archive WHERE owner = ? AND stamp < ? ORDER BY stamp, id LIMIT ?)`
+)
+
+// DeleteBefore implements mam.Store: one statement, deleting the oldest
+// matching messages first, found in (stamp) or (owner, stamp, id).
+func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner string, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("sqlite: mam delete before: limit %d is not positive", limit)
+	}
+	b := norm.CeilMicro(before).UnixMicro()
+	var (
+		res dbsql.Result
+		err error
+	)
+	if owner == "" {
+		res, err = s.db.w.ExecContext(ctx, deleteBeforeAll, b, limit)
+	} else {
+		res, err = s.db.w.ExecContext(ctx, deleteBeforeOwner, owner, b, limit)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: mam delete before: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: mam delete before: %w", err)
+	}
+	return int(n), nil
+}
