@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"dormouse.im/dormouse/internal/keylock"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -73,7 +74,7 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 
-	locks userLocks // serializes delivery per user
+	locks keylock.Map // serializes delivery per user
 }
 
 // New returns an offline service keeping messages in store.
@@ -175,7 +176,7 @@ func (s *Service) Deliver(ctx context.Context, full jid.JID) {
 		return
 	}
 	user := full.Bare().String()
-	unlock := s.locks.lock(user)
+	unlock := s.locks.Lock(user)
 	defer unlock()
 	for {
 		msgs, err := s.store.Messages(ctx, user, deliveryPage)

@@ -45,7 +45,7 @@ func (s *Service) get(ctx context.Context, iq *stanza.Stanza, user jid.JID) (*st
 	// (after our result: pushes are sent under the same lock).
 	s.r.SetInterested(iq.From)
 	u := user.String()
-	unlock := s.locks.lock(u)
+	unlock := s.locks.Lock(u)
 	defer unlock()
 
 	if ver, ok := iq.Payload().LookupAttr("ver"); ok && ver != "" && !s.cfg.DisableVersioning {
@@ -123,7 +123,7 @@ func (s *Service) set(ctx context.Context, iq *stanza.Stanza, user jid.JID) (*st
 	slices.Sort(it.Groups)
 
 	u := user.String()
-	unlock := s.locks.lock(u)
+	unlock := s.locks.Lock(u)
 	defer unlock()
 	old, exists, err := s.item(ctx, u, it.Contact)
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *Service) set(ctx context.Context, iq *stanza.Stanza, user jid.JID) (*st
 // asked to be, and then unavailable presence if it was receiving the user's.
 func (s *Service) remove(ctx context.Context, iq *stanza.Stanza, user, contact jid.JID) (*stanza.Stanza, error) {
 	u, c := user.String(), contact.String()
-	unlock := s.locks.lock(u)
+	unlock := s.locks.Lock(u)
 	it, exists, err := s.item(ctx, u, c)
 	if err != nil {
 		unlock()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"dormouse.im/dormouse/internal/keylock"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -56,7 +57,7 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 
-	locks userLocks // serializes each user's roster changes
+	locks keylock.Map // serializes each user's roster changes
 
 	idPrefix string        // random, for the ids of roster pushes
 	idSeq    atomic.Uint64 // next push id

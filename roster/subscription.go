@@ -74,7 +74,7 @@ func (s *Service) handleSubscription(ctx context.Context, p *stanza.Stanza) erro
 // to user's roster (Appendix A.2) and reports whether it is routed.
 func (s *Service) outbound(ctx context.Context, user, contact jid.JID, typ string) (cur, next state, route bool, err error) {
 	u, c := user.String(), contact.String()
-	unlock := s.locks.lock(u)
+	unlock := s.locks.Lock(u)
 	defer unlock()
 	it, exists, err := s.item(ctx, u, c)
 	if err != nil {
@@ -122,7 +122,7 @@ func (s *Service) inbound(ctx context.Context, st *stanza.Stanza) error {
 		req = st.AppendXML(nil, stanza.NSClient)
 	}
 	u, c := user.String(), contact.String()
-	unlock := s.locks.lock(u)
+	unlock := s.locks.Lock(u)
 	it, _, err := s.item(ctx, u, c)
 	if err != nil {
 		unlock()
