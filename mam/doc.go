@@ -60,10 +60,10 @@
 //
 // The routed message carries only the recipient's stanza-id: the sender's
 // would be a stanza-id in a message to someone who cannot read that
-// archive (XEP-0313 §3.5: MUST NOT). Received carbons therefore carry the
-// right one, but sent carbons (XEP-0280 §8), which forward the routed
-// message, carry no stanza-id by the sender until router.Routing gets a
-// field for the sender's copy for the copy stage to forward.
+// archive (XEP-0313 §3.5: MUST NOT). The sender's copy, with the sender's
+// stanza-id, goes in router.Routing.Sent, which sent carbons (XEP-0280 §8)
+// forward; received carbons forward the routed message with the
+// recipient's.
 //
 // Archive ids are time-ordered int64 values (milliseconds since 1970 << 20
 // | a counter) given out strictly increasing by one process; FormatID
