@@ -23,6 +23,8 @@ func TestAdminEndpoints(t *testing.T) {
 		{"/metrics", `dormouse_stanzas_routed_total{kind="iq"}`},
 		{"/metrics", "dormouse_c2s_connections 1"},
 		{"/metrics", "dormouse_route_duration_seconds_bucket"},
+		{"/metrics", "dormouse_sm_hibernated_sessions 0"},
+		{"/metrics", "dormouse_csi_held_total"},
 		{"/debug/pprof/", "goroutine"},
 	} {
 		resp, err := http.Get(base + tc.path)

@@ -23,8 +23,10 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
+	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
+	"dormouse.im/dormouse/sm"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
 	"mellium.im/xmpp/jid"
@@ -41,6 +43,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
 
+	offline       *offline.Service
 	stopRetention func(context.Context) error
 	CertFile      string
 
@@ -107,6 +110,11 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		StanzaBurst:   cfg.C2S.StanzaBurst,
 		MaxConnsPerIP: cfg.C2S.MaxConnectionsPerIP,
 	}
+	scfg.SM = session.SMConfig{
+		ResumeTimeout:    cfg.StreamManagement.ResumeTimeout.Duration(),
+		MaxResumeTimeout: cfg.StreamManagement.MaxResumeTimeout.Duration(),
+		MaxQueue:         cfg.StreamManagement.MaxQueue,
+	}
 	if scfg.MaxConnsPerIP == 0 {
 		scfg.MaxConnsPerIP = -1 // config: 0 means no limit
 	}
@@ -124,6 +132,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Accounts: stores.Accounts,
 		Throttle: throttle,
 		Log:      log.With("component", "c2s"),
+		// Messages of sessions that end unacknowledged (resume timeout,
+		// overflow, shutdown) go to another resource or offline storage.
+		Rescuer: sm.NewRescuer(s.offline, offline.ErrSkipped, log.With("component", "sm")),
 	}
 	s.comp = &component.Server{
 		Router:        s.Router,
@@ -131,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
 		Log:           log.With("component", "xep0114"),
 	}
-	s.Metrics.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(s.c2s.Count()) })
+	s.registerSessionMetrics()
 	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
 		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
 		if err != nil {
@@ -297,4 +308,39 @@ func loadSecret(dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("server: writing %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// registerSessionMetrics exposes the client sessions' counters.
+func (s *Server) registerSessionMetrics() {
+	m, c := s.Metrics, s.c2s
+	m.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(c.Count()) })
+	gauges := []struct {
+		name, help string
+		f          func(session.Stats) float64
+	}{
+		{"sm_resumable_sessions", "Resumable (XEP-0198) sessions, live or hibernated.", func(st session.Stats) float64 { return float64(st.Resumable) }},
+		{"sm_hibernated_sessions", "Hibernated sessions waiting for a resume.", func(st session.Stats) float64 { return float64(st.Hibernated) }},
+	}
+	for _, g := range gauges {
+		m.GaugeFunc(g.name, g.help, func() float64 { return g.f(c.Stats()) })
+	}
+	counters := []struct {
+		name, help string
+		f          func(session.Stats) uint64
+	}{
+		{"sm_hibernations_total", "Connections lost by resumable sessions.", func(st session.Stats) uint64 { return st.Hibernations }},
+		{"sm_resumptions_total", "Successful resumptions.", func(st session.Stats) uint64 { return st.Resumptions }},
+		{"sm_resume_failures_total", "Failed resumptions.", func(st session.Stats) uint64 { return st.ResumeFailures }},
+		{"sm_timeouts_total", "Hibernated sessions not resumed in time.", func(st session.Stats) uint64 { return st.Timeouts }},
+		{"sm_overflows_total", "Hibernated sessions ended because their queue overflowed.", func(st session.Stats) uint64 { return st.Overflows }},
+		{"sm_rescued_total", "Messages of ended sessions handed to another resource or offline storage.", func(st session.Stats) uint64 { return st.Rescued }},
+		{"sm_rescue_errors_total", "Messages of ended sessions that could not be rescued (lost).", func(st session.Stats) uint64 { return st.RescueErrors }},
+		{"c2s_stanzas_out_total", "Stanzas queued for writing to clients.", func(st session.Stats) uint64 { return st.StanzasOut }},
+		{"csi_held_total", "Stanzas held while a client was inactive (XEP-0352) or hibernated.", func(st session.Stats) uint64 { return st.CSIHeld }},
+		{"csi_superseded_total", "Held presence replaced by a newer one.", func(st session.Stats) uint64 { return st.CSISuperseded }},
+		{"csi_flushes_total", "Hold queue flushes.", func(st session.Stats) uint64 { return st.CSIFlushes }},
+	}
+	for _, x := range counters {
+		m.CounterFunc(x.name, x.help, func() float64 { return float64(x.f(c.Stats())) })
+	}
 }

@@ -25,6 +25,7 @@ type item struct {
 	st    *stanza.Stanza
 	raw   []byte
 	close bool // close the connection after writing this item
+	force bool // a stanza that bypasses the MaxQueue bound (the session bounds it)
 }
 
 // Conn is one client connection.
@@ -40,22 +41,33 @@ type Conn struct {
 	cancel context.CancelFunc
 
 	// Reader-goroutine state.
-	conn      net.Conn // nc, or the TLS connection over it
-	dec       *xml.Decoder
-	direct    bool
-	secure    bool
-	authed    bool
-	bound     bool
-	host      string
-	user      string  // localpart after SASL
-	jid       jid.JID // full JID after bind
-	authTries int
-	started   time.Time
-	tokens    float64
-	lastFill  time.Time
+	conn        net.Conn // nc, or the TLS connection over it
+	dec         *xml.Decoder
+	direct      bool
+	secure      bool
+	authed      bool
+	bound       bool
+	host        string
+	user        string  // localpart after SASL
+	jid         jid.JID // full JID after bind
+	authTries   int
+	started     time.Time
+	tokens      float64
+	lastFill    time.Time
+	lost        bool // the stream ended by a transport failure, not </stream:stream> or a stream error
+	csiInactive bool // XEP-0352 state asked for before bind
 
-	wmu      sync.Mutex  // serializes writes to conn
-	stopping atomic.Bool // the stream is being closed; reads keep their short deadline
+	// sess is the bound session (set by the reader at bind or resume).
+	sess atomic.Pointer[Session]
+	// superseded: the session was resumed on another connection; this one
+	// only closes.
+	superseded atomic.Bool
+	// closeSent: the server is ending this stream with a stream error.
+	closeSent atomic.Bool
+
+	wmu      sync.Mutex   // serializes writes to conn
+	stopping atomic.Bool  // the stream is being closed; reads keep their short deadline
+	stopAt   atomic.Int64 // that deadline (Unix nanoseconds), set before stopping
 
 	mu      sync.Mutex // guards the fields below
 	queue   []item
@@ -81,14 +93,18 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 // JID returns the bound full JID (zero before bind).
 func (c *Conn) JID() jid.JID { return c.jid }
 
-// Deliver queues a stanza for writing. It implements stanza.Target.
+// Deliver queues a stanza for writing: through the bound session, or
+// directly before bind.
 func (c *Conn) Deliver(st *stanza.Stanza) bool {
+	if s := c.sess.Load(); s != nil {
+		return s.Deliver(st)
+	}
 	return c.enqueue(item{st: st})
 }
 
 func (c *Conn) enqueue(it item) bool {
 	c.mu.Lock()
-	if c.closed || (it.st != nil && len(c.queue) >= c.srv.Config.MaxQueue) {
+	if c.closed || (it.st != nil && !it.force && len(c.queue) >= c.srv.Config.MaxQueue) {
 		c.mu.Unlock()
 		return false
 	}
@@ -113,6 +129,7 @@ func (c *Conn) CloseWithError(e *stream.Error) {
 	if !c.enqueue(item{raw: b, close: true}) {
 		return
 	}
+	c.closeSent.Store(true)
 	c.log().Info("closing stream", "condition", string(e.Condition), "text", e.Text)
 }
 
@@ -172,12 +189,17 @@ func (c *Conn) writeLoop() {
 // shutdownConn closes the connection; graceful waits briefly for the peer's
 // closing tag.
 func (c *Conn) shutdownConn(graceful bool) {
+	at := time.Now().Add(2 * time.Second)
+	if c.superseded.Load() {
+		at = time.Now()
+	}
+	c.stopAt.Store(at.UnixNano())
 	c.stopping.Store(true)
 	if graceful {
 		if tc, ok := c.nc.(*net.TCPConn); ok && !c.secure {
 			_ = tc.CloseWrite()
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.nc.SetReadDeadline(at)
 		return // the reader sees EOF or the deadline and closes nc
 	}
 	c.nc.Close()
@@ -199,6 +221,9 @@ type deadlineReader struct{ c *Conn }
 
 func (r deadlineReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.superseded.Load() {
+		return 0, errSuperseded
+	}
 	if c.stopping.Load() {
 		// Closing: keep the short deadline set by shutdownConn.
 		return c.conn.Read(p)
@@ -208,8 +233,17 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		return c.conn.Read(p)
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.Config.IdleTimeout))
+	// interruptRead or shutdownConn may have set their deadline before the
+	// one above: restore it.
+	if c.superseded.Load() {
+		return 0, errSuperseded
+	}
+	if c.stopping.Load() {
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.stopAt.Load()))
+		return c.conn.Read(p)
+	}
 	n, err := c.conn.Read(p)
-	if err != nil && c.bound && errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && c.bound && !c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		// Idle for IdleTimeout: ask the client whether it is still there
 		// (XEP-0199) before giving up on it.
 		ping := stanza.Build(stanza.KindIQ, stanza.TypeGet, "idle-"+stream.NewID(), jid.JID{}, c.jid)
@@ -221,6 +255,12 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// interruptRead wakes a reader blocked on the connection (its session was
+// resumed elsewhere: deadlineReader then returns errSuperseded).
+func (c *Conn) interruptRead() {
+	_ = c.nc.SetReadDeadline(time.Now())
 }
 
 // pingGrace is how long an idle client has to answer the server's ping.
@@ -253,32 +293,66 @@ func (c *Conn) handshake() error {
 	return nil
 }
 
-// endWith reports how the stream ended to the peer where that is useful.
+// endWith reports how the stream ended to the peer where that is useful,
+// and records whether the connection was lost (which hibernates a
+// resumable session) rather than closed.
 func (c *Conn) endWith(err error) {
 	var se *stream.Error
 	var syn *xml.SyntaxError
+	var tooHigh *handledTooHigh
 	switch {
+	case errors.Is(err, errSuperseded):
+		c.log().Debug("reader stopped: session resumed elsewhere")
 	case err == nil || errors.Is(err, errClosedByPeer):
 		c.enqueue(item{raw: []byte(stream.Close), close: true})
 	case errors.As(err, &se):
 		c.CloseWithError(se)
 	case errors.As(err, &syn):
 		c.CloseWithError(stream.FromSyntax(syn))
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.As(err, &tooHigh):
+		c.log().Info("closing stream", "condition", "undefined-condition", "err", err)
+		c.closeSent.Store(true)
+		c.enqueue(item{raw: append(tooHigh.appendXML(nil), stream.Close...), close: true})
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.resumable():
 		c.CloseWithError(&stream.Error{Condition: stream.ConnectionTimeout, Text: "no activity"})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A resumable session whose client stopped answering: treat the
+		// connection as lost and keep the session for a resumption.
+		c.lost = true
+		c.log().Info("connection timed out; hibernating")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		c.lost = true
 		c.log().Debug("connection closed by peer")
 	default:
+		c.lost = true
 		c.log().Debug("connection ended", "err", err)
 	}
 }
 
+// resumable reports whether the bound session has XEP-0198 resumption
+// enabled.
+func (c *Conn) resumable() bool {
+	s := c.sess.Load()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id != ""
+}
+
 var errClosedByPeer = errors.New("session: stream closed by peer")
 
-// finish waits for queued writes (bounded), unbinds and closes.
+// finish hands the session over (hibernation) or ends it, waits for queued
+// writes (bounded), and closes.
 func (c *Conn) finish() {
-	if c.bound {
-		c.srv.Router.Unbind(c.ctx, c.jid, c)
+	lost := c.lost && !c.closeSent.Load()
+	if lost {
+		// Nobody to write to: unblock the writer now.
+		c.nc.Close()
+	}
+	if s := c.sess.Load(); s != nil {
+		s.connEnded(c, lost)
 	}
 	// Let the writer flush what is queued (a final stream error), bounded
 	// by the write deadline.
@@ -287,9 +361,13 @@ func (c *Conn) finish() {
 	for c.writing {
 		c.idle.Wait()
 	}
+	c.queue, c.spare = nil, nil
 	c.mu.Unlock()
 	c.cancel()
 	c.nc.Close()
+	if c.dec != nil {
+		c.dec.Release()
+	}
 	c.log().Debug("connection closed", "jid", c.jid.String())
 }
 

@@ -2,12 +2,100 @@
 // stream headers, STARTTLS (§5) and direct TLS (XEP-0368), SASL (§6) with
 // SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN (PLAIN only over TLS), resource
 // binding (§7), 'from' stamping and checking (§8.1.2.1), stream errors
-// (§4.9), and a bounded outbound queue written in batches.
+// (§4.9), and a bounded outbound queue written in batches. It implements
+// XEP-0198 Stream Management (urn:xmpp:sm:3, version 1.6 semantics) with
+// resumption and hibernation, and XEP-0352 Client State Indication
+// (urn:xmpp:csi:0, version 1.0.0).
 //
-// A Conn owns one reader goroutine. Writes go through the connection's
-// outbound queue, drained by a writer goroutine that exists only while
-// there is something to write, so an idle connection holds no writer.
+// # Connections and sessions
+//
+// A Conn is one TCP connection; it owns one reader goroutine, which runs
+// negotiation and handles every element the client sends. Writes go
+// through the connection's outbound queue, drained by a writer goroutine
+// that exists only while there is something to write, so an idle
+// connection holds no writer.
+//
+// Binding a resource creates a Session, the router's stanza.Target for
+// that full JID. Without stream management it ends with its connection.
+//
+// # Stream management (XEP-0198)
+//
+// <sm/> and <csi/> are offered after authentication. <enable/> after bind
+// starts the counts (<enable/> before bind: <failed><unexpected-request/>;
+// a second <enable/>: a policy-violation stream error). With
+// resume='true' the server answers <enabled id='…' resume='true'
+// max='…'/>: the SM-ID is 130 random bits (crypto/rand), usable only by
+// the account that created it, and max is the client's max capped by
+// Config.SM.MaxResumeTimeout (Config.SM.ResumeTimeout if it asks for
+// none).
+//
+// The server counts the client's stanzas (h, modulo 2^32) after handling
+// each: router.Route is synchronous, so a stanza acknowledged with <a/> has
+// been archived, stored or queued to its recipients. It keeps every stanza
+// it sends until the client acknowledges it, asks for an ack (<r/>) after
+// Config.SM.AckAfter unacknowledged stanzas or Config.SM.AckDelay, with at
+// most one <r/> outstanding, and answers an <a/> acknowledging more than
+// was sent with the §4 stream error (<undefined-condition/> and
+// <handled-count-too-high/>).
+//
+// When the connection of a resumable session is lost without
+// </stream:stream> or a stream error (a read error or timeout, a TCP reset,
+// a failed write), the session hibernates: the connection, its goroutines
+// and buffers are gone; the session stays bound and available to contacts,
+// keeps its queue (stanzas routed to it are added, presence and other
+// non-urgent stanzas collapsing as under CSI) and a timer on the injected
+// Clock. <resume previd h/> after SASL (instead of bind) answers
+// <resumed previd h/> and re-sends, in order, every stanza the client's h
+// does not acknowledge; a connection still open for the session is closed
+// with a conflict stream error. An unknown, expired or another account's
+// SM-ID gets <failed><item-not-found/></failed>, with the old h when the
+// session ended recently (Config.SM.OldSessions per account, for
+// Config.SM.OldSessionTTL) so the client learns which of its stanzas the
+// server handled; the client may then bind.
+//
+// A session that ends without being resumed — resumption time out, a
+// hibernated queue over Config.SM.MaxQueue (the session ends at once: the
+// overflow policy loses nothing), a live queue over Config.SM.MaxUnacked
+// (the stream is closed with policy-violation), a clean close, a replaced
+// resource, server shutdown — is unbound first (contacts get unavailable
+// presence), then hands every queued message worth keeping (Rescuable) to
+// the Server's Rescuer, stamped with the time the session got it (XEP-0203)
+// and in queue order: cmd connects it to delivery to another resource of
+// the account, else offline storage. Queued IQ requests are answered
+// service-unavailable; presence and chat states are dropped; nothing is
+// bounced to a message's sender. Shutdown ends every live and hibernated
+// session this way before it returns.
+//
+// # Client state indication (XEP-0352)
+//
+// While a client is inactive, presence (only the latest per contact full
+// JID), chat states and other non-urgent stanzas wait in a hold queue
+// (Config.CSI.MaxHeld; a full queue is flushed). Urgent stanzas (IQs,
+// messages with a body or an encrypted payload, Jingle Message Initiation,
+// errors; groupchat messages only if they mention the user) are delivered
+// at once, after the held ones. <active/> flushes; a resumed stream starts
+// active. Server.Stats counts held and sent stanzas.
+//
+// # Events
+//
+// Events (Hibernated, StanzaQueued, Resumed, TimedOut) tell other features
+// about hibernation without session importing them; push notifications
+// subscribe there.
+//
+// # Concurrency
+//
+// The reader goroutine of a connection owns its negotiation state (the
+// Conn fields documented as such). A Session's queues and state are
+// guarded by its mu; the count of the client's stanzas by inMu, which the
+// reader holds while it routes and counts one stanza, so a resumption on
+// another connection reads a count that includes every stanza the old
+// connection handed on. Lock order: Session.resumeMu → Session.inMu →
+// Session.mu → Conn.mu; the registry lock and Server.mu are leaves. A
+// hibernated session has no goroutine: its timer is a Clock.AfterFunc.
+// Timer callbacks and background endings are counted so Shutdown waits for
+// them.
 //
 // The package does not import the router or any feature: it defines the
-// Router interface it needs, and cmd/dormouse connects the two.
+// Router, Rescuer and Events interfaces it needs, and cmd/dormouse
+// connects them.
 package session

@@ -124,6 +124,7 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		}
 	default:
 		b = append(b, "<bind xmlns='"+stream.NSBind+"'/><session xmlns='"+stream.NSSession+"'><optional/></session>"...)
+		b = append(b, "<sm xmlns='"+NSSM+"'/><csi xmlns='"+NSCSI+"'/>"...)
 		for _, f := range c.srv.Config.Features {
 			b = f.AppendXML(b, "")
 		}
@@ -174,6 +175,14 @@ func (c *Conn) readElements() (restart bool, err error) {
 			done, err := c.sasl(el)
 			if err != nil || done {
 				return done, err
+			}
+		case el.Name.Space == NSSM:
+			if err := c.smElement(el); err != nil {
+				return false, err
+			}
+		case el.Name.Space == NSCSI && c.authed:
+			if err := c.csiElement(el); err != nil {
+				return false, err
 			}
 		case el.Name.Space == stanza.NSClient && (el.Name.Local == "iq" || el.Name.Local == "message" || el.Name.Local == "presence"):
 			if err := c.stanza(el); err != nil {

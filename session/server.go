@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/auth"
@@ -60,6 +61,55 @@ type Config struct {
 	PreAuthFeatures []*xml.Element
 	// PreAuth, if set, answers IQs before authentication.
 	PreAuth PreAuthHandler
+
+	// SM configures XEP-0198 stream management; CSI configures XEP-0352.
+	// Both are always offered.
+	SM  SMConfig
+	CSI CSIConfig
+}
+
+// SMConfig configures XEP-0198 stream management and resumption. The zero
+// value of each field is replaced by the documented default.
+type SMConfig struct {
+	// ResumeTimeout is how long a session whose connection was lost stays
+	// resumable (hibernated) when the client does not ask for a time in
+	// <enable max='…'/>. Default 10 minutes ([stream_management]
+	// resume_timeout).
+	ResumeTimeout time.Duration
+	// MaxResumeTimeout caps the time a client may ask for. Default the
+	// larger of ResumeTimeout and 1 hour ([stream_management]
+	// max_resume_timeout).
+	MaxResumeTimeout time.Duration
+	// MaxQueue bounds the stanzas a hibernated session keeps (sent but
+	// unacknowledged, plus queued since). Past it, the session ends at once
+	// as if its resumption time had run out: its messages are rescued,
+	// nothing is lost. Default 500 ([stream_management] max_queue).
+	MaxQueue int
+	// MaxUnacked bounds the stanzas a live stream-managed session keeps
+	// unacknowledged (in flight to a client that reads slowly, or never
+	// acknowledges). Past it, the stream is closed with policy-violation
+	// and the session's messages are rescued. Default 5000.
+	MaxUnacked int
+	// AckAfter: the server sends <r/> when this many stanzas are
+	// unacknowledged. Default 5.
+	AckAfter int
+	// AckDelay: the server sends <r/> this long after a stanza if fewer
+	// than AckAfter are unacknowledged. Default 2 seconds. At most one
+	// <r/> is outstanding.
+	AckDelay time.Duration
+	// OldSessions is how many ended sessions per account keep their h for
+	// a late <resume/> (answered <failed h='…'/>). Default 10.
+	OldSessions int
+	// OldSessionTTL is how long an ended session keeps its h. Default 1
+	// hour.
+	OldSessionTTL time.Duration
+}
+
+// CSIConfig configures XEP-0352 client state indication.
+type CSIConfig struct {
+	// MaxHeld bounds the stanzas held back for an inactive client; a full
+	// hold queue is flushed. Default 256.
+	MaxHeld int
 }
 
 // Server accepts client connections. Set the fields, then call Serve for
@@ -71,12 +121,29 @@ type Server struct {
 	Throttle *auth.Throttle // login throttling; nil disables it
 	Log      *slog.Logger
 
+	// Rescuer takes the unacknowledged messages of sessions that end
+	// without resumption (see Rescuer). Without one they are logged and
+	// dropped.
+	Rescuer Rescuer
+	// Events, if set, is told about hibernation and resumption.
+	Events Events
+	// Clock drives the session timers; nil means the system clock.
+	Clock Clock
+
+	events  Events // Events or NopEvents
+	clock   Clock  // Clock or the system clock
+	reg     registry
+	stats   stats
+	closing atomic.Bool // Shutdown was called
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
 	perIP     map[netip.Addr]int
-	closing   bool
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // connection goroutines
+	work      int            // background session endings in progress; guarded by mu
+	rescues   map[string]int // accounts with a rescue in progress → count; guarded by mu
+	workDone  sync.Cond      // signalled when work drops to 0; L is &mu
 	once      sync.Once
 }
 
@@ -116,6 +183,44 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		sm := &c.SM
+		if sm.ResumeTimeout <= 0 {
+			sm.ResumeTimeout = 10 * time.Minute
+		}
+		if sm.MaxResumeTimeout <= 0 {
+			sm.MaxResumeTimeout = max(sm.ResumeTimeout, time.Hour)
+		}
+		if sm.MaxQueue <= 0 {
+			sm.MaxQueue = 500
+		}
+		if sm.MaxUnacked <= 0 {
+			sm.MaxUnacked = 5000
+		}
+		if sm.AckAfter <= 0 {
+			sm.AckAfter = 5
+		}
+		if sm.AckDelay <= 0 {
+			sm.AckDelay = 2 * time.Second
+		}
+		if sm.OldSessions == 0 {
+			sm.OldSessions = 10
+		}
+		if sm.OldSessionTTL <= 0 {
+			sm.OldSessionTTL = time.Hour
+		}
+		if c.CSI.MaxHeld <= 0 {
+			c.CSI.MaxHeld = 256
+		}
+		s.events = s.Events
+		if s.events == nil {
+			s.events = NopEvents{}
+		}
+		s.clock = s.Clock
+		if s.clock == nil {
+			s.clock = systemClock{}
+		}
+		s.reg.init(sm.OldSessions, sm.OldSessionTTL)
+		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*Conn]struct{}{}
 		s.perIP = map[netip.Addr]int{}
@@ -128,7 +233,7 @@ func (s *Server) init() {
 func (s *Server) Serve(l net.Listener, directTLS bool) error {
 	s.init()
 	s.mu.Lock()
-	if s.closing {
+	if s.closing.Load() {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
@@ -138,10 +243,7 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.closing.Load() {
 				return ErrServerClosed
 			}
 			var ne net.Error
@@ -156,7 +258,7 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 		delay = 0
 		ip := addrOf(nc.RemoteAddr())
 		s.mu.Lock()
-		if s.closing {
+		if s.closing.Load() {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
@@ -217,11 +319,15 @@ func addrOf(a net.Addr) netip.Addr {
 }
 
 // Shutdown stops accepting, ends every stream with a system-shutdown stream
-// error, and waits for the connections to finish or ctx to end.
+// error (asking stream-managed clients for a last <a/> first), and waits
+// for the connections to finish or ctx to end. Then it ends every
+// hibernated session. Every session that ends hands its unacknowledged
+// messages to the Rescuer before Shutdown returns, even after ctx ended
+// (closing the connections early only cuts the wait for clients).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -231,21 +337,78 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		if sess := c.sess.Load(); sess != nil {
+			sess.requestAckBeforeClose()
+		}
 		c.CloseWithError(&stream.Error{Condition: stream.SystemShutdown, Text: "the server is shutting down"})
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		return ctx.Err()
+		err = ctx.Err()
+		<-done // closed connections end promptly; their sessions are rescued
 	}
+	// No connection is left to hibernate a session: end the hibernated
+	// ones, then wait for endings running in the background.
+	for _, sess := range s.reg.sessions() {
+		sess.endDetached(endShutdown)
+	}
+	s.mu.Lock()
+	for s.work > 0 {
+		s.workDone.Wait()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// beginRescue and endRescue bracket handing an account's messages to the
+// Rescuer.
+func (s *Server) beginRescue(bare string) {
+	s.mu.Lock()
+	if s.rescues == nil {
+		s.rescues = map[string]int{}
+	}
+	s.rescues[bare]++
+	s.mu.Unlock()
+}
+
+func (s *Server) endRescue(bare string) {
+	s.mu.Lock()
+	if s.rescues[bare]--; s.rescues[bare] <= 0 {
+		delete(s.rescues, bare)
+	}
+	s.mu.Unlock()
+}
+
+// rescuing reports whether a rescue of the account's messages is running.
+func (s *Server) rescuing(bare string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rescues[bare] > 0
+}
+
+// startWork and doneWork bracket a session ending that runs outside a
+// connection goroutine, so Shutdown can wait for it.
+func (s *Server) startWork() {
+	s.mu.Lock()
+	s.work++
+	s.mu.Unlock()
+}
+
+func (s *Server) doneWork() {
+	s.mu.Lock()
+	if s.work--; s.work == 0 {
+		s.workDone.Broadcast()
+	}
+	s.mu.Unlock()
 }
 
 // Count returns the number of open connections.

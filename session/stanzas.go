@@ -18,6 +18,26 @@ func (c *Conn) stanza(el *xml.Element) error {
 		return &stream.Error{Condition: stream.NotAuthorized, Text: "authenticate first"}
 	}
 	c.rateLimit()
+	s := c.sess.Load()
+	if s == nil {
+		return c.handleStanza(el)
+	}
+	// XEP-0198: count the stanza once it is handled (routed: archived,
+	// stored or queued), under inMu so a resumption sees the count.
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if c.superseded.Load() {
+		return errSuperseded
+	}
+	err := c.handleStanza(el)
+	if err == nil && s.counting {
+		s.inH++
+	}
+	return err
+}
+
+// handleStanza handles one stanza from an authenticated client.
+func (c *Conn) handleStanza(el *xml.Element) error {
 	st, err := stanza.New(el)
 	if err != nil {
 		if se, ok := err.(*stanza.Error); ok && st != nil {
@@ -92,10 +112,13 @@ func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
 	b := xml.NewElement(stream.NSBind, "bind")
 	b.AddChild(xml.NewElement(stream.NSBind, "jid").AddText(full.String()))
 	r.El.AddChild(b)
-	c.Deliver(r)
+	c.enqueue(item{st: r})
 	c.jid, c.bound = full, true
 	c.logp.Store(c.log().With("jid", full.String()))
-	if old := c.srv.Router.BindReplacing(c.ctx, full, c); old != nil {
+	s := newSession(c.srv, c, full)
+	s.inactive = c.csiInactive
+	c.sess.Store(s)
+	if old := c.srv.Router.BindReplacing(c.ctx, full, s); old != nil {
 		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
 			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,17 +34,36 @@ type Options struct {
 	NoBind    bool        // stop after authentication
 	noAuth    bool        // stop after TLS
 	Timeout   time.Duration
+
+	// SM enables XEP-0198 with resumption after binding (<enable
+	// resume='true'/>, with max='SMMax' if SMMax > 0); Dial fails if the
+	// server does not answer <enabled/>.
+	SM    bool
+	SMMax int
+	// Resume resumes that session instead of binding (see Resume).
+	Resume *SMState
+	// Dial, if set, opens the TCP connection (to wrap or delay it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client is a connected test client. Its methods are not safe for
 // concurrent use, except Send.
 type Client struct {
 	Conn     net.Conn
+	Raw      net.Conn // the TCP connection under Conn
 	Dec      *xml.Decoder
 	JID      string // bound full JID
 	Features *xml.Element
+	// SM is the client side of XEP-0198 once enabled or resumed (nil
+	// otherwise). Next counts the stanzas it returns, answers the server's
+	// <r/> and processes its <a/> (neither is returned) unless ManualSM is
+	// set.
+	SM       *SMState
+	ManualSM bool
 	wmu      sync.Mutex
+	frozen   bool // guarded by wmu: SendStanzaPartial was called, writes fail
 	timeout  time.Duration
+	pending  []*xml.Element // read during negotiation, returned first by Next
 }
 
 // Dial connects, negotiates TLS, authenticates and binds.
@@ -58,12 +78,16 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if tcfg == nil {
 		tcfg = &tls.Config{InsecureSkipVerify: true, ServerName: o.Domain, MinVersion: tls.VersionTLS12}
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	dial := o.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	nc, err := dial(ctx, "tcp", o.Addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{Conn: nc, timeout: o.Timeout}
+	c := &Client{Conn: nc, Raw: nc, timeout: o.Timeout}
 	if o.DirectTLS {
 		tc := tls.Client(nc, tcfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -110,11 +134,26 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if err := c.Open(o.Domain); err != nil {
 		return fail(err)
 	}
+	if o.Resume != nil {
+		if err := c.resume(o.Resume); err != nil {
+			var rf *ResumeFailed
+			if errors.As(err, &rf) {
+				return c, err // the stream goes on: the caller may bind
+			}
+			return fail(err)
+		}
+		return c, nil
+	}
 	if o.NoBind {
 		return c, nil
 	}
 	if err := c.Bind(o.Resource); err != nil {
 		return fail(err)
+	}
+	if o.SM {
+		if err := c.EnableSM(true, o.SMMax); err != nil {
+			return fail(err)
+		}
 	}
 	return c, nil
 }
@@ -236,10 +275,15 @@ func (c *Client) Bind(resource string) error {
 	return nil
 }
 
+var errFrozen = errors.New("xmpptest: connection frozen by SendStanzaPartial")
+
 // SendRaw writes raw XML.
 func (c *Client) SendRaw(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.frozen {
+		return errFrozen
+	}
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	_, err := c.Conn.Write([]byte(s))
 	return err
@@ -252,10 +296,53 @@ func (c *Client) Sendf(format string, args ...any) error {
 
 func (c *Client) deadline() { _ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout)) }
 
-// Next reads the next top-level element (with the client's timeout).
+// Next reads the next top-level element (with the client's timeout). With
+// XEP-0198 enabled it counts stanzas and, unless ManualSM, answers <r/>
+// and processes <a/> without returning them.
 func (c *Client) Next() (*xml.Element, error) {
-	c.deadline()
-	return c.Dec.Next()
+	for {
+		var el *xml.Element
+		if len(c.pending) > 0 {
+			el = c.pending[0]
+			c.pending = c.pending[1:]
+		} else {
+			c.deadline()
+			var err error
+			if el, err = c.Dec.Next(); err != nil {
+				return nil, err
+			}
+		}
+		if c.SM == nil {
+			return el, nil
+		}
+		if isStanza(el) {
+			c.SM.received()
+			return el, nil
+		}
+		if c.ManualSM || el.Name.Space != NSSM {
+			return el, nil
+		}
+		switch el.Name.Local {
+		case "r":
+			if err := c.SendRaw(fmt.Sprintf("<a xmlns='%s' h='%d'/>", NSSM, c.SM.Received())); err != nil {
+				return nil, err
+			}
+		case "a":
+			h, err := strconv.ParseUint(el.AttrValue("h"), 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("xmpptest: bad <a/>: %s", el)
+			}
+			if err := c.SM.acked(uint32(h)); err != nil {
+				return nil, err
+			}
+		default:
+			return el, nil
+		}
+	}
+}
+
+func isStanza(el *xml.Element) bool {
+	return el.Name.Space == "jabber:client" && (el.Name.Local == "message" || el.Name.Local == "presence" || el.Name.Local == "iq")
 }
 
 // Expect reads elements until one satisfies match, returning it; other
@@ -276,7 +363,7 @@ func (c *Client) Expect(match func(*xml.Element) bool) (el *xml.Element, skipped
 // IQ sends an iq and waits for the response with the same id, skipping
 // other elements.
 func (c *Client) IQ(id, xmlText string) (*xml.Element, error) {
-	if err := c.SendRaw(xmlText); err != nil {
+	if err := c.SendStanza(xmlText); err != nil {
 		return nil, err
 	}
 	el, _, err := c.Expect(func(e *xml.Element) bool {

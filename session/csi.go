@@ -1,0 +1,156 @@
+package session
+
+import (
+	"strings"
+
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+)
+
+// NSCSI is the XEP-0352 Client State Indication namespace (version 1.0.0).
+const NSCSI = "urn:xmpp:csi:0"
+
+// urgent reports whether a stanza goes to an inactive client (XEP-0352) at
+// once rather than waiting in the hold queue:
+//
+//   - every IQ (someone waits for the answer; the server's own pings too);
+//   - message errors (the user's own message failed);
+//   - messages with a body or an end-to-end encrypted payload, except
+//     groupchat messages, which are urgent only if they mention the user
+//     (the account's localpart in the body, or a XEP-0372 mention of the
+//     account) or are encrypted;
+//   - Jingle Message Initiation (XEP-0353: a call rings now).
+//
+// Presence, chat states, receipts, chat markers, PEP and other headline
+// notifications wait.
+func urgent(st *stanza.Stanza, local, bare string) bool {
+	switch st.Kind {
+	case stanza.KindIQ:
+		return true
+	case stanza.KindPresence:
+		return false
+	}
+	if st.Type == stanza.TypeError {
+		return true
+	}
+	// A carbon (XEP-0280) is as urgent as the message it carries, except
+	// that a copy of what the user sent from another device only matters
+	// now if it is a call signal (answering elsewhere stops the ringing).
+	if w := st.El.Child(nsCarbons, "received"); w != nil {
+		if inner := forwardedMessage(w); inner != nil {
+			return urgent(inner, local, bare)
+		}
+	}
+	if w := st.El.Child(nsCarbons, "sent"); w != nil {
+		if inner := forwardedMessage(w); inner != nil {
+			return hasChildIn(inner.El, nsJingleMsg)
+		}
+	}
+	for _, c := range st.El.Elements() {
+		if c.Name.Space == nsJingleMsg {
+			return true
+		}
+	}
+	if encrypted(st) {
+		return true
+	}
+	if !st.HasBody() {
+		return false
+	}
+	if st.Type != stanza.TypeGroupchat {
+		return true
+	}
+	return mentions(st, local, bare)
+}
+
+// mentions reports whether a groupchat message mentions the user.
+func mentions(st *stanza.Stanza, local, bare string) bool {
+	for _, r := range st.El.ChildrenNamed(nsReference, "reference") {
+		if r.AttrValue("type") == "mention" && strings.TrimPrefix(r.AttrValue("uri"), "xmpp:") == bare {
+			return true
+		}
+	}
+	if local == "" {
+		return false
+	}
+	return strings.Contains(strings.ToLower(st.Body()), strings.ToLower(local))
+}
+
+// holdQueue is the CSI hold queue of an inactive (or hibernated) session:
+// stanzas in arrival order, where a newer presence from the same full JID
+// supersedes the held one (only the latest state of a contact matters).
+// Superseded entries are nil until the queue is taken. Guarded by the
+// session's mu.
+type holdQueue struct {
+	items []queued
+	n     int            // entries with a stanza
+	pres  map[string]int // 'from' of a held presence → its index in items
+}
+
+// add holds st and reports whether it superseded a held presence.
+func (q *holdQueue) add(e queued) (superseded bool) {
+	st := e.st
+	if st.Kind == stanza.KindPresence && (st.Type == stanza.TypeAvailable || st.Type == stanza.TypeUnavailable) {
+		from := st.El.AttrValue("from")
+		if q.pres == nil {
+			q.pres = map[string]int{}
+		}
+		if i, ok := q.pres[from]; ok {
+			q.items[i] = queued{}
+			q.n--
+			superseded = true
+		}
+		q.pres[from] = len(q.items)
+	}
+	q.items = append(q.items, e)
+	q.n++
+	return superseded
+}
+
+// len returns the number of held stanzas.
+func (q *holdQueue) len() int { return q.n }
+
+// take returns the held stanzas in order and empties the queue, releasing
+// its memory.
+func (q *holdQueue) take() []queued {
+	if q.n == 0 {
+		*q = holdQueue{}
+		return nil
+	}
+	out := make([]queued, 0, q.n)
+	for _, e := range q.items {
+		if e.st != nil {
+			out = append(out, e)
+		}
+	}
+	*q = holdQueue{}
+	return out
+}
+
+const (
+	nsCarbons = "urn:xmpp:carbons:2"
+	nsForward = "urn:xmpp:forward:0"
+)
+
+// forwardedMessage returns the message inside a carbons wrapper's
+// <forwarded/>, or nil.
+func forwardedMessage(wrapper *xml.Element) *stanza.Stanza {
+	m := wrapper.Child(nsForward, "forwarded").Child(stanza.NSClient, "message")
+	if m == nil {
+		return nil
+	}
+	st, err := stanza.New(m)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+func hasChildIn(el *xml.Element, space string) bool {
+	for _, c := range el.Elements() {
+		if c.Name.Space == space {
+			return true
+		}
+	}
+	return false
+}
