@@ -1,19 +1,14 @@
 package carbons_test
 
 import (
-	"log/slog"
+	"strconv"
 	"testing"
 
 	"dormouse.im/dormouse/carbons"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
-	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
-
-// discard is a target that takes everything.
-type discard struct{ n int }
-
-func (d *discard) Deliver(*stanza.Stanza) bool { d.n++; return true }
 
 // BenchmarkHook runs the copy hook for a chat message from alice/a to bob's
 // bare JID. Each account has a fourth resource; 3 resources with carbons
@@ -36,36 +31,35 @@ func BenchmarkHook(b *testing.B) {
 		{"both", true, true, 6},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			mux := router.NewMux()
-			r := router.New([]string{host}, mux, slog.New(slog.DiscardHandler))
-			svc := carbons.New(carbons.Config{}, r, nil)
-			svc.Register(mux)
-			d := &discard{}
+			h := routertest.New(b, host)
+			svc := carbons.New(carbons.Config{}, h.Router, h.Log)
+			svc.Register(h.Mux)
+			d := &routertest.Discard{}
 			for _, user := range []string{"alice", "bob"} {
 				for i, res := range []string{"a", "b", "c", "d"} {
-					full := jid.MustParse(user + "@localhost/" + res)
-					r.Bind(full, d)
-					prio := "1"
+					full := user + "@localhost/" + res
+					h.Router.Bind(jid.MustParse(full), d)
+					prio := 1
 					if i == 0 {
-						prio = "5"
+						prio = 5
 					}
-					r.SetPresence(ctx, full, presence(prio))
+					h.SetPresence(full, "<presence><priority>"+strconv.Itoa(prio)+"</priority></presence>")
 					if (user == "alice" && bc.alice) || (user == "bob" && bc.bob) {
-						r.Route(ctx, parseStanza(b, "<iq type='set' id='e' from='"+full.String()+"'><enable xmlns='urn:xmpp:carbons:2'/></iq>"))
+						h.Send(full, "<iq type='set' id='e'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
 					}
 				}
 			}
-			msg := parseStanza(b, "<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>Neither, fair saint, if either thee dislike.</body><thread>0e3141cd80894871a68e6fe6b1ec56fa</thread><active xmlns='http://jabber.org/protocol/chatstates'/><request xmlns='urn:xmpp:receipts'/></message>")
+			msg := routertest.Parse(b, "<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>Neither, fair saint, if either thee dislike.</body><thread>0e3141cd80894871a68e6fe6b1ec56fa</thread><active xmlns='http://jabber.org/protocol/chatstates'/><request xmlns='urn:xmpp:receipts'/></message>")
 			hook := svc.Hook().Func
-			d.n = 0
+			d.Reset()
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := hook(ctx, &router.Routing{St: msg}); err != nil {
+				if err := hook(h.Ctx, &router.Routing{St: msg}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if d.n != bc.copiesPerLoop*b.N {
-				b.Fatalf("%d copies in %d loops, want %d each", d.n, b.N, bc.copiesPerLoop)
+			if n := d.Count(); n != int64(bc.copiesPerLoop*b.N) {
+				b.Fatalf("%d copies in %d loops, want %d each", n, b.N, bc.copiesPerLoop)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"dormouse.im/dormouse/carbons"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -45,9 +46,9 @@ func TestEnableDisable(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			e := newEnv(t)
-			a := e.bind("alice@localhost/a", "0")
-			other := e.bind("alice@localhost/b", "0")
-			e.bind("bob@localhost/b", "0")
+			a := e.Online("alice@localhost/a", 0)
+			other := e.Online("alice@localhost/b", 0)
+			e.Online("bob@localhost/b", 0)
 			for _, p := range tc.before {
 				if got := e.iq(a, "", p); got.Type != stanza.TypeResult {
 					t.Fatalf("%s: %s", p, got)
@@ -61,9 +62,9 @@ func TestEnableDisable(t *testing.T) {
 			if tc.req.to != "" {
 				to = " to='" + tc.req.to + "'"
 			}
-			e.route("<iq type='" + typ + "' id='q' from='alice@localhost/a'" + to + ">" + tc.req.payload + "</iq>")
-			got := a.take()
-			if len(got) != 1 || got[0].ID != "q" || !got[0].To.Equal(a.jid) {
+			e.Route("<iq type='" + typ + "' id='q' from='alice@localhost/a'" + to + ">" + tc.req.payload + "</iq>")
+			got := a.Take()
+			if len(got) != 1 || got[0].ID != "q" || !got[0].To.Equal(a.JID) {
 				t.Fatalf("answer: %v", got)
 			}
 			if tc.cond == "" {
@@ -73,10 +74,10 @@ func TestEnableDisable(t *testing.T) {
 			} else if e := stanza.ParseError(got[0].El); got[0].Type != stanza.TypeError || e == nil || e.Condition != tc.cond {
 				t.Errorf("got %s, want %s", got[0], tc.cond)
 			}
-			if on := e.svc.Enabled(a.jid); on != tc.enabled {
+			if on := e.svc.Enabled(a.JID); on != tc.enabled {
 				t.Errorf("enabled: %v, want %v", on, tc.enabled)
 			}
-			if e.svc.Enabled(other.jid) {
+			if e.svc.Enabled(other.JID) {
 				t.Error("the other resource is enabled too")
 			}
 		})
@@ -87,14 +88,11 @@ func TestEnableDisable(t *testing.T) {
 // enable carbons (§4.1: not-allowed for a client not hosted here).
 func TestEnableNotAClient(t *testing.T) {
 	e := newEnv(t)
-	comp := &recorder{}
-	if err := e.r.AddComponent("gateway.example", comp); err != nil {
-		t.Fatal(err)
-	}
+	comp := e.Component("gateway.example")
 	for _, from := range []string{"gateway.example", "user@gateway.example/r", "alice@localhost"} {
-		e.route("<iq type='set' id='q' from='" + from + "' to='localhost'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+		e.Route("<iq type='set' id='q' from='" + from + "' to='localhost'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
 	}
-	got := comp.take()
+	got := comp.Take()
 	if len(got) != 2 {
 		t.Fatalf("component got %v", got)
 	}
@@ -113,46 +111,45 @@ func TestEnableNotAClient(t *testing.T) {
 // TestGone checks that carbons end with the session that enabled them.
 func TestGone(t *testing.T) {
 	e := newEnv(t)
-	a := e.bind("alice@localhost/a", "1")
-	b := e.bind("alice@localhost/b", "5")
-	e.enable(a)
-	e.enable(b)
+	a := e.Online("alice@localhost/a", 1)
+	b := e.Online("alice@localhost/b", 5)
+	e.enable(a, b)
 
 	// The session ends: its state goes.
-	e.r.Unbind(ctx, a.jid, a)
-	if e.svc.Enabled(a.jid) {
+	e.Unbind(a.JID.String())
+	if e.svc.Enabled(a.JID) {
 		t.Error("enabled after unbind")
 	}
-	a = e.bind("alice@localhost/a", "1")
-	e.route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>1</body></message>")
-	if got := a.take(); len(got) != 0 {
+	a = e.Online("alice@localhost/a", 1)
+	e.Route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>1</body></message>")
+	if got := a.Take(); len(got) != 0 {
 		t.Errorf("a new session of the resource got %v", kinds(got))
 	}
 
 	// A session replaced by a new one with the same full JID (a conflict):
 	// the new one starts disabled.
 	e.enable(a)
-	a2 := &recorder{jid: a.jid}
-	if old := e.r.BindReplacing(ctx, a.jid, a2); old != a {
+	a2 := &routertest.Recorder{JID: a.JID}
+	if old := e.Router.BindReplacing(e.Ctx, a.JID, a2); old != a {
 		t.Fatalf("replaced %v", old)
 	}
-	e.r.SetPresence(ctx, a.jid, presence("1"))
-	if e.svc.Enabled(a.jid) {
+	e.SetPresence(a.JID.String(), "<presence><priority>1</priority></presence>")
+	if e.svc.Enabled(a.JID) {
 		t.Error("the replacing session is enabled")
 	}
-	e.route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>2</body></message>")
-	if got := append(a.take(), a2.take()...); len(got) != 0 {
+	e.Route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>2</body></message>")
+	if got := append(a.Take(), a2.Take()...); len(got) != 0 {
 		t.Errorf("after the conflict: %v", kinds(got))
 	}
 	e.enable(a2)
-	e.route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>3</body></message>")
-	if got := kinds(a2.take()); !slices.Equal(got, []string{"received"}) {
+	e.Route("<message type='chat' from='juliet@capulet.example/balcony' to='alice@localhost/b'><body>3</body></message>")
+	if got := kinds(a2.Take()); !slices.Equal(got, []string{"received"}) {
 		t.Errorf("after enabling again: %v", got)
 	}
 
 	// Another resource's end leaves this one alone.
-	e.r.Unbind(ctx, b.jid, b)
-	if !e.svc.Enabled(a2.jid) {
+	e.Unbind(b.JID.String())
+	if !e.svc.Enabled(a2.JID) {
 		t.Error("disabled by another resource's end")
 	}
 }
@@ -203,22 +200,17 @@ func TestRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			a := e.bind("alice@localhost/a", "1")
-			ab := e.bind("alice@localhost/b", "1")
-			b1 := e.bind("bob@localhost/b1", "5")
-			b2 := e.bind("bob@localhost/b2", "1")
-			for _, r := range []*recorder{a, ab, b1, b2} {
-				e.enable(r)
-			}
+			a, ab, b1, b2 := e.twoUsers()
+			e.enable(a, ab, b1, b2)
 			for _, d := range []string{"conference.example", "capulet.example"} {
-				e.r.AddComponent(d, &recorder{})
+				e.Component(d)
 			}
-			e.r.Route(ctx, parseStanza(t, tc.msg))
+			e.Route(tc.msg)
 			got := map[string][]string{}
-			for _, r := range []*recorder{a, ab, b1, b2} {
-				for _, k := range kinds(r.take()) {
+			for _, r := range []*routertest.Recorder{a, ab, b1, b2} {
+				for _, k := range kinds(r.Take()) {
 					if k == "sent" || k == "received" {
-						got[r.jid.Resourcepart()] = append(got[r.jid.Resourcepart()], k)
+						got[r.JID.Resourcepart()] = append(got[r.JID.Resourcepart()], k)
 					}
 				}
 			}
@@ -242,40 +234,38 @@ func TestSent(t *testing.T) {
 	for _, senderEnabled := range []bool{false, true} {
 		t.Run(fmt.Sprint("sender enabled ", senderEnabled), func(t *testing.T) {
 			e := newEnv(t)
-			a := e.bind("alice@localhost/a", "1")
-			b := e.bind("alice@localhost/b", "1")     // enabled
-			c := e.bind("alice@localhost/c", "1")     // not enabled
-			d := e.bind("alice@localhost/d", "")      // enabled, no presence yet
-			n := e.bind("alice@localhost/n", "-1")    // enabled, negative priority
-			bob := e.bind("bob@localhost/phone", "0") // not enabled
-			for _, r := range []*recorder{b, d, n} {
-				e.enable(r)
-			}
+			a := e.Online("alice@localhost/a", 1)
+			b := e.Online("alice@localhost/b", 1)     // enabled
+			c := e.Online("alice@localhost/c", 1)     // not enabled
+			d := e.Bind("alice@localhost/d")          // enabled, no presence yet
+			n := e.Online("alice@localhost/n", -1)    // enabled, negative priority
+			bob := e.Online("bob@localhost/phone", 0) // not enabled
+			e.enable(b, d, n)
 			if senderEnabled {
 				e.enable(a)
 			}
-			e.route("<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>hi</body><thread>t1</thread></message>")
-			for _, r := range []*recorder{b, d, n} {
-				got := r.take()
+			e.Route("<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>hi</body><thread>t1</thread></message>")
+			for _, r := range []*routertest.Recorder{b, d, n} {
+				got := r.Take()
 				if len(got) != 1 {
-					t.Fatalf("%s got %v", r.jid, kinds(got))
+					t.Fatalf("%s got %v", r.JID, kinds(got))
 				}
-				wantXML(t, got[0], `<message from='alice@localhost' to='`+r.jid.String()+`' type='chat'>
+				routertest.WantSerialized(t, got[0], `<message from='alice@localhost' to='`+r.JID.String()+`' type='chat'>
 					<sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>
 						<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'>
 							<body>hi</body><thread>t1</thread>
 						</message>
 					</forwarded></sent></message>`)
-				if !got[0].From.Equal(jid.MustParse("alice@localhost")) || !got[0].To.Equal(r.jid) || got[0].Type != "chat" {
+				if !got[0].From.Equal(jid.MustParse("alice@localhost")) || !got[0].To.Equal(r.JID) || got[0].Type != "chat" {
 					t.Errorf("addressing: from %s to %s type %s", got[0].From, got[0].To, got[0].Type)
 				}
 			}
-			for _, r := range []*recorder{a, c} {
-				if got := r.take(); len(got) != 0 {
-					t.Errorf("%s got %v", r.jid, kinds(got))
+			for _, r := range []*routertest.Recorder{a, c} {
+				if got := r.Take(); len(got) != 0 {
+					t.Errorf("%s got %v", r.JID, kinds(got))
 				}
 			}
-			if got := kinds(bob.take()); !slices.Equal(got, []string{"message"}) {
+			if got := kinds(bob.Take()); !slices.Equal(got, []string{"message"}) {
 				t.Errorf("bob got %v", got)
 			}
 		})
@@ -285,16 +275,16 @@ func TestSent(t *testing.T) {
 // TestSentKeepsType checks that a copy has the original's type, or none.
 func TestSentKeepsType(t *testing.T) {
 	e := newEnv(t)
-	e.bind("alice@localhost/a", "1")
-	b := e.bind("alice@localhost/b", "1")
-	e.bind("bob@localhost/phone", "0")
+	e.Online("alice@localhost/a", 1)
+	b := e.Online("alice@localhost/b", 1)
+	e.Online("bob@localhost/phone", 0)
 	e.enable(b)
-	e.route("<message from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
-	got := b.take()
+	e.Route("<message from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
+	got := b.Take()
 	if len(got) != 1 {
 		t.Fatalf("got %v", kinds(got))
 	}
-	wantXML(t, got[0], `<message from='alice@localhost' to='alice@localhost/b'><sent xmlns='urn:xmpp:carbons:2'>
+	routertest.WantSerialized(t, got[0], `<message from='alice@localhost' to='alice@localhost/b'><sent xmlns='urn:xmpp:carbons:2'>
 		<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message></forwarded>
 	</sent></message>`)
 }
@@ -318,21 +308,19 @@ func TestReceived(t *testing.T) {
 	} {
 		t.Run(tc.to, func(t *testing.T) {
 			e := newEnv(t)
-			rs := []*recorder{
-				e.bind("bob@localhost/b1", "5"),  // enabled
-				e.bind("bob@localhost/b2", "5"),  // not enabled
-				e.bind("bob@localhost/b3", "1"),  // enabled
-				e.bind("bob@localhost/b4", "-1"), // enabled
-				e.bind("bob@localhost/b5", ""),   // enabled, no presence
-				e.bind("bob@localhost/b6", "1"),  // not enabled
+			rs := []*routertest.Recorder{
+				e.Online("bob@localhost/b1", 5),  // enabled
+				e.Online("bob@localhost/b2", 5),  // not enabled
+				e.Online("bob@localhost/b3", 1),  // enabled
+				e.Online("bob@localhost/b4", -1), // enabled
+				e.Bind("bob@localhost/b5"),       // enabled, no presence
+				e.Online("bob@localhost/b6", 1),  // not enabled
 			}
-			for _, i := range []int{0, 2, 3, 4} {
-				e.enable(rs[i])
-			}
-			e.route("<message type='chat' id='m1' from='juliet@capulet.example/balcony' to='" + tc.to + "'><body>hi</body></message>")
+			e.enable(rs[0], rs[2], rs[3], rs[4])
+			e.Route("<message type='chat' id='m1' from='juliet@capulet.example/balcony' to='" + tc.to + "'><body>hi</body></message>")
 			for _, r := range rs {
-				res := r.jid.Resourcepart()
-				got := r.take()
+				res := r.JID.Resourcepart()
+				got := r.Take()
 				if k := strings.Join(kinds(got), ","); k != tc.want[res] {
 					t.Errorf("%s got %q, want %q", res, k, tc.want[res])
 					continue
@@ -340,7 +328,7 @@ func TestReceived(t *testing.T) {
 				if tc.want[res] != "received" {
 					continue
 				}
-				wantXML(t, got[0], `<message from='bob@localhost' to='`+r.jid.String()+`' type='chat'>
+				routertest.WantSerialized(t, got[0], `<message from='bob@localhost' to='`+r.JID.String()+`' type='chat'>
 					<received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>
 						<message xmlns='jabber:client' type='chat' id='m1' from='juliet@capulet.example/balcony' to='`+tc.to+`'><body>hi</body></message>
 					</forwarded></received></message>`)
@@ -353,17 +341,12 @@ func TestReceived(t *testing.T) {
 // for the sender's resources, received copies for the recipient's.
 func TestLocalToLocal(t *testing.T) {
 	e := newEnv(t)
-	a := e.bind("alice@localhost/a", "1")
-	ab := e.bind("alice@localhost/b", "1")
-	b1 := e.bind("bob@localhost/b1", "5")
-	b2 := e.bind("bob@localhost/b2", "1")
-	for _, r := range []*recorder{a, ab, b1, b2} {
-		e.enable(r)
-	}
-	e.route("<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
-	for r, want := range map[*recorder]string{a: "", ab: "sent", b1: "message", b2: "received"} {
-		if got := strings.Join(kinds(r.take()), ","); got != want {
-			t.Errorf("%s got %q, want %q", r.jid, got, want)
+	a, ab, b1, b2 := e.twoUsers()
+	e.enable(a, ab, b1, b2)
+	e.Route("<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
+	for r, want := range map[*routertest.Recorder]string{a: "", ab: "sent", b1: "message", b2: "received"} {
+		if got := strings.Join(kinds(r.Take()), ","); got != want {
+			t.Errorf("%s got %q, want %q", r.JID, got, want)
 		}
 	}
 }
@@ -385,23 +368,21 @@ func TestSameAccount(t *testing.T) {
 	} {
 		t.Run(tc.from+" to "+tc.to, func(t *testing.T) {
 			e := newEnv(t)
-			rs := []*recorder{
-				e.bind("alice@localhost/a", "5"), // enabled
-				e.bind("alice@localhost/b", "5"), // enabled
-				e.bind("alice@localhost/c", "1"), // enabled
-				e.bind("alice@localhost/d", "1"), // not enabled
+			rs := []*routertest.Recorder{
+				e.Online("alice@localhost/a", 5), // enabled
+				e.Online("alice@localhost/b", 5), // enabled
+				e.Online("alice@localhost/c", 1), // enabled
+				e.Online("alice@localhost/d", 1), // not enabled
 			}
-			for _, r := range rs[:3] {
-				e.enable(r)
-			}
+			e.enable(rs[:3]...)
 			to := ""
 			if tc.to != "" {
 				to = " to='" + tc.to + "'"
 			}
-			e.route("<message type='chat' from='alice@localhost/" + tc.from + "'" + to + "><body>note</body></message>")
+			e.Route("<message type='chat' from='alice@localhost/" + tc.from + "'" + to + "><body>note</body></message>")
 			for _, r := range rs {
-				res := r.jid.Resourcepart()
-				if got := strings.Join(kinds(r.take()), ","); got != tc.want[res] {
+				res := r.JID.Resourcepart()
+				if got := strings.Join(kinds(r.Take()), ","); got != tc.want[res] {
 					t.Errorf("%s got %q, want %q", res, got, tc.want[res])
 				}
 			}
@@ -427,23 +408,18 @@ func TestStanzaID(t *testing.T) {
 		}})
 	}
 	e := newEnv(t, stamp)
-	a := e.bind("alice@localhost/a", "1")
-	ab := e.bind("alice@localhost/b", "1")
-	b1 := e.bind("bob@localhost/b1", "5")
-	b2 := e.bind("bob@localhost/b2", "1")
-	for _, r := range []*recorder{ab, b2} {
-		e.enable(r)
-	}
-	e.route("<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
-	direct := b1.take()
-	sent, received := ab.take(), b2.take()
-	if len(direct) != 1 || len(sent) != 1 || len(received) != 1 || len(a.take()) != 0 {
+	a, ab, b1, b2 := e.twoUsers()
+	e.enable(ab, b2)
+	e.Route("<message type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
+	direct := b1.Take()
+	sent, received := ab.Take(), b2.Take()
+	if len(direct) != 1 || len(sent) != 1 || len(received) != 1 || len(a.Take()) != 0 {
 		t.Fatalf("direct %v, sent %v, received %v", kinds(direct), kinds(sent), kinds(received))
 	}
 	const want = `<message xmlns='jabber:client' type='chat' id='m1' from='alice@localhost/a' to='bob@localhost'><body>hi</body>
 		<stanza-id xmlns='urn:xmpp:sid:0' by='bob@localhost' id='id-bob'/>
 		<stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='id-alice'/></message>`
-	wantXML(t, direct[0], want)
+	routertest.WantSerialized(t, direct[0], want)
 	for _, c := range []*stanza.Stanza{sent[0], received[0]} {
 		if f := forwarded(t, c); f != direct[0].El {
 			t.Errorf("forwarded %s, not the delivered message", f)
@@ -455,36 +431,31 @@ func TestStanzaID(t *testing.T) {
 // receiving server strips <private/> before delivery (§9).
 func TestPrivate(t *testing.T) {
 	e := newEnv(t)
-	a := e.bind("alice@localhost/a", "1")
-	ab := e.bind("alice@localhost/b", "1")
-	b1 := e.bind("bob@localhost/b1", "5")
-	b2 := e.bind("bob@localhost/b2", "1")
-	for _, r := range []*recorder{a, ab, b1, b2} {
-		e.enable(r)
-	}
-	msg := parseStanza(t, "<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body><private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>")
-	e.r.Route(ctx, msg)
-	got := b1.take()
+	a, ab, b1, b2 := e.twoUsers()
+	e.enable(a, ab, b1, b2)
+	msg := routertest.Parse(t, "<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body><private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>")
+	e.Router.Route(e.Ctx, msg)
+	got := b1.Take()
 	if len(got) != 1 {
 		t.Fatalf("bob/b1 got %v", kinds(got))
 	}
-	wantXML(t, got[0], "<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body><no-copy xmlns='urn:xmpp:hints'/></message>")
+	routertest.WantSerialized(t, got[0], "<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body><no-copy xmlns='urn:xmpp:hints'/></message>")
 	if msg.El.Child(carbons.NS, "private") == nil {
 		t.Error("the routed stanza was changed")
 	}
-	for _, r := range []*recorder{a, ab, b2} {
-		if got := r.take(); len(got) != 0 {
-			t.Errorf("%s got %v", r.jid, kinds(got))
+	for _, r := range []*routertest.Recorder{a, ab, b2} {
+		if got := r.Take(); len(got) != 0 {
+			t.Errorf("%s got %v", r.JID, kinds(got))
 		}
 	}
 
 	// To a remote user, the receiving server decides: <private/> stays.
-	rt := &router.Routing{St: parseStanza(t, "<message type='chat' from='alice@localhost/a' to='juliet@capulet.example'><body>hi</body><private xmlns='urn:xmpp:carbons:2'/></message>")}
+	rt := &router.Routing{St: routertest.Parse(t, "<message type='chat' from='alice@localhost/a' to='juliet@capulet.example'><body>hi</body><private xmlns='urn:xmpp:carbons:2'/></message>")}
 	st := rt.St
-	if err := e.svc.Hook().Func(ctx, rt); err != nil || rt.St != st {
+	if err := e.svc.Hook().Func(e.Ctx, rt); err != nil || rt.St != st {
 		t.Errorf("remote: %v, stanza replaced %v", err, rt.St != st)
 	}
-	if got := ab.take(); len(got) != 0 {
+	if got := ab.Take(); len(got) != 0 {
 		t.Errorf("alice/b got %v", kinds(got))
 	}
 }
@@ -494,18 +465,15 @@ func TestPrivate(t *testing.T) {
 // delivered.
 func TestNeverBounced(t *testing.T) {
 	e := newEnv(t)
-	a := e.bind("alice@localhost/a", "1")
-	ab := e.bind("alice@localhost/b", "1")
-	b1 := e.bind("bob@localhost/b1", "5")
-	b2 := e.bind("bob@localhost/b2", "1")
-	e.enable(ab)
-	e.enable(b2)
-	ab.refuse, b2.refuse = true, true
-	e.route("<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
-	if got := a.take(); len(got) != 0 {
+	a, ab, b1, b2 := e.twoUsers()
+	e.enable(ab, b2)
+	ab.Limit(0)
+	b2.Limit(0)
+	e.Route("<message type='chat' from='alice@localhost/a' to='bob@localhost'><body>hi</body></message>")
+	if got := a.Take(); len(got) != 0 {
 		t.Errorf("the sender got %v", kinds(got))
 	}
-	if got := kinds(b1.take()); !slices.Equal(got, []string{"message"}) {
+	if got := kinds(b1.Take()); !slices.Equal(got, []string{"message"}) {
 		t.Errorf("bob/b1 got %v", got)
 	}
 }
@@ -513,11 +481,11 @@ func TestNeverBounced(t *testing.T) {
 // TestDisco checks the advertised features (§3).
 func TestDisco(t *testing.T) {
 	e := newEnv(t)
-	f := e.mux.Features(router.ToServer)
+	f := e.Mux.Features(router.ToServer)
 	if !slices.Contains(f, carbons.NS) || !slices.Contains(f, carbons.NSRules) {
 		t.Errorf("server features %v", f)
 	}
-	if f := e.mux.Features(router.ToAccount); slices.Contains(f, carbons.NS) {
+	if f := e.Mux.Features(router.ToAccount); slices.Contains(f, carbons.NS) {
 		t.Errorf("account features %v", f)
 	}
 }

@@ -2,56 +2,20 @@ package router_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
 
-// recorder is a Target that records what it is given.
-type recorder struct {
-	mu  sync.Mutex
-	got []*stanza.Stanza
-}
-
-func (r *recorder) Deliver(st *stanza.Stanza) bool {
-	r.mu.Lock()
-	r.got = append(r.got, st)
-	r.mu.Unlock()
-	return true
-}
-
-func (r *recorder) take() []*stanza.Stanza {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g := r.got
-	r.got = nil
-	return g
-}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, j jid.JID) (bool, error) {
-	return a[j.Bare().String()], nil
-}
-
-func presence(prio string) *stanza.Stanza {
-	p := stanza.Build(stanza.KindPresence, "", "", jid.JID{}, jid.JID{})
-	if prio != "" {
-		p.El.AddChild(xml.NewElement(stanza.NSClient, "priority").AddText(prio))
-	}
-	return p
-}
-
-func message(typ, to string) *stanza.Stanza {
-	m := stanza.Build(stanza.KindMessage, typ, "m1", jid.MustParse("alice@localhost/a"), jid.MustParse(to))
-	m.El.AddChild(xml.NewElement(stanza.NSClient, "body").AddText("hi"))
-	return m
+// message returns a message of type typ from alice@localhost/a to to,
+// with id m1 and a body.
+func message(typ, to string) string {
+	return `<message type='` + typ + `' id='m1' from='alice@localhost/a' to='` + to + `'><body>hi</body></message>`
 }
 
 // TestMessageDelivery checks RFC 6121 §8.5 message delivery rules.
@@ -59,7 +23,7 @@ func TestMessageDelivery(t *testing.T) {
 	type res struct {
 		name      string
 		available bool
-		prio      string
+		prio      int
 	}
 	for _, tc := range []struct {
 		name      string
@@ -69,51 +33,47 @@ func TestMessageDelivery(t *testing.T) {
 		bounce    string   // error condition returned to alice, if any
 		offline   bool     // reaches StageUndelivered
 	}{
-		{name: "chat to bare, highest priority", resources: []res{{"a", true, "1"}, {"b", true, "5"}}, typ: "chat", to: "bob@localhost", want: []string{"b"}},
-		{name: "chat to bare, equal priorities", resources: []res{{"a", true, "5"}, {"b", true, "5"}}, typ: "chat", to: "bob@localhost", want: []string{"a", "b"}},
-		{name: "headline to bare, all non-negative", resources: []res{{"a", true, "1"}, {"b", true, "5"}, {"c", true, "-1"}}, typ: "headline", to: "bob@localhost", want: []string{"a", "b"}},
-		{name: "negative priority only", resources: []res{{"a", true, "-1"}}, typ: "chat", to: "bob@localhost", offline: true, bounce: "service-unavailable"},
-		{name: "bound but not available", resources: []res{{"a", false, ""}}, typ: "normal", to: "bob@localhost", offline: true, bounce: "service-unavailable"},
-		{name: "full jid bound", resources: []res{{"a", false, ""}}, typ: "chat", to: "bob@localhost/a", want: []string{"a"}},
-		{name: "full jid unknown, chat falls back to bare", resources: []res{{"a", true, "0"}}, typ: "chat", to: "bob@localhost/zzz", want: []string{"a"}},
-		{name: "full jid unknown, headline ignored", resources: []res{{"a", true, "0"}}, typ: "headline", to: "bob@localhost/zzz"},
-		{name: "groupchat to bare bounces", resources: []res{{"a", true, "0"}}, typ: "groupchat", to: "bob@localhost", bounce: "service-unavailable"},
+		{name: "chat to bare, highest priority", resources: []res{{"a", true, 1}, {"b", true, 5}}, typ: "chat", to: "bob@localhost", want: []string{"b"}},
+		{name: "chat to bare, equal priorities", resources: []res{{"a", true, 5}, {"b", true, 5}}, typ: "chat", to: "bob@localhost", want: []string{"a", "b"}},
+		{name: "headline to bare, all non-negative", resources: []res{{"a", true, 1}, {"b", true, 5}, {"c", true, -1}}, typ: "headline", to: "bob@localhost", want: []string{"a", "b"}},
+		{name: "negative priority only", resources: []res{{"a", true, -1}}, typ: "chat", to: "bob@localhost", offline: true, bounce: "service-unavailable"},
+		{name: "bound but not available", resources: []res{{"a", false, 0}}, typ: "normal", to: "bob@localhost", offline: true, bounce: "service-unavailable"},
+		{name: "full jid bound", resources: []res{{"a", false, 0}}, typ: "chat", to: "bob@localhost/a", want: []string{"a"}},
+		{name: "full jid unknown, chat falls back to bare", resources: []res{{"a", true, 0}}, typ: "chat", to: "bob@localhost/zzz", want: []string{"a"}},
+		{name: "full jid unknown, headline ignored", resources: []res{{"a", true, 0}}, typ: "headline", to: "bob@localhost/zzz"},
+		{name: "groupchat to bare bounces", resources: []res{{"a", true, 0}}, typ: "groupchat", to: "bob@localhost", bounce: "service-unavailable"},
 		{name: "no such account", typ: "chat", to: "ghost@localhost", bounce: "service-unavailable"},
 		{name: "no such account, headline ignored", typ: "headline", to: "ghost@localhost"},
 		{name: "remote domain", typ: "chat", to: "bob@example.net", bounce: "remote-server-not-found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			mux := router.NewMux()
+			h := routertest.New(t, "localhost")
 			reachedOffline := false
-			mux.Use(router.StageUndelivered, router.Hook{Name: "probe", Func: func(_ context.Context, r *router.Routing) error {
+			h.Mux.Use(router.StageUndelivered, router.Hook{Name: "probe", Func: func(_ context.Context, r *router.Routing) error {
 				reachedOffline = true
 				return nil
 			}})
-			r := router.New([]string{"localhost"}, mux, slog.New(slog.DiscardHandler))
-			r.SetAccounts(accounts{"bob@localhost": true, "alice@localhost": true})
-			alice := &recorder{}
-			r.Bind(jid.MustParse("alice@localhost/a"), alice)
-			recs := map[string]*recorder{}
+			h.Router.SetAccounts(routertest.Accounts{"bob@localhost": true, "alice@localhost": true})
+			alice := h.Bind("alice@localhost/a")
+			recs := map[string]*routertest.Recorder{}
 			for _, x := range tc.resources {
-				rec := &recorder{}
-				recs[x.name] = rec
-				full := jid.MustParse("bob@localhost/" + x.name)
-				r.Bind(full, rec)
+				full := "bob@localhost/" + x.name
 				if x.available {
-					r.SetPresence(ctx, full, presence(x.prio))
+					recs[x.name] = h.Online(full, x.prio)
+				} else {
+					recs[x.name] = h.Bind(full)
 				}
 			}
 			var predicted []string
-			for _, x := range r.Recipients(message(tc.typ, tc.to)) {
+			for _, x := range h.Router.Recipients(routertest.Parse(t, message(tc.typ, tc.to))) {
 				predicted = append(predicted, x.JID.Resourcepart())
 			}
 			if !slices.Equal(predicted, tc.want) {
 				t.Errorf("Recipients: %v, want %v", predicted, tc.want)
 			}
-			r.Route(ctx, message(tc.typ, tc.to))
+			h.Route(message(tc.typ, tc.to))
 			for name, rec := range recs {
-				got := len(rec.take())
+				got := len(rec.Take())
 				want := 0
 				for _, w := range tc.want {
 					if w == name {
@@ -124,7 +84,7 @@ func TestMessageDelivery(t *testing.T) {
 					t.Errorf("resource %s got %d stanzas, want %d", name, got, want)
 				}
 			}
-			back := alice.take()
+			back := alice.Take()
 			switch {
 			case tc.bounce == "" && len(back) > 0:
 				t.Errorf("unexpected bounce %s", back[0])
@@ -148,8 +108,9 @@ func TestMessageDelivery(t *testing.T) {
 }
 
 func TestBindReplaces(t *testing.T) {
-	r := router.New([]string{"localhost"}, router.NewMux(), slog.New(slog.DiscardHandler))
-	a, b := &recorder{}, &recorder{}
+	h := routertest.New(t, "localhost")
+	r := h.Router
+	a, b := &routertest.Recorder{}, &routertest.Recorder{}
 	full := jid.MustParse("bob@localhost/x")
 	if old := r.Bind(full, a); old != nil {
 		t.Fatal("first bind replaced something")
@@ -157,7 +118,7 @@ func TestBindReplaces(t *testing.T) {
 	if old := r.Bind(full, b); old != a {
 		t.Fatal("second bind did not return the first target")
 	}
-	if r.Unbind(context.Background(), full, a) {
+	if r.Unbind(h.Ctx, full, a) {
 		t.Fatal("unbinding the replaced target removed the new one")
 	}
 	if got := r.Resources(full.Bare()); len(got) != 1 || got[0].Target != b {
@@ -166,21 +127,18 @@ func TestBindReplaces(t *testing.T) {
 }
 
 func TestIQDispatch(t *testing.T) {
-	ctx := context.Background()
-	mux := router.NewMux()
-	mux.HandleIQ(router.ToServer, "urn:test", "q", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+	h := routertest.New(t, "localhost")
+	h.Mux.HandleIQ(router.ToServer, "urn:test", "q", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 		return iq.Result(xml.NewElement("urn:test", "server")), nil
 	})
-	mux.HandleIQ(router.ToAccount, "urn:test", "q", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+	h.Mux.HandleIQ(router.ToAccount, "urn:test", "q", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 		return iq.Result(xml.NewElement("urn:test", "account")), nil
 	})
-	mux.HandleIQ(router.ToServer, "urn:test", "fail", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+	h.Mux.HandleIQ(router.ToServer, "urn:test", "fail", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 		return nil, stanza.NewError(stanza.Forbidden, "no")
 	})
-	r := router.New([]string{"localhost"}, mux, slog.New(slog.DiscardHandler))
-	alice := &recorder{}
-	from := jid.MustParse("alice@localhost/a")
-	r.Bind(from, alice)
+	const alice = "alice@localhost/a"
+	h.Bind(alice)
 	for _, tc := range []struct {
 		name, to, payload, want string
 	}{
@@ -191,25 +149,20 @@ func TestIQDispatch(t *testing.T) {
 		{"unknown", "localhost", "other", "service-unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			to := jid.JID{}
+			to := ""
 			if tc.to != "" {
-				to = jid.MustParse(tc.to)
+				to = " to='" + tc.to + "'"
 			}
-			iq := stanza.Build(stanza.KindIQ, "get", "i1", from, to)
-			iq.El.AddChild(xml.NewElement("urn:test", tc.payload))
-			r.Route(ctx, iq)
-			got := alice.take()
-			if len(got) != 1 {
-				t.Fatalf("got %d replies", len(got))
-			}
-			if e := stanza.ParseError(got[0].El); e != nil {
+			// IQ fails unless alice gets exactly one reply.
+			got := h.In(t).IQ(alice, `<iq type='get' id='i1'`+to+`><`+tc.payload+` xmlns='urn:test'/></iq>`)
+			if e := stanza.ParseError(got.El); e != nil {
 				if string(e.Condition) != tc.want {
 					t.Fatalf("error %s, want %s", e.Condition, tc.want)
 				}
 				return
 			}
-			if p := got[0].Payload(); p == nil || p.Name.Local != tc.want {
-				t.Fatalf("reply %s, want payload %s", got[0], tc.want)
+			if p := got.Payload(); p == nil || p.Name.Local != tc.want {
+				t.Fatalf("reply %s, want payload %s", got, tc.want)
 			}
 		})
 	}
@@ -219,11 +172,10 @@ func TestIQDispatch(t *testing.T) {
 // archive and copy stages (the sender's archive, sent carbons) before they
 // leave, as the hooks left them.
 func TestRemoteMessageStages(t *testing.T) {
-	ctx := context.Background()
-	mux := router.NewMux()
+	h := routertest.New(t, "localhost")
 	var ran []string
 	for _, s := range []router.Stage{router.StageArchive, router.StageCopy} {
-		mux.Use(s, router.Hook{Name: "probe", Func: func(_ context.Context, rt *router.Routing) error {
+		h.Mux.Use(s, router.Hook{Name: "probe", Func: func(_ context.Context, rt *router.Routing) error {
 			ran = append(ran, rt.St.To.String())
 			c := rt.St.Copy()
 			c.El.AddChild(xml.NewElement("urn:example", "seen"))
@@ -231,16 +183,12 @@ func TestRemoteMessageStages(t *testing.T) {
 			return nil
 		}})
 	}
-	r := router.New([]string{"localhost"}, mux, slog.New(slog.DiscardHandler))
-	comp := &recorder{}
-	if err := r.AddComponent("conference.localhost", comp); err != nil {
-		t.Fatal(err)
-	}
-	r.Route(ctx, message("chat", "room@conference.localhost/nick"))
+	comp := h.Component("conference.localhost")
+	h.Route(message("chat", "room@conference.localhost/nick"))
 	if !slices.Equal(ran, []string{"room@conference.localhost/nick", "room@conference.localhost/nick"}) {
 		t.Errorf("stages ran for %v", ran)
 	}
-	got := comp.take()
+	got := comp.Take()
 	if len(got) != 1 || len(got[0].El.ChildrenNamed("urn:example", "seen")) != 2 {
 		t.Errorf("component got %v", got)
 	}

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"dormouse.im/dormouse/router"
@@ -90,6 +91,34 @@ func (r *Recorder) One(t testing.TB) *stanza.Stanza {
 		t.Fatalf("%s got %d stanzas, want 1: %v", r.JID.String(), len(got), got)
 	}
 	return got[0]
+}
+
+// Discard is a stanza.Target that takes every stanza and keeps only a
+// count of them, for benchmarks, where a Recorder would keep growing. Its
+// zero value is ready to use; its methods are safe for concurrent use.
+type Discard struct{ n atomic.Int64 }
+
+// Deliver counts st and drops it.
+func (d *Discard) Deliver(*stanza.Stanza) bool {
+	d.n.Add(1)
+	return true
+}
+
+// Count returns how many stanzas d has taken since it was made or last
+// reset.
+func (d *Discard) Count() int64 { return d.n.Load() }
+
+// Reset sets the count back to zero.
+func (d *Discard) Reset() { d.n.Store(0) }
+
+// Accounts is a router.AccountChecker for Router.SetAccounts: the bare
+// JIDs set to true in it, written as jid.JID.String writes them, are the
+// accounts.
+type Accounts map[string]bool
+
+// AccountExists reports whether the bare JID of j is in a.
+func (a Accounts) AccountExists(_ context.Context, j jid.JID) (bool, error) {
+	return a[j.Bare().String()], nil
 }
 
 // Harness is a router serving some hosts, with an empty Mux for the
@@ -320,13 +349,36 @@ func Parse(t testing.TB, s string) *stanza.Stanza {
 // (jabber:client default namespace), as EqualXML decides.
 func WantXML(t testing.TB, got *stanza.Stanza, want string) {
 	t.Helper()
+	w := parseWant(t, want)
+	if !EqualXML(got.El, w) {
+		t.Errorf("got  %s\nwant %s", got, w)
+	}
+}
+
+// WantSerialized is WantXML, and then checks got as a session would write
+// it too: got serialized as jabber:client XML and parsed again must still
+// be equivalent to want. It reports one failure at most.
+func WantSerialized(t testing.TB, got *stanza.Stanza, want string) {
+	t.Helper()
+	w := parseWant(t, want)
+	if !EqualXML(got.El, w) {
+		t.Errorf("got  %s\nwant %s", got, w)
+		return
+	}
+	again, err := xml.Parse(got.AppendXML(nil, stanza.NSClient), stanza.NSClient)
+	if err != nil || !EqualXML(again, w) {
+		t.Errorf("serialized: %s (%v)\nwant %s", got, err, w)
+	}
+}
+
+// parseWant parses the element written in want, failing t if it cannot.
+func parseWant(t testing.TB, want string) *xml.Element {
+	t.Helper()
 	w, err := xml.Parse([]byte(want), stanza.NSClient)
 	if err != nil {
 		t.Fatalf("routertest: parse %s: %v", want, err)
 	}
-	if !EqualXML(got.El, w) {
-		t.Errorf("got  %s\nwant %s", got, w)
-	}
+	return w
 }
 
 // EqualXML reports whether a and b are equivalent: the same names, the

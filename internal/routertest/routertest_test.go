@@ -323,3 +323,65 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestWantSerialized(t *testing.T) {
+	const want = `<message id='1'><body>hi</body></message>`
+	ft := &fakeT{TB: t}
+	st := routertest.Parse(t, want)
+	if errs, _ := ft.run(func() { routertest.WantSerialized(ft, st, want) }); len(errs) != 0 {
+		t.Errorf("WantSerialized of an equal stanza: %q", errs)
+	}
+	if errs, fatal := ft.run(func() { routertest.WantSerialized(ft, st, `<message id='2'><body>hi</body></message>`) }); len(errs) != 1 || fatal {
+		t.Errorf("WantSerialized of another stanza: %q, fatal %v", errs, fatal)
+	}
+	// A vertical tab is trimmed as white space in memory, but XML cannot
+	// carry it: it is written as U+FFFD, which is not.
+	st.El.Child(stanza.NSClient, "body").Children[0].Text = "hi\v"
+	if errs, _ := ft.run(func() { routertest.WantXML(ft, st, want) }); len(errs) != 0 {
+		t.Errorf("WantXML: %q", errs)
+	}
+	if errs, fatal := ft.run(func() { routertest.WantSerialized(ft, st, want) }); len(errs) != 1 || fatal {
+		t.Errorf("WantSerialized of a stanza that does not serialize as it is: %q, fatal %v", errs, fatal)
+	}
+}
+
+func TestDiscard(t *testing.T) {
+	var d routertest.Discard
+	var _ stanza.Target = &d
+	h := routertest.New(t)
+	h.Router.Bind(jid.MustParse(phone), &d)
+	h.Router.Bind(jid.MustParse(laptop), &d)
+	h.Route(`<message type='chat' id='1' from='bob@example.org/pc' to='alice@example.org/phone'/>`)
+	h.Route(`<message type='chat' id='2' from='bob@example.org/pc' to='alice@example.org/laptop'/>`)
+	if got := d.Count(); got != 2 {
+		t.Errorf("Count = %d, want 2", got)
+	}
+	d.Reset()
+	if got := d.Count(); got != 0 {
+		t.Errorf("Count after Reset = %d", got)
+	}
+}
+
+func TestAccounts(t *testing.T) {
+	h := routertest.New(t)
+	h.Router.SetAccounts(routertest.Accounts{"alice@example.org": true, "carol@example.org": false})
+	for _, tc := range []struct {
+		j    string
+		want bool
+	}{
+		{"alice@example.org", true},
+		{"alice@example.org/phone", true},
+		{"carol@example.org", false},
+		{"bob@example.org", false},
+	} {
+		if ok, err := h.Router.AccountExists(h.Ctx, jid.MustParse(tc.j)); ok != tc.want || err != nil {
+			t.Errorf("AccountExists(%s) = %v, %v; want %v", tc.j, ok, err, tc.want)
+		}
+	}
+	// A message to a bare JID that is no account bounces.
+	h.Bind(phone)
+	h.Send(phone, `<message type='chat' id='m' to='bob@example.org'><body>hi</body></message>`)
+	if got := routertest.ErrorCondition(h.Recorder(phone).One(t)); got != string(stanza.ServiceUnavailable) {
+		t.Errorf("bounce %q, want service-unavailable", got)
+	}
+}
