@@ -258,6 +258,14 @@ func (r *Router) accountExists(ctx context.Context, bare jid.JID) (bool, error) 
 	if r.accounts == nil {
 		return true, nil
 	}
+	// A user with a bound resource is an account: no storage round trip
+	// on the hot path of messages between online users.
+	r.mu.RLock()
+	_, online := r.users[bare.Bare().String()]
+	r.mu.RUnlock()
+	if online {
+		return true, nil
+	}
 	return r.accounts.AccountExists(ctx, bare)
 }
 

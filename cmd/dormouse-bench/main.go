@@ -1,32 +1,56 @@
 // Command dormouse-bench is a load generator for XMPP servers. It speaks
 // XMPP itself (internal/xmpptest: STARTTLS or direct TLS, SCRAM, bind) and
-// works against any server with pre-created accounts named by a pattern.
+// works against any server with pre-created accounts named by a pattern:
+// Dormouse, Prosody and ejabberd are measured with it side by side
+// (bench/peers.sh, docs/benchmarks.md).
 //
 // Scenarios (-scenario):
 //
-//	login       N logins with C concurrent: logins/s, latency p50/p99
-//	idle        hold N authenticated sessions; with -pid, server RSS per session
-//	throughput  P pairs exchange chat messages with a window W: msgs/s, latency p50/p99
+//	login       N logins with C concurrent: logins/s, latency p50/p99, round
+//	            trips per login (counted once through a delaying proxy), and
+//	            with -pid the server's CPU time per login
+//	idle        hold N authenticated sessions (-sm: with XEP-0198 enabled);
+//	            with -pid, server RSS growth per session
+//	throughput  P pairs exchange chat messages addressed to each other's full
+//	            JID, each sender keeping at most W in flight: delivered
+//	            msgs/s, end-to-end latency p50/p99 from a timestamp in the
+//	            body, and with -pid the server's CPU time per 1,000 messages
 //
-// Loops are bounded (counts and -duration) and the tool stops by itself.
-// Every result is one JSON line on stdout. Target only servers you run on
-// this machine (loopback).
+// Every connection makes a full TLS handshake (no session resumption) and,
+// by default, offers only the X25519 key exchange, which all servers under
+// test support, so that each does the same cryptographic work (-tls-groups
+// default: Go's preference, post-quantum hybrid first).
+//
+// Loops are bounded (counts, -duration and a 30-minute hard limit) and the
+// tool stops by itself. Every result is one JSON line on stdout; failures
+// print a JSON line with "error" and exit 1. The target must be a loopback
+// address: the tool refuses anything else.
+//
+// Every result also says how busy the machine was while measuring
+// (machine_busy_cpu_s from /proc/stat, and other_cpu_s: what neither the
+// generator nor the server used), so a run disturbed by other work on the
+// machine can be recognized and repeated.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
 
 type options struct {
 	scenario    string
+	label       string // free text copied to the result (e.g. the server's name)
 	addr        string
 	domain      string
 	userPattern string // fmt pattern with one %d
@@ -34,30 +58,64 @@ type options struct {
 	mechanism   string
 	directTLS   bool
 	n           int
+	accounts    int // accounts available (index = i % accounts); 0: n
 	concurrency int
 	pairs       int
 	window      int
 	duration    time.Duration
+	warmup      time.Duration
+	settle      time.Duration
 	pid         int
 	noStore     bool
+	sm          bool
+	presence    bool
+	rttProbe    bool
+	idleWarmup  int
+	tlsGroups   string
+	tlsConfig   *tls.Config
+	tags        tags
+}
+
+// tags are -tag key=value pairs copied into the result line.
+type tags map[string]string
+
+func (t tags) String() string { return fmt.Sprint(map[string]string(t)) }
+
+func (t tags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	t[k] = v
+	return nil
 }
 
 func main() {
-	var o options
+	o := options{tags: tags{}}
 	flag.StringVar(&o.scenario, "scenario", "login", "login, idle or throughput")
+	flag.StringVar(&o.label, "label", "", "label copied into the result (e.g. the server's name)")
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:5222", "server address (loopback only)")
 	flag.StringVar(&o.domain, "domain", "localhost", "XMPP domain")
 	flag.StringVar(&o.userPattern, "users", "bench%d", "account localpart pattern (%d = index from 0)")
 	flag.StringVar(&o.password, "password", "bench%d", "password, or pattern with %d")
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
+	flag.StringVar(&o.tlsGroups, "tls-groups", "X25519", "TLS key exchange groups offered, comma-separated, or \"default\" for Go's (X25519MLKEM768 first)")
 	flag.IntVar(&o.n, "n", 1000, "logins (login) or sessions (idle)")
-	flag.IntVar(&o.concurrency, "c", 50, "concurrent logins")
+	flag.IntVar(&o.accounts, "accounts", 0, "accounts available, bench0..bench<accounts-1> (login); 0 means -n")
+	flag.IntVar(&o.concurrency, "c", 50, "concurrent logins (login, and session set-up in idle and throughput)")
 	flag.IntVar(&o.pairs, "pairs", 50, "pairs of sessions (throughput)")
-	flag.IntVar(&o.window, "window", 10, "messages in flight per pair (throughput)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement time (throughput, idle hold)")
-	flag.IntVar(&o.pid, "pid", 0, "server PID, to read its RSS (idle)")
-	flag.BoolVar(&o.noStore, "no-store", true, "mark messages <no-store/> (throughput)")
+	flag.IntVar(&o.window, "window", 10, "messages in flight per sender (throughput)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement time (throughput)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before measuring starts (throughput)")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last session is up before reading RSS (idle)")
+	flag.IntVar(&o.pid, "pid", 0, "server PID: RSS (idle) and CPU time (login, throughput) from /proc")
+	flag.BoolVar(&o.noStore, "no-store", true, "mark messages <no-store/> so they are not archived (throughput)")
+	flag.BoolVar(&o.sm, "sm", false, "enable XEP-0198 stream management on each session (idle)")
+	flag.IntVar(&o.idleWarmup, "idle-warmup", 20, "sessions opened and closed before the server's RSS is first read (idle)")
+	flag.BoolVar(&o.presence, "presence", true, "send initial presence on each session (idle)")
+	flag.BoolVar(&o.rttProbe, "rtt-probe", true, "count round trips of one login through a delaying proxy first (login)")
+	flag.Var(o.tags, "tag", "key=value copied into the result (repeatable; e.g. -tag rep=2)")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -65,54 +123,87 @@ func main() {
 	ctx, cancel2 := context.WithTimeout(ctx, 30*time.Minute) // hard bound
 	defer cancel2()
 
-	var res map[string]any
-	var err error
 	start := time.Now()
-	cpu0 := cpuTime()
-	switch o.scenario {
-	case "login":
-		res, err = runLogin(ctx, o)
-	case "idle":
-		res, err = runIdle(ctx, o)
-	case "throughput":
-		res, err = runThroughput(ctx, o)
-	default:
-		err = fmt.Errorf("unknown scenario %q", o.scenario)
+	before := snapshot(o.pid)
+	res, err := run(ctx, o)
+	if res == nil {
+		res = map[string]any{}
 	}
+	res["scenario"] = o.scenario
+	res["tls_groups"] = o.tlsGroups
+	if o.label != "" {
+		res["label"] = o.label
+	}
+	for k, v := range o.tags {
+		res[k] = v
+	}
+	res["time"] = start.UTC().Format(time.RFC3339)
+	res["wall_s"] = time.Since(start).Seconds()
+	res["generator_cpu_s"] = (cpuTime() - before.gen).Seconds()
+	res["generator_gomaxprocs"] = runtime.GOMAXPROCS(0)
+	res["loadavg_start"] = before.load
+	res["loadavg_end"] = loadavg()
+	if err != nil {
+		res["error"] = err.Error()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dormouse-bench:", err)
 		os.Exit(1)
 	}
-	res["scenario"] = o.scenario
-	res["wall_s"] = time.Since(start).Seconds()
-	res["generator_cpu_s"] = (cpuTime() - cpu0).Seconds()
-	res["generator_gomaxprocs"] = runtime.GOMAXPROCS(0)
-	b, _ := json.Marshal(res)
-	fmt.Println(string(b))
+}
+
+func run(ctx context.Context, o options) (map[string]any, error) {
+	if err := checkLoopback(o.addr); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.tlsConfig, err = newTLSConfig(o.domain, o.tlsGroups); err != nil {
+		return nil, err
+	}
+	if o.n < 1 || o.concurrency < 1 || o.pairs < 1 || o.window < 1 || o.duration <= 0 {
+		return nil, errors.New("-n, -c, -pairs, -window and -duration must be positive")
+	}
+	if o.pid != 0 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", o.pid)); err != nil {
+			return nil, fmt.Errorf("-pid %d: %w", o.pid, err)
+		}
+	}
+	switch o.scenario {
+	case "login":
+		return runLogin(ctx, o)
+	case "idle":
+		return runIdle(ctx, o)
+	case "throughput":
+		return runThroughput(ctx, o)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", o.scenario)
+}
+
+// checkLoopback refuses targets that are not on this machine's loopback.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("-addr %q: %s is not a loopback address; this tool only loads servers on this machine", addr, ip)
+		}
+	}
+	return nil
 }
 
 func (o options) user(i int) string { return fmt.Sprintf(o.userPattern, i) }
 
 func (o options) pass(i int) string {
-	if containsVerb(o.password) {
+	if strings.Contains(o.password, "%d") {
 		return fmt.Sprintf(o.password, i)
 	}
 	return o.password
-}
-
-func containsVerb(s string) bool {
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '%' && s[i+1] == 'd' {
-			return true
-		}
-	}
-	return false
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

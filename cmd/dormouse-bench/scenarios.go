@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,221 +13,496 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/xml"
+)
+
+const (
+	nsSM    = "urn:xmpp:sm:3"
+	nsHints = "urn:xmpp:hints"
 )
 
 func (o options) dial(ctx context.Context, i int, resource string) (*xmpptest.Client, error) {
 	return xmpptest.Dial(ctx, xmpptest.Options{
 		Addr: o.addr, Domain: o.domain, User: o.user(i), Password: o.pass(i),
 		Resource: resource, DirectTLS: o.directTLS, Mechanism: o.mechanism, Timeout: 30 * time.Second,
+		TLS: o.tlsConfig,
 	})
 }
+
+// newTLSConfig is the client's TLS configuration: no certificate checks
+// (the servers under test use self-signed certificates), no session
+// resumption (every login does a full handshake), and the key exchange
+// groups named in groups ("default": Go's own preference, which puts the
+// post-quantum hybrid X25519MLKEM768 first; servers built on OpenSSL 3.0
+// do not offer it, so comparing servers is fairer with one classic group
+// for all).
+func newTLSConfig(domain, groups string) (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: true, ServerName: domain, MinVersion: tls.VersionTLS12}
+	if groups == "default" || groups == "" {
+		return c, nil
+	}
+	known := map[string]tls.CurveID{
+		"X25519": tls.X25519, "P256": tls.CurveP256, "P384": tls.CurveP384, "P521": tls.CurveP521,
+		"X25519MLKEM768": tls.X25519MLKEM768,
+	}
+	for _, g := range strings.Split(groups, ",") {
+		id, ok := known[strings.TrimSpace(g)]
+		if !ok {
+			return nil, fmt.Errorf("-tls-groups: unknown group %q (known: X25519, P256, P384, P521, X25519MLKEM768, default)", g)
+		}
+		c.CurvePreferences = append(c.CurvePreferences, id)
+	}
+	return c, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func percentiles(d []time.Duration) (p50, p99 float64) {
 	if len(d) == 0 {
 		return 0, 0
 	}
 	slices.Sort(d)
-	ms := func(x time.Duration) float64 { return float64(x) / float64(time.Millisecond) }
 	return ms(d[len(d)/2]), ms(d[min(len(d)-1, len(d)*99/100)])
 }
 
-// runLogin measures complete logins (TCP, STARTTLS, SASL, bind, close).
-func runLogin(ctx context.Context, o options) (map[string]any, error) {
+// firstError keeps the first error message of many.
+type firstError struct {
+	once sync.Once
+	msg  string
+}
+
+func (f *firstError) set(err error) { f.once.Do(func() { f.msg = err.Error() }) }
+
+// parallel runs fn(i) for i in [0, n) on c workers, stopping early when
+// ctx ends.
+func parallel(ctx context.Context, n, c int, fn func(i int)) {
 	var next atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var failures atomic.Int64
-	var firstErr atomic.Value
-	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < o.concurrency; w++ {
+	for range min(c, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= o.n || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				t0 := time.Now()
-				c, err := o.dial(ctx, i%max(o.n, 1), "bench")
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				d := time.Since(t0)
-				c.Close()
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
+				fn(i)
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
+}
+
+// runLogin measures complete logins (TCP, STARTTLS, SASL, bind), each on
+// its own connection, closed afterwards. Before them, one login through a
+// delaying proxy counts the round trips a login takes.
+func runLogin(ctx context.Context, o options) (map[string]any, error) {
+	accounts := o.accounts
+	if accounts <= 0 {
+		accounts = o.n
+	}
+	res := map[string]any{"concurrency": o.concurrency, "accounts": accounts}
+	if o.rttProbe {
+		rt, d, info, err := countRoundTrips(ctx, o, 0)
+		if err != nil {
+			return res, err
+		}
+		res["round_trips"] = rt
+		res["probe_login_ms"] = ms(d)
+		res["probe_rtt_ms"] = ms(2 * probeDelay)
+		res["tls"] = info
+	}
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, o.n)
+	var failures atomic.Int64
+	var ferr firstError
+	a := snapshot(o.pid)
+	parallel(ctx, o.n, o.concurrency, func(i int) {
+		t0 := time.Now()
+		c, err := o.dial(ctx, i%accounts, "bench")
+		if err != nil {
+			failures.Add(1)
+			ferr.set(err)
+			return
+		}
+		d := time.Since(t0)
+		c.Close()
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+	})
+	b := snapshot(o.pid)
+	el := b.t.Sub(a.t)
+	cpuFields(res, a, b)
 	p50, p99 := percentiles(lat)
-	res := map[string]any{
-		"logins": len(lat), "failures": failures.Load(), "concurrency": o.concurrency,
-		"logins_per_s": float64(len(lat)) / el.Seconds(), "latency_p50_ms": p50, "latency_p99_ms": p99,
+	res["logins"] = len(lat)
+	res["failures"] = failures.Load()
+	res["logins_per_s"] = float64(len(lat)) / el.Seconds()
+	res["latency_p50_ms"] = p50
+	res["latency_p99_ms"] = p99
+	if len(lat) > 0 {
+		if s, ok := res["server_cpu_s"].(float64); ok {
+			res["server_cpu_per_login_ms"] = s * 1000 / float64(len(lat))
+		}
+		res["generator_cpu_per_login_ms"] = (b.gen - a.gen).Seconds() * 1000 / float64(len(lat))
 	}
-	if e := firstErr.Load(); e != nil {
-		res["first_error"] = e
+	if ferr.msg != "" {
+		res["first_error"] = ferr.msg
 	}
-	return res, nil
+	if len(lat) == 0 {
+		return res, errors.New("no login succeeded: " + ferr.msg)
+	}
+	return res, ctx.Err()
+}
+
+// idleSession is one held session. A goroutine reads everything the server
+// sends, counting stanzas and answering XEP-0198 ack requests, so a server
+// waiting for acks does not cut the session.
+type idleSession struct {
+	c    *xmpptest.Client
+	h    atomic.Uint32
+	done chan struct{}
+}
+
+func (s *idleSession) read(sm bool) {
+	defer close(s.done)
+	_ = s.c.Conn.SetReadDeadline(time.Time{})
+	for {
+		el, err := s.c.Dec.Next()
+		if err != nil {
+			return
+		}
+		switch {
+		case el.Name.Space == "jabber:client":
+			s.h.Add(1)
+		case sm && el.Name.Space == nsSM && el.Name.Local == "r":
+			if s.c.Sendf("<a xmlns='%s' h='%d'/>", nsSM, s.h.Load()) != nil {
+				return
+			}
+		}
+	}
+}
+
+// enableSM enables XEP-0198 (with resumption, as a mobile client would) on
+// a bound session and waits for <enabled/>.
+func enableSM(c *xmpptest.Client) error {
+	if c.Features == nil || c.Features.Child(nsSM, "sm") == nil {
+		return errors.New("the server does not offer stream management (urn:xmpp:sm:3)")
+	}
+	if err := c.SendRaw("<enable xmlns='" + nsSM + "' resume='true'/>"); err != nil {
+		return err
+	}
+	el, _, err := c.Expect(func(e *xml.Element) bool { return e.Name.Space == nsSM })
+	if err != nil {
+		return err
+	}
+	if el.Name.Local != "enabled" {
+		return fmt.Errorf("stream management: got %s", el)
+	}
+	return nil
 }
 
 // runIdle holds n sessions and reports the server's RSS growth per session.
 func runIdle(ctx context.Context, o options) (map[string]any, error) {
+	res := map[string]any{"sm": o.sm, "presence": o.presence, "warmup_sessions": o.idleWarmup}
+	// Warm-up: a few sessions opened and closed first, so one-time costs
+	// (code loaded or initialized on first use, pools, caches) are not
+	// charged to the sessions measured.
+	if o.idleWarmup > 0 {
+		warm := make([]*xmpptest.Client, min(o.idleWarmup, o.n))
+		parallel(ctx, len(warm), o.concurrency, func(i int) {
+			c, err := o.dial(ctx, i, "warmup")
+			if err == nil && o.sm {
+				err = enableSM(c)
+			}
+			if err == nil && o.presence {
+				err = c.SendRaw("<presence/>")
+			}
+			if err == nil {
+				warm[i] = c
+			} else if c != nil {
+				c.Close()
+			}
+		})
+		for _, c := range warm {
+			if c != nil {
+				c.Close()
+			}
+		}
+		time.Sleep(time.Second)
+	}
 	rss0 := rss(o.pid)
-	clients := make([]*xmpptest.Client, 0, o.n)
+	sessions := make([]*idleSession, o.n)
 	defer func() {
-		for _, c := range clients {
-			c.Conn.Close()
+		for _, s := range sessions {
+			if s != nil {
+				s.c.Close() // </stream:stream>: a clean end, nothing left to resume
+			}
+		}
+		for _, s := range sessions {
+			if s != nil {
+				<-s.done
+			}
 		}
 	}()
-	var mu sync.Mutex
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	var failures atomic.Int64
-	for w := 0; w < o.concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= o.n || ctx.Err() != nil {
-					return
-				}
-				c, err := o.dial(ctx, i, "idle")
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				_ = c.SendRaw("<presence/>")
-				mu.Lock()
-				clients = append(clients, c)
-				mu.Unlock()
+	var ferr firstError
+	t0 := time.Now()
+	parallel(ctx, o.n, o.concurrency, func(i int) {
+		c, err := o.dial(ctx, i, "idle")
+		if err == nil && o.sm {
+			if err = enableSM(c); err != nil {
+				c.Close()
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		if err == nil && o.presence {
+			if err = c.SendRaw("<presence/>"); err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			failures.Add(1)
+			ferr.set(err)
+			return
+		}
+		s := &idleSession{c: c, done: make(chan struct{})}
+		go s.read(o.sm)
+		sessions[i] = s
+	})
+	res["setup_s"] = time.Since(t0).Seconds()
 	// Let the server settle (GC, queued writes) before measuring.
 	select {
-	case <-time.After(min(o.duration, 5*time.Second)):
+	case <-time.After(o.settle):
 	case <-ctx.Done():
 	}
 	rss1 := rss(o.pid)
-	res := map[string]any{"sessions": len(clients), "failures": failures.Load()}
-	if o.pid != 0 && len(clients) > 0 {
+	held := 0
+	for _, s := range sessions {
+		if s == nil {
+			continue
+		}
+		select {
+		case <-s.done: // the server closed it while we waited
+		default:
+			held++
+		}
+	}
+	res["sessions"] = held
+	res["failures"] = failures.Load()
+	if ferr.msg != "" {
+		res["first_error"] = ferr.msg
+	}
+	if o.pid != 0 && held > 0 {
 		res["server_rss_before_kib"] = rss0
 		res["server_rss_after_kib"] = rss1
-		res["rss_per_session_kib"] = float64(rss1-rss0) / float64(len(clients))
+		res["rss_per_session_kib"] = float64(rss1-rss0) / float64(held)
 	}
-	return res, nil
+	if held == 0 {
+		return res, errors.New("no session held: " + ferr.msg)
+	}
+	if held < o.n {
+		return res, fmt.Errorf("only %d of %d sessions held: %s", held, o.n, ferr.msg)
+	}
+	return res, ctx.Err()
 }
 
-// rss reads VmRSS of pid in KiB (0 if unknown).
-func rss(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// runThroughput has pairs (2i, 2i+1) exchange messages, each side keeping
-// window messages in flight; the receiver measures latency from a
-// timestamp in the body.
+// runThroughput has pairs (2i, 2i+1) exchange chat messages addressed to
+// each other's full JID (the JID the server bound; the sessions send no
+// presence, so delivery relies on RFC 6121 §8.5.3.1: a message to a full
+// JID goes to that resource). Each sender keeps at most window messages in
+// flight: a credit returns to it when its peer receives one of its
+// messages. The receiver measures latency from the send time in the body.
 func runThroughput(ctx context.Context, o options) (map[string]any, error) {
-	type side struct {
-		c    *xmpptest.Client
-		peer string
-	}
-	sides := make([]*side, 2*o.pairs)
-	for i := range sides {
-		c, err := o.dial(ctx, i, "tp")
-		if err != nil {
-			return nil, fmt.Errorf("login %s: %w", o.user(i), err)
+	n := 2 * o.pairs
+	clients := make([]*xmpptest.Client, n)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
 		}
-		defer c.Conn.Close()
-		sides[i] = &side{c: c}
+	}()
+	var ferr firstError
+	parallel(ctx, n, o.concurrency, func(i int) {
+		c, err := o.dial(ctx, i, "tp"+strconv.Itoa(i))
+		if err != nil {
+			ferr.set(fmt.Errorf("login %s: %w", o.user(i), err))
+			return
+		}
+		clients[i] = c
+	})
+	if ferr.msg != "" {
+		return nil, errors.New(ferr.msg)
 	}
-	for i := range sides {
-		sides[i].peer = o.user(i^1) + "@" + o.domain + "/tp"
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	jids := make([]string, n)
+	for i, c := range clients {
+		jids[i] = c.JID
+		if jids[i] == "" { // a server that omits <jid/>: assume it kept ours
+			jids[i] = o.user(i) + "@" + o.domain + "/tp" + strconv.Itoa(i)
+		}
 	}
 	hint := ""
 	if o.noStore {
-		hint = "<no-store xmlns='urn:xmpp:hints'/>"
+		hint = "<no-store xmlns='" + nsHints + "'/>"
 	}
-	var received atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	measureFrom := time.Now().Add(time.Second) // warm-up
-	deadline := measureFrom.Add(o.duration)
-	var wg sync.WaitGroup
-	for _, s := range sides {
-		credit := make(chan struct{}, o.window)
+	credit := make([]chan struct{}, n)
+	for i := range credit {
+		credit[i] = make(chan struct{}, o.window)
 		for range o.window {
-			credit <- struct{}{}
+			credit[i] <- struct{}{}
 		}
-		wg.Add(2)
+	}
+
+	var (
+		mu                      sync.Mutex
+		lat                     []time.Duration
+		received, sent          atomic.Int64 // in the measurement window
+		receivedAll, sentAll    atomic.Int64
+		bounced, strays, stalls atomic.Int64
+		firstBounce             firstError
+		start                   = time.Now()
+		measureFrom             = start.Add(o.warmup)
+		deadline                = measureFrom.Add(o.duration)
+		drainUntil              = deadline.Add(5 * time.Second) // at most
+		snapA, snapB            sample
+		snapWG                  sync.WaitGroup
+		sendWG, recvWG          sync.WaitGroup
+	)
+	snapWG.Add(1)
+	go func() { // CPU accounting exactly over the measurement window
+		defer snapWG.Done()
+		time.Sleep(time.Until(measureFrom))
+		snapA = snapshot(o.pid)
+		time.Sleep(time.Until(deadline))
+		snapB = snapshot(o.pid)
+	}()
+	for s := range n {
+		peer := s ^ 1
+		c := clients[s]
+		sendWG.Add(1)
+		recvWG.Add(1)
 		go func() { // sender
-			defer wg.Done()
-			n := 0
-			for time.Now().Before(deadline) && ctx.Err() == nil {
+			defer sendWG.Done()
+			_ = c.Conn.SetWriteDeadline(drainUntil)
+			prefix := []byte("<message type='chat' to='" + jids[peer] + "' id='m")
+			suffix := []byte("</body>" + hint + "</message>")
+			buf := make([]byte, 0, 256)
+			for k := 1; ctx.Err() == nil; k++ {
 				select {
-				case <-credit:
-				case <-time.After(5 * time.Second):
+				case <-credit[s]:
+				default: // window full: wait for a credit, the deadline or 5 s
+					t := time.NewTimer(min(5*time.Second, time.Until(deadline)))
+					select {
+					case <-credit[s]:
+						t.Stop()
+					case <-t.C:
+						if time.Now().Before(deadline) {
+							stalls.Add(1) // credits lost: messages not delivered
+						}
+						return
+					case <-ctx.Done():
+						t.Stop()
+						return
+					}
+				}
+				now := time.Now()
+				if !now.Before(deadline) {
 					return
 				}
-				n++
-				if err := s.c.Sendf("<message type='chat' to='%s' id='m%d'><body>%d</body>%s</message>", s.peer, n, time.Now().UnixNano(), hint); err != nil {
+				buf = append(buf[:0], prefix...)
+				buf = strconv.AppendInt(buf, int64(k), 10)
+				buf = append(buf, "'><body>"...)
+				buf = strconv.AppendInt(buf, now.UnixNano(), 10)
+				buf = append(buf, suffix...)
+				if _, err := c.Conn.Write(buf); err != nil {
 					return
+				}
+				sentAll.Add(1)
+				if !now.Before(measureFrom) {
+					sent.Add(1)
 				}
 			}
 		}()
-		go func() { // receiver: each received message returns a credit to the peer's sender
-			defer wg.Done()
-			var local []time.Duration
+		go func() { // receiver
+			defer recvWG.Done()
+			local := make([]time.Duration, 0, 1024)
 			defer func() { mu.Lock(); lat = append(lat, local...); mu.Unlock() }()
+			_ = c.Conn.SetReadDeadline(drainUntil)
 			for {
-				_ = s.c.Conn.SetReadDeadline(deadline.Add(3 * time.Second))
-				el, err := s.c.Dec.Next()
+				el, err := c.Dec.Next()
 				if err != nil {
 					return
 				}
 				if el.Name.Local != "message" {
+					strays.Add(1)
+					continue
+				}
+				if el.AttrValue("type") == "error" {
+					// Our own message bounced: give the credit back to us.
+					bounced.Add(1)
+					firstBounce.set(errors.New(el.String()))
+					select {
+					case credit[s] <- struct{}{}:
+					default:
+					}
 					continue
 				}
 				now := time.Now()
-				if ts, err := strconv.ParseInt(el.ChildText("jabber:client", "body"), 10, 64); err == nil && now.After(measureFrom) && now.Before(deadline) {
+				ts, err := strconv.ParseInt(el.ChildText("jabber:client", "body"), 10, 64)
+				if err != nil || el.AttrValue("from") != jids[peer] {
+					strays.Add(1)
+					continue
+				}
+				receivedAll.Add(1)
+				if !now.Before(measureFrom) && now.Before(deadline) {
 					local = append(local, now.Sub(time.Unix(0, ts)))
 					received.Add(1)
 				}
-				// Credit flows back to the sender of this pair through the peer's
-				// own credit channel: each side paces itself by what it receives.
-				select {
-				case credit <- struct{}{}:
+				select { // the peer's message arrived: one more in flight for it
+				case credit[peer] <- struct{}{}:
 				default:
 				}
 			}
 		}()
 	}
-	wg.Wait()
+	// Senders stop at the deadline; receivers read until every message sent
+	// has arrived (or bounced), at most until drainUntil.
+	sendWG.Wait()
+	for time.Now().Before(drainUntil) && receivedAll.Load()+bounced.Load() < sentAll.Load() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range clients {
+		_ = c.Conn.SetReadDeadline(time.Now()) // unblock the receivers
+	}
+	recvWG.Wait()
+	snapWG.Wait()
 	p50, p99 := percentiles(lat)
-	return map[string]any{
-		"pairs": o.pairs, "window": o.window, "no_store": o.noStore,
-		"delivered": received.Load(), "msgs_per_s": float64(received.Load()) / o.duration.Seconds(),
+	res := map[string]any{
+		"pairs": o.pairs, "window": o.window, "no_store": o.noStore, "duration_s": o.duration.Seconds(),
+		"delivered": received.Load(), "sent": sent.Load(),
+		"msgs_per_s":     float64(received.Load()) / o.duration.Seconds(),
 		"latency_p50_ms": p50, "latency_p99_ms": p99,
-	}, nil
+		"sent_total": sentAll.Load(), "delivered_total": receivedAll.Load(),
+		"lost":    sentAll.Load() - receivedAll.Load() - bounced.Load(),
+		"bounced": bounced.Load(), "strays": strays.Load(), "stalled_senders": stalls.Load(),
+		"peer_jid_example": jids[1],
+	}
+	if firstBounce.msg != "" {
+		res["first_bounce"] = firstBounce.msg
+	}
+	cpuFields(res, snapA, snapB)
+	if d := received.Load(); d > 0 {
+		k := float64(d) / 1000
+		if s, ok := res["server_cpu_s"].(float64); ok {
+			res["server_cpu_ms_per_1000_msgs"] = s * 1000 / k
+		}
+		res["generator_cpu_ms_per_1000_msgs"] = (snapB.gen - snapA.gen).Seconds() * 1000 / k
+	} else {
+		return res, errors.New("no message delivered")
+	}
+	return res, ctx.Err()
 }
