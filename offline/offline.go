@@ -20,17 +20,17 @@ const Feature = "msgoffline"
 
 // Namespaces of the payloads that decide whether a message is kept.
 const (
-	NSHints       = "urn:xmpp:hints"                        // XEP-0334
+	NSHints       = stanza.NSHints
 	NSChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
-	NSReceipts    = "urn:xmpp:receipts"                     // XEP-0184
-	NSChatMarkers = "urn:xmpp:chat-markers:0"               // XEP-0333
-	NSJingleMsg   = "urn:xmpp:jingle-message:0"             // XEP-0353
-	NSConference  = "jabber:x:conference"                   // XEP-0249
-	NSMUCUser     = "http://jabber.org/protocol/muc#user"   // XEP-0045
-	NSOMEMOLegacy = "eu.siacs.conversations.axolotl"        // XEP-0384 up to 0.3 (Conversations)
-	NSOMEMO       = "urn:xmpp:omemo:2"                      // XEP-0384
-	NSPGPLegacy   = "jabber:x:encrypted"                    // XEP-0027
-	NSOpenPGP     = "urn:xmpp:openpgp:0"                    // XEP-0373
+	NSReceipts    = stanza.NSReceipts
+	NSChatMarkers = stanza.NSChatMarkers
+	NSJingleMsg   = stanza.NSJingleMsg
+	NSConference  = stanza.NSConference
+	NSMUCUser     = stanza.NSMUCUser
+	NSOMEMOLegacy = stanza.NSOMEMOLegacy
+	NSOMEMO       = stanza.NSOMEMO
+	NSPGPLegacy   = stanza.NSPGPLegacy
+	NSOpenPGP     = stanza.NSOpenPGP
 )
 
 // delayReason is the natural-language reason in the <delay/> element.
@@ -278,48 +278,4 @@ func classify(st *stanza.Stanza) verdict {
 
 // worthKeeping reports whether a message carries something its recipient
 // wants to see later.
-func worthKeeping(st *stanza.Stanza) bool {
-	if st.HasBody() {
-		return true
-	}
-	for _, c := range st.El.Elements() {
-		switch c.Name.Space {
-		case NSOMEMOLegacy, NSOMEMO:
-			if c.Name.Local == "encrypted" {
-				return true
-			}
-		case NSPGPLegacy:
-			if c.Name.Local == "x" {
-				return true
-			}
-		case NSOpenPGP:
-			if c.Name.Local == "openpgp" {
-				return true
-			}
-		case NSHints:
-			if c.Name.Local == "store" {
-				return true
-			}
-		case NSReceipts:
-			if c.Name.Local == "received" {
-				return true
-			}
-		case NSChatMarkers:
-			switch c.Name.Local {
-			case "received", "displayed", "acknowledged":
-				return true
-			}
-		case NSJingleMsg:
-			return true // propose, retract, accept, proceed, reject, finish
-		case NSConference:
-			if c.Name.Local == "x" {
-				return true
-			}
-		case NSMUCUser:
-			if c.Name.Local == "x" && c.Child(NSMUCUser, "invite") != nil {
-				return true
-			}
-		}
-	}
-	return false
-}
+func worthKeeping(st *stanza.Stanza) bool { return stanza.WorthKeeping(st) }
