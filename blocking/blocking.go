@@ -56,23 +56,12 @@ type Presence interface {
 	Unblocked(ctx context.Context, user jid.JID, contacts []jid.JID)
 }
 
-// Router is what the service needs from the router; *router.Router
-// implements it.
-type Router interface {
-	// Deliver hands a stanza the service generates to its recipients.
-	Deliver(ctx context.Context, st *stanza.Stanza) int
-	// Resources returns the bound resources of a bare JID.
-	Resources(bare jid.JID) []router.Resource
-	// IsLocal reports whether domain is served here.
-	IsLocal(domain string) bool
-}
-
 // Service implements the blocking command. Its methods are safe for
 // concurrent use.
 type Service struct {
 	cfg   Config
 	store Store
-	r     Router
+	r     *router.Router // concrete: strings passed to an interface method escape to the heap
 	log   *slog.Logger
 	cache *cache
 
@@ -88,7 +77,7 @@ type Service struct {
 
 // New returns a blocking service on store, delivering its pushes through r.
 // log may be nil.
-func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
+func New(cfg Config, store Store, r *router.Router, log *slog.Logger) *Service {
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = DefaultMaxItems
 	}
@@ -155,9 +144,10 @@ func errBlocked() *stanza.Error {
 	return &stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAcceptable, App: xml.NewElement(NSErrors, "blocked")}
 }
 
-// policy is the StagePolicy hook. It runs for every routed stanza: it
-// computes each string it needs once, and reads the store only on a cache
-// miss.
+// policy is the StagePolicy hook. It runs for every routed stanza and, in
+// the common case (both lists cached), allocates nothing: the cache is
+// looked up with bare JIDs built in a buffer on the stack, and the store is
+// read only on a miss.
 func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 	st := rt.St
 	from, to := st.From, st.To
@@ -171,8 +161,9 @@ func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 	if fromAccount && toAccount && fl == tl && fd == td {
 		return nil // within one account
 	}
+	var buf [96]byte
 	if fromAccount && (tl != "" || to.Resourcepart() != "" || !s.r.IsLocal(td)) {
-		l, err := s.list(ctx, fl+"@"+fd)
+		l, err := s.listOf(ctx, append(append(append(buf[:0], fl...), '@'), fd...))
 		if err != nil {
 			return err
 		}
@@ -184,7 +175,7 @@ func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 		}
 	}
 	if toAccount && (fl != "" || from.Resourcepart() != "" || !s.r.IsLocal(fd)) {
-		l, err := s.list(ctx, tl+"@"+td)
+		l, err := s.listOf(ctx, append(append(append(buf[:0], tl...), '@'), td...))
 		if err != nil {
 			return err
 		}
@@ -196,6 +187,15 @@ func (s *Service) policy(ctx context.Context, rt *router.Routing) error {
 		}
 	}
 	return nil
+}
+
+// listOf is list for a bare JID given as bytes: a cache hit allocates
+// nothing.
+func (s *Service) listOf(ctx context.Context, user []byte) (*blockList, error) {
+	if l, ok := s.cache.getBytes(user); ok {
+		return l, nil
+	}
+	return s.list(ctx, string(user))
 }
 
 // gone forgets a resource that went away, and the user's cached list with

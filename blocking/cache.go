@@ -87,8 +87,20 @@ func newCache(max int) *cache {
 func (c *cache) get(user string) (*blockList, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[user]
-	if !ok {
+	return c.hitLocked(c.m[user])
+}
+
+// getBytes is get for a user given as bytes, without converting them to a
+// string.
+func (c *cache) getBytes(user []byte) (*blockList, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hitLocked(c.m[string(user)])
+}
+
+// hitLocked returns e's list, marking it most recently used.
+func (c *cache) hitLocked(e *list.Element) (*blockList, bool) {
+	if e == nil {
 		return nil, false
 	}
 	c.ll.MoveToFront(e)

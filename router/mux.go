@@ -50,7 +50,8 @@ const (
 	numStages
 )
 
-// Routing is what hooks see of a stanza being routed.
+// Routing is what hooks see of a stanza being routed. The router reuses
+// it once the stanza is routed: a hook must not keep the pointer.
 type Routing struct {
 	// St is the stanza. A hook that changes it replaces it with a copy
 	// first (stanzas may be shared).

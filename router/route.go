@@ -29,8 +29,9 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	if r.observer != nil {
 		defer r.observed(st.Kind, time.Now())
 	}
-	rt := Routing{St: st}
-	if err := r.runHooks(ctx, StagePolicy, &rt); err != nil {
+	rt := r.routing(st)
+	defer r.routings.Put(rt)
+	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
 		r.fail(ctx, st, err)
 		return
 	}
@@ -41,8 +42,19 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	case stanza.KindPresence:
 		r.routePresence(ctx, st)
 	case stanza.KindMessage:
-		r.routeMessage(ctx, &rt)
+		r.routeMessage(ctx, rt)
 	}
+}
+
+// routing returns a cleared Routing for st from the pool; the caller puts
+// it back when the hooks are done with it (hooks must not keep it).
+func (r *Router) routing(st *stanza.Stanza) *Routing {
+	rt, _ := r.routings.Get().(*Routing)
+	if rt == nil {
+		rt = new(Routing)
+	}
+	*rt = Routing{St: st}
+	return rt
 }
 
 func (r *Router) observed(k stanza.Kind, start time.Time) {
@@ -286,8 +298,9 @@ func (r *Router) routeRemote(ctx context.Context, st *stanza.Stanza) {
 // StagePolicy hooks first, so blocking applies to them too. It returns how
 // many recipients took the stanza (0 if a hook stopped it).
 func (r *Router) Send(ctx context.Context, st *stanza.Stanza) int {
-	rt := Routing{St: st}
-	if err := r.runHooks(ctx, StagePolicy, &rt); err != nil {
+	rt := r.routing(st)
+	defer r.routings.Put(rt)
+	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
 		return 0
 	}
 	return r.Deliver(ctx, rt.St)

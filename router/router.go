@@ -43,6 +43,10 @@ type Router struct {
 
 	accounts AccountChecker // set before serving
 	observer Observer       // set before serving; may be nil
+
+	// routings recycles the Routing values hooks see, so that routing a
+	// stanza allocates nothing (hooks receive a pointer, which escapes).
+	routings sync.Pool
 }
 
 // New returns a router for the served hosts (canonical domain strings,
