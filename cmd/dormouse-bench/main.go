@@ -16,6 +16,30 @@
 //	            msgs/s, end-to-end latency p50/p99 from a timestamp in the
 //	            body, and with -pid the server's CPU time per 1,000 messages
 //
+//	resume      N sessions with XEP-0198 (resume='true') each get -queue
+//	            messages they read but do not acknowledge; every TCP
+//	            connection is reset, then each session reconnects and
+//	            resumes: TCP connect → <resumed/> latency p50/p99, round
+//	            trips (one more session resumed through the delaying proxy),
+//	            with -pid the server's CPU per resumption; -direct-tls for
+//	            XEP-0368
+//	hibernate   hold N SM sessions, reset them all without resuming, wait;
+//	            with -pid, server RSS per session before login, live and
+//	            hibernated; then a sample resumes to check the server kept
+//	            them
+//	mam         a sender sends -prefill chat messages to a receiver (both
+//	            accounts from -first); once delivered, the receiver runs
+//	            -queries XEP-0313 queries of each shape (last page, first
+//	            page since the prefill, last page with a 'with' filter):
+//	            p50/p99 per shape, each result's count checked
+//	push        the tool is the XEP-0357 app server, connected as an
+//	            XEP-0114 component; a client enables push and goes away
+//	            (-push-mode hibernate or offline), another sends -bursts
+//	            bursts of -burst messages: message → publish latency for the
+//	            first message of a burst, publishes per burst. A server that
+//	            does not advertise urn:xmpp:push:0 gets a result line with
+//	            "unsupported": true and an exit status of 0
+//
 // Every connection makes a full TLS handshake (no session resumption) and,
 // by default, offers only the X25519 key exchange, which all servers under
 // test support, so that each does the same cryptographic work (-tls-groups
@@ -23,8 +47,10 @@
 //
 // Loops are bounded (counts, -duration and a 30-minute hard limit) and the
 // tool stops by itself. Every result is one JSON line on stdout; failures
-// print a JSON line with "error" and exit 1. The target must be a loopback
-// address: the tool refuses anything else.
+// print a JSON line with "error" and exit 1 (a scenario the server does not
+// support adds "unsupported": true and exits 0). The target (and the
+// component listener) must be a loopback address: the tool refuses
+// anything else.
 //
 // Every result also says how busy the machine was while measuring
 // (machine_busy_cpu_s from /proc/stat, and other_cpu_s: what neither the
@@ -74,6 +100,15 @@ type options struct {
 	tlsGroups   string
 	tlsConfig   *tls.Config
 	tags        tags
+
+	first         int           // first account index (resume, hibernate, mam, push)
+	queue         int           // unacknowledged messages per session at the cut (resume)
+	hibernateWait time.Duration // wait after the cut before reading RSS (hibernate)
+	resumeCheck   int           // hibernated sessions resumed afterwards as a check (hibernate)
+	prefill       int           // archived messages (mam)
+	queries       int           // queries per shape (mam)
+	page          int           // page size (mam)
+	push          pushOptions
 }
 
 // tags are -tag key=value pairs copied into the result line.
@@ -92,7 +127,7 @@ func (t tags) Set(s string) error {
 
 func main() {
 	o := options{tags: tags{}}
-	flag.StringVar(&o.scenario, "scenario", "login", "login, idle or throughput")
+	flag.StringVar(&o.scenario, "scenario", "login", "login, idle, throughput, resume, hibernate, mam or push")
 	flag.StringVar(&o.label, "label", "", "label copied into the result (e.g. the server's name)")
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:5222", "server address (loopback only)")
 	flag.StringVar(&o.domain, "domain", "localhost", "XMPP domain")
@@ -115,6 +150,20 @@ func main() {
 	flag.IntVar(&o.idleWarmup, "idle-warmup", 20, "sessions opened and closed before the server's RSS is first read (idle)")
 	flag.BoolVar(&o.presence, "presence", true, "send initial presence on each session (idle)")
 	flag.BoolVar(&o.rttProbe, "rtt-probe", true, "count round trips of one login through a delaying proxy first (login)")
+	flag.IntVar(&o.first, "first", 0, "first account index used (resume, hibernate, mam, push; see each scenario for how many follow)")
+	flag.IntVar(&o.queue, "queue", 5, "messages each session has read but not acknowledged when its connection is cut (resume)")
+	flag.DurationVar(&o.hibernateWait, "hibernate-wait", 10*time.Second, "wait after cutting the sessions before reading RSS (hibernate)")
+	flag.IntVar(&o.resumeCheck, "resume-check", 20, "hibernated sessions resumed at the end to check the server kept them (hibernate)")
+	flag.IntVar(&o.prefill, "prefill", 2000, "messages archived before querying (mam)")
+	flag.IntVar(&o.queries, "queries", 50, "queries of each shape (mam)")
+	flag.IntVar(&o.page, "page", 50, "page size, RSM <max/> (mam)")
+	flag.StringVar(&o.push.componentAddr, "component-addr", "127.0.0.1:5347", "the server's XEP-0114 component listener (push)")
+	flag.StringVar(&o.push.domain, "component-domain", "push.localhost", "the app server's component domain (push)")
+	flag.StringVar(&o.push.secret, "component-secret", "bench-push-secret", "the component's shared secret (push)")
+	flag.StringVar(&o.push.mode, "push-mode", "hibernate", "where the pushed client is: hibernate (XEP-0198 session cut) or offline (stream closed) (push)")
+	flag.IntVar(&o.push.bursts, "bursts", 5, "bursts of messages (push)")
+	flag.IntVar(&o.push.burst, "burst", 5, "messages per burst (push)")
+	flag.DurationVar(&o.push.gap, "burst-gap", 2*time.Second, "time given to each burst's publishes (push)")
 	flag.Var(o.tags, "tag", "key=value copied into the result (repeatable; e.g. -tag rep=2)")
 	flag.Parse()
 
@@ -146,9 +195,12 @@ func main() {
 	if err != nil {
 		res["error"] = err.Error()
 	}
+	if errors.Is(err, errUnsupported) {
+		res["unsupported"] = true
+	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
-	if err != nil {
+	if err != nil && !errors.Is(err, errUnsupported) {
 		fmt.Fprintln(os.Stderr, "dormouse-bench:", err)
 		os.Exit(1)
 	}
@@ -177,6 +229,23 @@ func run(ctx context.Context, o options) (map[string]any, error) {
 		return runIdle(ctx, o)
 	case "throughput":
 		return runThroughput(ctx, o)
+	case "resume":
+		return runResume(ctx, o)
+	case "hibernate":
+		return runHibernate(ctx, o)
+	case "mam":
+		if o.prefill < 1 || o.queries < 1 || o.page < 1 {
+			return nil, errors.New("-prefill, -queries and -page must be positive")
+		}
+		return runMAM(ctx, o)
+	case "push":
+		if o.push.bursts < 1 || o.push.burst < 1 || o.push.gap <= 0 {
+			return nil, errors.New("-bursts, -burst and -burst-gap must be positive")
+		}
+		if err := checkLoopback(o.push.componentAddr); err != nil {
+			return nil, err
+		}
+		return runPush(ctx, o)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", o.scenario)
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"dormouse.im/dormouse/internal/xmpptest"
 )
 
 // probeDelay is the one-way delay the round-trip probe adds in each
@@ -17,7 +19,7 @@ import (
 // session tickets) never splits a client flight in two.
 const probeDelay = 5 * time.Millisecond
 
-// countRoundTrips logs in once through a loopback proxy that delays every
+// countRoundTrips runs dial once (a login, or a resumption) through a loopback proxy that delays every
 // chunk by probeDelay in each direction and watches the client side of
 // the connection. A round trip is a client flight answered by the server:
 // one is counted each time data reaches the client after the client last
@@ -27,7 +29,7 @@ const probeDelay = 5 * time.Millisecond
 // It returns the round trips, the login time through the proxy (about
 // round trips × 2 × probeDelay plus processing), and the negotiated TLS
 // version, cipher suite and key exchange.
-func countRoundTrips(ctx context.Context, o options, i int) (rt int, d time.Duration, tlsInfo string, err error) {
+func countRoundTrips(ctx context.Context, o options, dial func(po options) (*xmpptest.Client, error)) (rt int, d time.Duration, tlsInfo string, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, 0, "", err
@@ -76,7 +78,7 @@ func countRoundTrips(ctx context.Context, o options, i int) (rt int, d time.Dura
 	po := o
 	po.addr = ln.Addr().String()
 	t0 := time.Now()
-	c, err := po.dial(ctx, i, "rttprobe")
+	c, err := dial(po)
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("round-trip probe: %w", err)
 	}

@@ -22,11 +22,7 @@ const (
 )
 
 func (o options) dial(ctx context.Context, i int, resource string) (*xmpptest.Client, error) {
-	return xmpptest.Dial(ctx, xmpptest.Options{
-		Addr: o.addr, Domain: o.domain, User: o.user(i), Password: o.pass(i),
-		Resource: resource, DirectTLS: o.directTLS, Mechanism: o.mechanism, Timeout: 30 * time.Second,
-		TLS: o.tlsConfig,
-	})
+	return xmpptest.Dial(ctx, o.xopts(i, resource))
 }
 
 // newTLSConfig is the client's TLS configuration: no certificate checks
@@ -104,7 +100,9 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	}
 	res := map[string]any{"concurrency": o.concurrency, "accounts": accounts}
 	if o.rttProbe {
-		rt, d, info, err := countRoundTrips(ctx, o, 0)
+		rt, d, info, err := countRoundTrips(ctx, o, func(po options) (*xmpptest.Client, error) {
+			return po.dial(ctx, 0, "rttprobe")
+		})
 		if err != nil {
 			return res, err
 		}
@@ -206,32 +204,7 @@ func enableSM(c *xmpptest.Client) error {
 // runIdle holds n sessions and reports the server's RSS growth per session.
 func runIdle(ctx context.Context, o options) (map[string]any, error) {
 	res := map[string]any{"sm": o.sm, "presence": o.presence, "warmup_sessions": o.idleWarmup}
-	// Warm-up: a few sessions opened and closed first, so one-time costs
-	// (code loaded or initialized on first use, pools, caches) are not
-	// charged to the sessions measured.
-	if o.idleWarmup > 0 {
-		warm := make([]*xmpptest.Client, min(o.idleWarmup, o.n))
-		parallel(ctx, len(warm), o.concurrency, func(i int) {
-			c, err := o.dial(ctx, i, "warmup")
-			if err == nil && o.sm {
-				err = enableSM(c)
-			}
-			if err == nil && o.presence {
-				err = c.SendRaw("<presence/>")
-			}
-			if err == nil {
-				warm[i] = c
-			} else if c != nil {
-				c.Close()
-			}
-		})
-		for _, c := range warm {
-			if c != nil {
-				c.Close()
-			}
-		}
-		time.Sleep(time.Second)
-	}
+	warmUp(ctx, o, o.sm)
 	rss0 := rss(o.pid)
 	sessions := make([]*idleSession, o.n)
 	defer func() {
