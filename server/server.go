@@ -320,6 +320,7 @@ func (s *Server) registerSessionMetrics() {
 	}{
 		{"sm_resumable_sessions", "Resumable (XEP-0198) sessions, live or hibernated.", func(st session.Stats) float64 { return float64(st.Resumable) }},
 		{"sm_hibernated_sessions", "Hibernated sessions waiting for a resume.", func(st session.Stats) float64 { return float64(st.Hibernated) }},
+		{"c2s_parked_connections", "Idle client connections holding no goroutine and no read buffer.", func(st session.Stats) float64 { return float64(st.Parked) }},
 	}
 	for _, g := range gauges {
 		m.GaugeFunc(g.name, g.help, func() float64 { return g.f(c.Stats()) })
@@ -336,6 +337,7 @@ func (s *Server) registerSessionMetrics() {
 		{"sm_rescued_total", "Messages of ended sessions handed to another resource or offline storage.", func(st session.Stats) uint64 { return st.Rescued }},
 		{"sm_rescue_errors_total", "Messages of ended sessions that could not be rescued (lost).", func(st session.Stats) uint64 { return st.RescueErrors }},
 		{"c2s_stanzas_out_total", "Stanzas queued for writing to clients.", func(st session.Stats) uint64 { return st.StanzasOut }},
+		{"c2s_parks_total", "Times an idle client connection parked.", func(st session.Stats) uint64 { return st.Parks }},
 		{"csi_held_total", "Stanzas held while a client was inactive (XEP-0352) or hibernated.", func(st session.Stats) uint64 { return st.CSIHeld }},
 		{"csi_superseded_total", "Held presence replaced by a newer one.", func(st session.Stats) uint64 { return st.CSISuperseded }},
 		{"csi_flushes_total", "Hold queue flushes.", func(st session.Stats) uint64 { return st.CSIFlushes }},

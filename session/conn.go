@@ -11,8 +11,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"dormouse.im/dormouse/internal/netpoll"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -56,6 +58,16 @@ type Conn struct {
 	lastFill    time.Time
 	lost        bool // the stream ended by a transport failure, not </stream:stream> or a stream error
 	csiInactive bool // XEP-0352 state asked for before bind
+
+	// Parking (park.go), reader state too.
+	peek      [1]byte         // a byte read while waiting to park
+	peeked    bool            // peek holds a byte the decoder has not read
+	idleFired bool            // parked for Config.IdleTimeout: ping the client
+	rc        syscall.RawConn // nc's, once parked
+	idleTimer *time.Timer     // the idle timeout while parked in the poller
+	// poll is the connection's poller registration, once parked there;
+	// Disarm on it decides who wakes the reader.
+	poll atomic.Pointer[netpoll.Handle]
 
 	// sess is the bound session (set by the reader at bind or resume).
 	sess atomic.Pointer[Session]
@@ -200,8 +212,10 @@ func (c *Conn) shutdownConn(graceful bool) {
 			_ = tc.CloseWrite()
 		}
 		_ = c.nc.SetReadDeadline(at)
+		c.wake()
 		return // the reader sees EOF or the deadline and closes nc
 	}
+	c.wake()
 	c.nc.Close()
 }
 
@@ -221,18 +235,32 @@ type deadlineReader struct{ c *Conn }
 
 func (r deadlineReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.peeked && len(p) > 0 {
+		// The byte read while waiting to park (Conn.awaitInput).
+		c.peeked = false
+		p[0] = c.peek[0]
+		return 1, nil
+	}
 	if c.superseded.Load() {
 		return 0, errSuperseded
 	}
 	if c.stopping.Load() {
-		// Closing: keep the short deadline set by shutdownConn.
+		// Closing: keep the short deadline set by shutdownConn (idle may
+		// have replaced it).
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.stopAt.Load()))
 		return c.conn.Read(p)
 	}
 	if !c.authed {
 		_ = c.nc.SetReadDeadline(c.started.Add(c.srv.Config.AuthTimeout))
 		return c.conn.Read(p)
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.Config.IdleTimeout))
+	if c.idleFired {
+		// Parked for the idle timeout: the deadline has passed.
+		c.idleFired = false
+		_ = c.nc.SetReadDeadline(time.Now())
+	} else {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.Config.IdleTimeout))
+	}
 	// interruptRead or shutdownConn may have set their deadline before the
 	// one above: restore it.
 	if c.superseded.Load() {
@@ -261,24 +289,35 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 // resumed elsewhere: deadlineReader then returns errSuperseded).
 func (c *Conn) interruptRead() {
 	_ = c.nc.SetReadDeadline(time.Now())
+	c.wake()
 }
 
 // pingGrace is how long an idle client has to answer the server's ping.
 const pingGrace = time.Minute
 
-// serve runs the connection until it ends.
+// serve runs the connection until it ends or parks (park.go: another
+// goroutine then continues it).
 func (c *Conn) serve() {
-	defer c.finish()
 	c.log().Debug("connection accepted", "direct_tls", c.direct)
 	if c.direct {
 		if err := c.handshake(); err != nil {
 			c.log().Info("TLS handshake failed", "err", err)
+			c.finish()
 			return
 		}
 	}
 	c.dec = xml.NewDecoder(deadlineReader{c}, xml.Limits{MaxStanzaSize: c.srv.Config.MaxStanzaSize})
-	err := c.run()
+	c.end(c.run(false))
+}
+
+// end finishes the connection after its reader stopped with err, unless
+// it parked.
+func (c *Conn) end(err error) {
+	if errors.Is(err, errParked) {
+		return
+	}
 	c.endWith(err)
+	c.finish()
 }
 
 func (c *Conn) handshake() error {
@@ -349,6 +388,7 @@ func (c *Conn) finish() {
 	lost := c.lost && !c.closeSent.Load()
 	if lost {
 		// Nobody to write to: unblock the writer now.
+		c.unpoll()
 		c.nc.Close()
 	}
 	if s := c.sess.Load(); s != nil {
@@ -364,11 +404,13 @@ func (c *Conn) finish() {
 	c.queue, c.spare = nil, nil
 	c.mu.Unlock()
 	c.cancel()
+	c.unpoll()
 	c.nc.Close()
 	if c.dec != nil {
 		c.dec.Release()
 	}
 	c.log().Debug("connection closed", "jid", c.jid.String())
+	c.srv.connDone(c)
 }
 
 // log returns the connection's logger.

@@ -16,12 +16,17 @@ import (
 )
 
 // run reads the stream: headers (again after each restart), negotiation,
-// then stanzas. It returns nil when the peer closed the stream cleanly.
-func (c *Conn) run() error {
+// then stanzas. It returns nil when the peer closed the stream cleanly, and
+// errParked when the connection parked. With resume, it continues a parked
+// connection's element loop.
+func (c *Conn) run(resume bool) error {
 	for {
-		if err := c.openStream(); err != nil {
-			return err
+		if !resume {
+			if err := c.openStream(); err != nil {
+				return err
+			}
 		}
+		resume = false
 		restart, err := c.readElements()
 		if err != nil {
 			return err
@@ -158,6 +163,9 @@ func (c *Conn) appendMechanisms(b []byte) []byte {
 // (restart=false, nil error), or an error.
 func (c *Conn) readElements() (restart bool, err error) {
 	for {
+		if err := c.awaitInput(); err != nil {
+			return false, err
+		}
 		el, err := c.dec.Next()
 		if errors.Is(err, xml.ErrStreamEnd) {
 			return false, errClosedByPeer

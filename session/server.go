@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/internal/netpoll"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -49,6 +50,13 @@ type Config struct {
 	StanzaBurst   int           // default 200
 	MaxConnsPerIP int           // default 50; <0 disables the limit
 	MaxAuthTries  int           // SASL failures per connection before it is closed; default 3
+	// ParkAfter: an authenticated connection that sends nothing for this
+	// long holds no goroutine and no read buffer until it is readable
+	// again (see park.go). Default 100 ms; <0 never parks.
+	ParkAfter time.Duration
+	// PortablePark parks with one small waiting goroutine per connection
+	// instead of the epoll poller (always so on systems other than Linux).
+	PortablePark bool
 	// AuthSecret keys the fake SCRAM salts given for unknown users, so they
 	// cannot be told from real ones; a persisted random value.
 	AuthSecret []byte
@@ -130,8 +138,9 @@ type Server struct {
 	// Clock drives the session timers; nil means the system clock.
 	Clock Clock
 
-	events  Events // Events or NopEvents
-	clock   Clock  // Clock or the system clock
+	events  Events          // Events or NopEvents
+	clock   Clock           // Clock or the system clock
+	poller  *netpoll.Poller // parked connections (nil: portable parking)
 	reg     registry
 	stats   stats
 	closing atomic.Bool // Shutdown was called
@@ -180,6 +189,9 @@ func (s *Server) init() {
 		if c.MaxAuthTries == 0 {
 			c.MaxAuthTries = 3
 		}
+		if c.ParkAfter == 0 {
+			c.ParkAfter = defaultParkAfter
+		}
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
@@ -220,6 +232,7 @@ func (s *Server) init() {
 			s.clock = systemClock{}
 		}
 		s.reg.init(sm.OldSessions, sm.OldSessionTTL)
+		s.poller = newPoller(c)
 		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*Conn]struct{}{}
@@ -274,17 +287,19 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			if s.perIP[ip]--; s.perIP[ip] <= 0 {
-				delete(s.perIP, ip)
-			}
-			s.mu.Unlock()
-		}()
+		go c.serve()
 	}
+}
+
+// connDone forgets a connection that finished.
+func (s *Server) connDone(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // refuse tells a client over the limit why it is refused (on a STARTTLS
@@ -350,6 +365,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
+			c.wake()
 			c.nc.Close()
 		}
 		s.mu.Unlock()
@@ -366,6 +382,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.workDone.Wait()
 	}
 	s.mu.Unlock()
+	if s.poller != nil {
+		s.poller.Close()
+	}
 	return err
 }
 

@@ -19,10 +19,14 @@ type Stats struct {
 	CSIHeld       uint64 // stanzas held back while a client was inactive (or hibernated)
 	CSISuperseded uint64 // held presence replaced by a newer one from the same contact
 	CSIFlushes    uint64 // times a hold queue was flushed
+
+	Parked int64  // connections parked now: no goroutine, no read buffer (park.go)
+	Parks  uint64 // times a connection parked
 }
 
 type stats struct {
-	hibernated                                     atomic.Int64
+	hibernated, parked                             atomic.Int64
+	parks                                          atomic.Uint64
 	hibernations, resumptions, resumeFailures      atomic.Uint64
 	timeouts, overflows, rescued, rescueErrors     atomic.Uint64
 	stanzasOut, csiHeld, csiSuperseded, csiFlushes atomic.Uint64
@@ -46,5 +50,7 @@ func (s *Server) Stats() Stats {
 		CSIHeld:        st.csiHeld.Load(),
 		CSISuperseded:  st.csiSuperseded.Load(),
 		CSIFlushes:     st.csiFlushes.Load(),
+		Parked:         st.parked.Load(),
+		Parks:          st.parks.Load(),
 	}
 }

@@ -186,6 +186,14 @@ func (d *Decoder) Reset(r io.Reader) {
 // after the last element returned).
 func (d *Decoder) Buffered() int { return d.end - d.start }
 
+// Quiet reports whether d is between top-level elements with nothing
+// buffered and no deferred read error: a caller that waits for the
+// underlying connection to become readable before calling Next again loses
+// nothing (after Release, d then holds no read buffer at all).
+func (d *Decoder) Quiet() bool {
+	return d.start == d.end && d.rerr == nil && d.err == nil && d.st == stTop && d.header && !d.ended
+}
+
 // Release drops the Decoder's read buffer (back into a pool) so that an idle
 // connection holds little memory; the next read takes one again. Unconsumed
 // input is kept in a small private copy. Call it when a read timed out or

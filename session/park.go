@@ -1,0 +1,200 @@
+package session
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"dormouse.im/dormouse/internal/netpoll"
+)
+
+// Parking. An authenticated connection that has sent nothing for
+// Config.ParkAfter gives up its reader goroutine and its decoder's read
+// buffer until it is readable again:
+//
+//   - At the top of the element loop, with nothing buffered in the decoder,
+//     the reader releases the decoder's buffer and waits for one byte (into
+//     Conn.peek) for ParkAfter. A byte: it is handed to the decoder first
+//     (deadlineReader) and reading goes on as before.
+//   - A timeout: crypto/tls holds no complete record (its Read would have
+//     decrypted and returned it; a timeout is a temporary error that leaves
+//     the connection usable and keeps a partial record's bytes), so
+//     everything still to come arrives through the socket: waiting for the
+//     socket to become readable loses nothing.
+//   - Linux: the connection is armed in the Server's epoll poller
+//     (internal/netpoll) with a timer for the idle timeout, and the reader
+//     goroutine returns. The poller, the timer, or a goroutine that must
+//     wake the connection (a resumption elsewhere, closing the stream, a
+//     failed write, shutdown: Conn.wake) takes the wake-up — exactly one
+//     of them, through Handle.Disarm — and starts a reader goroutine
+//     (resumeRead) that continues the element loop.
+//   - Elsewhere, or with Config.PortablePark: a small goroutine waits for
+//     readability through the runtime poller (RawConn.Read) under the idle
+//     deadline, and continues as the reader. Setting the read deadline or
+//     closing the socket wakes it.
+//
+// A connection that is not a syscall.Conn (net.Pipe in tests) does not
+// park.
+
+// defaultParkAfter is Config.ParkAfter's default: long enough that a
+// session in a conversation keeps its goroutine between stanzas (parking
+// costs a few system calls and a goroutine start), short enough that
+// sessions logging in at a high rate do not each keep a grown stack.
+const defaultParkAfter = 100 * time.Millisecond
+
+// errParked is returned up the reader's stack when the connection parked:
+// the goroutine returns and another one continues later.
+var errParked = errors.New("session: parked")
+
+// awaitInput is called by the reader between top-level elements. It waits for
+// the next byte without holding the decoder's buffer for up to
+// Config.ParkAfter, then parks. It returns errParked if the connection
+// parked (the caller's goroutine must then return without touching the
+// connection), nil to go on reading, or the read error.
+func (c *Conn) awaitInput() error {
+	if !c.authed || c.srv.Config.ParkAfter < 0 || c.idleFired || !c.dec.Quiet() ||
+		c.stopping.Load() || c.superseded.Load() {
+		return nil
+	}
+	c.dec.Release()
+	_ = c.nc.SetReadDeadline(time.Now().Add(min(c.srv.Config.ParkAfter, c.srv.Config.IdleTimeout)))
+	if c.stopping.Load() || c.superseded.Load() {
+		return nil // deadlineReader restores their deadline
+	}
+	n, err := c.conn.Read(c.peek[:])
+	if n == 1 {
+		c.peeked = true
+		return nil
+	}
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return err
+	case c.stopping.Load() || c.superseded.Load():
+		return nil
+	}
+	return c.park()
+}
+
+// park gives up the reader goroutine until the connection is readable.
+// It returns errParked, or nil if the connection cannot park (the caller
+// then reads as usual).
+func (c *Conn) park() error {
+	if c.rc == nil {
+		sc, ok := c.nc.(syscall.Conn)
+		if !ok {
+			return nil
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		c.rc = rc
+	}
+	st := &c.srv.stats
+	st.parks.Add(1)
+	st.parked.Add(1) // before anything can wake the connection
+	p := c.srv.poller
+	if p == nil {
+		deadline := time.Now().Add(c.srv.Config.IdleTimeout)
+		go c.waitReadable(deadline)
+		return errParked
+	}
+	h := c.poll.Load()
+	if h == nil {
+		h = p.NewHandle(c.rc, c.polled)
+		c.poll.Store(h)
+	}
+	// The timer first: once armed, the handle may fire at once.
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(c.srv.Config.IdleTimeout, c.idleTimedOut)
+	} else {
+		c.idleTimer.Reset(c.srv.Config.IdleTimeout)
+	}
+	armed, err := h.Arm()
+	if armed {
+		return errParked
+	}
+	c.idleTimer.Stop()
+	st.parked.Add(-1)
+	c.log().Debug("cannot park the connection", "err", err)
+	return nil
+}
+
+// polled is called by the poller when the parked connection is readable.
+func (c *Conn) polled() {
+	go c.resumeRead()
+}
+
+// idleTimedOut runs when a parked connection stayed idle for
+// Config.IdleTimeout: the reader then pings the client (deadlineReader).
+func (c *Conn) idleTimedOut() {
+	if h := c.poll.Load(); h != nil && h.Disarm() {
+		c.idleFired = true
+		go c.resumeRead()
+	}
+}
+
+// wake makes a parked connection's reader run (to see that it was
+// superseded, that the stream is closing, or that the socket was closed).
+// Safe to call from any goroutine, parked or not.
+func (c *Conn) wake() {
+	if h := c.poll.Load(); h != nil && h.Disarm() {
+		go c.resumeRead()
+	}
+}
+
+// waitReadable is the portable parked state: a small goroutine waits for
+// readability of the socket (or the deadline, or the socket's closing) and
+// then continues as the reader.
+func (c *Conn) waitReadable(deadline time.Time) {
+	_ = c.nc.SetReadDeadline(deadline)
+	if !c.stopping.Load() && !c.superseded.Load() {
+		first := true
+		err := c.rc.Read(func(uintptr) bool {
+			if first {
+				first = false
+				return false // wait for readability
+			}
+			return true
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() && !c.superseded.Load() {
+			c.idleFired = true
+		}
+	}
+	c.resumeRead()
+}
+
+// resumeRead continues the reader of a parked connection.
+func (c *Conn) resumeRead() {
+	c.srv.stats.parked.Add(-1)
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	c.end(c.run(true))
+}
+
+// unpoll takes the connection out of the poller before it is closed.
+func (c *Conn) unpoll() {
+	if h := c.poll.Load(); h != nil {
+		_ = h.Remove()
+	}
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+}
+
+// newPoller starts the Server's poller unless the portable path is asked
+// for or the system has none.
+func newPoller(cfg *Config) *netpoll.Poller {
+	if cfg.PortablePark || cfg.ParkAfter < 0 {
+		return nil
+	}
+	p, err := netpoll.New()
+	if err != nil {
+		return nil
+	}
+	return p
+}
