@@ -72,14 +72,39 @@ func (s *MAMStore) SupportsFullText() bool {
 	return true
 }
 
-// archiveInsert inserts one message.
-const archiveInsert = `INSERT INTO archive
-	(owner, id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// appendChunk is the most messages one INSERT statement of Append
+// carries: 9 parameters each, well under SQLite's limit of 32,766.
+const appendChunk = 512
 
-// Append implements mam.Store. The messages are inserted with one prepared
-// statement in one BEGIN IMMEDIATE transaction on the writer connection
-// (a single message without a transaction: one statement is atomic).
+// archiveInsert returns the statement inserting n messages.
+func archiveInsert(n int) string {
+	const (
+		head = `INSERT INTO archive (owner, id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza) VALUES `
+		row  = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	)
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+1))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// Append implements mam.Store. The messages are inserted with one
+// multi-row INSERT statement per appendChunk messages, on the writer
+// connection; one statement is atomic, so a batch of up to appendChunk
+// messages needs no explicit transaction, and a larger one is one BEGIN
+// IMMEDIATE transaction.
+//
+// One statement per batch, not one per message, matters: inside a
+// transaction every statement that fires the full-text trigger opens a
+// statement savepoint, at which FTS5 flushes its pending terms to a new
+// segment on disk, and those segments must then be merged. A statement
+// (or an autocommit transaction) flushes once.
 func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -89,22 +114,25 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 			return fmt.Errorf("sqlite: mam append: message of %q: id %d is not positive", m.Owner, m.ID)
 		}
 	}
-	args := func(m *mam.Message) []any {
-		return []any{m.Owner, m.ID, m.With, m.WithResource, norm.Stamp(m.Stamp).UnixMicro(),
-			m.Outgoing, m.OriginID, m.Body, norm.Bytes(m.Stanza)}
+	insert := func(ctx context.Context, ex interface {
+		ExecContext(context.Context, string, ...any) (dbsql.Result, error)
+	}, msgs []mam.Message) error {
+		args := make([]any, 0, 9*len(msgs))
+		for i := range msgs {
+			m := &msgs[i]
+			args = append(args, m.Owner, m.ID, m.With, m.WithResource, norm.Stamp(m.Stamp).UnixMicro(),
+				m.Outgoing, m.OriginID, m.Body, norm.Bytes(m.Stanza))
+		}
+		_, err := ex.ExecContext(ctx, archiveInsert(len(msgs)), args...)
+		return err
 	}
 	var err error
-	if len(msgs) == 1 {
-		_, err = s.db.w.ExecContext(ctx, archiveInsert, args(&msgs[0])...)
+	if len(msgs) <= appendChunk {
+		err = insert(ctx, s.db.w, msgs)
 	} else {
 		err = s.db.inTx(ctx, func(tx *dbsql.Tx) error {
-			stmt, err := tx.PrepareContext(ctx, archiveInsert)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for i := range msgs {
-				if _, err := stmt.ExecContext(ctx, args(&msgs[i])...); err != nil {
+			for chunk := range slices.Chunk(msgs, appendChunk) {
+				if err := insert(ctx, tx, chunk); err != nil {
 					return err
 				}
 			}

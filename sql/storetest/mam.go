@@ -752,6 +752,24 @@ func testMAMAppendErrors(t *testing.T, s *sql.Stores) {
 	check(t, "Append for two owners", s.MAM.Append(ctx, both))
 	wantPage(t, s, mam.Query{Owner: user, Max: 10}, []int{0, 1, 2, 5, 6}, true)
 	wantPage(t, s, mam.Query{Owner: other, Max: 10}, []int{5, 6}, true)
+
+	// A large batch (backends may split it into several statements) whose
+	// last message is a duplicate: nothing of it is stored, its text
+	// included.
+	large := mamMessages(other, 100, 1100)
+	for i := range large {
+		large[i].Body = "quince"
+	}
+	large = append(large, mamMessage(other, 5))
+	wantErr(t, "Append of a large batch ending with an archived id", s.MAM.Append(ctx, large), mam.ErrDuplicate)
+	wantPage(t, s, mam.Query{Owner: other, Max: 10}, []int{5, 6}, true)
+	if s.MAM.SupportsFullText() {
+		wantPage(t, s, mam.Query{Owner: other, Text: "quince", Max: 10}, nil, true)
+	}
+	check(t, "Append of a large batch", s.MAM.Append(ctx, large[:len(large)-1]))
+	if p := query(t, s, mam.Query{Owner: other, Max: 0, Count: true}); p.Count != 1002 {
+		t.Errorf("after a large batch: count %d, want 1002", p.Count)
+	}
 }
 
 // testMAMConcurrentAppend appends from many goroutines at once (batches and
