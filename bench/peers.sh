@@ -3,11 +3,13 @@
 # repository's own load tool (cmd/dormouse-bench), on this machine, over
 # loopback, in one run.
 #
-#   sudo bench/peers.sh              # full run: about 10 minutes on 2 cores
+#   sudo bench/peers.sh              # full run: about 25 minutes on 2 cores
 #   REPS=1 SERVERS=dormouse REPORT=0 RESULTS_DIR=/tmp/r bench/peers.sh   # a partial test run
 #
 # Every size below can be set from the environment (REPS, SERVERS, ACCOUNTS,
-# LOGIN_N, IDLE_N, TP_DURATION, ...); PROFILE=0 skips the Dormouse profiles.
+# LOGIN_N, IDLE_N, TP_DURATION, RESUME_N, HIB_N, MAM_PREFILL, PUSH_BURSTS, ...);
+# PROFILE=0 skips the Dormouse profiles; FIGURES limits the groups measured
+# (default "idle login messages resume hibernate mam_push").
 #
 # What it does:
 #   1. installs Debian's prosody, prosody-modules, lua-dbi-sqlite3, ejabberd and
@@ -24,16 +26,25 @@
 #      4096 iterations on all three) in bulk;
 #   5. runs REPS repetitions of every figure against every server (the order
 #      of servers rotates between repetitions), each server started fresh for
-#      each group of measurements (idle SM off; idle SM on; logins; messages),
-#      and appends JSON lines to bench/results/<UTC timestamp>.jsonl;
+#      each group of measurements (idle SM off; idle SM on; logins; messages;
+#      resumption over STARTTLS and direct TLS; hibernated sessions; MAM
+#      queries and push), and appends JSON lines to
+#      bench/results/<UTC timestamp>.jsonl;
 #   6. profiles Dormouse in extra runs (CPU during logins, throughput and
 #      archived throughput; the heap with 1,000 idle sessions), saved next to
 #      the results with their `go tool pprof -top` summaries;
 #   7. writes docs/benchmarks.md with bench/report.py.
 # Every server is stopped on exit (trap) and the temporary directory deleted.
 #
-# Ports (loopback only): Prosody c2s 15222; ejabberd c2s 25222 and Erlang
-# distribution 25999; Dormouse c2s 30222 and admin HTTP 30280.
+# Ports (loopback only): Prosody c2s 15222, direct TLS 15223, components
+# 15347; ejabberd c2s 25222, direct TLS 25223, components 25347 and Erlang
+# distribution 25999; Dormouse c2s 30222, direct TLS 30223, components 30347
+# and admin HTTP 30280. The push scenario's app server (the load tool)
+# connects to the component port as push.localhost with PUSH_SECRET.
+#
+# Resumption timeouts (all defaults, long enough for every scenario here):
+# Prosody smacks_hibernation_time 600 s, ejabberd resume_timeout 300 s,
+# Dormouse stream_management.resume_timeout 10 min.
 #
 # The machine may be shared: before each CPU-sensitive measurement the script
 # waits (up to QUIET_MAX seconds) until other processes use less than
@@ -61,12 +72,27 @@ QUIET_CORES=${QUIET_CORES:-0.5}
 QUIET_MAX=${QUIET_MAX:-60}
 RETRY_BUDGET=${RETRY_BUDGET:-900}   # no waiting or retries after this many seconds
 PROFILE=${PROFILE:-1}
+FIGURES=${FIGURES:-"idle login messages resume hibernate mam_push"}
+RESUME_N=${RESUME_N:-200}          # sessions cut and resumed (each way: STARTTLS, direct TLS)
+RESUME_QUEUE=${RESUME_QUEUE:-5}    # messages read but not acknowledged per session at the cut
+RESUME_C=${RESUME_C:-1}            # concurrent resumptions (1: latency without queueing)
+HIB_N=${HIB_N:-1000}               # hibernated sessions held
+HIB_WAIT=${HIB_WAIT:-10s}          # wait after the cut before reading RSS
+MAM_PREFILL=${MAM_PREFILL:-2000}   # archived messages, then queries of each shape
+MAM_QUERIES=${MAM_QUERIES:-50}
+PUSH_BURSTS=${PUSH_BURSTS:-4}      # bursts of PUSH_BURST messages, PUSH_GAP apart
+PUSH_BURST=${PUSH_BURST:-5}
+PUSH_GAP=${PUSH_GAP:-2s}
+PUSH_SECRET=bench-push-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 PORT_PROSODY=15222
 PORT_EJABBERD=25222
 DIST_EJABBERD=25999
 PORT_DORMOUSE=30222  # all below 32768, where Linux starts picking ephemeral
 ADMIN_DORMOUSE=30280 # ports: thousands of client sockets come and go here
+# Direct TLS (XEP-0368) and component (XEP-0114) ports: c2s port + 1 and + 125.
+TLS_OFFSET=1
+COMP_OFFSET=125
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
@@ -115,7 +141,9 @@ install_peers() {
 				die "something still listens on :$p: $(ss -ltnpH "sport = :$p")"
 		fi
 	done
-	for p in $PORT_PROSODY $PORT_EJABBERD $DIST_EJABBERD $PORT_DORMOUSE $ADMIN_DORMOUSE; do
+	for p in $PORT_PROSODY $PORT_EJABBERD $DIST_EJABBERD $PORT_DORMOUSE $ADMIN_DORMOUSE \
+		$((PORT_PROSODY + TLS_OFFSET)) $((PORT_EJABBERD + TLS_OFFSET)) $((PORT_DORMOUSE + TLS_OFFSET)) \
+		$((PORT_PROSODY + COMP_OFFSET)) $((PORT_EJABBERD + COMP_OFFSET)) $((PORT_DORMOUSE + COMP_OFFSET)); do
 		[ -z "$(ss -ltnH "sport = :$p")" ] || die "port $p is in use: $(ss -ltnpH "sport = :$p")"
 	done
 }
@@ -158,10 +186,10 @@ make_cert() {
 setup_dormouse() {
 	local d=$WORK/dormouse
 	mkdir -p "$d/data"
-	# Defaults except: private ports, our certificate, no component listener,
-	# and the per-connection limits off (the peers have none by default):
-	# connections per IP (1,000 sessions come from 127.0.0.1) and the
-	# per-session stanza rate.
+	# Defaults except: private ports, our certificate, the push app server's
+	# component secret, and the per-connection limits off (the peers have
+	# none by default): connections per IP (1,000 sessions come from
+	# 127.0.0.1) and the per-session stanza rate.
 	cat >"$d/dormouse.toml" <<-EOF
 		domain = "localhost"
 		data_dir = "$d/data"
@@ -169,7 +197,7 @@ setup_dormouse() {
 		level = "warn"
 		[c2s]
 		listen = "127.0.0.1:$PORT_DORMOUSE"
-		tls_listen = ""
+		tls_listen = "127.0.0.1:$((PORT_DORMOUSE + TLS_OFFSET))"
 		max_connections_per_ip = 0
 		stanza_rate = 1000000
 		stanza_burst = 1000000
@@ -177,7 +205,9 @@ setup_dormouse() {
 		cert = "$WORK/tls/cert.pem"
 		key = "$WORK/tls/key.pem"
 		[components]
-		listen = ""
+		listen = "127.0.0.1:$((PORT_DORMOUSE + COMP_OFFSET))"
+		[components.secrets]
+		"push.localhost" = "$PUSH_SECRET"
 		[admin]
 		listen = "127.0.0.1:$ADMIN_DORMOUSE"
 	EOF
@@ -191,7 +221,9 @@ setup_prosody() {
 	# bookmarks, invites, registration, admin, s2s) and minus mod_limits (rate
 	# limits); plus MAM on SQLite, push (mod_cloud_notify, prosody-modules) and
 	# vCard-temp. Nagle off: 0.12's epoll backend keeps it on by default, which
-	# adds ~40 ms to multi-part replies.
+	# adds ~40 ms to multi-part replies. The push app server is a component
+	# (push.localhost); mod_cloud_notify keeps its defaults (no body, no
+	# sender in the push).
 	cat >"$d/prosody.cfg.lua" <<-EOF
 		pidfile = "$d/prosody.pid"
 		data_path = "$d/data"
@@ -199,8 +231,9 @@ setup_prosody() {
 		log = { warn = "$d/prosody.log" }
 		interfaces = { "127.0.0.1" }
 		c2s_ports = { $PORT_PROSODY }
-		c2s_direct_tls_ports = { }
-		component_ports = { }
+		c2s_direct_tls_ports = { $((PORT_PROSODY + TLS_OFFSET)) }
+		component_ports = { $((PORT_PROSODY + COMP_OFFSET)) }
+		component_interfaces = { "127.0.0.1" }
 		s2s_ports = { }
 		network_settings = { nagle = false }
 		modules_enabled = {
@@ -216,6 +249,8 @@ setup_prosody() {
 		sql = { driver = "SQLite3", database = "prosody.sqlite" }
 		ssl = { certificate = "$WORK/tls/cert.pem", key = "$WORK/tls/key.pem" }
 		VirtualHost "localhost"
+		Component "push.localhost"
+		  component_secret = "$PUSH_SECRET"
 	EOF
 	/usr/bin/python3 "$REPO/bench/prosody_accounts.py" "$d/data" localhost "$ACCOUNTS" >&2
 	chown -R prosody:prosody "$d"
@@ -255,6 +290,20 @@ setup_ejabberd() {
 		    max_stanza_size: 262144
 		    starttls_required: true
 		    backlog: 128
+		  -
+		    port: $((PORT_EJABBERD + TLS_OFFSET))
+		    ip: "127.0.0.1"
+		    module: ejabberd_c2s
+		    max_stanza_size: 262144
+		    tls: true
+		    backlog: 128
+		  -
+		    port: $((PORT_EJABBERD + COMP_OFFSET))
+		    ip: "127.0.0.1"
+		    module: ejabberd_service
+		    hosts:
+		      push.localhost:
+		        password: "$PUSH_SECRET"
 		auth_method: internal
 		auth_password_format: scram
 		auth_scram_hash: sha
@@ -472,11 +521,7 @@ except Exception:
 measure() {
 	local figure=$1 rep=$2 attempt line dist port
 	shift 2
-	case $RUNNING in
-	dormouse) port=$PORT_DORMOUSE ;;
-	prosody) port=$PORT_PROSODY ;;
-	ejabberd) port=$PORT_EJABBERD ;;
-	esac
+	port=$(c2s_port "$RUNNING")
 	for attempt in 1 2; do
 		line=$("$WORK/bin/dormouse-bench" -addr "127.0.0.1:$port" -domain localhost \
 			-pid "$SERVER_PID" -label "$RUNNING" -tag "server=$RUNNING" -tag "figure=$figure" \
@@ -500,8 +545,29 @@ try:
 except Exception:
     d = {"error": "unparsable result: " + line[:200]}
 keys = ["logins_per_s", "server_cpu_per_login_ms", "rss_per_session_kib", "msgs_per_s",
-        "latency_p50_ms", "latency_p99_ms", "server_cpu_ms_per_1000_msgs", "error"]
+        "latency_p50_ms", "latency_p99_ms", "server_cpu_ms_per_1000_msgs", "round_trips",
+        "rss_per_live_session_kib", "rss_per_hibernated_session_kib", "resume_ok",
+        "last_page_p50_ms", "last_page_p99_ms", "first_page_since_p50_ms", "with_last_page_p50_ms",
+        "publishes_per_burst", "unsupported", "error"]
 print(" ".join("%s=%s" % (k, round(d[k], 2) if isinstance(d[k], float) else d[k]) for k in keys if k in d))'
+}
+
+# c2s_port S prints server S's STARTTLS port.
+c2s_port() {
+	case $1 in
+	dormouse) echo $PORT_DORMOUSE ;;
+	prosody) echo $PORT_PROSODY ;;
+	ejabberd) echo $PORT_EJABBERD ;;
+	esac
+}
+
+# want GROUP: is GROUP in FIGURES?
+want() { [[ " $FIGURES " == *" $1 "* ]]; }
+
+# fresh S: starts S, or restarts it if it runs, and waits for a quiet machine.
+fresh() {
+	if [ -n "$RUNNING" ]; then restart_server; else start_server "$1"; fi
+	wait_quiet
 }
 
 # run_server_rep measures every figure once on server S. Each group starts
@@ -511,24 +577,54 @@ print(" ".join("%s=%s" % (k, round(d[k], 2) if isinstance(d[k], float) else d[k]
 # can be slower afterwards (Prosody's throughput drops by half or more), so
 # measuring in sequence would make the order decide the result.
 run_server_rep() {
-	local s=$1 rep=$2
-	start_server "$s"
-	wait_quiet
-	measure idle_sm_off "$rep" -scenario idle -n "$IDLE_N" -settle "$IDLE_SETTLE"
-	restart_server
-	wait_quiet
-	measure idle_sm_on "$rep" -scenario idle -sm -n "$IDLE_N" -settle "$IDLE_SETTLE"
-	restart_server
-	wait_quiet
-	measure login "$rep" -scenario login -n "$LOGIN_N" -c "$LOGIN_C" -accounts "$ACCOUNTS"
-	restart_server
-	wait_quiet
-	measure throughput "$rep" -scenario throughput -pairs "$TP_PAIRS" -window "$TP_WINDOW" -duration "$TP_DURATION"
-	wait_quiet
-	measure latency "$rep" -scenario throughput -pairs 1 -window 1 -duration "$LAT_DURATION"
-	wait_quiet
-	measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
-		-window "$TP_WINDOW" -duration "$ARCH_DURATION"
+	local s=$1 rep=$2 port
+	port=$(c2s_port "$s")
+	if want idle; then
+		fresh "$s"
+		measure idle_sm_off "$rep" -scenario idle -n "$IDLE_N" -settle "$IDLE_SETTLE"
+		fresh "$s"
+		measure idle_sm_on "$rep" -scenario idle -sm -n "$IDLE_N" -settle "$IDLE_SETTLE"
+	fi
+	if want login; then
+		fresh "$s"
+		measure login "$rep" -scenario login -n "$LOGIN_N" -c "$LOGIN_C" -accounts "$ACCOUNTS"
+	fi
+	if want messages; then
+		fresh "$s"
+		measure throughput "$rep" -scenario throughput -pairs "$TP_PAIRS" -window "$TP_WINDOW" -duration "$TP_DURATION"
+		wait_quiet
+		measure latency "$rep" -scenario throughput -pairs 1 -window 1 -duration "$LAT_DURATION"
+		wait_quiet
+		measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
+			-window "$TP_WINDOW" -duration "$ARCH_DURATION"
+	fi
+	if want resume; then
+		# Accounts 0..RESUME_N+1: the sessions, the sender of their queued
+		# messages, the round-trip probe.
+		fresh "$s"
+		measure resume "$rep" -scenario resume -n "$RESUME_N" -c "$RESUME_C" -queue "$RESUME_QUEUE"
+		wait_quiet
+		measure resume_direct_tls "$rep" -scenario resume -n "$RESUME_N" -c "$RESUME_C" -queue "$RESUME_QUEUE" \
+			-direct-tls -addr "127.0.0.1:$((port + TLS_OFFSET))"
+	fi
+	if want hibernate; then
+		fresh "$s"
+		measure hibernate "$rep" -scenario hibernate -n "$HIB_N" -settle "$IDLE_SETTLE" -hibernate-wait "$HIB_WAIT"
+	fi
+	if want mam_push; then
+		# Fresh accounts at the top of the range for each repetition's
+		# archive (so it holds MAM_PREFILL messages, as in the issue), and
+		# two pairs for push (earlier registrations are disabled first).
+		fresh "$s"
+		measure mam "$rep" -scenario mam -first $((ACCOUNTS - 2 * rep)) -prefill "$MAM_PREFILL" -queries "$MAM_QUERIES"
+		local pushargs=(-scenario push -component-addr "127.0.0.1:$((port + COMP_OFFSET))"
+			-component-domain push.localhost -component-secret "$PUSH_SECRET"
+			-bursts "$PUSH_BURSTS" -burst "$PUSH_BURST" -burst-gap "$PUSH_GAP")
+		wait_quiet
+		measure push_hibernate "$rep" "${pushargs[@]}" -push-mode hibernate -first $((ACCOUNTS - 2 * REPS - 4))
+		wait_quiet
+		measure push_offline "$rep" "${pushargs[@]}" -push-mode offline -first $((ACCOUNTS - 2 * REPS - 2))
+	fi
 	stop_server
 }
 
@@ -605,7 +701,8 @@ profile_dormouse() {
 meta() {
 	local k params=()
 	for k in REPS SERVERS ACCOUNTS LOGIN_N LOGIN_C IDLE_N IDLE_SETTLE TP_PAIRS TP_WINDOW TP_DURATION \
-		ARCH_DURATION LAT_DURATION QUIET_CORES QUIET_MAX; do
+		ARCH_DURATION LAT_DURATION QUIET_CORES QUIET_MAX FIGURES RESUME_N RESUME_QUEUE RESUME_C HIB_N HIB_WAIT \
+		MAM_PREFILL MAM_QUERIES PUSH_BURSTS PUSH_BURST PUSH_GAP; do
 		params+=("PARAM_$k=${!k}")
 	done
 	env "${params[@]}" EVENT="$1" REPO="$REPO" WORK="$WORK" /usr/bin/python3 - >>"$RESULTS" <<-'EOF'

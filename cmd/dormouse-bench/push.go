@@ -294,6 +294,11 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 	defer comp.close()
 	go comp.run()
 
+	// Earlier runs' registrations on this account would get publishes too:
+	// disable them all (no node: every node of that app server).
+	if _, err := a.IQ("push0", "<iq type='set' id='push0'><disable xmlns='"+nsPush+"' jid='"+po.domain+"'/></iq>"); err != nil {
+		return res, fmt.Errorf("push disable: %w", err)
+	}
 	node := "bench-" + runID()
 	secret := "s-" + node
 	enable := "<iq type='set' id='push1'><enable xmlns='" + nsPush + "' jid='" + po.domain + "' node='" + node + "'>" +
@@ -338,7 +343,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 		if err != nil {
 			return err
 		}
-		prefix := fmt.Sprintf("burst %d ", k)
+		prefix := fmt.Sprintf("%s burst %d ", node, k)
 		for got := 0; got < po.burst; {
 			el, err := a.Next()
 			if err != nil {
@@ -358,7 +363,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 	for k := range po.bursts {
 		var msgs strings.Builder
 		for j := range po.burst {
-			fmt.Fprintf(&msgs, "<message type='chat' to='%s' id='b%d-%d'><body>burst %d message %d</body></message>", bare, k, j, k, j)
+			fmt.Fprintf(&msgs, "<message type='chat' to='%s' id='b%d-%d'><body>%s burst %d message %d</body></message>", bare, k, j, node, k, j)
 		}
 		sent = append(sent, time.Now())
 		if err := b.SendRaw(msgs.String()); err != nil {
@@ -384,18 +389,29 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 	bursts := split(pubs, sent)
 	var lat []time.Duration
 	counts := make([]int, 0, len(bursts))
-	missed := 0
+	missed, inBursts := 0, 0
 	for _, x := range bursts {
 		counts = append(counts, x.publishes)
+		inBursts += x.publishes
 		if x.first < 0 {
 			missed++
 			continue
 		}
 		lat = append(lat, x.first)
 	}
+	important := 0 // publishes saying a message with a body is waiting (iOS: an alert, not a silent push)
+	for _, p := range pubs {
+		if p.fields["last-message-body"] != "" {
+			important++
+		}
+	}
 	res["publishes"] = len(pubs)
+	res["publishes_with_body"] = important
 	res["publishes_per_burst"] = counts
-	res["publishes_per_burst_mean"] = float64(len(pubs)) / float64(len(bursts))
+	res["publishes_per_burst_mean"] = float64(inBursts) / float64(len(bursts))
+	// Publishes before the first burst: the server pushing when the
+	// session went away (Prosody does, for the stanzas left unacknowledged).
+	res["publishes_before_bursts"] = len(pubs) - inBursts
 	res["bursts_without_publish"] = missed
 	if len(pubs) > 0 {
 		p := pubs[0]
