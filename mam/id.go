@@ -3,6 +3,7 @@ package mam
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -79,8 +80,42 @@ func ParseID(s string) (int64, error) {
 	return int64(u), nil
 }
 
-// IDTime returns the millisecond an id was generated in (UTC).
+// IDTime returns the millisecond an id was generated in (UTC). It is the
+// millisecond of the id's archive stamp (see Message.Stamp).
 func IDTime(id int64) time.Time { return time.UnixMilli(id >> idCounterBits).UTC() }
+
+// maxIDMilli is the last millisecond the id layout can represent.
+const maxIDMilli = math.MaxInt64 >> idCounterBits
+
+// FirstIDAt returns the smallest id of t's millisecond: every message
+// stamped at or after t has an id at least this (see Message.Stamp), so a
+// store can turn a time bound into an id bound. Times before 1970 give 1,
+// times after the layout's end math.MaxInt64.
+func FirstIDAt(t time.Time) int64 {
+	ms := t.UnixMilli()
+	switch {
+	case ms <= 0:
+		return 1
+	case ms > maxIDMilli:
+		return math.MaxInt64
+	}
+	return ms << idCounterBits
+}
+
+// LastIDAt returns the largest id of t's millisecond: every message
+// stamped at or before t has an id at most this (see Message.Stamp).
+// Times before 1970 give 0 (no id), times after the layout's end
+// math.MaxInt64.
+func LastIDAt(t time.Time) int64 {
+	ms := t.UnixMilli()
+	switch {
+	case ms < 0:
+		return 0
+	case ms >= maxIDMilli:
+		return math.MaxInt64
+	}
+	return (ms+1)<<idCounterBits - 1
+}
 
 // idGen hands out strictly increasing ids and non-decreasing stamps from a
 // clock. It is safe for concurrent use.
@@ -93,7 +128,11 @@ type idGen struct {
 }
 
 // next returns a new id and the archive stamp that goes with it: now
-// truncated to the microsecond, never before the previous stamp.
+// truncated to the microsecond, never before the previous stamp, and in
+// the id's millisecond (IDTime). Both differ from now only when the clock
+// went back or more than 2^20 ids were given out in one millisecond: the
+// id then moves on from the previous one, and the stamp with it (to the
+// start of the id's millisecond if that is later).
 func (g *idGen) next() (int64, time.Time) {
 	t := g.now().UTC().Truncate(time.Microsecond)
 	id := t.UnixMilli() << idCounterBits
@@ -104,6 +143,9 @@ func (g *idGen) next() (int64, time.Time) {
 	g.last = id
 	if t.Before(g.lastStamp) {
 		t = g.lastStamp
+	}
+	if ms := IDTime(id); t.Before(ms) {
+		t = ms
 	}
 	g.lastStamp = t
 	g.mu.Unlock()

@@ -48,7 +48,8 @@ type Message struct {
 	// Stamp is when the server archived the message, in UTC, truncated to
 	// the microsecond (stores must keep at least microsecond precision and
 	// return UTC). IDs and stamps are both increasing, so ID order is also
-	// Stamp order.
+	// Stamp order, and the Stamp's millisecond is the ID's (IDTime), so
+	// stores may turn time bounds into id bounds (FirstIDAt, LastIDAt).
 	Stamp time.Time
 	// Outgoing is true in the sender's archive, false in the recipient's.
 	Outgoing bool

@@ -30,9 +30,9 @@ var _ mam.Store = (*MAMStore)(nil)
 // current time. Every query is a range scan of an index: paging is keyset
 // paging on (owner, id), never OFFSET; a 'with' filter scans (owner,
 // with_jid, id); Start and End are turned into id bounds (stamps grow with
-// ids, see mam.Message) with one lookup each in (owner, stamp, id), and
-// are also checked on each row, so results are exact even if that order
-// were broken. Full-text queries look the words up in archive_fts (every
+// ids; an id holds its stamp's millisecond, see mam.Message.Stamp), and
+// are also checked on each row, so results never hold a message outside
+// the bounds. Full-text queries look the words up in archive_fts (every
 // word must occur; case is folded, diacritics kept, no stemming) and keep
 // the hits in the queried range, starting from the hits when they are few
 // and from the range otherwise (see buildQuery).
@@ -304,18 +304,19 @@ func buildQuery(q mam.Query, words []string, rare bool, limit int) (archiveQuery
 			args = append(args, q.WithResource)
 		}
 	}
-	// Time bounds become id bounds, found in (owner, stamp, id); the stamp
-	// is checked again on the rows, with a unary + so that the planner
-	// does not scan (owner, stamp, id) for it.
+	// Time bounds become id bounds (an id holds its stamp's millisecond,
+	// see mam.Message.Stamp); the stamp is checked again on the rows of
+	// that range, with a unary + so that the planner does not look for an
+	// index on it.
 	if !q.Start.IsZero() {
-		start := norm.CeilMicro(q.Start).UnixMicro()
-		where.WriteString(` AND id >= (SELECT id FROM archive WHERE owner = ? AND stamp >= ? ORDER BY stamp, id LIMIT 1) AND +stamp >= ?`)
-		args = append(args, q.Owner, start, start)
+		start := norm.CeilMicro(q.Start)
+		where.WriteString(` AND id >= ? AND +stamp >= ?`)
+		args = append(args, mam.FirstIDAt(start), start.UnixMicro())
 	}
 	if !q.End.IsZero() {
-		end := norm.FloorMicro(q.End).UnixMicro()
-		where.WriteString(` AND id <= (SELECT id FROM archive WHERE owner = ? AND stamp <= ? ORDER BY stamp DESC, id DESC LIMIT 1) AND +stamp <= ?`)
-		args = append(args, q.Owner, end, end)
+		end := norm.FloorMicro(q.End)
+		where.WriteString(` AND id <= ? AND +stamp <= ?`)
+		args = append(args, mam.LastIDAt(end), end.UnixMicro())
 	}
 	if len(q.IDs) > 0 {
 		list, err := json.Marshal(q.IDs)
@@ -497,11 +498,13 @@ const (
 	deleteBeforeAll = `DELETE FROM archive WHERE seq IN
 	(SELECT seq FROM archive WHERE stamp < ? ORDER BY stamp LIMIT ?)`
 	deleteBeforeOwner = `DELETE FROM archive WHERE seq IN
-	(SELECT seq FROM archive WHERE owner = ? AND stamp < ? ORDER BY stamp, id LIMIT ?)`
+	(SELECT seq FROM archive WHERE owner = ? AND id <= ? AND +stamp < ? ORDER BY id LIMIT ?)`
 )
 
 // DeleteBefore implements mam.Store: one statement, deleting the oldest
-// matching messages first, found in (stamp) or (owner, stamp, id).
+// matching messages first, found in (stamp) or, for one owner, in (owner,
+// id) up to the last id of the millisecond before 'before' (see
+// mam.Message.Stamp).
 func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner string, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqlite: mam delete before: limit %d is not positive", limit)
@@ -514,7 +517,7 @@ func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner str
 	if owner == "" {
 		res, err = s.db.w.ExecContext(ctx, deleteBeforeAll, b, limit)
 	} else {
-		res, err = s.db.w.ExecContext(ctx, deleteBeforeOwner, owner, b, limit)
+		res, err = s.db.w.ExecContext(ctx, deleteBeforeOwner, owner, mam.LastIDAt(time.UnixMicro(b-1)), b, limit)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: mam delete before: %w", err)

@@ -77,7 +77,7 @@ func TestMAMQueryPlans(t *testing.T) {
 		}
 		if tc.name == "all" {
 			// Retention.
-			stmts = append(stmts, statement{deleteBeforeAll, []any{1, 100}}, statement{deleteBeforeOwner, []any{owner, 1, 100}})
+			stmts = append(stmts, statement{deleteBeforeAll, []any{1, 100}}, statement{deleteBeforeOwner, []any{owner, 1, 1, 100}})
 		}
 		for _, stmt := range stmts {
 			plan := plan(t, db, stmt.sql, stmt.args)
