@@ -35,12 +35,19 @@ type Conn struct {
 	srv *Server
 	nc  net.Conn // the TCP connection
 	ip  netip.Addr
-	// logp is the connection's logger; the reader goroutine replaces it as
-	// the session learns who it is, other goroutines read it.
-	logp atomic.Pointer[slog.Logger]
+	seq uint64       // the connection's number, for logs
+	lg  *slog.Logger // the connection's logger (log.go)
+	// who is who the connection is once known (log.go); set by the reader.
+	who atomic.Pointer[identity]
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	// rctx is ctx without its cancellation, for routing and storage
+	// lookups, which run on the reader goroutine before ctx is cancelled
+	// anyway: database/sql then neither derives a context nor starts a
+	// goroutine per query, and ctx does not keep the map of children it
+	// would otherwise allocate for the connection's life.
+	rctx context.Context
 
 	// Reader-goroutine state.
 	conn        net.Conn // nc, or the TLS connection over it
@@ -64,7 +71,9 @@ type Conn struct {
 	peeked    bool            // peek holds a byte the decoder has not read
 	idleFired bool            // parked for Config.IdleTimeout: ping the client
 	rc        syscall.RawConn // nc's, once parked
-	idleTimer *time.Timer     // the idle timeout while parked in the poller
+	// parkedAt is when the connection parked in the poller (Unix
+	// nanoseconds; 0: not parked there), for the idle sweep.
+	parkedAt atomic.Int64
 	// poll is the connection's poller registration, once parked there;
 	// Disarm on it decides who wakes the reader.
 	poll atomic.Pointer[netpoll.Handle]
@@ -98,7 +107,9 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 		tokens:  float64(s.Config.StanzaBurst),
 	}
 	c.idle.L = &c.mu
-	c.logp.Store(s.Log.With("conn", stream.NewID()[:8], "remote", nc.RemoteAddr().String()))
+	c.rctx = context.WithoutCancel(ctx)
+	c.seq = s.connSeq.Add(1)
+	c.lg = slog.New(&connHandler{s.Log.Handler(), c})
 	return c
 }
 
@@ -323,7 +334,10 @@ func (c *Conn) end(err error) {
 func (c *Conn) handshake() error {
 	tc := tls.Server(c.nc, c.srv.Config.TLS)
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.Config.AuthTimeout))
-	if err := tc.HandshakeContext(c.ctx); err != nil {
+	// rctx: a cancellable context would keep, for the connection's life,
+	// the child crypto/tls derives from it (the handshake is bounded by
+	// the deadline above, and closing nc aborts it).
+	if err := tc.HandshakeContext(c.rctx); err != nil {
 		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
@@ -414,4 +428,4 @@ func (c *Conn) finish() {
 }
 
 // log returns the connection's logger.
-func (c *Conn) log() *slog.Logger { return c.logp.Load() }
+func (c *Conn) log() *slog.Logger { return c.lg }

@@ -270,7 +270,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 			if err := c.writeNow(b); err != nil {
 				return false, err
 			}
-			c.logp.Store(c.log().With("user", c.user+"@"+c.host))
+			c.setWho("user", c.user+"@"+c.host)
 			c.log().Info("authenticated", "mechanism", string(mech))
 			c.dec.Reset(deadlineReader{c})
 			return true, nil
@@ -327,8 +327,9 @@ func decodeSASL(s string) ([]byte, bool) {
 	return b, err == nil
 }
 
-func (c *Conn) lookup(ctx context.Context, username string) (auth.Credentials, error) {
-	return c.srv.Accounts.Credentials(ctx, username+"@"+c.host)
+// lookup ignores the SASL exchange's context: see Conn.rctx.
+func (c *Conn) lookup(_ context.Context, username string) (auth.Credentials, error) {
+	return c.srv.Accounts.Credentials(c.rctx, username+"@"+c.host)
 }
 
 // throttleWait delays an attempt by the login throttle's penalty for this

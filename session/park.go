@@ -93,6 +93,12 @@ func (c *Conn) park() error {
 		}
 		c.rc = rc
 	}
+	c.mu.Lock()
+	if !c.writing && len(c.queue) == 0 {
+		// Nor the write queue's slices.
+		c.queue, c.spare = nil, nil
+	}
+	c.mu.Unlock()
 	st := &c.srv.stats
 	st.parks.Add(1)
 	st.parked.Add(1) // before anything can wake the connection
@@ -107,17 +113,14 @@ func (c *Conn) park() error {
 		h = p.NewHandle(c.rc, c.polled)
 		c.poll.Store(h)
 	}
-	// The timer first: once armed, the handle may fire at once.
-	if c.idleTimer == nil {
-		c.idleTimer = time.AfterFunc(c.srv.Config.IdleTimeout, c.idleTimedOut)
-	} else {
-		c.idleTimer.Reset(c.srv.Config.IdleTimeout)
-	}
+	// Before arming: once armed, the handle may fire at once.
+	c.srv.startSweep()
+	c.parkedAt.Store(time.Now().UnixNano())
 	armed, err := h.Arm()
 	if armed {
 		return errParked
 	}
-	c.idleTimer.Stop()
+	c.parkedAt.Store(0)
 	st.parked.Add(-1)
 	c.log().Debug("cannot park the connection", "err", err)
 	return nil
@@ -128,9 +131,13 @@ func (c *Conn) polled() {
 	go c.resumeRead()
 }
 
-// idleTimedOut runs when a parked connection stayed idle for
-// Config.IdleTimeout: the reader then pings the client (deadlineReader).
-func (c *Conn) idleTimedOut() {
+// idleTimedOut is called by the idle sweep when a connection parked at
+// parkedAt stayed idle for Config.IdleTimeout: the reader then pings the
+// client (deadlineReader).
+func (c *Conn) idleTimedOut(parkedAt int64) {
+	if c.parkedAt.Load() != parkedAt {
+		return // woken meanwhile
+	}
 	if h := c.poll.Load(); h != nil && h.Disarm() {
 		c.idleFired = true
 		go c.resumeRead()
@@ -170,9 +177,7 @@ func (c *Conn) waitReadable(deadline time.Time) {
 // resumeRead continues the reader of a parked connection.
 func (c *Conn) resumeRead() {
 	c.srv.stats.parked.Add(-1)
-	if c.idleTimer != nil {
-		c.idleTimer.Stop()
-	}
+	c.parkedAt.Store(0)
 	c.end(c.run(true))
 }
 
@@ -181,8 +186,58 @@ func (c *Conn) unpoll() {
 	if h := c.poll.Load(); h != nil {
 		_ = h.Remove()
 	}
-	if c.idleTimer != nil {
-		c.idleTimer.Stop()
+}
+
+// startSweep starts the idle sweep once: every eighth of
+// Config.IdleTimeout (at most a minute), it wakes the connections parked in
+// the poller for longer than IdleTimeout. One sweep for all instead of a
+// timer each: a parked connection holds no timer.
+func (s *Server) startSweep() {
+	s.sweepOnce.Do(func() {
+		s.sweepStop = make(chan struct{})
+		s.sweepDone = make(chan struct{})
+		every := min(max(s.Config.IdleTimeout/8, time.Millisecond), time.Minute)
+		go s.sweep(every)
+	})
+}
+
+func (s *Server) sweep(every time.Duration) {
+	defer close(s.sweepDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	type due struct {
+		c  *Conn
+		at int64
+	}
+	var list []due
+	for {
+		select {
+		case <-s.sweepStop:
+			return
+		case now := <-t.C:
+			limit := now.Add(-s.Config.IdleTimeout).UnixNano()
+			s.mu.Lock()
+			for c := range s.conns {
+				if at := c.parkedAt.Load(); at != 0 && at <= limit {
+					list = append(list, due{c, at})
+				}
+			}
+			s.mu.Unlock()
+			for i, d := range list {
+				d.c.idleTimedOut(d.at)
+				list[i] = due{}
+			}
+			list = list[:0]
+		}
+	}
+}
+
+// stopSweep stops the idle sweep, if it started.
+func (s *Server) stopSweep() {
+	s.sweepOnce.Do(func() {}) // no sweep may start after this
+	if s.sweepStop != nil {
+		close(s.sweepStop)
+		<-s.sweepDone
 	}
 }
 

@@ -138,12 +138,16 @@ type Server struct {
 	// Clock drives the session timers; nil means the system clock.
 	Clock Clock
 
-	events  Events          // Events or NopEvents
-	clock   Clock           // Clock or the system clock
-	poller  *netpoll.Poller // parked connections (nil: portable parking)
-	reg     registry
-	stats   stats
-	closing atomic.Bool // Shutdown was called
+	events Events          // Events or NopEvents
+	clock  Clock           // Clock or the system clock
+	poller *netpoll.Poller // parked connections (nil: portable parking)
+
+	sweepOnce            sync.Once     // starts the idle sweep (park.go)
+	sweepStop, sweepDone chan struct{} // set by sweepOnce
+	reg                  registry
+	stats                stats
+	closing              atomic.Bool // Shutdown was called
+	connSeq              atomic.Uint64
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -382,6 +386,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.workDone.Wait()
 	}
 	s.mu.Unlock()
+	s.stopSweep()
 	if s.poller != nil {
 		s.poller.Close()
 	}

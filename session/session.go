@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/stanza"
@@ -71,10 +70,9 @@ func (r endReason) String() string {
 // registry lock is never held together with mu.
 type Session struct {
 	srv   *Server
-	jid   jid.JID                     // the bound full JID; immutable
-	bare  string                      // the account, as a bare JID string; immutable
-	local string                      // its localpart; immutable
-	logp  atomic.Pointer[slog.Logger] // the attached connection's logger
+	jid   jid.JID // the bound full JID; immutable
+	bare  string  // the account, as a bare JID string; immutable
+	local string  // its localpart; immutable
 
 	// resumeMu serializes <resume/> requests for this session.
 	resumeMu sync.Mutex
@@ -114,11 +112,12 @@ func newSession(srv *Server, c *Conn, full jid.JID) *Session {
 		local: full.Localpart(),
 		conn:  c,
 	}
-	s.logp.Store(c.log())
 	return s
 }
 
-func (s *Session) log() *slog.Logger { return s.logp.Load() }
+// log returns a logger for the session (made when needed: sessions log
+// rarely, and a hibernated one keeps nothing for it).
+func (s *Session) log() *slog.Logger { return slog.New(&sessHandler{s.srv.Log.Handler(), s}) }
 
 // JID returns the bound full JID.
 func (s *Session) JID() jid.JID { return s.jid }
@@ -622,7 +621,6 @@ func (s *Session) resume(c *Conn, h uint32) error {
 	s.setStateLocked(stateLive)
 	s.inactive = false
 	s.rOut = false
-	s.logp.Store(c.log())
 	c.enqueue(item{raw: appendResumed(nil, s.id, inH)})
 	for _, e := range s.out.items() {
 		c.enqueue(item{st: e.st, force: true})

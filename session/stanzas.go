@@ -76,7 +76,7 @@ func (c *Conn) handleStanza(el *xml.Element) error {
 			return nil
 		}
 	}
-	c.srv.Router.Route(c.ctx, st)
+	c.srv.Router.Route(c.rctx, st)
 	return nil
 }
 
@@ -114,11 +114,11 @@ func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
 	r.El.AddChild(b)
 	c.enqueue(item{st: r})
 	c.jid, c.bound = full, true
-	c.logp.Store(c.log().With("jid", full.String()))
+	c.setWho("jid", full.String())
 	s := newSession(c.srv, c, full)
 	s.inactive = c.csiInactive
 	c.sess.Store(s)
-	if old := c.srv.Router.BindReplacing(c.ctx, full, s); old != nil {
+	if old := c.srv.Router.BindReplacing(c.rctx, full, s); old != nil {
 		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
 			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
 		}

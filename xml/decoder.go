@@ -194,12 +194,13 @@ func (d *Decoder) Quiet() bool {
 	return d.start == d.end && d.rerr == nil && d.err == nil && d.st == stTop && d.header && !d.ended
 }
 
-// Release drops the Decoder's read buffer (back into a pool) so that an idle
-// connection holds little memory; the next read takes one again. Unconsumed
-// input is kept in a small private copy. Call it when a read timed out or
-// before a long wait, not between every two elements.
+// Release drops the Decoder's read buffer (back into a pool) and its
+// parsing scratch space so that an idle connection holds little memory; the
+// next read takes them again. Unconsumed input is kept in a small private
+// copy. Call it when a read timed out or before a long wait, not between
+// every two elements.
 func (d *Decoder) Release() {
-	d.ps.drop(d.baseLen)
+	d.ps.release(d.baseLen)
 	if d.buf == nil {
 		return
 	}

@@ -110,6 +110,20 @@ func (ps *parser) drop(baseLen int) {
 	clear(ps.bindings[len(ps.bindings):cap(ps.bindings)])
 }
 
+// release drops all scratch space, keeping only the first baseLen
+// bindings (the stream header's), in a slice of their size.
+func (ps *parser) release(baseLen int) {
+	ps.finish(baseLen)
+	ps.stack, ps.scratch, ps.raw = nil, nil, nil
+	if cap(ps.bindings) > len(ps.bindings) {
+		if len(ps.bindings) == 0 {
+			ps.bindings = nil
+		} else {
+			ps.bindings = append([]binding(nil), ps.bindings...)
+		}
+	}
+}
+
 func (ps *parser) newElement() *Element {
 	if len(ps.elems) == 0 {
 		n := max(ps.elemHint, 1)
