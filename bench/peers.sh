@@ -31,7 +31,8 @@
 #      queries and push), and appends JSON lines to
 #      bench/results/<UTC timestamp>.jsonl;
 #   6. profiles Dormouse in extra runs (CPU during logins, throughput and
-#      archived throughput; the heap with 1,000 idle sessions), saved next to
+#      archived throughput; the heap with 1,000 idle sessions, and with
+#      HIB_N hibernated ones: Go heap per hibernated session), saved next to
 #      the results with their `go tool pprof -top` summaries;
 #   7. writes docs/benchmarks.md with bench/report.py.
 # Every server is stopped on exit (trap) and the temporary directory deleted.
@@ -694,7 +695,68 @@ profile_dormouse() {
 		>>"$RESULTS_DIR/$STAMP-dormouse-heap-idle-memstats.txt"
 	wait "$bench_pid" || true
 	pprof_text heap-idle -sample_index=inuse_space
+	if want hibernate; then
+		restart_server
+		hibernate_heap
+	fi
 	stop_server
+}
+
+# established prints the number of client connections Dormouse holds.
+established() { ss -tnH state established "( sport = :$PORT_DORMOUSE )" | wc -l; }
+
+# heap_stat NAME prints a Go runtime memory statistic of Dormouse (bytes)
+# or its goroutine count, after a forced GC.
+heap_stat() {
+	if [ "$1" = goroutines ]; then
+		curl -sf "http://127.0.0.1:$ADMIN_DORMOUSE/debug/pprof/goroutine?debug=1" | head -1 | awk '{print $NF}'
+	else
+		curl -sf "http://127.0.0.1:$ADMIN_DORMOUSE/debug/pprof/heap?gc=1&debug=1" | awk -v k="$1" '$1 == "#" && $2 == k {print $4}'
+	fi
+}
+
+# hibernate_heap measures what RSS cannot show for Dormouse (the Go runtime
+# returns freed pages to the kernel slowly): the live heap after a GC with
+# no session, with HIB_N live SM sessions, and after their connections were
+# reset (hibernated), per session; plus a heap profile of the hibernated
+# sessions. One JSON line (figure hibernate_heap) goes to the results.
+hibernate_heap() {
+	local bench_pid i h0 h1 h2 g0 g1 g2
+	wait_quiet
+	log "profiling Dormouse: heap with $HIB_N hibernated sessions"
+	h0=$(heap_stat HeapAlloc) g0=$(heap_stat goroutines)
+	"$WORK/bin/dormouse-bench" -addr "127.0.0.1:$PORT_DORMOUSE" -pid "$SERVER_PID" -label dormouse \
+		-tag server=dormouse -tag figure=hibernate_profiled -tag rep=0 -tag attempt=1 \
+		-scenario hibernate -n "$HIB_N" -settle 6s -hibernate-wait 8s >>"$RESULTS" 2>>"$WORK/bench.stderr" &
+	bench_pid=$!
+	for ((i = 0; i < 600; i++)); do
+		(($(established) >= HIB_N)) && break
+		sleep 0.1
+	done
+	sleep 2
+	h1=$(heap_stat HeapAlloc) g1=$(heap_stat goroutines)
+	for ((i = 0; i < 600; i++)); do # the tool resets the connections
+		(($(established) < 5)) && break
+		sleep 0.1
+	done
+	sleep 3
+	h2=$(heap_stat HeapAlloc) g2=$(heap_stat goroutines)
+	curl -sf -o "$RESULTS_DIR/$STAMP-dormouse-heap-hibernate.pprof" "http://127.0.0.1:$ADMIN_DORMOUSE/debug/pprof/heap?gc=1" ||
+		log "heap profile download failed"
+	wait "$bench_pid" || true
+	pprof_text heap-hibernate -sample_index=inuse_space
+	if [ -n "$h0" ] && [ -n "$h1" ] && [ -n "$h2" ]; then
+		/usr/bin/python3 -c 'import json,sys
+n, h0, h1, h2, g0, g1, g2 = (int(x or 0) for x in sys.argv[1:])
+print(json.dumps({"scenario": "hibernate_heap", "server": "dormouse", "label": "dormouse", "figure": "hibernate_heap",
+    "rep": "1", "attempt": "1", "sessions": n, "heap_before_bytes": h0, "heap_live_bytes": h1, "heap_hibernated_bytes": h2,
+    "heap_per_live_session_kib": (h1 - h0) / n / 1024, "heap_per_hibernated_session_kib": (h2 - h0) / n / 1024,
+    "goroutines_before": g0, "goroutines_live": g1, "goroutines_hibernated": g2}))' \
+			"$HIB_N" "$h0" "$h1" "$h2" "$g0" "$g1" "$g2" >>"$RESULTS"
+		log "dormouse heap per session: live $(((h1 - h0) / HIB_N)) B, hibernated $(((h2 - h0) / HIB_N)) B; goroutines $g0 / $g1 / $g2"
+	else
+		log "dormouse heap statistics unavailable"
+	fi
 }
 
 # meta EVENT: one JSON line describing the machine and the software.

@@ -316,6 +316,8 @@ def main():
         ("  hibernated: RSS %s after the cut − RSS before login, per session (KiB)" % hib_wait, "hibernate",
          "rss_per_hibernated_session_kib"),
         ("  released by the cut: live − hibernated (KiB)", "hibernate", "rss_released_per_session_kib"),
+        ("  Go heap after a GC per session, live / hibernated (KiB; Dormouse profiling run)", "hibernate_heap",
+         ("heap_per_live_session_kib", "heap_per_hibernated_session_kib")),
         ("MAM last page of 50 at %s archived p50 / p99 (ms)" % num(mam_k), "mam", ("last_page_p50_ms", "last_page_p99_ms")),
         ("  first page since the prefill (`start` filter) p50 / p99 (ms)", "mam",
          ("first_page_since_p50_ms", "first_page_since_p99_ms")),
@@ -454,10 +456,17 @@ def main():
       (fmt(p_on / 3 if p_on else None), fmt(e_on / 5 if e_on else None), fmt(idle_on),
        verdict(idle_on is not None and idle_on <= 16, idle_on, 16, higher=False)))
     hib = D("hibernate", "rss_per_hibernated_session_kib")
+    hheap = D("hibernate_heap", "heap_per_hibernated_session_kib")
+    hwhat = "%s KiB RSS after the cut − before login (live: %s KiB)" % (
+        fmt(hib), fmt(D("hibernate", "rss_per_live_session_kib")))
+    if hheap is not None:  # the Go heap after a GC: what RSS cannot show yet
+        hwhat += "; Go heap after a GC: %s KiB (live %s KiB), goroutines %s → %s" % (
+            fmt(hheap), fmt(D("hibernate_heap", "heap_per_live_session_kib")),
+            fmt(D("hibernate_heap", "goroutines_live")), fmt(D("hibernate_heap", "goroutines_hibernated")))
+        hib = hheap
     w("| hibernated session ≤ 1 KiB plus its queue | ≤ 1 KiB (each session's queue here: the presence it sent, "
-      "not acknowledged) | %s KiB (RSS after the cut − before login; live: %s KiB) | %s |" %
-      (fmt(hib), fmt(D("hibernate", "rss_per_live_session_kib")),
-       verdict(hib is not None and hib <= 1, hib, 1, higher=False)))
+      "not acknowledged) | %s | %s%s |" %
+      (hwhat, verdict(hib is not None and hib <= 1, hib, 1, higher=False), " (by the Go heap)" if hheap is not None else ""))
     ar, ar99 = D("throughput_archived", "msgs_per_s"), D("throughput_archived", "latency_p99_ms")
     w("| archived 1:1 ≥ 20,000 msgs/s on the SQLite default, p99 < 50 ms at that load | ≥ 20,000/s, p99 < 50 ms "
       "| %s/s, p99 %s ms (window %s per sender) | %s |" %
@@ -574,6 +583,9 @@ def main():
          "heap profile (`/debug/pprof/heap?gc=1`, in-use bytes) with %s idle sessions held, SM on"
          % "{:,}".format(idle_n)),
     ]
+    profiles.append(("heap-hibernate", "hibernate_profiled", "live heap, %s hibernated SM sessions" % num(hib_n),
+                     "heap profile (`/debug/pprof/heap?gc=1`, in-use bytes) after %s SM sessions were cut and "
+                     "hibernated" % num(hib_n)))
     have = [x for x in profiles if os.path.exists(os.path.join(resdir, "%s-dormouse-%s-top.txt" % (stamp, x[0])))]
     if have:
         w("## Where Dormouse spends CPU and memory (profiles)")
@@ -594,6 +606,9 @@ def main():
             extra = "; that batch ran at %s logins/s with the profiler on" % fmt(pr["logins_per_s"])
         elif "rss_per_session_kib" in pr:
             extra = "; RSS grew by %s KiB per session in that run" % fmt(pr["rss_per_session_kib"])
+        elif "rss_per_hibernated_session_kib" in pr:
+            extra = "; RSS per session in that run: live %s KiB, hibernated %s KiB" % (
+                fmt(pr["rss_per_live_session_kib"]), fmt(pr["rss_per_hibernated_session_kib"]))
         w("### %s" % (title[0].upper() + title[1:]))
         w("")
         w("%s%s (`%s`)." % (how, extra, os.path.relpath(top_path, repo)))
@@ -777,7 +792,7 @@ def main():
     w("## Commands")
     w("")
     w("```sh")
-    w("sudo bench/peers.sh                                  # everything: install, set up, run, report (~10 min)")
+    w("sudo bench/peers.sh                                  # everything: install, set up, run, report (~25 min)")
     w("/usr/bin/python3 bench/report.py %s   # this page again from the results" % rel_results)
     w("")
     w("# one figure by hand against a running server (PID for CPU and RSS):")
