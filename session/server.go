@@ -145,6 +145,7 @@ type Server struct {
 	sweepOnce            sync.Once     // starts the idle sweep (park.go)
 	sweepStop, sweepDone chan struct{} // set by sweepOnce
 	reg                  registry
+	hib                  hibTimers // resumption timeouts (hibtimer.go)
 	stats                stats
 	closing              atomic.Bool // Shutdown was called
 	connSeq              atomic.Uint64
@@ -236,6 +237,7 @@ func (s *Server) init() {
 			s.clock = systemClock{}
 		}
 		s.reg.init(sm.OldSessions, sm.OldSessionTTL)
+		s.hib.clock = s.clock
 		s.poller = newPoller(c)
 		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
@@ -387,6 +389,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.stopSweep()
+	s.hib.close()
 	if s.poller != nil {
 		s.poller.Close()
 	}

@@ -98,7 +98,7 @@ type Session struct {
 	ackGen   uint64        // invalidates stale ack-request timer calls
 	ackStop  func() bool   // the pending ack-request timer
 	hibGen   uint64        // invalidates stale hibernation timer calls
-	hibStop  func() bool   // the pending hibernation timer
+	hib      *hibEntry     // the pending resumption timeout (hibtimer.go)
 	closing  bool          // the server is closing the stream: do not hibernate
 	inactive bool          // XEP-0352 client state
 	held     holdQueue     // CSI hold queue
@@ -297,9 +297,9 @@ func (s *Session) stopAckLocked() {
 
 func (s *Session) stopHibLocked() {
 	s.hibGen++
-	if s.hibStop != nil {
-		s.hibStop()
-		s.hibStop = nil
+	if s.hib != nil {
+		s.srv.hib.cancel(s.hib)
+		s.hib = nil
 	}
 }
 
@@ -323,8 +323,7 @@ func (s *Session) hibernateLocked() {
 	s.rOut = false
 	s.sinceR = 0
 	s.stopHibLocked()
-	gen := s.hibGen
-	s.hibStop = s.srv.clock.AfterFunc(s.timeout, func() { s.expire(gen) })
+	s.hib = s.srv.hib.add(s, s.hibGen, s.timeout)
 	s.out.compact()
 }
 
@@ -338,7 +337,7 @@ func (s *Session) expire(gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	s.hibStop = nil
+	s.hib = nil
 	q := s.markEndedLocked()
 	s.mu.Unlock()
 	s.finishEnd(q, endTimeout)
