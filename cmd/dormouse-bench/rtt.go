@@ -19,14 +19,15 @@ import (
 // session tickets) never splits a client flight in two.
 const probeDelay = 5 * time.Millisecond
 
-// countRoundTrips runs dial once (a login, or a resumption) through a loopback proxy that delays every
-// chunk by probeDelay in each direction and watches the client side of
-// the connection. A round trip is a client flight answered by the server:
-// one is counted each time data reaches the client after the client last
-// sent something. The TCP handshake counts as one more. Closing the stream
-// is not counted (the client does not wait for the server's answer).
+// countRoundTrips runs dial once (a login, or a resumption) through a
+// loopback proxy that delays every chunk by probeDelay in each direction
+// and watches the client side of the connection. A round trip is a client
+// flight answered by the server: one is counted each time data reaches the
+// client after the client last sent something. The TCP handshake counts as
+// one more. Closing the stream is not counted (the client does not wait
+// for the server's answer).
 //
-// It returns the round trips, the login time through the proxy (about
+// It returns the round trips, the time dial took through the proxy (about
 // round trips × 2 × probeDelay plus processing), and the negotiated TLS
 // version, cipher suite and key exchange.
 func countRoundTrips(ctx context.Context, o options, dial func(po options) (*xmpptest.Client, error)) (rt int, d time.Duration, tlsInfo string, err error) {

@@ -344,3 +344,22 @@ func TestMAMQuery(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePublish: whatever the server sends on the component stream,
+// parsePublish must not panic, and a publish it accepts has a node.
+func FuzzParsePublish(f *testing.F) {
+	f.Add(`<iq type='set' id='a'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item>` +
+		`<notification xmlns='urn:xmpp:push:0'/></item></publish></pubsub></iq>`)
+	f.Add(`<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>`)
+	f.Add(`<message/>`)
+	f.Fuzz(func(t *testing.T, s string) {
+		el, err := xml.Parse([]byte(s), nsComponent)
+		if err != nil {
+			return
+		}
+		p, ok, err := parsePublish(el)
+		if ok && err == nil && p.node == "" {
+			t.Errorf("accepted a publish without a node: %q", s)
+		}
+	})
+}
