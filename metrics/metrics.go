@@ -17,9 +17,19 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	stanzasRouted *prometheus.CounterVec   // kind
-	routeSeconds  *prometheus.HistogramVec // kind
+	stanzasRouted  *prometheus.CounterVec   // kind
+	routeSeconds   *prometheus.HistogramVec // kind
+	storageSeconds *prometheus.HistogramVec // op
+	storageErrors  *prometheus.CounterVec   // op
+	offline        *prometheus.CounterVec   // event: stored, delivered
+	archived       prometheus.Counter
+	mamQuery       prometheus.Histogram
+	logins         *prometheus.CounterVec // result: success, failure
 }
+
+// latencyBuckets are the histogram buckets for in-process latencies, from
+// 10 µs to 1 s.
+var latencyBuckets = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
 
 // New returns metrics registered on a fresh registry, with the Go runtime
 // and process collectors.
@@ -33,10 +43,73 @@ func New() *Metrics {
 	m.routeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "dormouse", Name: "route_duration_seconds",
 		Help:    "Time to route one stanza: policy, archive, copy, delivery to queues, offline storage.",
-		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+		Buckets: latencyBuckets,
 	}, []string{"kind"})
-	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds)
+	m.storageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "dormouse", Name: "storage_duration_seconds",
+		Help:    "Time of one storage operation, by operation (e.g. offline_store, archive_commit, mam_query, credentials).",
+		Buckets: latencyBuckets,
+	}, []string{"op"})
+	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "storage_errors_total",
+		Help: "Storage operations that failed, by operation.",
+	}, []string{"op"})
+	m.offline = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "offline_messages_total",
+		Help: "Offline messages (XEP-0160) stored and delivered.",
+	}, []string{"event"})
+	m.archived = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "archived_messages_total",
+		Help: "Messages written to archives (XEP-0313); a message between two local users counts twice.",
+	})
+	m.mamQuery = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Name: "mam_query_duration_seconds",
+		Help:    "Time to answer one archive query (XEP-0313), from the request to the last result queued.",
+		Buckets: latencyBuckets,
+	})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "logins_total",
+		Help: "SASL authentications of client streams, by result (success, failure).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors,
+		m.offline, m.archived, m.mamQuery, m.logins)
+	for _, r := range []string{"success", "failure"} {
+		m.logins.WithLabelValues(r) // present from the start, at 0
+	}
+	for _, e := range []string{"stored", "delivered"} {
+		m.offline.WithLabelValues(e)
+	}
 	return m
+}
+
+// StorageDone records one storage operation: op names it, d is how long it
+// took, err its result.
+func (m *Metrics) StorageDone(op string, d time.Duration, err error) {
+	m.storageSeconds.WithLabelValues(op).Observe(d.Seconds())
+	if err != nil {
+		m.storageErrors.WithLabelValues(op).Inc()
+	}
+}
+
+// OfflineStored counts one message stored offline.
+func (m *Metrics) OfflineStored() { m.offline.WithLabelValues("stored").Inc() }
+
+// OfflineDelivered counts n offline messages delivered.
+func (m *Metrics) OfflineDelivered(n int) { m.offline.WithLabelValues("delivered").Add(float64(n)) }
+
+// Archived counts n messages written to archives.
+func (m *Metrics) Archived(n int) { m.archived.Add(float64(n)) }
+
+// MAMQueried records the duration of one archive query.
+func (m *Metrics) MAMQueried(d time.Duration) { m.mamQuery.Observe(d.Seconds()) }
+
+// Login counts one SASL authentication by its result.
+func (m *Metrics) Login(success bool) {
+	r := "failure"
+	if success {
+		r = "success"
+	}
+	m.logins.WithLabelValues(r).Inc()
 }
 
 // Routed records one routed stanza (implements router.Observer).

@@ -64,7 +64,28 @@ type Config struct {
 	Now func() time.Time
 	// Events, if set, is told about every stored message.
 	Events Events
+	// Metrics, if set, receives counts and storage timings.
+	Metrics Metrics
 }
+
+// Metrics receives the service's measurements; *metrics.Metrics
+// implements it.
+type Metrics interface {
+	// StorageDone reports one storage operation ("offline_store",
+	// "offline_load", "offline_delete"): its duration and result.
+	StorageDone(op string, d time.Duration, err error)
+	// OfflineStored counts one stored message.
+	OfflineStored()
+	// OfflineDelivered counts n delivered messages.
+	OfflineDelivered(n int)
+}
+
+// noMetrics is Metrics when none is configured.
+type noMetrics struct{}
+
+func (noMetrics) StorageDone(string, time.Duration, error) {}
+func (noMetrics) OfflineStored()                           {}
+func (noMetrics) OfflineDelivered(int)                     {}
 
 // Service stores and delivers offline messages. Its methods are safe for
 // concurrent use.
@@ -87,6 +108,9 @@ func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -147,9 +171,13 @@ func (s *Service) StoreMessage(ctx context.Context, st *stanza.Stanza) error {
 func (s *Service) put(ctx context.Context, st *stanza.Stanza) error {
 	user := st.To.Bare()
 	m := Message{Stamp: s.cfg.Now().UTC(), Stanza: st.AppendXML(nil, stanza.NSClient)}
-	if err := s.store.Store(ctx, user.String(), m, s.cfg.MaxMessages); err != nil {
+	start := time.Now()
+	err := s.store.Store(ctx, user.String(), m, s.cfg.MaxMessages)
+	s.cfg.Metrics.StorageDone("offline_store", time.Since(start), err)
+	if err != nil {
 		return fmt.Errorf("offline: store for %s: %w", user.String(), err)
 	}
+	s.cfg.Metrics.OfflineStored()
 	if s.cfg.Events != nil {
 		s.cfg.Events.MessageStored(ctx, user, st)
 	}
@@ -179,7 +207,9 @@ func (s *Service) Deliver(ctx context.Context, full jid.JID) {
 	unlock := s.locks.Lock(user)
 	defer unlock()
 	for {
+		start := time.Now()
 		msgs, err := s.store.Messages(ctx, user, deliveryPage)
+		s.cfg.Metrics.StorageDone("offline_load", time.Since(start), err)
 		if err != nil {
 			s.log.Error("loading offline messages failed", "user", user, "err", err)
 			return
@@ -204,10 +234,14 @@ func (s *Service) Deliver(ctx context.Context, full jid.JID) {
 			done = append(done, m.ID)
 		}
 		if len(done) > 0 {
-			if err := s.store.Delete(ctx, user, done); err != nil {
+			start := time.Now()
+			err := s.store.Delete(ctx, user, done)
+			s.cfg.Metrics.StorageDone("offline_delete", time.Since(start), err)
+			if err != nil {
 				s.log.Error("deleting delivered offline messages failed", "user", user, "err", err)
 				return
 			}
+			s.cfg.Metrics.OfflineDelivered(len(done))
 		}
 		if stopped || len(msgs) < deliveryPage {
 			return

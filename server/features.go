@@ -41,7 +41,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
 	rs.Register(mux)
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
-	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages}, log)
+	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, log)
 	s.offline.Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
 	s.MAM = mam.New(s.Stores.MAM, s.Router, mam.Config{
