@@ -108,11 +108,19 @@ func (q *holdQueue) add(e queued) (superseded bool) {
 }
 
 // len returns the number of held stanzas.
-func (q *holdQueue) len() int { return q.n }
+func (q *holdQueue) len() int {
+	if q == nil {
+		return 0
+	}
+	return q.n
+}
 
 // take returns the held stanzas in order and empties the queue, releasing
 // its memory.
 func (q *holdQueue) take() []queued {
+	if q == nil {
+		return nil
+	}
 	if q.n == 0 {
 		*q = holdQueue{}
 		return nil

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,16 +102,21 @@ type Session struct {
 	hib      *hibEntry     // the pending resumption timeout (hibtimer.go)
 	closing  bool          // the server is closing the stream: do not hibernate
 	inactive bool          // XEP-0352 client state
-	held     holdQueue     // CSI hold queue
+	held     *holdQueue    // CSI hold queue; nil while empty
 }
 
 func newSession(srv *Server, c *Conn, full jid.JID) *Session {
 	s := &Session{
-		srv:   srv,
-		jid:   full,
-		bare:  full.Bare().String(),
-		local: full.Localpart(),
-		conn:  c,
+		srv:  srv,
+		jid:  full,
+		bare: full.Bare().String(),
+		conn: c,
+	}
+	// The localpart shares the bare JID's bytes.
+	if l, ok := strings.CutSuffix(s.bare, "@"+full.Domainpart()); ok {
+		s.local = l
+	} else {
+		s.local = full.Localpart()
 	}
 	return s
 }
@@ -198,6 +204,9 @@ func (s *Session) now() int64 { return s.srv.clock.Now().UnixMilli() }
 // flushed.
 func (s *Session) holdLocked(e queued) {
 	st0 := &s.srv.stats
+	if s.held == nil {
+		s.held = &holdQueue{}
+	}
 	if s.held.add(e) {
 		st0.csiSuperseded.Add(1)
 	}
@@ -210,6 +219,7 @@ func (s *Session) holdLocked(e queued) {
 // flushHeldLocked sends the held stanzas in order.
 func (s *Session) flushHeldLocked() {
 	items := s.held.take()
+	s.held = nil
 	for _, e := range items {
 		s.sendLocked(e, false)
 	}
@@ -351,7 +361,9 @@ func (s *Session) markEndedLocked() []queued {
 	s.stopHibLocked()
 	s.conn = nil
 	q := s.out.take()
-	return append(q, s.held.take()...)
+	held := s.held.take()
+	s.held = nil
+	return append(q, held...)
 }
 
 // finishEnd completes the end of a session marked ended: it retires the

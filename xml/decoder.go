@@ -145,12 +145,24 @@ type Decoder struct {
 	tagStart int   // offset from start of the '<' of the current tag
 	open     []int // offsets from start of the open elements' start tags
 
-	header    bool   // the header has been read
-	ended     bool   // </stream:stream> has been read
-	streamTag string // the header's qualified name, for the end tag
-	baseLen   int    // the header's bindings are ps.bindings[:baseLen]
-	baseDef   string // the header's default namespace
-	ps        parser
+	header    bool      // the header has been read
+	ended     bool      // </stream:stream> has been read
+	streamTag string    // the header's qualified name, for the end tag
+	baseLen   int       // the header's bindings are ps.bindings[:baseLen]
+	base      []binding // a copy of them, to load into a parser taken from the pool
+	baseDef   string    // the header's default namespace
+	ps        *parser   // from parserPool; nil after Release
+}
+
+// parser returns the Decoder's parser, taking one from the pool, with the
+// header's bindings, if it has none.
+func (d *Decoder) parser() *parser {
+	if d.ps == nil {
+		ps := parserPool.Get().(*parser)
+		ps.bindings = append(ps.bindings[:0], d.base...)
+		d.ps = ps
+	}
+	return d.ps
 }
 
 // NewDecoder returns a Decoder reading a stream from r with the given
@@ -177,8 +189,10 @@ func (d *Decoder) Reset(r io.Reader) {
 	d.rerr, d.err = nil, nil
 	d.st, d.quote, d.sub, d.textSeen, d.depth, d.mark = hStart, 0, 0, false, 0, 0
 	d.header, d.ended, d.streamTag, d.baseDef = false, false, "", ""
-	d.ps.drop(0)
-	d.baseLen = 0
+	if d.ps != nil {
+		d.ps.drop(0)
+	}
+	d.baseLen, d.base = 0, nil
 }
 
 // Buffered returns the number of bytes read from the underlying reader but
@@ -200,7 +214,11 @@ func (d *Decoder) Quiet() bool {
 // copy. Call it when a read timed out or before a long wait, not between
 // every two elements.
 func (d *Decoder) Release() {
-	d.ps.release(d.baseLen)
+	if d.ps != nil {
+		d.ps.drop(0)
+		parserPool.Put(d.ps)
+		d.ps = nil
+	}
 	if d.buf == nil {
 		return
 	}
@@ -339,7 +357,7 @@ func (d *Decoder) Header() (*StreamHeader, error) {
 	d.st = stTop
 	d.header = true
 
-	ps := &d.ps
+	ps := d.parser()
 	ps.finish(0)
 	ps.begin(p, 0, "", 1, bytes.Count(p, []byte{'='}), 0)
 	el, next, empty, err := ps.startTag(0)
@@ -364,6 +382,7 @@ func (d *Decoder) Header() (*StreamHeader, error) {
 		f := ps.stack[0]
 		d.streamTag = string(p[f.qs:f.qe])
 		d.baseLen, d.baseDef = len(ps.bindings), ps.defNS
+		d.base = append([]binding(nil), ps.bindings...)
 	}
 	ps.finish(d.baseLen)
 	if h.Name != (Name{Space: NSStream, Local: "stream"}) {
@@ -613,7 +632,7 @@ func (d *Decoder) Next() (*Element, error) {
 		d.takeBuf()
 	}
 
-	ps := &d.ps
+	ps := d.parser()
 	ps.begin(p, d.baseLen, d.baseDef, d.nElem, d.nAttr, d.nElem-1+d.nText)
 	el, end, err := ps.element(0)
 	ps.finish(d.baseLen)

@@ -65,14 +65,19 @@ func TestBufferLifecycle(t *testing.T) {
 		t.Fatalf("got %v, %v", el, err)
 	}
 
-	// The parser's scratch space keeps nothing after Release.
+	// The parser goes back to the pool, and its scratch space keeps
+	// nothing.
+	ps := d.ps
 	d.Release()
-	for _, n := range d.ps.scratch[:cap(d.ps.scratch)] {
+	if d.ps != nil {
+		t.Fatal("Release kept the parser")
+	}
+	for _, n := range ps.scratch[:cap(ps.scratch)] {
 		if n != (Node{}) {
 			t.Fatal("scratch space not cleared")
 		}
 	}
-	for _, f := range d.ps.stack[:cap(d.ps.stack)] {
+	for _, f := range ps.stack[:cap(ps.stack)] {
 		if f != (frame{}) {
 			t.Fatal("stack not cleared")
 		}

@@ -1030,3 +1030,31 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseKeepsHeaderBindings: after Release (the parser goes back to a
+// pool), prefixes declared on the stream header still resolve, and
+// declarations made inside an element do not leak into the next.
+func TestReleaseKeepsHeaderBindings(t *testing.T) {
+	for i, release := range []bool{false, true} {
+		in := hdr + "<stream:features><a:x xmlns:a='urn:a'/></stream:features><stream:error/>"
+		d := xml.NewDecoder(iotest.OneByteReader(strings.NewReader(in+"<a:y/>")), xml.Limits{})
+		if _, err := d.Header(); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"features", "error"} {
+			if release {
+				d.Release()
+			}
+			el, err := d.Next()
+			if err != nil || el.Name != (xml.Name{Space: xml.NSStream, Local: want}) {
+				t.Fatalf("%d: got %v, %v; want {%s}%s", i, el, err, xml.NSStream, want)
+			}
+		}
+		if release {
+			d.Release()
+		}
+		if el, err := d.Next(); err == nil {
+			t.Fatalf("%d: a prefix declared in an earlier element resolved: %v", i, el)
+		}
+	}
+}

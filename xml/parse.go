@@ -110,20 +110,6 @@ func (ps *parser) drop(baseLen int) {
 	clear(ps.bindings[len(ps.bindings):cap(ps.bindings)])
 }
 
-// release drops all scratch space, keeping only the first baseLen
-// bindings (the stream header's), in a slice of their size.
-func (ps *parser) release(baseLen int) {
-	ps.finish(baseLen)
-	ps.stack, ps.scratch, ps.raw = nil, nil, nil
-	if cap(ps.bindings) > len(ps.bindings) {
-		if len(ps.bindings) == 0 {
-			ps.bindings = nil
-		} else {
-			ps.bindings = append([]binding(nil), ps.bindings...)
-		}
-	}
-}
-
 func (ps *parser) newElement() *Element {
 	if len(ps.elems) == 0 {
 		n := max(ps.elemHint, 1)
@@ -719,6 +705,8 @@ func ref(p []byte) (rune, int, error) {
 	return r, end + 1, nil
 }
 
+// parserPool holds parsers and their scratch space: Parse's, and those of
+// released Decoders.
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
 // Parse parses one standalone element, such as one read back from storage,
