@@ -76,14 +76,19 @@ func (s *MAMStore) SupportsFullText() bool {
 // carries: 9 parameters each, well under SQLite's limit of 32,766.
 const appendChunk = 512
 
-// archiveInsert returns the statement inserting n messages.
+// archiveInsert returns the statement inserting up to n messages: n rows
+// of parameters, of which those with a NULL owner are skipped. Append pads
+// its messages to a power of two with such rows, so that a few statements
+// (one per power of two up to appendChunk), each parsed once, serve every
+// batch size.
 func archiveInsert(n int) string {
 	const (
-		head = `INSERT INTO archive (owner, id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza) VALUES `
+		head = `INSERT INTO archive (owner, id, with_jid, with_resource, stamp, outgoing, origin_id, body, stanza) SELECT * FROM (VALUES `
 		row  = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		tail = `) WHERE column1 IS NOT NULL`
 	)
 	var b strings.Builder
-	b.Grow(len(head) + n*(len(row)+1))
+	b.Grow(len(head) + n*(len(row)+1) + len(tail))
 	b.WriteString(head)
 	for i := range n {
 		if i > 0 {
@@ -91,7 +96,18 @@ func archiveInsert(n int) string {
 		}
 		b.WriteString(row)
 	}
+	b.WriteString(tail)
 	return b.String()
+}
+
+// padded returns the number of rows of the statement inserting n
+// messages: the next power of two.
+func padded(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 // Append implements mam.Store. The messages are inserted with one
@@ -114,30 +130,51 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 			return fmt.Errorf("sqlite: mam append: message of %q: id %d is not positive", m.Owner, m.ID)
 		}
 	}
-	insert := func(ctx context.Context, ex interface {
-		ExecContext(context.Context, string, ...any) (dbsql.Result, error)
-	}, msgs []mam.Message) error {
-		args := make([]any, 0, 9*len(msgs))
+	// The statements are prepared (or found in the cache) before any
+	// transaction, which would hold the writer's only connection.
+	stmt := func(n int) (*dbsql.Stmt, error) {
+		return s.db.ws.prepared(ctx, s.db.w, archiveInsert(padded(n)))
+	}
+	insert := func(ctx context.Context, stmt *dbsql.Stmt, msgs []mam.Message) error {
+		args := make([]any, 9*padded(len(msgs))) // the padding rows stay nil: NULL owner
 		for i := range msgs {
 			m := &msgs[i]
-			args = append(args, m.Owner, m.ID, m.With, m.WithResource, norm.Stamp(m.Stamp).UnixMicro(),
-				m.Outgoing, m.OriginID, m.Body, norm.Bytes(m.Stanza))
+			a := args[9*i : 9*i+9]
+			a[0], a[1], a[2], a[3], a[4] = m.Owner, m.ID, m.With, m.WithResource, norm.Stamp(m.Stamp).UnixMicro()
+			a[5], a[6], a[7], a[8] = m.Outgoing, m.OriginID, m.Body, norm.Bytes(m.Stanza)
 		}
-		_, err := ex.ExecContext(ctx, archiveInsert(len(msgs)), args...)
+		_, err := stmt.ExecContext(ctx, args...)
 		return err
 	}
 	var err error
 	if len(msgs) <= appendChunk {
-		err = insert(ctx, s.db.w, msgs)
+		var st *dbsql.Stmt
+		if st, err = stmt(len(msgs)); err == nil {
+			err = insert(ctx, st, msgs)
+		}
 	} else {
-		err = s.db.inTx(ctx, func(tx *dbsql.Tx) error {
-			for chunk := range slices.Chunk(msgs, appendChunk) {
-				if err := insert(ctx, tx, chunk); err != nil {
-					return err
+		var full, last *dbsql.Stmt
+		full, err = stmt(appendChunk)
+		if err == nil {
+			last, err = stmt((len(msgs)-1)%appendChunk + 1)
+		}
+		if err == nil {
+			err = s.db.inTx(ctx, func(tx *dbsql.Tx) error {
+				for chunk := range slices.Chunk(msgs, appendChunk) {
+					st := full
+					if len(chunk) < appendChunk {
+						st = last
+					}
+					txst := tx.StmtContext(ctx, st)
+					err := insert(ctx, txst, chunk)
+					txst.Close()
+					if err != nil {
+						return err
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
 	}
 	if err != nil {
 		return appendError(msgs, err)

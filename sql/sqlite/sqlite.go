@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -42,6 +43,47 @@ type DB struct {
 	w    *dbsql.DB // exactly one connection; all writes
 	r    *dbsql.DB // read-only pool
 	path string
+
+	ws, rs stmtCache // prepared statements of the hot paths, on w and r
+}
+
+// stmtCache keeps the prepared statements of a fixed set of hot queries
+// (archive inserts, credential lookups), so that they are parsed once per
+// connection instead of at every call. It is safe for concurrent use.
+type stmtCache struct {
+	mu sync.Mutex             // guards m
+	m  map[string]*dbsql.Stmt // by SQL text; grows only with the set of queries
+}
+
+// prepared returns the cached statement of query on db, preparing it on
+// first use.
+func (c *stmtCache) prepared(ctx context.Context, db *dbsql.DB, query string) (*dbsql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = make(map[string]*dbsql.Stmt)
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+// close closes the cached statements.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for q, st := range c.m {
+		errs = append(errs, st.Close())
+		delete(c.m, q)
+	}
+	return errors.Join(errs...)
 }
 
 // Open opens (creating if needed) the database file at path, creating its
@@ -125,7 +167,7 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes the database. Pending operations are not interrupted.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.rs.close(), db.ws.close(), db.r.Close(), db.w.Close())
 }
 
 // Migrate applies the pending embedded migrations in order, each in its own

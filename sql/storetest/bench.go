@@ -199,36 +199,10 @@ func benchMAM(b *testing.B, open Open) {
 
 	// What the server writes under load: messages between 50 pairs of
 	// local users, each archived twice (sender's and recipient's archive,
-	// same id), in batches of 100 messages (200 rows).
-	b.Run("MAMAppendPairs/batch=100", func(b *testing.B) {
-		const pairs, size = 50, 100
-		s := open(b)
-		users := make([]string, 2*pairs)
-		for i := range users {
-			users[i] = fmt.Sprintf("user%03d@example.com", i)
-		}
-		createAccounts(b, s, users...)
-		ctx := b.Context()
-		ms := make([]mam.Message, 0, 2*size)
-		next := 0
-		b.ReportAllocs()
-		for b.Loop() {
-			ms = ms[:0]
-			for range size {
-				from, to := users[next%pairs*2], users[next%pairs*2+1]
-				m := benchMessage(from, next)
-				m.With, m.Outgoing = to, true
-				r := m
-				r.Owner, r.With, r.Outgoing = to, from, false
-				ms = append(ms, m, r)
-				next++
-			}
-			if err := s.MAM.Append(ctx, ms); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(next)/b.Elapsed().Seconds(), "msgs/s")
-	})
+	// same id), in group commits of 100 and 400 messages (200 and 800 rows).
+	for _, size := range []int{100, 400} {
+		benchMAMAppendPairs(b, open, size)
+	}
 
 	// The newest page of a 10k-message archive (what a client asks first).
 	b.Run("MAMQueryLastPage", func(b *testing.B) {
@@ -261,5 +235,39 @@ func benchMAM(b *testing.B, open Open) {
 				b.Fatal(len(p.Messages), err)
 			}
 		}
+	})
+}
+
+// benchMAMAppendPairs benchmarks Append of batches of size messages
+// between 50 pairs of local users, each message archived in both archives.
+func benchMAMAppendPairs(b *testing.B, open Open, size int) {
+	b.Run(fmt.Sprintf("MAMAppendPairs/batch=%d", size), func(b *testing.B) {
+		const pairs = 50
+		s := open(b)
+		users := make([]string, 2*pairs)
+		for i := range users {
+			users[i] = fmt.Sprintf("user%03d@example.com", i)
+		}
+		createAccounts(b, s, users...)
+		ctx := b.Context()
+		ms := make([]mam.Message, 0, 2*size)
+		next := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			ms = ms[:0]
+			for range size {
+				from, to := users[next%pairs*2], users[next%pairs*2+1]
+				m := benchMessage(from, next)
+				m.With, m.Outgoing = to, true
+				r := m
+				r.Owner, r.With, r.Outgoing = to, from, false
+				ms = append(ms, m, r)
+				next++
+			}
+			if err := s.MAM.Append(ctx, ms); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(next)/b.Elapsed().Seconds(), "msgs/s")
 	})
 }
