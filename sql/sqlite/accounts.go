@@ -35,12 +35,20 @@ func (s *AccountStore) CreateAccount(ctx context.Context, account string, c auth
 	return nil
 }
 
-// Credentials implements auth.Store.
-func (s *AccountStore) Credentials(ctx context.Context, account string) (auth.Credentials, error) {
-	var c auth.Credentials
-	err := s.db.r.QueryRowContext(ctx, `SELECT
+// credentialsQuery reads an account's credentials.
+const credentialsQuery = `SELECT
 	sha1_salt, sha1_iter, sha1_stored, sha1_server, sha256_salt, sha256_iter, sha256_stored, sha256_server
-	FROM accounts WHERE name = ?`, account).Scan(
+	FROM accounts WHERE name = ?`
+
+// Credentials implements auth.Store. It runs at every login, with a
+// statement prepared once.
+func (s *AccountStore) Credentials(ctx context.Context, account string) (auth.Credentials, error) {
+	stmt, err := s.db.rs.prepared(ctx, s.db.r, credentialsQuery)
+	if err != nil {
+		return auth.Credentials{}, fmt.Errorf("sqlite: credentials: %w", err)
+	}
+	var c auth.Credentials
+	err = stmt.QueryRowContext(ctx, account).Scan(
 		&c.SHA1.Salt, &c.SHA1.Iter, &c.SHA1.StoredKey, &c.SHA1.ServerKey,
 		&c.SHA256.Salt, &c.SHA256.Iter, &c.SHA256.StoredKey, &c.SHA256.ServerKey)
 	if errors.Is(err, dbsql.ErrNoRows) {

@@ -18,6 +18,19 @@ func Bench(b *testing.B, open Open) {
 		"<body>But soft, what light through yonder window breaks?</body>" +
 		"<active xmlns='http://jabber.org/protocol/chatstates'/></message>")
 
+	// Look up an account's credentials (every login does).
+	b.Run("AccountCredentials", func(b *testing.B) {
+		s := open(b)
+		createAccounts(b, s, "juliet@example.com")
+		ctx := b.Context()
+		b.ReportAllocs()
+		for b.Loop() {
+			if c, err := s.Accounts.Credentials(ctx, "juliet@example.com"); err != nil || c.SHA256.Iter == 0 {
+				b.Fatal(c, err)
+			}
+		}
+	})
+
 	// Store one offline message (no limit; see OfflineStoreMessagesDelete).
 	b.Run("OfflineStore", func(b *testing.B) {
 		s := open(b)
