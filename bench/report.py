@@ -536,6 +536,33 @@ def main():
       (2 * int(pairs), window))
     w("")
 
+    # What the app server received (push scenario), per server and mode.
+    seen = []
+    for fig, mode in (("push_hibernate", "session hibernated"), ("push_offline", "client offline")):
+        for sv in servers:
+            d = next((d for d in sel.get((sv, fig), []) if d.get("publish_example_xml")), None)
+            if d:
+                seen.append((sv, mode, d))
+    if seen:
+        w("## Push notifications as the app server received them")
+        w("")
+        w("Counts over the whole push run (%s bursts of %s messages), and the last publish received, as "
+          "the tool's component parsed it (namespaces normalized):" % (push_bursts, push_burst))
+        w("")
+        for sv, mode, d in seen:
+            w("- %s, %s: %s publishes, %s with a `last-message-body`, %s before the first burst; per burst %s." %
+              (NAMES[sv], mode, d.get("publishes"), d.get("publishes_with_body"), d.get("publishes_before_bursts"),
+               d.get("publishes_per_burst")))
+        w("")
+        for sv, mode, d in seen:
+            if mode == "session hibernated":
+                w("%s:" % NAMES[sv])
+                w("")
+                w("```xml")
+                w(d["publish_example_xml"])
+                w("```")
+                w("")
+
     # The hand-written analysis, if any.
     notes = os.path.join(repo, "bench", "notes.md")
     if os.path.exists(notes):

@@ -49,6 +49,7 @@ type publish struct {
 	fields       map[string]string // the urn:xmpp:push:summary form (message-count, last-message-sender, ...)
 	options      map[string]string // the publish-options form (secret, ...)
 	at           time.Time
+	xml          string // the IQ as received (namespaces normalized)
 }
 
 // formFields returns the fields of a data form (first value of each), and
@@ -178,6 +179,7 @@ func (c *component) run() {
 		p, ok, err := parsePublish(el)
 		if ok {
 			p.at = at
+			p.xml = string(el.AppendXML(nil, nsComponent))
 			c.mu.Lock()
 			if err != nil && c.bad == nil {
 				c.bad = err
@@ -417,6 +419,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 		p := pubs[0]
 		res["publish_example"] = map[string]any{"from": p.from, "node_ok": p.node == node, "fields": p.fields,
 			"secret_echoed": p.options["secret"] == secret}
+		res["publish_example_xml"] = pubs[len(pubs)-1].xml // one from the last burst
 	}
 	if bad != nil {
 		return res, bad

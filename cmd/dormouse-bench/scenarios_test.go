@@ -209,6 +209,11 @@ func TestParsePublish(t *testing.T) {
 </notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>
 <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>
 <field var='secret'><value>s3</value></field></x></publish-options></pubsub></iq>`
+	// Captured from the peers by the push scenario (publish_example_xml),
+	// in a partial bench/peers.sh run: Prosody 0.12.3 with mod_cloud_notify
+	// (Debian prosody-modules) and ejabberd 23.01 with mod_push, defaults.
+	const prosodyWire = `<iq id='9e959eb9c53eee483e10b91e253b4f5b951c0b559dc8f7cfb3db66b0ea011431' to='push.localhost' type='set' from='localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='bench-4gu8vc4'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='message-count' type='text-single'><value>1</value></field><field var='pending-subscription-count' type='text-single'/><field var='last-message-sender' type='jid-single'/><field var='last-message-body' type='text-single'><value>New Message!</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>s-bench-4gu8vc4</value></field></x></publish-options></pubsub></iq>`
+	const ejabberdWire = `<iq to='push.localhost' from='localhost' type='set' id='rr-1795494409514-6418063044121172864-cpajPO6EU6BA/dpCsoXKq123rjg=-55238004'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='bench-28xenuq'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='last-message-body' type='text-single' label='The body text of the last received message'><value>New message</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>s-bench-28xenuq</value></field></x></publish-options></pubsub></iq>`
 	tests := []struct {
 		in      string
 		ok      bool
@@ -233,6 +238,13 @@ func TestParsePublish(t *testing.T) {
 		7: {in: `<iq type='set' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item>
 <notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data'><field var='FORM_TYPE'><value>other</value></field></x></notification>
 </item></publish></pubsub></iq>`, ok: true, err: "form type"},
+		8: {in: prosodyWire, ok: true, node: "bench-4gu8vc4",
+			fields: map[string]string{"message-count": "1", "pending-subscription-count": "", "last-message-sender": "",
+				"last-message-body": "New Message!"},
+			options: map[string]string{"secret": "s-bench-4gu8vc4"}},
+		9: {in: ejabberdWire, ok: true, node: "bench-28xenuq",
+			fields:  map[string]string{"last-message-body": "New message"},
+			options: map[string]string{"secret": "s-bench-28xenuq"}},
 	}
 	for i, tc := range tests {
 		p, ok, err := parsePublish(parseIQ(t, tc.in))
@@ -253,7 +265,7 @@ func TestParsePublish(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if p.node != tc.node || fmt.Sprint(p.fields) != fmt.Sprint(tc.fields) || fmt.Sprint(p.options) != fmt.Sprint(tc.options) && tc.options != nil {
+		if p.node != tc.node || fmt.Sprint(p.fields) != fmt.Sprint(tc.fields) || tc.options != nil && fmt.Sprint(p.options) != fmt.Sprint(tc.options) {
 			t.Errorf("%d: got node %q fields %v options %v", i, p.node, p.fields, p.options)
 		}
 	}
