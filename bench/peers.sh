@@ -81,9 +81,9 @@ HIB_N=${HIB_N:-1000}               # hibernated sessions held
 HIB_WAIT=${HIB_WAIT:-10s}          # wait after the cut before reading RSS
 MAM_PREFILL=${MAM_PREFILL:-2000}   # archived messages, then queries of each shape
 MAM_QUERIES=${MAM_QUERIES:-50}
-PUSH_BURSTS=${PUSH_BURSTS:-4}      # bursts of PUSH_BURST messages, PUSH_GAP apart
+PUSH_BURSTS=${PUSH_BURSTS:-4}      # bursts of PUSH_BURST messages, each given PUSH_GAP for its publishes
 PUSH_BURST=${PUSH_BURST:-5}
-PUSH_GAP=${PUSH_GAP:-2s}
+PUSH_GAP=${PUSH_GAP:-1.5s}
 PUSH_SECRET=bench-push-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 PORT_PROSODY=15222

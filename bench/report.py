@@ -284,7 +284,7 @@ def main():
     resume_n, resume_q = int(p("RESUME_N", 200)), p("RESUME_QUEUE", "5")
     hib_n, hib_wait = int(p("HIB_N", 1000)), p("HIB_WAIT", "10s")
     mam_k, mam_q = int(p("MAM_PREFILL", 2000)), p("MAM_QUERIES", "50")
-    push_bursts, push_burst, push_gap = p("PUSH_BURSTS", "4"), p("PUSH_BURST", "5"), p("PUSH_GAP", "2s")
+    push_bursts, push_burst, push_gap = p("PUSH_BURSTS", "4"), p("PUSH_BURST", "5"), p("PUSH_GAP", "1.5s")
     num = "{:,}".format
 
     # (row label, figure, field)
@@ -782,7 +782,7 @@ def main():
       "component (`push.localhost`, shared secret). A client enables push (`<enable jid node>` with a "
       "publish-options form carrying a secret, as Conversations sends it) and goes away: its connection "
       "is reset (hibernated SM session) or, in the offline variant, its stream closed. Another account "
-      "sends %s bursts of %s chat messages to its bare JID, %s apart; after each burst the pushed client "
+      "sends %s bursts of %s chat messages to its bare JID, each followed by %s for the publishes; then the pushed client "
       "comes back (resumes, or logs in), reads the burst and goes away again, as a phone woken by the push "
       "would. Latency is from the burst's first message to the first publish IQ the app server receives "
       "(it answers each with a result); publishes are counted per burst. A server whose disco#info does "
