@@ -59,9 +59,7 @@ func BenchmarkDeliver(b *testing.B) {
 				if n%512 == 0 {
 					// Let the writer keep up, as a reading client would.
 					c.mu.Lock()
-					for c.writing {
-						c.idle.Wait()
-					}
+					c.waitWriterLocked()
 					c.mu.Unlock()
 				}
 			}

@@ -60,11 +60,11 @@ type Conn struct {
 	user        string  // localpart after SASL
 	jid         jid.JID // full JID after bind
 	authTries   int
-	started     time.Time
+	authBy      int64 // Unix nanoseconds: the stream must authenticate by then
 	tokens      float64
-	lastFill    time.Time
-	lost        bool // the stream ended by a transport failure, not </stream:stream> or a stream error
-	csiInactive bool // XEP-0352 state asked for before bind
+	lastFill    int64 // Unix nanoseconds of the last token refill; 0: none yet
+	lost        bool  // the stream ended by a transport failure, not </stream:stream> or a stream error
+	csiInactive bool  // XEP-0352 state asked for before bind
 
 	// Parking (park.go), reader state too.
 	peek      [1]byte         // a byte read while waiting to park
@@ -94,8 +94,32 @@ type Conn struct {
 	queue   []item
 	spare   []item
 	writing bool
-	closed  bool      // no more items accepted
-	idle    sync.Cond // signalled when writing becomes false; L is &mu
+	closed  bool          // no more items accepted
+	drained chan struct{} // closed when writing becomes false, if someone waits
+}
+
+// writerDoneLocked records that the writer stopped and wakes who waits.
+func (c *Conn) writerDoneLocked() {
+	c.writing = false
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+// waitWriterLocked waits, with c.mu held (released while waiting), until
+// no writer runs.
+func (c *Conn) waitWriterLocked() {
+	for c.writing {
+		ch := c.drained
+		if ch == nil {
+			ch = make(chan struct{})
+			c.drained = ch
+		}
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
@@ -103,10 +127,9 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 	c := &Conn{
 		srv: s, nc: nc, conn: nc, ip: ip, direct: direct,
 		ctx: ctx, cancel: cancel,
-		started: time.Now(),
-		tokens:  float64(s.Config.StanzaBurst),
+		authBy: time.Now().Add(s.Config.AuthTimeout).UnixNano(),
+		tokens: float64(s.Config.StanzaBurst),
 	}
-	c.idle.L = &c.mu
 	c.rctx = context.WithoutCancel(ctx)
 	c.seq = s.connSeq.Add(1)
 	c.lg = slog.New(&connHandler{s.Log.Handler(), c})
@@ -163,8 +186,7 @@ func (c *Conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
-			c.writing = false
-			c.idle.Broadcast()
+			c.writerDoneLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -193,8 +215,7 @@ func (c *Conn) writeLoop() {
 		if err != nil || closeAfter {
 			c.closed = true
 			c.queue = nil
-			c.writing = false
-			c.idle.Broadcast()
+			c.writerDoneLocked()
 			c.mu.Unlock()
 			if err != nil {
 				c.log().Debug("write failed; closing", "err", err)
@@ -262,7 +283,7 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		return c.conn.Read(p)
 	}
 	if !c.authed {
-		_ = c.nc.SetReadDeadline(c.started.Add(c.srv.Config.AuthTimeout))
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.authBy))
 		return c.conn.Read(p)
 	}
 	if c.idleFired {
@@ -412,9 +433,7 @@ func (c *Conn) finish() {
 	// by the write deadline.
 	c.mu.Lock()
 	c.closed = true
-	for c.writing {
-		c.idle.Wait()
-	}
+	c.waitWriterLocked()
 	c.queue, c.spare = nil, nil
 	c.mu.Unlock()
 	c.cancel()

@@ -22,7 +22,9 @@ func (h *connHandler) Enabled(ctx context.Context, l slog.Level) bool { return h
 func (h *connHandler) Handle(ctx context.Context, r slog.Record) error {
 	c := h.c
 	r.AddAttrs(slog.Uint64("conn", c.seq), slog.String("remote", c.nc.RemoteAddr().String()))
-	if who := c.who.Load(); who != nil {
+	if s := c.sess.Load(); s != nil {
+		r.AddAttrs(slog.String("jid", s.jid.String()))
+	} else if who := c.who.Load(); who != nil {
 		r.AddAttrs(slog.String(who.key, who.value))
 	}
 	return h.h.Handle(ctx, r)
@@ -36,8 +38,8 @@ func (h *connHandler) WithGroup(name string) slog.Handler {
 	return &connHandler{h.h.WithGroup(name), h.c}
 }
 
-// identity is who a connection is, once known: "user" after SASL, "jid"
-// after bind or resumption.
+// identity is who a connection is once authenticated ("user"), until its
+// session (bind or resumption) names it.
 type identity struct{ key, value string }
 
 // setWho records who the connection is, for its log records.

@@ -270,7 +270,7 @@ func (c *Conn) smResume(el *xml.Element) error {
 		case err == nil:
 			c.sess.Store(s)
 			c.jid, c.bound = s.jid, true
-			c.setWho("jid", s.jid.String())
+			c.who.Store(nil) // the session names it now (log.go)
 			if c.csiInactive {
 				s.setInactive(true) // sent between SASL and <resume/>
 			}

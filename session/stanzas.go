@@ -114,10 +114,10 @@ func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
 	r.El.AddChild(b)
 	c.enqueue(item{st: r})
 	c.jid, c.bound = full, true
-	c.setWho("jid", full.String())
 	s := newSession(c.srv, c, full)
 	s.inactive = c.csiInactive
 	c.sess.Store(s)
+	c.who.Store(nil) // the session names it now (log.go)
 	if old := c.srv.Router.BindReplacing(c.rctx, full, s); old != nil {
 		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
 			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
@@ -144,10 +144,11 @@ func (c *Conn) preAuthIQ(el *xml.Element) error {
 // rateLimit blocks the reader while the session exceeds its stanza rate:
 // reading slower pushes back on the client without dropping anything.
 func (c *Conn) rateLimit() {
-	now := time.Now()
+	now := time.Now().UnixNano()
 	cfg := &c.srv.Config
-	if !c.lastFill.IsZero() {
-		c.tokens = min(float64(cfg.StanzaBurst), c.tokens+now.Sub(c.lastFill).Seconds()*cfg.StanzaRate)
+	if c.lastFill != 0 {
+		elapsed := time.Duration(max(now-c.lastFill, 0))
+		c.tokens = min(float64(cfg.StanzaBurst), c.tokens+elapsed.Seconds()*cfg.StanzaRate)
 	}
 	c.lastFill = now
 	if c.tokens >= 1 {
@@ -156,6 +157,6 @@ func (c *Conn) rateLimit() {
 	}
 	wait := time.Duration((1 - c.tokens) / cfg.StanzaRate * float64(time.Second))
 	time.Sleep(wait)
-	c.lastFill = time.Now()
+	c.lastFill = time.Now().UnixNano()
 	c.tokens = 0
 }
