@@ -57,9 +57,11 @@ func (c *Conn) openStream() error {
 	if h.DefaultNS != stanza.NSClient {
 		return c.failOpen(host, &stream.Error{Condition: stream.InvalidNamespace, Text: "the default namespace must be jabber:client"})
 	}
-	if !slices.Contains(c.srv.Config.Hosts, host) {
+	i := slices.Index(c.srv.Config.Hosts, host)
+	if i < 0 {
 		return c.failOpen(firstHost(c.srv.Config.Hosts), &stream.Error{Condition: stream.HostUnknown, Text: "this server does not serve " + host})
 	}
+	host = c.srv.Config.Hosts[i] // shared: keeps nothing of the header alive
 	if c.host != "" && host != c.host {
 		return c.failOpen(c.host, &stream.Error{Condition: stream.HostUnknown, Text: "the host changed across a stream restart"})
 	}

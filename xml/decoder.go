@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -152,6 +153,24 @@ type Decoder struct {
 	base      []binding // a copy of them, to load into a parser taken from the pool
 	baseDef   string    // the header's default namespace
 	ps        *parser   // from parserPool; nil after Release
+}
+
+// intern returns a copy of s that shares no memory with parsed input; the
+// usual stream namespaces are not copied.
+func intern(s string) string {
+	switch s {
+	case NSStream:
+		return NSStream
+	case "jabber:client":
+		return "jabber:client"
+	case "jabber:server":
+		return "jabber:server"
+	case "stream":
+		return "stream"
+	case "stream:stream":
+		return "stream:stream"
+	}
+	return strings.Clone(s)
 }
 
 // parser returns the Decoder's parser, taking one from the pool, with the
@@ -380,9 +399,14 @@ func (d *Decoder) Header() (*StreamHeader, error) {
 		d.ended = true
 	} else {
 		f := ps.stack[0]
-		d.streamTag = string(p[f.qs:f.qe])
-		d.baseLen, d.baseDef = len(ps.bindings), ps.defNS
-		d.base = append([]binding(nil), ps.bindings...)
+		d.streamTag = intern(str(p[f.qs:f.qe]))
+		// The base bindings outlive the header's bytes: copy their
+		// strings, so that the Decoder does not keep the bytes.
+		d.baseLen, d.baseDef = len(ps.bindings), intern(ps.defNS)
+		d.base = make([]binding, len(ps.bindings))
+		for i, b := range ps.bindings {
+			d.base[i] = binding{prefix: intern(b.prefix), uri: intern(b.uri)}
+		}
 	}
 	ps.finish(d.baseLen)
 	if h.Name != (Name{Space: NSStream, Local: "stream"}) {
