@@ -3,17 +3,22 @@ package mam
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // batcher groups concurrent Store.Append calls into one (group commit), so
 // that N senders archiving at once cost one transaction rather than N.
 //
-// It needs no goroutine of its own and adds no delay: the first writer to
-// arrive while no commit is running commits at once, alone; writers
-// arriving during that commit gather in the next batch, whose first writer
-// (its leader) commits it as soon as the running commit ends. Under load,
-// batches grow to what arrived during one commit (at most max messages);
-// without load, each write is one commit, as without a batcher.
+// It needs no goroutine of its own. The first writer to arrive while no
+// commit is running leads a new batch; writers arriving meanwhile join it
+// (at most max messages), and the next batch forms while one commits.
+// Without load (no commit ended in the last linger), a leader commits at
+// once, alone: each write is one commit, as without a batcher. Under load,
+// a leader first lingers, up to linger or until the batch is full, so that
+// batches hold what arrives in linger rather than in one commit: a commit
+// of an archive costs mostly per commit (the index pages of every archive
+// it touches, the full-text segment), and a fast store would otherwise
+// commit a handful of messages at a time.
 //
 // If a batch holding several writers fails, each writer's messages are
 // retried alone, so one writer's bad message (a duplicate id) does not fail
@@ -21,10 +26,12 @@ import (
 type batcher struct {
 	append func(context.Context, []Message) error
 	max    int
+	linger time.Duration // 0: never linger
 
 	mu         sync.Mutex // guards the fields below
-	committing bool       // a batch is being committed
+	committing bool       // a batch is being committed (or its leader lingers)
 	queue      []*batch   // batches waiting for their commit, oldest first; writers join the last
+	lastEnd    time.Time  // when the last commit ended
 }
 
 // batch is one group commit.
@@ -32,6 +39,8 @@ type batch struct {
 	msgs   []Message
 	writes []span        // each writer's messages in msgs
 	lead   chan struct{} // closed when the leader may commit
+	full   chan struct{} // closed when a writer found no room: the leader stops lingering
+	closed bool          // full is closed; guarded by batcher.mu
 	done   chan struct{} // closed when errs is set
 	errs   []error       // by writer, set before done is closed
 }
@@ -45,12 +54,17 @@ type span struct{ from, to int }
 func (b *batcher) write(ctx context.Context, msgs []Message) error {
 	b.mu.Lock()
 	var bt *batch
-	if n := len(b.queue); n > 0 && len(b.queue[n-1].msgs)+len(msgs) <= b.max {
-		bt = b.queue[n-1]
+	if n := len(b.queue); n > 0 {
+		if last := b.queue[n-1]; len(last.msgs)+len(msgs) <= b.max {
+			bt = last
+		} else if !last.closed {
+			last.closed = true
+			close(last.full)
+		}
 	}
 	leader := bt == nil
 	if leader {
-		bt = &batch{lead: make(chan struct{}), done: make(chan struct{})}
+		bt = &batch{lead: make(chan struct{}), full: make(chan struct{}), done: make(chan struct{})}
 		b.queue = append(b.queue, bt)
 		if !b.committing {
 			b.committing = true
@@ -66,6 +80,7 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 		// The leader commits even if its own context ends: other
 		// writers' messages are in the batch.
 		<-bt.lead
+		b.lingerFor(bt)
 		b.commit(context.WithoutCancel(ctx), bt)
 		return bt.errs[i]
 	}
@@ -74,6 +89,27 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 		return bt.errs[i]
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// lingerFor waits, under load (the last commit ended less than b.linger
+// ago), until b.linger has passed or bt is full. Its leader calls it when
+// bt may commit.
+func (b *batcher) lingerFor(bt *batch) {
+	if b.linger <= 0 {
+		return
+	}
+	b.mu.Lock()
+	loaded := !b.lastEnd.IsZero() && time.Since(b.lastEnd) < b.linger
+	b.mu.Unlock()
+	if !loaded {
+		return
+	}
+	t := time.NewTimer(b.linger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-bt.full:
 	}
 }
 
@@ -97,6 +133,7 @@ func (b *batcher) commit(ctx context.Context, bt *batch) {
 	close(bt.done)
 
 	b.mu.Lock()
+	b.lastEnd = time.Now()
 	if len(b.queue) > 0 {
 		close(b.queue[0].lead) // its leader commits next
 	} else {

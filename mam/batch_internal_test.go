@@ -3,8 +3,11 @@ package mam
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 func TestBatcherIsolatesFailures(t *testing.T) {
@@ -80,5 +83,73 @@ func waitJoined(b *batcher, n int) {
 		if k == n {
 			return
 		}
+	}
+}
+
+// TestBatcherLinger checks when a leader lingers: never without load, for
+// b.linger after a recent commit (gathering the writers arriving
+// meanwhile into one commit), and no longer once a writer finds the batch
+// full.
+func TestBatcherLinger(t *testing.T) {
+	const linger = 2 * time.Millisecond
+	for i, tc := range []struct {
+		name     string
+		idle     bool          // the previous commit ended long ago
+		writers  int           // writers arriving during the linger, one message each
+		max      int           // batch size
+		wantWait time.Duration // how long the leader waits
+		wantCall []int         // sizes of the Append calls after the first commit
+	}{
+		0: {name: "idle", idle: true, writers: 0, max: 100, wantWait: 0, wantCall: []int{1}},
+		1: {name: "loaded", writers: 5, max: 100, wantWait: linger, wantCall: []int{6}},
+		2: {name: "loaded, alone", writers: 0, max: 100, wantWait: linger, wantCall: []int{1}},
+		3: {name: "full", writers: 4, max: 3, wantWait: 0, wantCall: []int{3, 2}},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var (
+				mu    sync.Mutex
+				calls []int
+			)
+			b := &batcher{max: tc.max, linger: linger, append: func(_ context.Context, msgs []Message) error {
+				mu.Lock()
+				calls = append(calls, len(msgs))
+				mu.Unlock()
+				return nil
+			}}
+			ctx := t.Context()
+			// A first commit, alone: no commit before it.
+			if err := b.write(ctx, []Message{{ID: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.idle {
+				time.Sleep(time.Second)
+			}
+			calls = nil
+			start := time.Now()
+			var wg sync.WaitGroup
+			var waited time.Duration
+			wg.Go(func() {
+				if err := b.write(ctx, []Message{{ID: 2}}); err != nil {
+					t.Error(err)
+				}
+				waited = time.Since(start)
+			})
+			synctest.Wait() // the leader lingers (or has committed)
+			for j := range tc.writers {
+				wg.Go(func() {
+					if err := b.write(ctx, []Message{{ID: int64(10 + j)}}); err != nil {
+						t.Error(err)
+					}
+				})
+				synctest.Wait()
+			}
+			wg.Wait()
+			if waited != tc.wantWait {
+				t.Errorf("%d %s: the leader waited %v, want %v", i, tc.name, waited, tc.wantWait)
+			}
+			if !slices.Equal(calls, tc.wantCall) {
+				t.Errorf("%d %s: Append calls of %v messages, want %v", i, tc.name, calls, tc.wantCall)
+			}
+		})
 	}
 }

@@ -54,6 +54,7 @@ const (
 	DefaultMaxConcurrentQueries = 2
 	DefaultQueryWait            = 5 * time.Second
 	DefaultMaxBatch             = 256
+	DefaultBatchLinger          = 2 * time.Millisecond
 	// PurgeChunk is how many messages Purge deletes per Store call.
 	PurgeChunk = 10000
 )
@@ -85,6 +86,13 @@ type Config struct {
 	// DefaultMaxBatch. A negative value turns group commit off: every
 	// archived message is its own Store.Append.
 	MaxBatch int
+	// BatchLinger is how long, under load, a group commit waits for more
+	// messages before it commits: larger batches cost
+	// the store much less per message, and every archived message waits
+	// at most this much longer. Without load (no commit in the last
+	// BatchLinger) messages commit at once. 0 means DefaultBatchLinger; a
+	// negative value never waits.
+	BatchLinger time.Duration
 	// Roster answers whether a contact is in a user's roster, for users
 	// whose default is PrefRoster. Nil means nobody is (only the Always
 	// list is archived for them).
@@ -134,6 +142,9 @@ func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
 	if cfg.QueryWait <= 0 {
 		cfg.QueryWait = DefaultQueryWait
 	}
+	if cfg.BatchLinger == 0 {
+		cfg.BatchLinger = DefaultBatchLinger
+	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
@@ -148,7 +159,7 @@ func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
 	s.queries.init(cfg.MaxConcurrentQueries)
 	s.prefs.init(prefsCacheSize)
 	if cfg.MaxBatch > 0 {
-		s.batch = &batcher{append: store.Append, max: cfg.MaxBatch}
+		s.batch = &batcher{append: store.Append, max: cfg.MaxBatch, linger: max(cfg.BatchLinger, 0)}
 	}
 	return s
 }

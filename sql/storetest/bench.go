@@ -212,8 +212,8 @@ func benchMAM(b *testing.B, open Open) {
 
 	// What the server writes under load: messages between 50 pairs of
 	// local users, each archived twice (sender's and recipient's archive,
-	// same id), in group commits of 100 and 400 messages (200 and 800 rows).
-	for _, size := range []int{100, 400} {
+	// same id), in group commits of 10, 100 and 400 messages.
+	for _, size := range []int{10, 100, 400} {
 		benchMAMAppendPairs(b, open, size)
 	}
 
