@@ -9,11 +9,26 @@
 //
 // # Connections and sessions
 //
-// A Conn is one TCP connection; it owns one reader goroutine, which runs
+// A Conn is one TCP connection; one reader goroutine at a time runs
 // negotiation and handles every element the client sends. Writes go
 // through the connection's outbound queue, drained by a writer goroutine
 // that exists only while there is something to write, so an idle
 // connection holds no writer.
+//
+// Nor a reader: an authenticated connection that has sent nothing for
+// Config.ParkAfter (100 ms) parks. It releases its decoder's read buffer
+// and parser, its reader goroutine returns, and the connection waits for
+// readability in the Server's epoll poller (internal/netpoll; on other
+// systems, or with Config.PortablePark, in a small goroutine blocked on
+// the runtime poller). When input arrives, or the idle timeout (one sweep
+// for all parked connections) or a goroutine that must wake it (the
+// session resumed elsewhere, the stream closing, a failed write, shutdown)
+// takes the wake-up, a new reader goroutine continues where the old one
+// stopped. Parking happens only between top-level elements with nothing
+// buffered: the reader first waits for one byte without a buffer, and a
+// timeout there means crypto/tls holds no complete record (park.go
+// explains why nothing can be left unread). Server.Stats counts parked
+// connections.
 //
 // Binding a resource creates a Session, the router's stanza.Target for
 // that full JID. Without stream management it ends with its connection.
@@ -91,7 +106,8 @@
 // another connection reads a count that includes every stanza the old
 // connection handed on. Lock order: Session.resumeMu → Session.inMu →
 // Session.mu → Conn.mu; the registry lock and Server.mu are leaves. A
-// hibernated session has no goroutine: its timer is a Clock.AfterFunc.
+// hibernated session has no goroutine: its resumption timeout is an entry
+// in a heap run by one Clock timer for all (hibtimer.go).
 // Timer callbacks and background endings are counted so Shutdown waits for
 // them.
 //
