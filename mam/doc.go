@@ -77,8 +77,10 @@
 //
 // Archiving happens in the hook, synchronously, before delivery: both
 // rows in one Store.Append. Concurrent senders are grouped into one Append
-// (group commit, see batcher): the first writer commits at once, writers
-// that arrive meanwhile go together in the next commit. If the archive
+// (group commit, see batcher): without load the first writer commits at
+// once; under load (a commit ended less than Config.BatchLinger ago) a
+// batch waits up to BatchLinger for more writers, since an archive commit
+// costs mostly per commit, not per message. If the archive
 // cannot take the message, the message is not delivered and the sender
 // gets internal-server-error (type wait): every delivered message is in
 // the archive, so every device can catch up from it.

@@ -13,15 +13,7 @@ import (
 // indexes) and needs no sort, on a database without statistics (ANALYZE is
 // never run), as in production.
 func TestMAMQueryPlans(t *testing.T) {
-	ctx := t.Context()
-	db, err := Open(ctx, t.TempDir()+"/plan.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	db := testDB(t, true)
 	const owner = "juliet@example.com"
 	type statement struct {
 		sql  string

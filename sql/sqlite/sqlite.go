@@ -2,7 +2,10 @@
 // file, with the pure-Go driver modernc.org/sqlite.
 //
 // Every connection runs in WAL mode with synchronous=NORMAL,
-// busy_timeout=5000 and foreign_keys=ON. Writes go through a single
+// busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
+// also has a 32 MiB page cache and checkpoints the WAL every 8192 pages
+// (32 MiB), so that the hot index pages of the archive are read and
+// checkpointed less often. Writes go through a single
 // connection (and BEGIN IMMEDIATE transactions), so writers in this process
 // queue in database/sql instead of failing with SQLITE_BUSY; reads use a
 // separate pool and are never blocked by the writer. Another process (the

@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	dbsql "database/sql"
+	"testing"
+)
+
+// TestPragmas checks the connection settings Open promises (see the
+// package comment), on the writer and on a reader.
+func TestPragmas(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t, false)
+	for i, tc := range []struct {
+		conn   string
+		db     *dbsql.DB
+		pragma string
+		want   int64
+	}{
+		0: {"writer", db.w, "synchronous", 1}, // NORMAL
+		1: {"writer", db.w, "foreign_keys", 1},
+		2: {"writer", db.w, "temp_store", 2}, // MEMORY
+		3: {"writer", db.w, "cache_size", -32768},
+		4: {"writer", db.w, "wal_autocheckpoint", 8192},
+		5: {"writer", db.w, "busy_timeout", 5000},
+		6: {"reader", db.r, "temp_store", 2},
+		7: {"reader", db.r, "synchronous", 1},
+		8: {"reader", db.r, "query_only", 1},
+	} {
+		var got int64
+		if err := tc.db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("%d: %s: PRAGMA %s: %v", i, tc.conn, tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("%d: %s: PRAGMA %s = %d, want %d", i, tc.conn, tc.pragma, got, tc.want)
+		}
+	}
+}
+
+// testDB opens a new database in a temporary directory, closed when the
+// test ends, and migrates it if asked to.
+func testDB(t *testing.T, migrate bool) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), t.TempDir()+"/test.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if migrate {
+		if _, err := db.Migrate(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
