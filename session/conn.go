@@ -67,8 +67,7 @@ type Conn struct {
 	csiInactive bool  // XEP-0352 state asked for before bind
 
 	// Parking (park.go), reader state too.
-	peek      [1]byte         // a byte read while waiting to park
-	peeked    bool            // peek holds a byte the decoder has not read
+	canPark   bool            // nc is a socket and Config.ParkAfter >= 0
 	idleFired bool            // parked for Config.IdleTimeout: ping the client
 	rc        syscall.RawConn // nc's, once parked
 	// parkedAt is when the connection parked in the poller (Unix
@@ -131,6 +130,9 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 		tokens: float64(s.Config.StanzaBurst),
 	}
 	c.rctx = context.WithoutCancel(ctx)
+	if _, ok := nc.(syscall.Conn); ok && s.Config.ParkAfter >= 0 {
+		c.canPark = true
+	}
 	c.seq = s.connSeq.Add(1)
 	c.lg = slog.New(&connHandler{s.Log.Handler(), c})
 	return c
@@ -267,12 +269,6 @@ type deadlineReader struct{ c *Conn }
 
 func (r deadlineReader) Read(p []byte) (int, error) {
 	c := r.c
-	if c.peeked && len(p) > 0 {
-		// The byte read while waiting to park (Conn.awaitInput).
-		c.peeked = false
-		p[0] = c.peek[0]
-		return 1, nil
-	}
 	if c.superseded.Load() {
 		return 0, errSuperseded
 	}
@@ -286,11 +282,17 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		_ = c.nc.SetReadDeadline(time.Unix(0, c.authBy))
 		return c.conn.Read(p)
 	}
-	if c.idleFired {
+	linger := false
+	switch {
+	case c.idleFired:
 		// Parked for the idle timeout: the deadline has passed.
 		c.idleFired = false
 		_ = c.nc.SetReadDeadline(time.Now())
-	} else {
+	case c.canPark && c.dec.Quiet():
+		// Between elements with nothing buffered: park after ParkAfter.
+		linger = true
+		_ = c.nc.SetReadDeadline(time.Now().Add(min(c.srv.Config.ParkAfter, c.srv.Config.IdleTimeout)))
+	default:
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.Config.IdleTimeout))
 	}
 	// interruptRead or shutdownConn may have set their deadline before the
@@ -303,6 +305,9 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		return c.conn.Read(p)
 	}
 	n, err := c.conn.Read(p)
+	if linger && n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errLinger
+	}
 	if err != nil && c.bound && !c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		// Idle for IdleTimeout: ask the client whether it is still there
 		// (XEP-0199) before giving up on it.

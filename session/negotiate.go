@@ -165,10 +165,13 @@ func (c *Conn) appendMechanisms(b []byte) []byte {
 // (restart=false, nil error), or an error.
 func (c *Conn) readElements() (restart bool, err error) {
 	for {
-		if err := c.awaitInput(); err != nil {
-			return false, err
-		}
 		el, err := c.dec.Next()
+		if errors.Is(err, errLinger) {
+			if err := c.park(); err != nil {
+				return false, err // errParked
+			}
+			continue
+		}
 		if errors.Is(err, xml.ErrStreamEnd) {
 			return false, errClosedByPeer
 		}

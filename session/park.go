@@ -13,22 +13,24 @@ import (
 // Config.ParkAfter gives up its reader goroutine and its decoder's read
 // buffer until it is readable again:
 //
-//   - At the top of the element loop, with nothing buffered in the decoder,
-//     the reader releases the decoder's buffer and waits for one byte (into
-//     Conn.peek) for ParkAfter. A byte: it is handed to the decoder first
-//     (deadlineReader) and reading goes on as before.
-//   - A timeout: crypto/tls holds no complete record (its Read would have
-//     decrypted and returned it; a timeout is a temporary error that leaves
-//     the connection usable and keeps a partial record's bytes), so
-//     everything still to come arrives through the socket: waiting for the
-//     socket to become readable loses nothing.
-//   - Linux: the connection is armed in the Server's epoll poller
-//     (internal/netpoll) with a timer for the idle timeout, and the reader
-//     goroutine returns. The poller, the timer, or a goroutine that must
-//     wake the connection (a resumption elsewhere, closing the stream, a
-//     failed write, shutdown: Conn.wake) takes the wake-up — exactly one
-//     of them, through Handle.Disarm — and starts a reader goroutine
-//     (resumeRead) that continues the element loop.
+//   - When the decoder asks for input between top-level elements with
+//     nothing buffered (xml.Decoder.Quiet), deadlineReader reads with a
+//     deadline of ParkAfter instead of the idle timeout, and reports
+//     errLinger if it passes with nothing read. A session in a
+//     conversation never gets there: it pays nothing for parking.
+//   - After such a timeout crypto/tls holds no complete record (its Read
+//     would have decrypted and returned it; a timeout is a temporary error
+//     that leaves the connection usable and keeps a partial record's bytes
+//     for the next Read), and the decoder holds nothing: everything still
+//     to come arrives through the socket, so waiting for the socket to
+//     become readable loses nothing.
+//   - Linux: the reader releases the decoder's buffer and parser, arms the
+//     connection in the Server's epoll poller (internal/netpoll) and
+//     returns. The poller, the idle sweep (Config.IdleTimeout), or a
+//     goroutine that must wake the connection (a resumption elsewhere,
+//     closing the stream, a failed write, shutdown: Conn.wake) takes the
+//     wake-up — exactly one of them, through Handle.Disarm — and starts a
+//     reader goroutine (resumeRead) that continues the element loop.
 //   - Elsewhere, or with Config.PortablePark: a small goroutine waits for
 //     readability through the runtime poller (RawConn.Read) under the idle
 //     deadline, and continues as the reader. Setting the read deadline or
@@ -47,44 +49,22 @@ const defaultParkAfter = 100 * time.Millisecond
 // the goroutine returns and another one continues later.
 var errParked = errors.New("session: parked")
 
-// awaitInput is called by the reader between top-level elements. It waits for
-// the next byte without holding the decoder's buffer for up to
-// Config.ParkAfter, then parks. It returns errParked if the connection
-// parked (the caller's goroutine must then return without touching the
-// connection), nil to go on reading, or the read error.
-func (c *Conn) awaitInput() error {
-	if !c.authed || c.srv.Config.ParkAfter < 0 || c.idleFired || !c.dec.Quiet() ||
-		c.stopping.Load() || c.superseded.Load() {
-		return nil
-	}
-	c.dec.Release()
-	_ = c.nc.SetReadDeadline(time.Now().Add(min(c.srv.Config.ParkAfter, c.srv.Config.IdleTimeout)))
-	if c.stopping.Load() || c.superseded.Load() {
-		return nil // deadlineReader restores their deadline
-	}
-	n, err := c.conn.Read(c.peek[:])
-	if n == 1 {
-		c.peeked = true
-		return nil
-	}
-	switch {
-	case err == nil:
-		return nil
-	case !errors.Is(err, os.ErrDeadlineExceeded):
-		return err
-	case c.stopping.Load() || c.superseded.Load():
-		return nil
-	}
-	return c.park()
-}
+// errLinger is deadlineReader's report that nothing came for ParkAfter
+// between elements.
+var errLinger = errors.New("session: idle between elements")
 
 // park gives up the reader goroutine until the connection is readable.
 // It returns errParked, or nil if the connection cannot park (the caller
 // then reads as usual).
 func (c *Conn) park() error {
+	if !c.dec.Quiet() || c.stopping.Load() || c.superseded.Load() {
+		return nil // deadlineReader handles them
+	}
+	c.dec.Release()
 	if c.rc == nil {
 		sc, ok := c.nc.(syscall.Conn)
 		if !ok {
+			c.canPark = false
 			return nil
 		}
 		rc, err := sc.SyscallConn()
