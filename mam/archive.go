@@ -155,7 +155,7 @@ func (s *Service) write(ctx context.Context, msgs []Message) error {
 	if s.batch != nil {
 		err = s.batch.write(ctx, msgs)
 	} else {
-		err = s.store.Append(ctx, msgs)
+		err = s.append(ctx, msgs)
 	}
 	if err != nil {
 		return fmt.Errorf("mam: append %d messages: %w", len(msgs), err)

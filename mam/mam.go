@@ -100,7 +100,28 @@ type Config struct {
 	// Now is the clock for archive stamps, ids and retention; nil means
 	// time.Now.
 	Now func() time.Time
+	// Metrics, if set, receives archive writes and query timings.
+	Metrics Metrics
 }
+
+// Metrics receives the service's measurements; *metrics.Metrics
+// implements it.
+type Metrics interface {
+	// StorageDone reports one storage operation ("archive_append", one
+	// group commit; "mam_query", one page): its duration and result.
+	StorageDone(op string, d time.Duration, err error)
+	// Archived counts n messages written to archives.
+	Archived(n int)
+	// MAMQueried reports the time to answer one archive query.
+	MAMQueried(d time.Duration)
+}
+
+// noMetrics is Metrics when none is configured.
+type noMetrics struct{}
+
+func (noMetrics) StorageDone(string, time.Duration, error) {}
+func (noMetrics) Archived(int)                             {}
+func (noMetrics) MAMQueried(time.Duration)                 {}
 
 // Roster tells whether contact (compared as a bare JID) is in user's
 // roster. cmd adapts roster.Service to it.
@@ -151,6 +172,9 @@ func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	if cfg.Default == PrefRoster && cfg.Roster == nil {
 		log.Warn("mam default is 'roster' but no roster is wired: only 'always' lists will be archived")
 	}
@@ -159,9 +183,20 @@ func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
 	s.queries.init(cfg.MaxConcurrentQueries)
 	s.prefs.init(prefsCacheSize)
 	if cfg.MaxBatch > 0 {
-		s.batch = &batcher{append: store.Append, max: cfg.MaxBatch, linger: max(cfg.BatchLinger, 0)}
+		s.batch = &batcher{append: s.append, max: cfg.MaxBatch, linger: max(cfg.BatchLinger, 0)}
 	}
 	return s
+}
+
+// append writes msgs to the store (one transaction) and reports it.
+func (s *Service) append(ctx context.Context, msgs []Message) error {
+	start := time.Now()
+	err := s.store.Append(ctx, msgs)
+	s.cfg.Metrics.StorageDone("archive_append", time.Since(start), err)
+	if err == nil {
+		s.cfg.Metrics.Archived(len(msgs))
+	}
+	return err
 }
 
 // ValidateDefault reports whether d is a valid archiving default ("" is

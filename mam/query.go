@@ -261,6 +261,8 @@ func (s *Service) handleQuery(ctx context.Context, iq *stanza.Stanza) (*stanza.S
 		return nil, stanza.NewError(stanza.ResourceConstraint, "too many archive queries at once: retry later")
 	}
 	defer release()
+	start := time.Now()
+	defer func() { s.cfg.Metrics.MAMQueried(time.Since(start)) }()
 	fin, err := s.runQuery(ctx, iq, owner, q)
 	if err != nil {
 		return nil, err
@@ -317,7 +319,9 @@ func (s *Service) runQuery(ctx context.Context, iq *stanza.Stanza, owner jid.JID
 		}
 	}
 
+	start := time.Now()
 	page, err := s.store.Query(ctx, sq)
+	s.cfg.Metrics.StorageDone("mam_query", time.Since(start), err)
 	if err != nil {
 		if errors.Is(err, ErrFullTextUnsupported) {
 			return nil, stanza.NewError(stanza.FeatureNotImplemented, "full-text search is not supported")

@@ -22,6 +22,10 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	b := online(t, ts, "bob", "phone")
 	expectStanza(t, b, "message", nil)
+	// One archive query.
+	if r, err := b.IQ("q", "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'/></iq>"); err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("archive query: %v %v", r, err)
+	}
 	b.Close()
 	base := "http://" + ts.addr(server.ListenerAdmin)
 	for _, tc := range []struct{ path, want string }{
@@ -33,6 +37,10 @@ func TestAdminEndpoints(t *testing.T) {
 		{"/metrics", `dormouse_offline_messages_total{event="delivered"} 1`},
 		{"/metrics", `dormouse_storage_duration_seconds_count{op="offline_store"} 1`},
 		{"/metrics", `dormouse_storage_duration_seconds_count{op="offline_delete"} 1`},
+		{"/metrics", `dormouse_archived_messages_total 2`},
+		{"/metrics", `dormouse_storage_duration_seconds_count{op="archive_append"} 1`},
+		{"/metrics", `dormouse_mam_query_duration_seconds_count 1`},
+		{"/metrics", `dormouse_storage_duration_seconds_count{op="mam_query"} 1`},
 		{"/metrics", "dormouse_route_duration_seconds_bucket"},
 		{"/metrics", "dormouse_sm_hibernated_sessions 0"},
 		{"/metrics", "dormouse_csi_held_total"},

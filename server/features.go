@@ -49,6 +49,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxPage:              s.cfg.MAM.MaxPage,
 		MaxConcurrentQueries: s.cfg.MAM.MaxConcurrentQueries,
 		Roster:               rosterMembership{s.Stores.Roster},
+		Metrics:              s.Metrics,
 	}, log)
 	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
