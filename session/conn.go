@@ -447,7 +447,7 @@ func (c *Conn) finish() {
 	if c.dec != nil {
 		c.dec.Release()
 	}
-	c.log().Debug("connection closed", "jid", c.jid.String())
+	c.log().Debug("connection closed") // the handler names the session
 	c.srv.connDone(c)
 }
 
