@@ -82,7 +82,9 @@ func (c *Conn) park() error {
 	st := &c.srv.stats
 	st.parks.Add(1)
 	st.parked.Add(1) // before anything can wake the connection
-	p := c.srv.poller
+	srv := c.srv
+	srv.pollOnce.Do(func() { srv.poller = newPoller(&srv.Config) })
+	p := srv.poller
 	if p == nil {
 		deadline := time.Now().Add(c.srv.Config.IdleTimeout)
 		go c.waitReadable(deadline)

@@ -138,9 +138,10 @@ type Server struct {
 	// Clock drives the session timers; nil means the system clock.
 	Clock Clock
 
-	events Events          // Events or NopEvents
-	clock  Clock           // Clock or the system clock
-	poller *netpoll.Poller // parked connections (nil: portable parking)
+	events   Events          // Events or NopEvents
+	clock    Clock           // Clock or the system clock
+	pollOnce sync.Once       // starts the poller at the first parking (park.go)
+	poller   *netpoll.Poller // parked connections (nil: portable parking); set by pollOnce
 
 	sweepOnce            sync.Once     // starts the idle sweep (park.go)
 	sweepStop, sweepDone chan struct{} // set by sweepOnce
@@ -238,7 +239,6 @@ func (s *Server) init() {
 		}
 		s.reg.init(sm.OldSessions, sm.OldSessionTTL)
 		s.hib.clock = s.clock
-		s.poller = newPoller(c)
 		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*Conn]struct{}{}
@@ -390,6 +390,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.stopSweep()
 	s.hib.close()
+	s.pollOnce.Do(func() {}) // no poller may start after this
 	if s.poller != nil {
 		s.poller.Close()
 	}
