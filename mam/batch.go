@@ -12,13 +12,17 @@ import (
 // It needs no goroutine of its own. The first writer to arrive while no
 // commit is running leads a new batch; writers arriving meanwhile join it
 // (at most max messages), and the next batch forms while one commits.
-// Without load (no commit ended in the last linger), a leader commits at
-// once, alone: each write is one commit, as without a batcher. Under load,
-// a leader first lingers, up to linger or until the batch is full, so that
-// batches hold what arrives in linger rather than in one commit: a commit
-// of an archive costs mostly per commit (the index pages of every archive
-// it touches, the full-text segment), and a fast store would otherwise
-// commit a handful of messages at a time.
+// Without concurrent load, a leader commits at once: each write is one
+// commit, as without a batcher. Concurrent load means the last commit
+// ended less than linger ago and held several writers; then a leader first
+// lingers, up to linger, until the batch is full or holds as many writers
+// as the last commit did, so that batches hold what the concurrent writers
+// send rather than what arrived during one commit: a commit of an archive
+// costs mostly per commit (the index pages of every archive it touches,
+// the full-text segment), and a fast store would otherwise commit a
+// handful of messages at a time. A single writer sending one message after
+// another (each waits for its commit) never lingers: nobody else would
+// join.
 //
 // If a batch holding several writers fails, each writer's messages are
 // retried alone, so one writer's bad message (a duplicate id) does not fail
@@ -32,6 +36,7 @@ type batcher struct {
 	committing bool       // a batch is being committed (or its leader lingers)
 	queue      []*batch   // batches waiting for their commit, oldest first; writers join the last
 	lastEnd    time.Time  // when the last commit ended
+	lastWrites int        // writers in the last commit
 }
 
 // batch is one group commit.
@@ -39,8 +44,9 @@ type batch struct {
 	msgs   []Message
 	writes []span        // each writer's messages in msgs
 	lead   chan struct{} // closed when the leader may commit
-	full   chan struct{} // closed when a writer found no room: the leader stops lingering
+	full   chan struct{} // closed when the batch is full or has its expected writers: the leader stops lingering
 	closed bool          // full is closed; guarded by batcher.mu
+	expect int           // writers expected (the last commit's); guarded by batcher.mu
 	done   chan struct{} // closed when errs is set
 	errs   []error       // by writer, set before done is closed
 }
@@ -57,14 +63,13 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 	if n := len(b.queue); n > 0 {
 		if last := b.queue[n-1]; len(last.msgs)+len(msgs) <= b.max {
 			bt = last
-		} else if !last.closed {
-			last.closed = true
-			close(last.full)
+		} else {
+			last.stopLingering()
 		}
 	}
 	leader := bt == nil
 	if leader {
-		bt = &batch{lead: make(chan struct{}), full: make(chan struct{}), done: make(chan struct{})}
+		bt = &batch{lead: make(chan struct{}), full: make(chan struct{}), done: make(chan struct{}), expect: b.lastWrites}
 		b.queue = append(b.queue, bt)
 		if !b.committing {
 			b.committing = true
@@ -74,6 +79,9 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 	i := len(bt.writes)
 	bt.writes = append(bt.writes, span{len(bt.msgs), len(bt.msgs) + len(msgs)})
 	bt.msgs = append(bt.msgs, msgs...)
+	if len(bt.writes) >= bt.expect {
+		bt.stopLingering()
+	}
 	b.mu.Unlock()
 
 	if leader {
@@ -92,15 +100,25 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 	}
 }
 
-// lingerFor waits, under load (the last commit ended less than b.linger
-// ago), until b.linger has passed or bt is full. Its leader calls it when
+// stopLingering tells bt's leader to commit now. The caller holds
+// batcher.mu.
+func (bt *batch) stopLingering() {
+	if !bt.closed {
+		bt.closed = true
+		close(bt.full)
+	}
+}
+
+// lingerFor waits, under concurrent load (the last commit ended less than
+// b.linger ago and held several writers), until b.linger has passed, bt is
+// full or bt has as many writers as that commit. Its leader calls it when
 // bt may commit.
 func (b *batcher) lingerFor(bt *batch) {
 	if b.linger <= 0 {
 		return
 	}
 	b.mu.Lock()
-	loaded := !b.lastEnd.IsZero() && time.Since(b.lastEnd) < b.linger
+	loaded := b.lastWrites > 1 && !b.lastEnd.IsZero() && time.Since(b.lastEnd) < b.linger
 	b.mu.Unlock()
 	if !loaded {
 		return
@@ -134,6 +152,7 @@ func (b *batcher) commit(ctx context.Context, bt *batch) {
 
 	b.mu.Lock()
 	b.lastEnd = time.Now()
+	b.lastWrites = len(bt.writes)
 	if len(b.queue) > 0 {
 		close(b.queue[0].lead) // its leader commits next
 	} else {

@@ -86,24 +86,27 @@ func waitJoined(b *batcher, n int) {
 	}
 }
 
-// TestBatcherLinger checks when a leader lingers: never without load, for
-// b.linger after a recent commit (gathering the writers arriving
-// meanwhile into one commit), and no longer once a writer finds the batch
-// full.
+// TestBatcherLinger checks when a leader lingers: never without concurrent
+// load (no recent commit, or the last one held a single writer: a lone
+// sequential sender), and under load until b.linger has passed, the batch
+// holds as many writers as the last commit did, or a writer finds it full.
 func TestBatcherLinger(t *testing.T) {
 	const linger = 2 * time.Millisecond
 	for i, tc := range []struct {
 		name     string
 		idle     bool          // the previous commit ended long ago
+		prev     int           // writers in the previous commit
 		writers  int           // writers arriving during the linger, one message each
 		max      int           // batch size
 		wantWait time.Duration // how long the leader waits
-		wantCall []int         // sizes of the Append calls after the first commit
+		wantCall []int         // sizes of the Append calls after the previous commit
 	}{
-		0: {name: "idle", idle: true, writers: 0, max: 100, wantWait: 0, wantCall: []int{1}},
-		1: {name: "loaded", writers: 5, max: 100, wantWait: linger, wantCall: []int{6}},
-		2: {name: "loaded, alone", writers: 0, max: 100, wantWait: linger, wantCall: []int{1}},
-		3: {name: "full", writers: 4, max: 3, wantWait: 0, wantCall: []int{3, 2}},
+		0: {name: "idle", idle: true, prev: 6, writers: 0, max: 100, wantWait: 0, wantCall: []int{1}},
+		1: {name: "sequential writer", prev: 1, writers: 0, max: 100, wantWait: 0, wantCall: []int{1}},
+		2: {name: "loaded, all writers back", prev: 6, writers: 5, max: 100, wantWait: 0, wantCall: []int{6}},
+		3: {name: "loaded, fewer writers", prev: 6, writers: 2, max: 100, wantWait: linger, wantCall: []int{3}},
+		4: {name: "loaded, alone", prev: 6, writers: 0, max: 100, wantWait: linger, wantCall: []int{1}},
+		5: {name: "full", prev: 10, writers: 4, max: 3, wantWait: 0, wantCall: []int{3, 2}},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			var (
@@ -117,14 +120,11 @@ func TestBatcherLinger(t *testing.T) {
 				return nil
 			}}
 			ctx := t.Context()
-			// A first commit, alone: no commit before it.
-			if err := b.write(ctx, []Message{{ID: 1}}); err != nil {
-				t.Fatal(err)
-			}
+			// The previous commit, with tc.prev writers.
+			b.lastEnd, b.lastWrites = time.Now(), tc.prev
 			if tc.idle {
 				time.Sleep(time.Second)
 			}
-			calls = nil
 			start := time.Now()
 			var wg sync.WaitGroup
 			var waited time.Duration
