@@ -124,6 +124,39 @@ func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "dormouse", Name: name, Help: help}, f))
 }
 
+// Gauge names and describes one gauge of a GaugeGroup.
+type Gauge struct{ Name, Help string }
+
+// GaugeGroup registers gauges whose values are read together, by one call
+// of read at scrape time (it returns one value per gauge, in order), for
+// figures that cost a walk over many objects to compute.
+func (m *Metrics) GaugeGroup(gauges []Gauge, read func() []float64) {
+	g := &gaugeGroup{read: read}
+	for _, x := range gauges {
+		g.descs = append(g.descs, prometheus.NewDesc("dormouse_"+x.Name, x.Help, nil, nil))
+	}
+	m.reg.MustRegister(g)
+}
+
+type gaugeGroup struct {
+	descs []*prometheus.Desc
+	read  func() []float64
+}
+
+func (g *gaugeGroup) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
+	}
+}
+
+func (g *gaugeGroup) Collect(ch chan<- prometheus.Metric) {
+	for i, v := range g.read() {
+		if i < len(g.descs) {
+			ch <- prometheus.MustNewConstMetric(g.descs[i], prometheus.GaugeValue, v)
+		}
+	}
+}
+
 // CounterFunc registers a counter whose value is read from f at scrape
 // time (for counters kept by a package that does not import Prometheus).
 func (m *Metrics) CounterFunc(name, help string, f func() float64) {

@@ -25,6 +25,11 @@ func TestExposition(t *testing.T) {
 	m.Login(false)
 	m.GaugeFunc("test_gauge", "A gauge.", func() float64 { return 7 })
 	m.CounterFunc("test_counter", "A counter.", func() float64 { return 9 })
+	reads := 0
+	m.GaugeGroup([]metrics.Gauge{{Name: "test_a", Help: "A."}, {Name: "test_b", Help: "B."}}, func() []float64 {
+		reads++
+		return []float64{3, 4}
+	})
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -42,10 +47,15 @@ func TestExposition(t *testing.T) {
 		`dormouse_logins_total{result="failure"} 2`,
 		`dormouse_test_gauge 7`,
 		`dormouse_test_counter 9`,
+		`dormouse_test_a 3`,
+		`dormouse_test_b 4`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("exposition lacks %q", want)
 		}
+	}
+	if reads != 1 {
+		t.Errorf("a gauge group was read %d times in one scrape, want 1", reads)
 	}
 }

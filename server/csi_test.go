@@ -124,8 +124,18 @@ func TestCSIResumeStartsActive(t *testing.T) {
 	alice.IQ("p", "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
 	bob.SendRaw("<message to='alice@localhost/phone' id='cs1' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
 	bob.IQ("q", "<iq type='get' id='q'><ping xmlns='urn:xmpp:ping'/></iq>")
+	// The census (metrics): two live sessions, alice's inactive and
+	// holding the chat state; alice has the ping result unacknowledged.
+	n := ts.SessionsForTest().Census()
+	if n.Live != 2 || n.Inactive != 1 || n.Hibernated != 0 || n.Held != 1 || n.Unacked < 1 {
+		t.Errorf("census while inactive: %+v", n)
+	}
 	alice.Cut()
 	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	waitFor(t, "census", func() bool { n = ts.SessionsForTest().Census(); return n.Live == 1 })
+	if n.Inactive != 0 || n.Hibernated != 1 || n.Held != 1 || n.Unacked < 1 || n.MaxUnacked != n.Unacked {
+		t.Errorf("census after the cut: %+v", n)
+	}
 	c, err := ts.resume("alice", alice.SM, false)
 	if err != nil {
 		t.Fatal(err)

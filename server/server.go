@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		// Messages of sessions that end unacknowledged (resume timeout,
 		// overflow, shutdown) go to another resource or offline storage.
 		Rescuer: sm.NewRescuer(s.offline, offline.ErrSkipped, log.With("component", "sm")),
+		Metrics: s.Metrics,
 	}
 	s.comp = &component.Server{
 		Router:        s.Router,
@@ -314,6 +315,17 @@ func loadSecret(dataDir string) ([]byte, error) {
 func (s *Server) registerSessionMetrics() {
 	m, c := s.Metrics, s.c2s
 	m.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(c.Count()) })
+	m.GaugeGroup([]metrics.Gauge{
+		{Name: "c2s_sessions_live", Help: "Bound client sessions with a connection."},
+		{Name: "c2s_sessions_inactive", Help: "Live sessions whose client is inactive (XEP-0352)."},
+		{Name: "c2s_sessions_hibernated", Help: "Resumable sessions waiting for a resume (XEP-0198), counted by a walk over the sessions."},
+		{Name: "sm_unacked_stanzas", Help: "Stanzas sent or queued and not yet acknowledged (XEP-0198), all sessions."},
+		{Name: "sm_unacked_stanzas_max", Help: "The most unacknowledged stanzas of one session."},
+		{Name: "csi_held_stanzas", Help: "Stanzas held back now for inactive or hibernated clients."},
+	}, func() []float64 {
+		n := c.Census()
+		return []float64{float64(n.Live), float64(n.Inactive), float64(n.Hibernated), float64(n.Unacked), float64(n.MaxUnacked), float64(n.Held)}
+	})
 	gauges := []struct {
 		name, help string
 		f          func(session.Stats) float64

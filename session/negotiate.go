@@ -264,6 +264,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 		if ok2 {
 			c.authed = true
 			c.user = srv.Username()
+			c.srv.metrics.Login(true)
 			if c.srv.Throttle != nil {
 				c.srv.Throttle.Success(c.ip, c.user)
 			}
@@ -334,7 +335,14 @@ func decodeSASL(s string) ([]byte, bool) {
 
 // lookup ignores the SASL exchange's context: see Conn.rctx.
 func (c *Conn) lookup(_ context.Context, username string) (auth.Credentials, error) {
-	return c.srv.Accounts.Credentials(c.rctx, username+"@"+c.host)
+	start := time.Now()
+	cr, err := c.srv.Accounts.Credentials(c.rctx, username+"@"+c.host)
+	serr := err
+	if errors.Is(err, auth.ErrNotFound) {
+		serr = nil // an unknown user is an answer, not a storage failure
+	}
+	c.srv.metrics.StorageDone("credentials", time.Since(start), serr)
+	return cr, err
 }
 
 // throttleWait delays an attempt by the login throttle's penalty for this
@@ -360,6 +368,7 @@ func (c *Conn) throttleWait(ctx context.Context, user string) error {
 
 // authFailed reports a failed exchange and counts it against the limits.
 func (c *Conn) authFailed(srv *auth.Server, err error) error {
+	c.srv.metrics.Login(false)
 	cond := "not-authorized"
 	text := ""
 	var f *auth.Failure

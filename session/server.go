@@ -137,8 +137,12 @@ type Server struct {
 	Events Events
 	// Clock drives the session timers; nil means the system clock.
 	Clock Clock
+	// Metrics, if set, receives login results and credential lookup
+	// timings.
+	Metrics Metrics
 
 	events   Events          // Events or NopEvents
+	metrics  Metrics         // Metrics or noMetrics
 	clock    Clock           // Clock or the system clock
 	pollOnce sync.Once       // starts the poller at the first parking (park.go)
 	poller   *netpoll.Poller // parked connections (nil: portable parking); set by pollOnce
@@ -232,6 +236,10 @@ func (s *Server) init() {
 		s.events = s.Events
 		if s.events == nil {
 			s.events = NopEvents{}
+		}
+		s.metrics = s.Metrics
+		if s.metrics == nil {
+			s.metrics = noMetrics{}
 		}
 		s.clock = s.Clock
 		if s.clock == nil {

@@ -1,6 +1,9 @@
 package session
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats are counters of stream management and client state indication,
 // for metrics. Counts are since the server started.
@@ -53,4 +56,77 @@ func (s *Server) Stats() Stats {
 		Parked:         st.parked.Load(),
 		Parks:          st.parks.Load(),
 	}
+}
+
+// Metrics receives the sessions' measurements; *metrics.Metrics
+// implements it.
+type Metrics interface {
+	// Login counts one SASL exchange by its result.
+	Login(success bool)
+	// StorageDone reports one storage operation ("credentials", the
+	// lookup of a login): its duration and result.
+	StorageDone(op string, d time.Duration, err error)
+}
+
+// noMetrics is Metrics when none is set.
+type noMetrics struct{}
+
+func (noMetrics) Login(bool)                               {}
+func (noMetrics) StorageDone(string, time.Duration, error) {}
+
+// Census counts the sessions by state and their queued stanzas. It visits
+// every session (under each one's lock), so it is meant for metrics
+// scrapes, not for hot paths.
+type Census struct {
+	Live       int // bound sessions with a connection
+	Inactive   int // live sessions whose client said <inactive/> (XEP-0352)
+	Hibernated int // resumable sessions without a connection (XEP-0198)
+	Unacked    int // stanzas sent or queued and not yet acknowledged (XEP-0198), all sessions
+	MaxUnacked int // the most unacknowledged stanzas of one session
+	Held       int // stanzas held back for inactive or hibernated clients
+}
+
+// Census returns the current census.
+func (s *Server) Census() Census {
+	s.init()
+	var c Census
+	seen := map[*Session]bool{}
+	count := func(x *Session) {
+		if x == nil || seen[x] {
+			return
+		}
+		seen[x] = true
+		x.mu.Lock()
+		switch x.state {
+		case stateLive:
+			c.Live++
+			if x.inactive {
+				c.Inactive++
+			}
+		case stateHibernated:
+			c.Hibernated++
+		}
+		if x.state == stateLive || x.state == stateHibernated {
+			n := x.out.len()
+			c.Unacked += n
+			c.MaxUnacked = max(c.MaxUnacked, n)
+			if x.held != nil {
+				c.Held += x.held.len()
+			}
+		}
+		x.mu.Unlock()
+	}
+	s.mu.Lock()
+	live := make([]*Session, 0, len(s.conns))
+	for conn := range s.conns {
+		live = append(live, conn.sess.Load())
+	}
+	s.mu.Unlock()
+	for _, x := range live {
+		count(x)
+	}
+	for _, x := range s.reg.sessions() {
+		count(x)
+	}
+	return c
 }
