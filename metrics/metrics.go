@@ -127,6 +127,31 @@ func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
 // Gauge names and describes one gauge of a GaugeGroup.
 type Gauge struct{ Name, Help string }
 
+// CounterVecFunc registers a counter with one label, whose values are read
+// from read at scrape time: one per label value, in the order of values.
+func (m *Metrics) CounterVecFunc(name, help, label string, values []string, read func() []float64) {
+	m.reg.MustRegister(&counterVecFunc{
+		desc:   prometheus.NewDesc("dormouse_"+name, help, []string{label}, nil),
+		values: values, read: read,
+	})
+}
+
+type counterVecFunc struct {
+	desc   *prometheus.Desc
+	values []string
+	read   func() []float64
+}
+
+func (c *counterVecFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *counterVecFunc) Collect(ch chan<- prometheus.Metric) {
+	for i, v := range c.read() {
+		if i < len(c.values) {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, v, c.values[i])
+		}
+	}
+}
+
 // GaugeGroup registers gauges whose values are read together, by one call
 // of read at scrape time (it returns one value per gauge, in order), for
 // figures that cost a walk over many objects to compute.

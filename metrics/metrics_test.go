@@ -25,6 +25,7 @@ func TestExposition(t *testing.T) {
 	m.Login(false)
 	m.GaugeFunc("test_gauge", "A gauge.", func() float64 { return 7 })
 	m.CounterFunc("test_counter", "A counter.", func() float64 { return 9 })
+	m.CounterVecFunc("test_by", "By kind.", "kind", []string{"x", "y"}, func() []float64 { return []float64{5, 6} })
 	reads := 0
 	m.GaugeGroup([]metrics.Gauge{{Name: "test_a", Help: "A."}, {Name: "test_b", Help: "B."}}, func() []float64 {
 		reads++
@@ -48,6 +49,7 @@ func TestExposition(t *testing.T) {
 		`dormouse_test_gauge 7`,
 		`dormouse_test_counter 9`,
 		`dormouse_test_a 3`,
+		`dormouse_test_by{kind="y"} 6`,
 		`dormouse_test_b 4`,
 		`go_goroutines`,
 	} {

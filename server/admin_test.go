@@ -41,6 +41,7 @@ func TestAdminEndpoints(t *testing.T) {
 		{"/metrics", `dormouse_logins_total{result="success"} 2`},
 		{"/metrics", `dormouse_storage_duration_seconds_count{op="credentials"} 2`},
 		{"/metrics", "dormouse_c2s_sessions_live 1"},
+		{"/metrics", `dormouse_c2s_stanzas_out_total{kind="message"} 2`}, // the offline message and one archive result
 		{"/metrics", "dormouse_c2s_sessions_inactive 0"},
 		{"/metrics", "dormouse_sm_unacked_stanzas 0"},
 		{"/metrics", `dormouse_storage_duration_seconds_count{op="archive_append"} 1`},

@@ -28,6 +28,7 @@ import (
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sm"
 	"dormouse.im/dormouse/sql"
+	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/tlsutil"
 	"mellium.im/xmpp/jid"
 )
@@ -315,6 +316,11 @@ func loadSecret(dataDir string) ([]byte, error) {
 func (s *Server) registerSessionMetrics() {
 	m, c := s.Metrics, s.c2s
 	m.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(c.Count()) })
+	m.CounterVecFunc("c2s_stanzas_out_total", "Stanzas queued for writing to clients, by kind.", "kind",
+		[]string{"message", "presence", "iq"}, func() []float64 {
+			by := c.Stats().StanzasOutBy
+			return []float64{float64(by[stanza.KindMessage]), float64(by[stanza.KindPresence]), float64(by[stanza.KindIQ])}
+		})
 	m.GaugeGroup([]metrics.Gauge{
 		{Name: "c2s_sessions_live", Help: "Bound client sessions with a connection."},
 		{Name: "c2s_sessions_inactive", Help: "Live sessions whose client is inactive (XEP-0352)."},
@@ -348,7 +354,6 @@ func (s *Server) registerSessionMetrics() {
 		{"sm_overflows_total", "Hibernated sessions ended because their queue overflowed.", func(st session.Stats) uint64 { return st.Overflows }},
 		{"sm_rescued_total", "Messages of ended sessions handed to another resource or offline storage.", func(st session.Stats) uint64 { return st.Rescued }},
 		{"sm_rescue_errors_total", "Messages of ended sessions that could not be rescued (lost).", func(st session.Stats) uint64 { return st.RescueErrors }},
-		{"c2s_stanzas_out_total", "Stanzas queued for writing to clients.", func(st session.Stats) uint64 { return st.StanzasOut }},
 		{"c2s_parks_total", "Times an idle client connection parked.", func(st session.Stats) uint64 { return st.Parks }},
 		{"csi_held_total", "Stanzas held while a client was inactive (XEP-0352) or hibernated.", func(st session.Stats) uint64 { return st.CSIHeld }},
 		{"csi_superseded_total", "Held presence replaced by a newer one.", func(st session.Stats) uint64 { return st.CSISuperseded }},

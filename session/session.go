@@ -232,7 +232,7 @@ func (s *Session) flushHeldLocked() {
 // is attached, to its write queue. bounded applies the live queue limit.
 func (s *Session) sendLocked(e queued, bounded bool) bool {
 	st := e.st
-	s.srv.stats.stanzasOut.Add(1)
+	s.srv.stats.stanzasOut[st.Kind&3].Add(1)
 	if !s.sm {
 		if s.conn == nil {
 			return false

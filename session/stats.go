@@ -18,28 +18,30 @@ type Stats struct {
 	Rescued        uint64 // messages handed to the Rescuer
 	RescueErrors   uint64 // messages the Rescuer failed to take (or no Rescuer): lost
 
-	StanzasOut    uint64 // stanzas queued for writing to clients (held ones once flushed)
-	CSIHeld       uint64 // stanzas held back while a client was inactive (or hibernated)
-	CSISuperseded uint64 // held presence replaced by a newer one from the same contact
-	CSIFlushes    uint64 // times a hold queue was flushed
+	StanzasOut    uint64    // stanzas queued for writing to clients (held ones once flushed)
+	StanzasOutBy  [4]uint64 // StanzasOut by stanza.Kind (message, presence, iq)
+	CSIHeld       uint64    // stanzas held back while a client was inactive (or hibernated)
+	CSISuperseded uint64    // held presence replaced by a newer one from the same contact
+	CSIFlushes    uint64    // times a hold queue was flushed
 
 	Parked int64  // connections parked now: no goroutine, no read buffer (park.go)
 	Parks  uint64 // times a connection parked
 }
 
 type stats struct {
-	hibernated, parked                             atomic.Int64
-	parks                                          atomic.Uint64
-	hibernations, resumptions, resumeFailures      atomic.Uint64
-	timeouts, overflows, rescued, rescueErrors     atomic.Uint64
-	stanzasOut, csiHeld, csiSuperseded, csiFlushes atomic.Uint64
+	hibernated, parked                         atomic.Int64
+	parks                                      atomic.Uint64
+	hibernations, resumptions, resumeFailures  atomic.Uint64
+	timeouts, overflows, rescued, rescueErrors atomic.Uint64
+	csiHeld, csiSuperseded, csiFlushes         atomic.Uint64
+	stanzasOut                                 [4]atomic.Uint64 // by stanza.Kind
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	s.init()
 	st := &s.stats
-	return Stats{
+	out := Stats{
 		Resumable:      s.reg.len(),
 		Hibernated:     st.hibernated.Load(),
 		Hibernations:   st.hibernations.Load(),
@@ -49,13 +51,18 @@ func (s *Server) Stats() Stats {
 		Overflows:      st.overflows.Load(),
 		Rescued:        st.rescued.Load(),
 		RescueErrors:   st.rescueErrors.Load(),
-		StanzasOut:     st.stanzasOut.Load(),
 		CSIHeld:        st.csiHeld.Load(),
 		CSISuperseded:  st.csiSuperseded.Load(),
 		CSIFlushes:     st.csiFlushes.Load(),
 		Parked:         st.parked.Load(),
 		Parks:          st.parks.Load(),
 	}
+	for k := range st.stanzasOut {
+		n := st.stanzasOut[k].Load()
+		out.StanzasOutBy[k] = n
+		out.StanzasOut += n
+	}
+	return out
 }
 
 // Metrics receives the sessions' measurements; *metrics.Metrics
