@@ -324,13 +324,12 @@ func (s *Server) registerSessionMetrics() {
 	m.GaugeGroup([]metrics.Gauge{
 		{Name: "c2s_sessions_live", Help: "Bound client sessions with a connection."},
 		{Name: "c2s_sessions_inactive", Help: "Live sessions whose client is inactive (XEP-0352)."},
-		{Name: "c2s_sessions_hibernated", Help: "Resumable sessions waiting for a resume (XEP-0198), counted by a walk over the sessions."},
 		{Name: "sm_unacked_stanzas", Help: "Stanzas sent or queued and not yet acknowledged (XEP-0198), all sessions."},
 		{Name: "sm_unacked_stanzas_max", Help: "The most unacknowledged stanzas of one session."},
 		{Name: "csi_held_stanzas", Help: "Stanzas held back now for inactive or hibernated clients."},
 	}, func() []float64 {
 		n := c.Census()
-		return []float64{float64(n.Live), float64(n.Inactive), float64(n.Hibernated), float64(n.Unacked), float64(n.MaxUnacked), float64(n.Held)}
+		return []float64{float64(n.Live), float64(n.Inactive), float64(n.Unacked), float64(n.MaxUnacked), float64(n.Held)}
 	})
 	gauges := []struct {
 		name, help string
