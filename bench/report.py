@@ -279,7 +279,7 @@ def main():
 
     login_n, login_c = int(p("LOGIN_N", 2000)), int(p("LOGIN_C", 50))
     idle_n = int(p("IDLE_N", 1000))
-    pairs, window = p("TP_PAIRS", "50"), p("TP_WINDOW", "10")
+    pairs, window, arch_low = p("TP_PAIRS", "50"), p("TP_WINDOW", "10"), p("ARCH_WINDOW_LOW", "2")
     tp_dur, arch_dur, lat_dur = p("TP_DURATION", "10s"), p("ARCH_DURATION", "5s"), p("LAT_DURATION", "3s")
     resume_n, resume_q = int(p("RESUME_N", 200)), p("RESUME_QUEUE", "5")
     hib_n, hib_wait = int(p("HIB_N", 1000)), p("HIB_WAIT", "10s")
@@ -304,6 +304,10 @@ def main():
         ("  end-to-end latency at that load p50 / p99 (ms)", "throughput_archived",
          ("latency_p50_ms", "latency_p99_ms")),
         ("  server CPU per 1,000 messages (ms)", "throughput_archived", "server_cpu_ms_per_1000_msgs"),
+        ("1:1 msgs/s delivered, archived, %s pairs, window %s (fewer in flight), %s" % (pairs, arch_low, arch_dur),
+         "throughput_archived_low", "msgs_per_s"),
+        ("  end-to-end latency at that load p50 / p99 (ms)", "throughput_archived_low",
+         ("latency_p50_ms", "latency_p99_ms")),
         ("Unloaded end-to-end latency p50 / p99 (ms; 1 pair, window 1, %s)" % lat_dur, "latency",
          ("latency_p50_ms", "latency_p99_ms")),
         ("Resume after a cut: TCP connect → `<resumed/>` p50 / p99 (ms; %s sessions, STARTTLS)" % num(resume_n),
@@ -469,9 +473,10 @@ def main():
       "not acknowledged) | %s | %s%s |" %
       (hwhat, verdict(hib is not None and hib <= 1, hib, 1, higher=False), " (by the Go heap)" if hheap is not None else ""))
     ar, ar99 = D("throughput_archived", "msgs_per_s"), D("throughput_archived", "latency_p99_ms")
+    al, al99 = D("throughput_archived_low", "msgs_per_s"), D("throughput_archived_low", "latency_p99_ms")
     w("| archived 1:1 ≥ 20,000 msgs/s on the SQLite default, p99 < 50 ms at that load | ≥ 20,000/s, p99 < 50 ms "
-      "| %s/s, p99 %s ms (window %s per sender) | %s |" %
-      (fmt(ar), fmt(ar99), window,
+      "| %s/s, p99 %s ms (window %s per sender); window %s: %s/s, p99 %s ms | %s |" %
+      (fmt(ar), fmt(ar99), window, arch_low, fmt(al), fmt(al99),
        verdict(ar is not None and ar >= 20000, ar, 20000) if ar is None or ar < 20000 else
        ("**met**" if ar99 is not None and ar99 < 50 else "throughput met; p99 %s ms ≥ 50 ms" % fmt(ar99))))
     tp, e_tp = D("throughput", "msgs_per_s"), E("throughput", "msgs_per_s")
