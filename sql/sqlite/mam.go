@@ -76,6 +76,16 @@ func (s *MAMStore) SupportsFullText() bool {
 // carries: 9 parameters each, well under SQLite's limit of 32,766.
 const appendChunk = 512
 
+// ftsAutomerge sets FTS5's automerge setting of archive_fts, which is
+// stored in the database (and transactional): 0, merges left to the
+// background merger, outside large Appends; ftsBulkAutomerge, FTS5's
+// default, within them.
+const ftsAutomerge = `INSERT INTO archive_fts (archive_fts, rank) VALUES ('automerge', ?)`
+
+// ftsBulkAutomerge is the automerge setting of archive_fts during a large
+// (chunked) Append.
+const ftsBulkAutomerge = 4
+
 // archiveInsert returns the statement inserting up to n messages: n rows
 // of parameters, of which those with a NULL owner are skipped. Append pads
 // its messages to a power of two with such rows, so that a few statements
@@ -120,7 +130,9 @@ func padded(n int) int {
 // transaction every statement that fires the full-text trigger opens a
 // statement savepoint, at which FTS5 flushes its pending terms to a new
 // segment on disk, and those segments must then be merged. A statement
-// (or an autocommit transaction) flushes once.
+// (or an autocommit transaction) flushes once. The merges are not done in
+// the commit (the index has automerge off) but by the DB's background
+// merger, which every successful Append and DeleteBefore notifies.
 func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -160,6 +172,13 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 		}
 		if err == nil {
 			err = s.db.inTx(ctx, func(tx *dbsql.Tx) error {
+				// A bulk write merges its own segments as it goes, as
+				// FTS5 does by default, instead of leaving that to the
+				// background merger (see ftsMerger): latency matters
+				// less here than leaving no merge debt behind.
+				if _, err := tx.ExecContext(ctx, ftsAutomerge, ftsBulkAutomerge); err != nil {
+					return err
+				}
 				for chunk := range slices.Chunk(msgs, appendChunk) {
 					st := full
 					if len(chunk) < appendChunk {
@@ -172,13 +191,16 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 						return err
 					}
 				}
-				return nil
+				_, err := tx.ExecContext(ctx, ftsAutomerge, 0)
+				return err
 			})
 		}
 	}
 	if err != nil {
 		return appendError(msgs, err)
 	}
+	// Each statement added a segment to archive_fts.
+	s.db.merger.written(int64((len(msgs) + appendChunk - 1) / appendChunk))
 	return nil
 }
 
@@ -562,6 +584,9 @@ func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner str
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: mam delete before: %w", err)
+	}
+	if n > 0 {
+		s.db.merger.written(1)
 	}
 	return int(n), nil
 }

@@ -12,6 +12,11 @@
 // "dormouse user add" command, say) may open the same file and write while
 // the server runs: it waits up to busy_timeout for the write lock.
 //
+// Open also starts one goroutine, stopped by Close, which merges the
+// segments of the archive's full-text index in short write transactions
+// of its own, so that an archive write does not do that work in its
+// commit.
+//
 // Use [Open], then [DB.Migrate], then the store accessors. Most code should
 // go through dormouse.im/dormouse/sql.Open instead.
 package sqlite
@@ -48,6 +53,8 @@ type DB struct {
 	path string
 
 	ws, rs stmtCache // prepared statements of the hot paths, on w and r
+
+	merger ftsMerger // merges archive_fts in the background, on w
 }
 
 // stmtCache keeps the prepared statements of a fixed set of hot queries
@@ -162,14 +169,19 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	return &DB{w: w, r: r, path: abs}, nil
+	db := &DB{w: w, r: r, path: abs}
+	db.startFTSMerger(ctx)
+	return db, nil
 }
 
 // Path returns the absolute path of the database file.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the database. Pending operations are not interrupted.
+// Close closes the database. Pending operations are not interrupted,
+// except a background merge step of the full-text index (see ftsMerger),
+// which is rolled back.
 func (db *DB) Close() error {
+	db.merger.stop()
 	return errors.Join(db.rs.close(), db.ws.close(), db.r.Close(), db.w.Close())
 }
 
