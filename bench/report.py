@@ -372,6 +372,10 @@ def main():
             for k in ("lost", "bounced", "stalled_senders", "failures"):
                 if d.get(k):
                     problems.append("%s %s rep %s: %s = %s" % (NAMES.get(s, s), fig, d.get("rep"), k, d[k]))
+            for k, v in sorted(d.items()):
+                if k.endswith("_rsm_count_off") and "error" not in d:
+                    problems.append("%s %s rep %s: %s: %s (the pages themselves were right)" %
+                                    (NAMES.get(s, s), fig, d.get("rep"), k[:-len("_rsm_count_off")], v))
     tls = {s: (sel.get((s, "login")) or [{}])[0].get("tls") for s in servers}
     w("Every throughput message was addressed to the receiving session's full JID (as bound by the server) and "
       "no session sent presence: all three servers delivered them (RFC 6121 §8.5.3.1)%s." %
