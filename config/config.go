@@ -90,6 +90,11 @@ type C2S struct {
 	// ping; a stream that then stays silent for another minute is closed.
 	// Default 10m.
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// ParkAfter: an authenticated connection that sends nothing for this
+	// long gives up its reader goroutine and read buffer until it is
+	// readable again (memory per idle session against a goroutine start
+	// when it speaks). Default 100ms.
+	ParkAfter Duration `toml:"park_after"`
 	// StanzaRate is the sustained number of stanzas per second one session
 	// may send. Default 100.
 	StanzaRate int `toml:"stanza_rate"`
@@ -194,6 +199,15 @@ type MAM struct {
 	// expression with six fields, seconds first. Default "0 30 3 * * *"
 	// (03:30:00 every day, server local time).
 	PurgeSchedule string `toml:"purge_schedule"`
+	// MaxBatch is the most messages written to the archive in one
+	// transaction (group commit). Default 256; 1 writes every message in
+	// its own transaction.
+	MaxBatch int `toml:"max_batch"`
+	// BatchLinger: under concurrent load, how long a group commit waits
+	// for more messages (bigger batches cost less per message; each
+	// archived message may wait this much longer). Default 2ms; "0" never
+	// waits.
+	BatchLinger Duration `toml:"batch_linger"`
 }
 
 // Default returns the built-in configuration. Each call returns fresh
@@ -212,6 +226,7 @@ func Default() Config {
 			MaxConnectionsPerIP: 50,
 			AuthTimeout:         Duration(60 * time.Second),
 			IdleTimeout:         Duration(10 * time.Minute),
+			ParkAfter:           Duration(100 * time.Millisecond),
 			StanzaRate:          100,
 			StanzaBurst:         200,
 			MaxQueue:            1000,
@@ -236,6 +251,8 @@ func Default() Config {
 			MaxConcurrentQueries: 2,
 			ExpireAfter:          Duration(365 * 24 * time.Hour),
 			PurgeSchedule:        "0 30 3 * * *",
+			MaxBatch:             256,
+			BatchLinger:          Duration(2 * time.Millisecond),
 		},
 	}
 }

@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 		{"offline.max_messages", c.Offline.MaxMessages},
 		{"mam.max_page", c.MAM.MaxPage},
 		{"mam.max_concurrent_queries", c.MAM.MaxConcurrentQueries},
+		{"mam.max_batch", c.MAM.MaxBatch},
 		{"roster.max_items", c.Roster.MaxItems},
 	}
 	for _, p := range positive {
@@ -137,8 +138,9 @@ func (c *Config) Validate() error {
 	// Durations: every Duration anywhere in Config must be positive.
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
-		if v.key == "mam.expire_after" {
-			continue // 0 means keep forever
+		switch v.key {
+		case "mam.expire_after", "mam.batch_linger":
+			continue // 0 means keep forever, never wait; checked below
 		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
 			fail(v.key, "must be a positive duration (got %s)", d)
@@ -157,6 +159,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MAM.ExpireAfter < 0 {
 		fail("mam.expire_after", "must be 0 (keep forever) or positive (got %s)", c.MAM.ExpireAfter)
+	}
+	if c.MAM.BatchLinger < 0 {
+		fail("mam.batch_linger", "must be 0 (never wait) or positive (got %s)", c.MAM.BatchLinger)
 	}
 	if _, err := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(c.MAM.PurgeSchedule); err != nil {
 		fail("mam.purge_schedule", "invalid cron expression %q: want 6 fields (second minute hour day-of-month month day-of-week): %v", c.MAM.PurgeSchedule, err)

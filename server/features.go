@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/carbons"
@@ -49,6 +50,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxPage:              s.cfg.MAM.MaxPage,
 		MaxConcurrentQueries: s.cfg.MAM.MaxConcurrentQueries,
 		Roster:               rosterMembership{s.Stores.Roster},
+		MaxBatch:             s.cfg.MAM.MaxBatch,
+		BatchLinger:          batchLinger(s.cfg.MAM.BatchLinger.Duration()),
 		Metrics:              s.Metrics,
 	}, log)
 	s.MAM.Register(mux)
@@ -88,4 +91,13 @@ func (r rosterMembership) InRoster(ctx context.Context, user, contact jid.JID) (
 		return false, nil
 	}
 	return false, err
+}
+
+// batchLinger maps mam.batch_linger to mam.Config.BatchLinger, where 0
+// means the default and a negative value never waits.
+func batchLinger(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
 		AuthTimeout:   cfg.C2S.AuthTimeout.Duration(),
 		IdleTimeout:   cfg.C2S.IdleTimeout.Duration(),
+		ParkAfter:     cfg.C2S.ParkAfter.Duration(),
 		MaxQueue:      cfg.C2S.MaxQueue,
 		StanzaRate:    float64(cfg.C2S.StanzaRate),
 		StanzaBurst:   cfg.C2S.StanzaBurst,
