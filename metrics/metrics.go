@@ -27,9 +27,11 @@ type Metrics struct {
 	logins         *prometheus.CounterVec // result: success, failure
 }
 
-// latencyBuckets are the histogram buckets for in-process latencies, from
-// 10 µs to 1 s.
-var latencyBuckets = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+// latencyBuckets returns the histogram buckets for in-process latencies,
+// from 10 µs to 1 s.
+func latencyBuckets() []float64 {
+	return []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+}
 
 // New returns metrics registered on a fresh registry, with the Go runtime
 // and process collectors.
@@ -43,12 +45,12 @@ func New() *Metrics {
 	m.routeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "dormouse", Name: "route_duration_seconds",
 		Help:    "Time to route one stanza: policy, archive, copy, delivery to queues, offline storage.",
-		Buckets: latencyBuckets,
+		Buckets: latencyBuckets(),
 	}, []string{"kind"})
 	m.storageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "dormouse", Name: "storage_duration_seconds",
 		Help:    "Time of one storage operation, by operation (e.g. offline_store, archive_commit, mam_query, credentials).",
-		Buckets: latencyBuckets,
+		Buckets: latencyBuckets(),
 	}, []string{"op"})
 	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Name: "storage_errors_total",
@@ -65,7 +67,7 @@ func New() *Metrics {
 	m.mamQuery = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Name: "mam_query_duration_seconds",
 		Help:    "Time to answer one archive query (XEP-0313), from the request to the last result queued.",
-		Buckets: latencyBuckets,
+		Buckets: latencyBuckets(),
 	})
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Name: "logins_total",

@@ -134,7 +134,7 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 		c.canPark = true
 	}
 	c.seq = s.connSeq.Add(1)
-	c.lg = slog.New(&connHandler{s.Log.Handler(), c})
+	c.lg = slog.New(&attrHandler{s.Log.Handler(), c.logAttrs})
 	return c
 }
 

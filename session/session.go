@@ -123,7 +123,7 @@ func newSession(srv *Server, c *Conn, full jid.JID) *Session {
 
 // log returns a logger for the session (made when needed: sessions log
 // rarely, and a hibernated one keeps nothing for it).
-func (s *Session) log() *slog.Logger { return slog.New(&sessHandler{s.srv.Log.Handler(), s}) }
+func (s *Session) log() *slog.Logger { return slog.New(&attrHandler{s.srv.Log.Handler(), s.logAttrs}) }
 
 // JID returns the bound full JID.
 func (s *Session) JID() jid.JID { return s.jid }

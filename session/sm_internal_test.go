@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
+
 	"mellium.im/xmpp/jid"
 )
 
@@ -175,18 +177,8 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-func parse(t *testing.T, s string) *stanza.Stanza {
-	t.Helper()
-	el, err := xml.Parse([]byte(s), stanza.NSClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stanza.New(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+// parse parses a stanza for the tests.
+func parse(t *testing.T, s string) *stanza.Stanza { return routertest.Parse(t, s) }
 
 func TestClassify(t *testing.T) {
 	for i, c := range []struct {

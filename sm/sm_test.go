@@ -7,12 +7,12 @@ import (
 	"sync"
 	"testing"
 
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sm"
 	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
 )
 
 // memStore is an in-memory offline.Store.
@@ -58,18 +58,8 @@ func (m *memStore) Count(_ context.Context, user string) (int, error) {
 	return len(m.msgs[user]), nil
 }
 
-func parse(t *testing.T, s string) *stanza.Stanza {
-	t.Helper()
-	el, err := xml.Parse([]byte(s), stanza.NSClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stanza.New(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+// parse parses a stanza for the tests.
+func parse(t *testing.T, s string) *stanza.Stanza { return routertest.Parse(t, s) }
 
 func newRescuer(store *memStore) *sm.Rescuer {
 	r := router.New([]string{"x"}, router.NewMux(), nil)
