@@ -35,6 +35,8 @@ type Config struct {
 	Roster           Roster           `toml:"roster"`
 	Register         Register         `toml:"register"`
 	MAM              MAM              `toml:"mam"`
+	Push             Push             `toml:"push"`
+	Privacy          Privacy          `toml:"privacy"`
 }
 
 // Log configures the server's structured log.
@@ -210,6 +212,76 @@ type MAM struct {
 	BatchLinger Duration `toml:"batch_linger"`
 }
 
+// Push configures push notifications (XEP-0357): the server side that wakes
+// a user's devices through their app servers, and the built-in app server
+// that relays to Firebase Cloud Messaging and Apple Push Notification
+// service.
+type Push struct {
+	// Enabled offers XEP-0357 to clients. Default true.
+	Enabled bool `toml:"enabled"`
+	// MaxDevices is the number of push registrations one account may have;
+	// enabling one more replaces the oldest. Default 5.
+	MaxDevices int `toml:"max_devices"`
+	// Coalesce is the coalescing window: the first notification of a burst
+	// is published at once, then at most one more per device per window.
+	// Default 1s.
+	Coalesce Duration `toml:"coalesce"`
+	// CSIInactive also pushes for important stanzas held for a session
+	// whose client is inactive (XEP-0352). Default false.
+	CSIInactive bool `toml:"csi_inactive"`
+	// IncludeSender and IncludeBody put the sender's JID and the message
+	// text into the published summary. Default false (privacy: the app
+	// server, and through it Google or Apple, learn neither).
+	IncludeSender bool `toml:"include_sender"`
+	IncludeBody   bool `toml:"include_body"`
+	// MaxErrors disables a registration after this many consecutive
+	// temporary errors of its app server. Default 16.
+	MaxErrors int `toml:"max_errors"`
+	// PublishTimeout is how long the server waits for the app server to
+	// answer a publish. Default 30s.
+	PublishTimeout Duration `toml:"publish_timeout"`
+	// MaxHibernation is how long a session with push enabled stays
+	// resumable after its connection is lost (XEP-0198), announced to the
+	// client in <enabled max>. Default 72h.
+	MaxHibernation Duration `toml:"max_hibernation"`
+
+	// AppServer runs the built-in app server (XEP-0357 app server relaying
+	// to FCM and APNs) as a service inside this server. Default true.
+	AppServer bool `toml:"appserver"`
+	// AppServerDomain is its domain. Empty (the default): "push.<domain>";
+	// use Config.AppServerDomain to read it.
+	AppServerDomain string `toml:"appserver_domain"`
+	// FCMEndpoint and APNsEndpoint override the providers' endpoints (for
+	// proxies and tests). Empty: the real ones.
+	FCMEndpoint  string `toml:"fcm_endpoint"`
+	APNsEndpoint string `toml:"apns_endpoint"`
+	// DeviceRate is the shortest interval between two notifications the app
+	// server sends to one device; more within it are coalesced. Default 5s.
+	DeviceRate Duration `toml:"device_rate"`
+	// ForgetAfter removes app server registrations unused this long, on the
+	// maintenance schedule (mam.purge_schedule). Default 90d; "0" keeps them.
+	ForgetAfter Duration `toml:"forget_after"`
+	// CredentialsKey is a file holding a key that encrypts the providers'
+	// credentials stored in the database. Empty: stored as given.
+	CredentialsKey string `toml:"credentials_key"`
+	// APIToken authenticates the HTTP registration API on the admin
+	// listener (POST /push/v1/register, Authorization: Bearer TOKEN). Empty:
+	// the API is off.
+	APIToken string `toml:"api_token"`
+}
+
+// Privacy configures what strangers may learn about accounts.
+type Privacy struct {
+	// HideAccounts: messages and subscription requests to a missing
+	// account are silently dropped instead of bounced, so a stranger cannot
+	// tell a missing account from an offline one. Default false.
+	HideAccounts bool `toml:"hide_accounts"`
+	// MaxNewPeers: a session that sends IQs or messages to more than this
+	// many distinct bare JIDs it has no subscription with in an hour is
+	// slowed down and logged. Default 100; 0 disables.
+	MaxNewPeers int `toml:"max_new_peers"`
+}
+
 // Default returns the built-in configuration. Each call returns fresh
 // slices and maps.
 func Default() Config {
@@ -254,6 +326,18 @@ func Default() Config {
 			MaxBatch:             256,
 			BatchLinger:          Duration(2 * time.Millisecond),
 		},
+		Push: Push{
+			Enabled:        true,
+			MaxDevices:     5,
+			Coalesce:       Duration(time.Second),
+			MaxErrors:      16,
+			PublishTimeout: Duration(30 * time.Second),
+			MaxHibernation: Duration(72 * time.Hour),
+			AppServer:      true,
+			DeviceRate:     Duration(5 * time.Second),
+			ForgetAfter:    Duration(90 * 24 * time.Hour),
+		},
+		Privacy: Privacy{MaxNewPeers: 100},
 	}
 }
 
@@ -277,6 +361,15 @@ func (c Config) StorageURL() string {
 		return c.Storage.URL
 	}
 	return "sqlite:" + filepath.Join(c.DataDir, "dormouse.db")
+}
+
+// AppServerDomain returns Push.AppServerDomain, or "push.<domain>" if it is
+// empty.
+func (c Config) AppServerDomain() string {
+	if c.Push.AppServerDomain != "" {
+		return canonicalDomain(c.Push.AppServerDomain)
+	}
+	return "push." + canonicalDomain(c.Domain)
 }
 
 // canonicalDomain returns the canonical form of a domain JID, or s

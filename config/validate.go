@@ -116,6 +116,8 @@ func (c *Config) Validate() error {
 		{"mam.max_concurrent_queries", c.MAM.MaxConcurrentQueries},
 		{"mam.max_batch", c.MAM.MaxBatch},
 		{"roster.max_items", c.Roster.MaxItems},
+		{"push.max_devices", c.Push.MaxDevices},
+		{"push.max_errors", c.Push.MaxErrors},
 	}
 	for _, p := range positive {
 		if p.n <= 0 {
@@ -128,6 +130,7 @@ func (c *Config) Validate() error {
 	}{
 		{"c2s.max_connections_per_ip", c.C2S.MaxConnectionsPerIP},
 		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
+		{"privacy.max_new_peers", c.Privacy.MaxNewPeers},
 	}
 	for _, p := range nonNegative {
 		if p.n < 0 {
@@ -139,7 +142,7 @@ func (c *Config) Validate() error {
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
 		switch v.key {
-		case "mam.expire_after", "mam.batch_linger":
+		case "mam.expire_after", "mam.batch_linger", "push.forget_after":
 			continue // 0 means keep forever, never wait; checked below
 		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
@@ -165,6 +168,24 @@ func (c *Config) Validate() error {
 	}
 	if _, err := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(c.MAM.PurgeSchedule); err != nil {
 		fail("mam.purge_schedule", "invalid cron expression %q: want 6 fields (second minute hour day-of-month month day-of-week): %v", c.MAM.PurgeSchedule, err)
+	}
+
+	// Push.
+	if c.Push.ForgetAfter < 0 {
+		fail("push.forget_after", "must be 0 (keep) or positive (got %s)", c.Push.ForgetAfter)
+	}
+	if c.Push.AppServerDomain != "" {
+		if _, err := parseDomain(c.Push.AppServerDomain); err != nil {
+			fail("push.appserver_domain", "invalid domain %q: %v", c.Push.AppServerDomain, err)
+		}
+	}
+	for _, e := range []struct{ key, u string }{{"push.fcm_endpoint", c.Push.FCMEndpoint}, {"push.apns_endpoint", c.Push.APNsEndpoint}} {
+		if e.u == "" {
+			continue
+		}
+		if u, err := url.Parse(e.u); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			fail(e.key, "must be an http(s) URL (got %q)", e.u)
+		}
 	}
 
 	// TLS.
