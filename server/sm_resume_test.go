@@ -40,6 +40,10 @@ func (e *events) TimedOut(_ context.Context, j jid.JID, n int) {
 	e.add(fmt.Sprintf("timedout %s %d", j, n))
 }
 
+func (e *events) InactiveStanza(_ context.Context, j jid.JID, st *stanza.Stanza) {
+	e.add(fmt.Sprintf("inactive %s %s", j, st.ID))
+}
+
 func (e *events) get() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -88,7 +92,7 @@ func TestSMHibernateAndResume(t *testing.T) {
 		t.Run(fmt.Sprintf("directTLS=%v", direct), func(t *testing.T) {
 			clk := xmpptest.NewFakeClock(time.Unix(1e9, 0))
 			ev := &events{}
-			ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = ev })
+			ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = []session.Events{ev} })
 			ts.users("alice", "bob")
 			alice := ts.dialSM("alice", "phone")
 			alice.SendStanza("<presence/>")
@@ -189,7 +193,7 @@ func TestSMResumeLiveConnection(t *testing.T) {
 func TestSMTimeout(t *testing.T) {
 	clk := xmpptest.NewFakeClock(time.Unix(1e9, 0))
 	ev := &events{}
-	ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = ev })
+	ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = []session.Events{ev} })
 	ts.users("alice", "bob")
 	alice := ts.dialSM("alice", "phone")
 	alice.ManualSM = true // acknowledges nothing
@@ -255,7 +259,7 @@ func TestSMTimeout(t *testing.T) {
 func TestSMTimeoutOtherResource(t *testing.T) {
 	clk := xmpptest.NewFakeClock(time.Unix(1e9, 0))
 	ev := &events{}
-	ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = ev })
+	ts := startSM(t, nil, clk, func(s *session.Server) { s.Events = []session.Events{ev} })
 	ts.users("alice", "bob")
 	phone := ts.dialSM("alice", "phone")
 	phone.ManualSM = true
@@ -464,5 +468,55 @@ func TestSMTimeoutBouncesIQ(t *testing.T) {
 	el := expectStanza(t, bob, "iq", func(e *xml.Element) bool { return e.AttrValue("id") == "v1" })
 	if el.AttrValue("type") != "error" || xmpptest.ErrorCondition(el) != "service-unavailable" {
 		t.Fatalf("got %s", el)
+	}
+}
+
+// TestSMEventsAndResumePolicy: every Events subscriber sees the calls in
+// order; stanzas for a CSI-inactive live session are reported (held or
+// sent); the ResumePolicy's time is applied and announced in <enabled max>.
+func TestSMEventsAndResumePolicy(t *testing.T) {
+	clk := xmpptest.NewFakeClock(time.Unix(1e9, 0))
+	ev1, ev2 := &events{}, &events{}
+	var asked []string
+	var mu sync.Mutex
+	ts := startSM(t, nil, clk, func(s *session.Server) {
+		s.Events = []session.Events{ev1, ev2}
+		s.ResumePolicy = func(_ context.Context, full jid.JID, requested, configured time.Duration) time.Duration {
+			mu.Lock()
+			asked = append(asked, fmt.Sprintf("%s %s %s", full, requested, configured))
+			mu.Unlock()
+			if full.Resourcepart() == "phone" {
+				return 72 * time.Hour
+			}
+			return 0
+		}
+	})
+	ts.users("alice", "bob")
+	alice := ts.dialSM("alice", "phone")
+	if alice.SM.Max != 72*3600 {
+		t.Errorf("<enabled max> = %d, want the policy's %d", alice.SM.Max, 72*3600)
+	}
+	other := ts.dialSM("alice", "tablet")
+	if other.SM.Max != 600 {
+		t.Errorf("<enabled max> without a policy answer = %d, want the configured 600", other.SM.Max)
+	}
+	mu.Lock()
+	if want := []string{"alice@localhost/phone 0s 10m0s", "alice@localhost/tablet 0s 10m0s"}; !slices.Equal(asked, want) {
+		t.Errorf("policy asked %q, want %q", asked, want)
+	}
+	mu.Unlock()
+
+	alice.SendStanza("<presence/>")
+	alice.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+	bob := ts.dial("bob", "pc")
+	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
+	bob.SendRaw("<message to='alice@localhost/phone' type='chat' id='state'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	bob.SendRaw(chat("alice@localhost/phone", "m1", "hello"))
+	want := []string{"inactive alice@localhost/phone state", "inactive alice@localhost/phone m1"}
+	waitFor(t, "inactive events", func() bool { return len(ev2.get()) == 2 })
+	for i, ev := range []*events{ev1, ev2} {
+		if got := ev.get(); !slices.Equal(got, want) {
+			t.Errorf("subscriber %d: %q, want %q", i, got, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,8 +134,10 @@ type Server struct {
 	// without resumption (see Rescuer). Without one they are logged and
 	// dropped.
 	Rescuer Rescuer
-	// Events, if set, is told about hibernation and resumption.
-	Events Events
+	// Events are told about hibernation and resumption, each in turn.
+	Events []Events
+	// ResumePolicy, if set, chooses each session's resumption time.
+	ResumePolicy ResumePolicy
 	// Clock drives the session timers; nil means the system clock.
 	Clock Clock
 	// Metrics, if set, receives login results and credential lookup
@@ -233,9 +236,13 @@ func (s *Server) init() {
 		if c.CSI.MaxHeld <= 0 {
 			c.CSI.MaxHeld = 256
 		}
-		s.events = s.Events
-		if s.events == nil {
+		switch len(s.Events) {
+		case 0:
 			s.events = NopEvents{}
+		case 1:
+			s.events = s.Events[0]
+		default:
+			s.events = eventList(slices.Clone(s.Events))
 		}
 		s.metrics = s.Metrics
 		if s.metrics == nil {

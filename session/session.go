@@ -148,10 +148,21 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 		s.mu.Unlock()
 		return false
 	case stateLive:
-		if s.inactive && !urgent(st, s.local, s.bare) {
-			s.holdLocked(queued{st, s.now()})
+		if s.inactive {
+			ok := true
+			if urgent(st, s.local, s.bare) {
+				if s.held.len() > 0 {
+					s.flushHeldLocked()
+				}
+				ok = s.sendLocked(queued{st: st}, true)
+			} else {
+				s.holdLocked(queued{st, s.now()})
+			}
 			s.mu.Unlock()
-			return true
+			if ok {
+				srv.events.InactiveStanza(context.Background(), s.jid, st)
+			}
+			return ok
 		}
 		if s.held.len() > 0 {
 			s.flushHeldLocked()
@@ -539,6 +550,11 @@ func (s *Session) enable(resume bool, max time.Duration) {
 		timeout = srv.Config.SM.ResumeTimeout
 		if max > 0 {
 			timeout = min(max, srv.Config.SM.MaxResumeTimeout)
+		}
+		if srv.ResumePolicy != nil {
+			if d := srv.ResumePolicy(context.Background(), s.jid, max, timeout); d > 0 {
+				timeout = d
+			}
 		}
 		srv.reg.add(id, s)
 	}
