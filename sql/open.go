@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -31,6 +32,7 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	PushApps appserver.Store // the built-in push app server
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -78,6 +80,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			Roster:   db.Roster(),
 			Offline:  db.Offline(),
 			VCard:    db.VCard(),
+			PushApps: db.PushApps(),
 			Blocking: db.Blocking(),
 			MAM:      db.MAM(),
 			Backend:  SQLite,
@@ -98,6 +101,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			Roster:   db.Roster(),
 			Offline:  db.Offline(),
 			VCard:    db.VCard(),
+			PushApps: db.PushApps(),
 			Blocking: db.Blocking(),
 			MAM:      db.MAM(),
 			Backend:  Postgres,
