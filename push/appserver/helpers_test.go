@@ -36,7 +36,9 @@ type env struct {
 
 type envOpt func(*env)
 
-func withFakeClock(e *env) { e.clock = xmpptest.NewFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)) }
+func withFakeClock(e *env) {
+	e.clock = xmpptest.NewFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+}
 
 func withConfig(f func(*appserver.Config)) envOpt { return func(e *env) { f(&e.cfg) } }
 
