@@ -75,7 +75,7 @@
 // resource, server shutdown — is unbound first (contacts get unavailable
 // presence), then hands every queued message worth keeping (Rescuable) to
 // the Server's Rescuer, stamped with the time the session got it (XEP-0203)
-// and in queue order: cmd connects it to delivery to another resource of
+// and in queue order: package server connects it to delivery to another resource of
 // the account, else offline storage. Queued IQ requests are answered
 // service-unavailable; presence and chat states are dropped; nothing is
 // bounced to a message's sender. Shutdown ends every live and hibernated
@@ -112,6 +112,6 @@
 // them.
 //
 // The package does not import the router or any feature: it defines the
-// Router, Rescuer and Events interfaces it needs, and cmd/dormouse
+// Router, Rescuer and Events interfaces it needs, and package server
 // connects them.
 package session

@@ -100,7 +100,7 @@ type ResumePolicy func(ctx context.Context, full jid.JID, requested, configured 
 // close with unacknowledged stanzas, a replaced resource, or the server
 // shutting down. The session calls it only for messages Rescuable reports
 // worth keeping, in queue order, after the session is unbound from the
-// router. cmd connects it to a function that delivers to another available
+// router. Package server connects it to a function that delivers to another available
 // resource of the account, else stores the message offline (see package
 // dormouse.im/dormouse/sm). It must not bounce the message to its sender.
 type Rescuer interface {

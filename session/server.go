@@ -41,7 +41,7 @@ type PreAuthHandler func(ctx context.Context, host string, iq *stanza.Stanza) *s
 type Config struct {
 	Hosts         []string      // served domains; the first is the default
 	TLS           *tls.Config   // required
-	RequireTLS    bool          // STARTTLS must precede authentication (default in cmd: true)
+	RequireTLS    bool          // STARTTLS must precede authentication (default in the configuration: true)
 	MaxStanzaSize int           // default 256 KiB
 	AuthTimeout   time.Duration // unauthenticated streams are closed after this; default 60 s
 	IdleTimeout   time.Duration // a bound stream that sends nothing for this long is closed; default 30 min
