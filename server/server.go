@@ -21,7 +21,6 @@ import (
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
-	"dormouse.im/dormouse/sm"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
 )
@@ -108,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Log:      log.With("component", "c2s"),
 		// Messages of sessions that end unacknowledged (resume timeout,
 		// overflow, shutdown) go to another resource or offline storage.
-		Rescuer: sm.NewRescuer(s.offline, offline.ErrSkipped, log.With("component", "sm")),
+		Rescuer: s.offline,
 		Metrics: s.Metrics,
 	}
 	s.comp = &component.Server{
@@ -129,6 +128,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
+
+// Offline storage takes the messages of sessions that end unacknowledged.
+var _ session.Rescuer = (*offline.Service)(nil)
 
 // Start opens the listeners and serves in the background.
 func (s *Server) Start() error {

@@ -153,7 +153,7 @@ type Server struct {
 	sweepOnce            sync.Once     // starts the idle sweep (park.go)
 	sweepStop, sweepDone chan struct{} // set by sweepOnce
 	reg                  registry
-	hib                  hibTimers // resumption timeouts (hibtimer.go)
+	hib                  hibTimers // resumption timeouts (sm_hibernate.go)
 	stats                stats
 	closing              atomic.Bool // Shutdown was called
 	connSeq              atomic.Uint64
@@ -410,32 +410,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.poller.Close()
 	}
 	return err
-}
-
-// beginRescue and endRescue bracket handing an account's messages to the
-// Rescuer.
-func (s *Server) beginRescue(bare string) {
-	s.mu.Lock()
-	if s.rescues == nil {
-		s.rescues = map[string]int{}
-	}
-	s.rescues[bare]++
-	s.mu.Unlock()
-}
-
-func (s *Server) endRescue(bare string) {
-	s.mu.Lock()
-	if s.rescues[bare]--; s.rescues[bare] <= 0 {
-		delete(s.rescues, bare)
-	}
-	s.mu.Unlock()
-}
-
-// rescuing reports whether a rescue of the account's messages is running.
-func (s *Server) rescuing(bare string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rescues[bare] > 0
 }
 
 // startWork and doneWork bracket a session ending that runs outside a

@@ -285,25 +285,3 @@ func (c *Conn) smResume(el *xml.Element) error {
 	c.log().Info("resumption failed: unknown or expired session", "known_h", known)
 	return c.smFailed("item-not-found", oldH, known)
 }
-
-// csiElement handles XEP-0352 <active/> and <inactive/>; they get no
-// reply.
-func (c *Conn) csiElement(el *xml.Element) error {
-	if c.superseded.Load() {
-		return errSuperseded
-	}
-	var inactive bool
-	switch el.Name.Local {
-	case "active":
-	case "inactive":
-		inactive = true
-	default:
-		return &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "unsupported element {" + NSCSI + "}" + el.Name.Local}
-	}
-	if s := c.sess.Load(); s != nil {
-		s.setInactive(inactive)
-	} else {
-		c.csiInactive = inactive // applied at bind
-	}
-	return nil
-}
