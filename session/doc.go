@@ -105,7 +105,7 @@
 // reader holds while it routes and counts one stanza, so a resumption on
 // another connection reads a count that includes every stanza the old
 // connection handed on. Lock order: Session.resumeMu → Session.inMu →
-// Session.mu → Conn.mu; the registry lock and Server.mu are leaves. A
+// Session.mu → the lock of Conn.q (its outbound queue); the registry lock and Server.mu are leaves. A
 // hibernated session has no goroutine: its resumption timeout is an entry
 // in a heap run by one Clock timer for all (sm_hibernate.go).
 // Timer callbacks and background endings are counted so Shutdown waits for

@@ -14,6 +14,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/internal/netpoll"
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -273,23 +274,15 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	var delay time.Duration
+	a := wire.Acceptor{Listener: l, Closing: s.closing.Load, Log: s.Log}
 	for {
-		nc, err := l.Accept()
+		nc, err := a.Accept()
+		if errors.Is(err, wire.ErrClosing) {
+			return ErrServerClosed
+		}
 		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.Log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
 			return err
 		}
-		delay = 0
 		ip := addrOf(nc.RemoteAddr())
 		s.mu.Lock()
 		if s.closing.Load() {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"mellium.im/xmpp/jid"
@@ -67,7 +68,7 @@ func (r endReason) String() string {
 //
 // Concurrency. Deliver and CloseWithError are called from any goroutine.
 // Inbound stanzas are handled on the reader goroutine of the attached
-// connection. Lock order: resumeMu → inMu → mu → Conn.mu; the server's
+// connection. Lock order: resumeMu → inMu → mu → Conn.q; the server's
 // registry lock is never held together with mu.
 type Session struct {
 	srv   *Server
@@ -220,7 +221,7 @@ func (s *Session) sendLocked(e queued, bounded bool) bool {
 		if s.conn == nil {
 			return false
 		}
-		return s.conn.enqueue(item{st: st, force: !bounded})
+		return s.conn.enqueue(wire.Item{St: st, Force: !bounded})
 	}
 	if e.at == 0 {
 		e.at = s.now()
@@ -237,7 +238,7 @@ func (s *Session) sendLocked(e queued, bounded bool) bool {
 	if s.conn != nil {
 		// Kept in out even if the connection is closing: replayed on
 		// resumption or rescued.
-		s.conn.enqueue(item{st: st, force: true})
+		s.conn.enqueue(wire.Item{St: st, Force: true})
 		s.sinceR++
 		s.maybeRequestAckLocked()
 	}

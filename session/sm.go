@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -189,7 +190,7 @@ func (c *Conn) smElement(el *xml.Element) error {
 		h, on := s.inH, s.counting
 		s.inMu.Unlock()
 		if on {
-			c.enqueue(item{raw: appendAck(nil, h)})
+			c.enqueue(wire.Item{Raw: appendAck(nil, h)})
 		}
 		return nil
 	case "a":
@@ -208,7 +209,7 @@ func (c *Conn) smElement(el *xml.Element) error {
 
 // smFailed queues <failed/>; the stream goes on.
 func (c *Conn) smFailed(cond string, h uint32, withH bool) error {
-	c.enqueue(item{raw: appendFailed(nil, cond, h, withH)})
+	c.enqueue(wire.Item{Raw: appendFailed(nil, cond, h, withH)})
 	return nil
 }
 

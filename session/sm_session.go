@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stream"
 )
 
@@ -26,7 +27,7 @@ func (s *Session) maybeRequestAckLocked() {
 
 func (s *Session) requestAckLocked() {
 	s.stopAckLocked()
-	s.conn.enqueue(item{raw: []byte(smRequest)})
+	s.conn.enqueue(wire.Item{Raw: []byte(smRequest)})
 	s.rOut = true
 	s.sinceR = 0
 }
@@ -127,7 +128,7 @@ func (s *Session) enable(resume bool, max time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sm, s.id, s.timeout = true, id, timeout
-	s.conn.enqueue(item{raw: appendEnabled(nil, id, timeout)})
+	s.conn.enqueue(wire.Item{Raw: appendEnabled(nil, id, timeout)})
 }
 
 // smEnabled reports whether XEP-0198 is enabled.
@@ -214,9 +215,9 @@ func (s *Session) resume(c *Conn, h uint32) error {
 	s.setStateLocked(stateLive)
 	s.inactive = false
 	s.rOut = false
-	c.enqueue(item{raw: appendResumed(nil, s.id, inH)})
+	c.enqueue(wire.Item{Raw: appendResumed(nil, s.id, inH)})
 	for _, e := range s.out.items() {
-		c.enqueue(item{st: e.st, force: true})
+		c.enqueue(wire.Item{St: e.st, Force: true})
 	}
 	replayed := s.out.len()
 	if s.held.len() > 0 {
