@@ -118,8 +118,8 @@ type Metrics interface {
 	Coalesced(app string)
 	// Registrations sets the number of registrations of app.
 	Registrations(app string, n int)
-	// Breaker sets the state of app's circuit breaker.
-	Breaker(app string, state BreakerState)
+	// Breaker sets the state of app's circuit breaker (a BreakerState).
+	Breaker(app string, state int)
 }
 
 type nopMetrics struct{}
@@ -127,7 +127,7 @@ type nopMetrics struct{}
 func (nopMetrics) ProviderRequest(string, string, string, time.Duration) {}
 func (nopMetrics) Coalesced(string)                                      {}
 func (nopMetrics) Registrations(string, int)                             {}
-func (nopMetrics) Breaker(string, BreakerState)                          {}
+func (nopMetrics) Breaker(string, int)                                   {}
 
 // Service is the app server. Its HandleStanza serves it in process
 // (router.Service) or behind a component connection.
@@ -176,7 +176,7 @@ func New(cfg Config, store Store, keys *Keyring, send Sender, m Metrics, log *sl
 	}
 	s.apps = apps{store: store, keys: keys, newP: newP, newB: func(name string) *breaker {
 		return &breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown,
-			onChange: func(st BreakerState) { s.m.Breaker(name, st) }}
+			onChange: func(st BreakerState) { s.m.Breaker(name, int(st)) }}
 	}}
 	return s, nil
 }
