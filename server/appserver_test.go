@@ -1,0 +1,222 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/routertest"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/push/appserver"
+	"dormouse.im/dormouse/push/appserver/provider"
+	"dormouse.im/dormouse/push/appserver/providertest"
+	"dormouse.im/dormouse/push/appserver/standalone"
+	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+)
+
+// pushEnv is a test server with its built-in app server pointed at loopback
+// FCM and APNs, with one app of each.
+type pushEnv struct {
+	*testServer
+	fcm  *providertest.FCM
+	apns *providertest.APNs
+	ep   appserver.Endpoints
+}
+
+func providers(t *testing.T) (*providertest.FCM, *providertest.APNs, appserver.Endpoints) {
+	fcm, apns := providertest.NewFCM(), providertest.NewAPNs()
+	t.Cleanup(fcm.Close)
+	t.Cleanup(apns.Close)
+	return fcm, apns, appserver.Endpoints{FCM: fcm.URL(), APNs: apns.URL(), RootCAs: apns.RootCAs()}
+}
+
+// addApps stores an FCM app "droid" and an APNs app "ios".
+func addApps(t *testing.T, store appserver.Store, fcm *providertest.FCM, apns *providertest.APNs, ep appserver.Endpoints) {
+	t.Helper()
+	p8, kid := apns.NewKey()
+	newP := func(ctx context.Context, a appserver.App) (provider.Provider, error) { return appserver.NewProvider(ctx, a, ep) }
+	for _, a := range []appserver.App{
+		{Name: "droid", Platform: appserver.FCM, Credentials: appserver.Credentials{ServiceAccount: fcm.ServiceAccountJSON("droid-project")}},
+		{Name: "ios", Platform: appserver.APNs, Credentials: appserver.Credentials{KeyP8: p8, KeyID: kid, TeamID: "TEAM000001", Topic: "im.example.ios"}},
+	} {
+		if err := appserver.PutApp(t.Context(), store, &appserver.Keyring{}, a, time.Now(), newP); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func startPush(t *testing.T) *pushEnv {
+	t.Helper()
+	fcm, apns, ep := providers(t)
+	ts := start(t, func(c *config.Config) { c.Push.DeviceRate = config.Duration(time.Millisecond) }, server.WithPushEndpoints(ep))
+	addApps(t, ts.Stores.PushApps, fcm, apns, ep)
+	if err := ts.AppServer.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ts.users("alice")
+	return &pushEnv{testServer: ts, fcm: fcm, apns: apns, ep: ep}
+}
+
+// formValue returns a field's value in el's first data form.
+func formValue(el *xml.Element, name string) string {
+	for _, c := range el.Elements() {
+		if c.Name == (xml.Name{Space: "jabber:x:data", Local: "x"}) {
+			for _, f := range c.ChildrenNamed("jabber:x:data", "field") {
+				if f.AttrValue("var") == name {
+					return f.ChildText("jabber:x:data", "value")
+				}
+			}
+		}
+		if v := formValue(c, name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// register runs a registration command as a client and returns node and
+// secret.
+func register(t *testing.T, c *xmpptest.Client, to, node, fields string) (string, string) {
+	t.Helper()
+	res, err := c.IQ("reg-"+node, `<iq type='set' id='reg-`+node+`' to='`+to+`'><command xmlns='http://jabber.org/protocol/commands' node='`+node+`' action='execute'><x xmlns='jabber:x:data' type='submit'>`+fields+`</x></command></iq>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AttrValue("type") != "result" || formValue(res, "jid") != to {
+		t.Fatalf("registration: %s", res)
+	}
+	return formValue(res, "node"), formValue(res, "secret")
+}
+
+// publish sends the XEP-0357 publish the user's server sends (from its
+// domain, through the router, answer matched) and returns the error
+// condition ("" for success).
+func publish(t *testing.T, r interface {
+	SendIQ(context.Context, *stanza.Stanza) (*stanza.Stanza, error)
+}, to, node, secret, body string) string {
+	t.Helper()
+	iq := routertest.Parse(t, fmt.Sprintf(`<iq type='set' from='localhost' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='message-count'><value>1</value></field><field var='last-message-body'><value>%s</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>`, to, node, body, secret))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := r.SendIQ(ctx, iq)
+	var se *stanza.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &se):
+		return string(se.Condition)
+	}
+	t.Fatalf("publish: %v", err)
+	return ""
+}
+
+func TestAppServerFCM(t *testing.T) {
+	e := startPush(t)
+	c := e.dial("alice", "phone")
+	// The app server is listed in the server's disco#items.
+	items, err := c.IQ("items", `<iq type='get' id='items' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if err != nil || !xmpptest.Contains(items, "push.localhost") {
+		t.Fatalf("disco#items: %v %v", items, err)
+	}
+	node, secret := register(t, c, "push.localhost", "register-push-fcm",
+		`<field var='token'><value>fcm-e2e-token</value></field><field var='android-id'><value>a1b2</value></field>`)
+	if cond := publish(t, e.Router, "push.localhost", node, secret, "New message!"); cond != "" {
+		t.Fatalf("publish: %s", cond)
+	}
+	reqs, err := e.fcm.Await(1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := reqs[0]; len(reqs) != 1 || q.Token != "fcm-e2e-token" || q.Priority != "high" || q.Project != "droid-project" {
+		t.Errorf("FCM got %+v", reqs)
+	}
+	if cond := publish(t, e.Router, "push.localhost", node, "wrong", ""); cond != "not-authorized" {
+		t.Errorf("wrong secret: %q", cond)
+	}
+}
+
+func TestAppServerAPNsTokenInvalidation(t *testing.T) {
+	e := startPush(t)
+	c := e.dial("alice", "phone")
+	node, secret := register(t, c, "push.localhost", "v1-register-push",
+		`<field var='type'><value>apns</value></field><field var='node'><value>ios-dev-1</value></field><field var='token'><value>00fa11</value></field>`)
+	if cond := publish(t, e.Router, "push.localhost", node, secret, ""); cond != "" {
+		t.Fatalf("publish: %s", cond)
+	}
+	reqs, err := e.apns.Await(1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := reqs[0]; q.Token != "00fa11" || q.PushType != "background" || q.Priority != "5" || q.Topic != "im.example.ios" {
+		t.Errorf("APNs got %+v", q)
+	}
+	e.apns.Answer("00fa11", providertest.Answer{Status: 410, Reason: "Unregistered"})
+	time.Sleep(5 * time.Millisecond) // past push.device_rate
+	if cond := publish(t, e.Router, "push.localhost", node, secret, "hi"); cond != "item-not-found" {
+		t.Fatalf("publish to a dead token: %q, want item-not-found", cond)
+	}
+	if _, err := e.Stores.PushApps.Registration(t.Context(), node); !errors.Is(err, appserver.ErrNotFound) {
+		t.Errorf("registration after 410: %v", err)
+	}
+}
+
+// TestStandaloneAppServer attaches the app server as an XEP-0114 component
+// to a Dormouse whose built-in one is off.
+func TestStandaloneAppServer(t *testing.T) {
+	fcm, apns, ep := providers(t)
+	ts := start(t, func(c *config.Config) {
+		c.Push.AppServer = false
+		c.Components.Secrets = map[string]string{"push.example.net": "comp-secret"}
+	})
+	ts.users("alice")
+	store := ts.Stores.PushApps // the standalone app server may share the database or have its own
+	addApps(t, store, fcm, apns, ep)
+
+	conn := standalone.New(standalone.Config{Addr: ts.addr(server.ListenerComponent), Domain: "push.example.net",
+		Secret: "comp-secret", MinBackoff: 10 * time.Millisecond}, routertest.Logger())
+	svc, err := appserver.New(appserver.Config{Domain: "push.example.net", Endpoints: ep}, store, nil, conn, nil, routertest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- conn.Run(ctx, svc) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = svc.Close(context.Background())
+	})
+	for {
+		ch, up := conn.Connected()
+		if up {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("component not connected")
+		}
+	}
+	c := ts.dial("alice", "phone")
+	node, secret := register(t, c, "push.example.net", "register-push-fcm",
+		`<field var='token'><value>standalone-token</value></field><field var='device-id'><value>d-1</value></field>`)
+	if cond := publish(t, ts.Router, "push.example.net", node, secret, "x"); cond != "" {
+		t.Fatalf("publish: %s", cond)
+	}
+	reqs, err := fcm.Await(1, 5*time.Second)
+	if err != nil || reqs[0].Token != "standalone-token" {
+		t.Fatalf("FCM: %+v %v", reqs, err)
+	}
+	reg, err := store.Registration(t.Context(), node)
+	if err != nil || reg.Domain != "localhost" || reg.Account != "alice@localhost" {
+		t.Errorf("registration %+v %v", reg, err)
+	}
+}
