@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"log/slog"
+	"path/filepath"
+	"slices"
+
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/internal/xmpptest"
@@ -28,7 +32,7 @@ type pushEnv struct {
 	ep   appserver.Endpoints
 }
 
-func providers(t *testing.T) (*providertest.FCM, *providertest.APNs, appserver.Endpoints) {
+func providers(t testing.TB) (*providertest.FCM, *providertest.APNs, appserver.Endpoints) {
 	fcm, apns := providertest.NewFCM(), providertest.NewAPNs()
 	t.Cleanup(fcm.Close)
 	t.Cleanup(apns.Close)
@@ -36,10 +40,12 @@ func providers(t *testing.T) (*providertest.FCM, *providertest.APNs, appserver.E
 }
 
 // addApps stores an FCM app "droid" and an APNs app "ios".
-func addApps(t *testing.T, store appserver.Store, fcm *providertest.FCM, apns *providertest.APNs, ep appserver.Endpoints) {
+func addApps(t testing.TB, store appserver.Store, fcm *providertest.FCM, apns *providertest.APNs, ep appserver.Endpoints) {
 	t.Helper()
 	p8, kid := apns.NewKey()
-	newP := func(ctx context.Context, a appserver.App) (provider.Provider, error) { return appserver.NewProvider(ctx, a, ep) }
+	newP := func(ctx context.Context, a appserver.App) (provider.Provider, error) {
+		return appserver.NewProvider(ctx, a, ep)
+	}
 	for _, a := range []appserver.App{
 		{Name: "droid", Platform: appserver.FCM, Credentials: appserver.Credentials{ServiceAccount: fcm.ServiceAccountJSON("droid-project")}},
 		{Name: "ios", Platform: appserver.APNs, Credentials: appserver.Credentials{KeyP8: p8, KeyID: kid, TeamID: "TEAM000001", Topic: "im.example.ios"}},
@@ -219,4 +225,55 @@ func TestStandaloneAppServer(t *testing.T) {
 	if err != nil || reg.Domain != "localhost" || reg.Account != "alice@localhost" {
 		t.Errorf("registration %+v %v", reg, err)
 	}
+}
+
+// BenchmarkAppServerPublishToWire measures, in process, the time from a
+// publish entering the router (as the user's server sends it) to the FCM
+// request arriving on the loopback provider's socket; it reports p50 and
+// p99.
+func BenchmarkAppServerPublishToWire(b *testing.B) {
+	fcm, apns, ep := providers(b)
+	b.ReportAllocs()
+	ts := pushBenchServer(b, ep)
+	addApps(b, ts.Stores.PushApps, fcm, apns, ep)
+	if err := ts.AppServer.Reload(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	reg, err := ts.AppServer.RegisterDevice(ctx, appserver.DeviceRequest{Platform: appserver.FCM, Token: "bench-token",
+		Device: "bench-device", Domain: "localhost"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iq := fmt.Sprintf(`<iq type='set' from='localhost' to='push.localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='message-count'><value>1</value></field><field var='last-message-body'><value>New message!</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>`, reg.Node, reg.Secret)
+	lat := make([]time.Duration, 0, b.N)
+	for i := 0; b.Loop(); i++ {
+		st := routertest.Parse(b, iq)
+		start := time.Now()
+		if _, err := ts.Router.SendIQ(ctx, st); err != nil {
+			b.Fatal(err)
+		}
+		reqs := fcm.Requests()
+		lat = append(lat, reqs[len(reqs)-1].At.Sub(start))
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+// pushBenchServer starts a server (listeners off) for benchmarks.
+func pushBenchServer(b *testing.B, ep appserver.Endpoints) *server.Server {
+	cfg := config.Default()
+	cfg.DataDir = b.TempDir()
+	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Components.Listen, cfg.Admin.Listen = "", "", "", ""
+	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
+	cfg.Push.DeviceRate = config.Duration(time.Nanosecond)
+	srv, err := server.New(context.Background(), cfg, "bench", slog.New(slog.DiscardHandler), server.WithPushEndpoints(ep))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return srv
 }

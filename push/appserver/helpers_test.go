@@ -21,7 +21,7 @@ const domain = "push.example.org"
 
 // env is an app server on SQLite with loopback FCM and APNs.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	svc    *appserver.Service
 	store  appserver.Store
 	keys   *appserver.Keyring
@@ -42,7 +42,7 @@ func withFakeClock(e *env) {
 
 func withConfig(f func(*appserver.Config)) envOpt { return func(e *env) { f(&e.cfg) } }
 
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{t: t, fcm: providertest.NewFCM(), apns: providertest.NewAPNs(), out: make(chan *stanza.Stanza, 100),
 		store: sqltest.SQLite(t).PushApps, keys: &appserver.Keyring{}}
