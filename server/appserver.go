@@ -23,11 +23,19 @@ func WithPushEndpoints(ep appserver.Endpoints) Option {
 }
 
 // startAppServer serves the built-in push app server (push.appserver) at
-// Config.AppServerDomain: routed in process, its registration API on the
+// Config.AppServerDomain, unless components.secrets names that domain:
+// routed in process, its registration API on the
 // admin listener when push.api_token is set, and its forget_after job on
 // the maintenance schedule.
 func (s *Server) startAppServer(ctx context.Context, o options) error {
 	cfg := s.cfg
+	domain := cfg.AppServerDomain()
+	if _, ok := cfg.Components.Secrets[domain]; ok {
+		// The operator attached an external component at this domain (a
+		// standalone app server, p2, fpush): it takes the domain.
+		s.log.Info("push app server not started: an external component is configured for its domain", "domain", domain)
+		return nil
+	}
 	keys, err := appserver.LoadKeyring(cfg.Push.CredentialsKey)
 	if err != nil {
 		return err
@@ -36,7 +44,6 @@ func (s *Server) startAppServer(ctx context.Context, o options) error {
 	if o.pushEndpoints != nil {
 		ep = *o.pushEndpoints
 	}
-	domain := cfg.AppServerDomain()
 	send := appserver.SenderFunc(func(ctx context.Context, st *stanza.Stanza) error {
 		s.Router.Route(ctx, st)
 		return nil

@@ -49,6 +49,12 @@ func commands() []command {
 		userListCommand(),
 		dbMigrateCommand(),
 		mamPurgeCommand(),
+		pushAppAddCommand(),
+		pushAppListCommand(),
+		pushAppRemoveCommand(),
+		pushTestCommand(),
+		pushDevicesCommand(),
+		appServerCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
