@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"dormouse.im/dormouse/internal/routertest"
+	"dormouse.im/dormouse/router"
 	"mellium.im/xmpp/jid"
 )
 
@@ -29,6 +30,26 @@ func BenchmarkRouteFullJID(b *testing.B) {
 	h := routertest.New(b, "localhost")
 	h.Router.Bind(jid.MustParse("bob@localhost/phone"), &routertest.Discard{})
 	m := routertest.Parse(b, message("chat", "bob@localhost/phone"))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Router.Route(h.Ctx, m)
+	}
+}
+
+// BenchmarkRouteMessagePrivacy is BenchmarkRouteMessage with the stranger
+// throttle on ([privacy] max_new_peers): a known peer costs a lookup in
+// the sender's window, no allocation.
+func BenchmarkRouteMessagePrivacy(b *testing.B) {
+	h := routertest.New(b, "localhost")
+	h.Router.SetRelations(routertest.Subscriptions{"bob@localhost": {"alice@localhost"}})
+	h.Router.SetPrivacy(router.Privacy{MaxNewPeers: 100})
+	var d routertest.Discard
+	for i, res := range []string{"phone", "laptop"} {
+		full := "bob@localhost/" + res
+		h.Router.Bind(jid.MustParse(full), &d)
+		h.SetPresence(full, []string{`<presence><priority>1</priority></presence>`, `<presence><priority>5</priority></presence>`}[i])
+	}
+	m := routertest.Parse(b, message("chat", "bob@localhost"))
 	b.ReportAllocs()
 	for b.Loop() {
 		h.Router.Route(h.Ctx, m)
