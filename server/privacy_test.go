@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/roster"
+	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
 )
 
 // The accounts of the privacy tests. alice asks; bob shares his presence
@@ -258,5 +262,84 @@ func TestStrangerThrottle(t *testing.T) {
 	}
 	if d := timed(privMissing); d < time.Second {
 		t.Errorf("the third stranger's message took %v, want a delay of 1 s", d)
+	}
+}
+
+// BenchmarkStrangerIQ measures the answer to a stranger's IQ for an
+// existing account (carol, who published nothing) and a missing one
+// (ghost), alternating the two, and reports their latency distributions
+// side by side: a missing account must not be answered measurably faster.
+// "router" routes in process through the assembled server (the server's
+// own work, SQLite stores); "tls" is what a client sees over loopback TLS.
+func BenchmarkStrangerIQ(b *testing.B) {
+	srv := benchServer(b, "alice", "carol")
+	ctx := context.Background()
+	payloads := []struct{ name, xml string }{
+		{"vcard", `<vCard xmlns='vcard-temp'/>`},
+		{"disco-info", `<query xmlns='http://jabber.org/protocol/disco#info'/>`},
+		{"unknown", `<foo xmlns='urn:example:unknown'/>`},
+	}
+	for _, p := range payloads {
+		b.Run("router/"+p.name, func(b *testing.B) {
+			rec := &routertest.Recorder{}
+			srv.Router.Bind(jid.MustParse("alice@localhost/bench"), rec)
+			defer srv.Router.Unbind(ctx, jid.MustParse("alice@localhost/bench"), rec)
+			iqs := [2]*stanza.Stanza{}
+			for i, to := range []string{privStranger, privMissing} {
+				iqs[i] = routertest.Parse(b, "<iq type='get' id='b' from='alice@localhost/bench' to='"+to+"'>"+p.xml+"</iq>")
+			}
+			var lat [2][]time.Duration
+			i := 0
+			for b.Loop() {
+				k := i & 1
+				i++
+				start := time.Now()
+				srv.Router.Route(ctx, iqs[k])
+				lat[k] = append(lat[k], time.Since(start))
+				rec.Take()
+			}
+			reportLatencies(b, lat)
+		})
+	}
+	for _, p := range payloads {
+		b.Run("tls/"+p.name, func(b *testing.B) {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			c, err := xmpptest.Dial(dctx, xmpptest.Options{Addr: srv.Addr(server.ListenerC2S).String(), Domain: "localhost",
+				User: "alice", Password: "secret-alice", Resource: "tls", Timeout: 5 * time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			var lat [2][]time.Duration
+			i := 0
+			for b.Loop() {
+				k := i & 1
+				i++
+				id := fmt.Sprint(i)
+				iq := "<iq type='get' id='" + id + "' to='" + []string{privStranger, privMissing}[k] + "'>" + p.xml + "</iq>"
+				start := time.Now()
+				if _, err := c.IQ(id, iq); err != nil {
+					b.Fatal(err)
+				}
+				lat[k] = append(lat[k], time.Since(start))
+			}
+			reportLatencies(b, lat)
+		})
+	}
+}
+
+// reportLatencies reports the 50th, 90th and 99th percentiles of the
+// existing (lat[0]) and missing (lat[1]) accounts' answers, in µs.
+func reportLatencies(b *testing.B, lat [2][]time.Duration) {
+	for k, name := range []string{"existing", "missing"} {
+		l := lat[k]
+		if len(l) == 0 {
+			return
+		}
+		slices.Sort(l)
+		for _, q := range []int{50, 90, 99} {
+			b.ReportMetric(float64(l[(len(l)-1)*q/100].Nanoseconds())/1e3, fmt.Sprintf("%s-p%d-µs", name, q))
+		}
 	}
 }
