@@ -109,8 +109,9 @@ type Privacy struct {
 	Clock Clock
 }
 
-// Clock is a time source (xmpptest.FakeClock implements it). AfterFunc
-// calls f once after d; stop cancels it.
+// Clock is a time source. AfterFunc calls f once after d; stop cancels
+// it. It has the shape of session.Clock (declared where it is used, as
+// router does not import session), so xmpptest.FakeClock serves both.
 type Clock interface {
 	Now() time.Time
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
