@@ -14,13 +14,21 @@ import (
 // peerTracker counts, per local account, the distinct strangers it sent
 // IQs, messages or subscription requests to in the current window
 // (Privacy.MaxNewPeers): probing which accounts exist takes many of them,
-// talking to people very few. Memory is bounded: MaxSenders accounts, each
-// with at most MaxNewPeers strangers and MaxContacts contacts, kept as
-// 64-bit hashes.
+// talking to people very few. Memory is bounded: MaxSenders accounts
+// (rounded down to a multiple of the number of shards, at least one per
+// shard), each with at most MaxNewPeers strangers and MaxContacts
+// contacts, kept as 64-bit hashes. Senders are spread over shards so that
+// sessions do not all wait for one lock.
 type peerTracker struct {
-	p    Privacy
-	seed maphash.Seed
+	p        Privacy
+	seed     maphash.Seed
+	perShard int // senders per shard
+	shards   [peerShards]peerShard
+}
 
+const peerShards = 16
+
+type peerShard struct {
 	mu      sync.Mutex
 	senders map[uint64]*peerWindow // by the hash of the sender's bare JID
 }
@@ -34,8 +42,14 @@ type peerWindow struct {
 }
 
 func newPeerTracker(p Privacy) *peerTracker {
-	return &peerTracker{p: p, seed: maphash.MakeSeed(), senders: map[uint64]*peerWindow{}}
+	t := &peerTracker{p: p, seed: maphash.MakeSeed(), perShard: max(1, p.MaxSenders/peerShards)}
+	for i := range t.shards {
+		t.shards[i].senders = map[uint64]*peerWindow{}
+	}
+	return t
 }
+
+func (t *peerTracker) shard(sender uint64) *peerShard { return &t.shards[sender%peerShards] }
 
 // hash returns the key of a bare JID (without allocating).
 func (t *peerTracker) hash(bare jid.JID) uint64 {
@@ -112,9 +126,10 @@ func (r *Router) knows(ctx context.Context, a, b jid.JID) (bool, error) {
 // known reports whether sender addressed peer in the current window.
 func (t *peerTracker) known(sender, peer uint64) bool {
 	now := t.p.Clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	w := t.senders[sender]
+	sh := t.shard(sender)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	w := sh.senders[sender]
 	if w == nil || now.Sub(w.start) >= t.p.Window {
 		return false
 	}
@@ -128,16 +143,17 @@ func (t *peerTracker) known(sender, peer uint64) bool {
 // in this window (to log it once), and its number of strangers.
 func (t *peerTracker) add(sender, peer uint64, contact bool) (d time.Duration, first bool, n int) {
 	now := t.p.Clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	w := t.senders[sender]
+	sh := t.shard(sender)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	w := sh.senders[sender]
 	switch {
 	case w == nil:
-		if len(t.senders) >= t.p.MaxSenders {
-			t.evictLocked(now)
+		if len(sh.senders) >= t.perShard {
+			sh.evictLocked(now, t.p.Window)
 		}
 		w = &peerWindow{start: now, strangers: map[uint64]struct{}{}, contacts: map[uint64]struct{}{}}
-		t.senders[sender] = w
+		sh.senders[sender] = w
 	case now.Sub(w.start) >= t.p.Window:
 		clear(w.strangers)
 		clear(w.contacts)
@@ -171,14 +187,14 @@ func (t *peerTracker) add(sender, peer uint64, contact bool) (d time.Duration, f
 // evictLocked makes room for a sender: it removes the expired windows
 // among a few entries (map order is random), else one that is not over
 // the limit, else any.
-func (t *peerTracker) evictLocked(now time.Time) {
+func (sh *peerShard) evictLocked(now time.Time, window time.Duration) {
 	const scan = 64
 	var victim, calm uint64
 	i, removed := 0, false
-	for k, w := range t.senders {
+	for k, w := range sh.senders {
 		switch {
-		case now.Sub(w.start) >= t.p.Window:
-			delete(t.senders, k)
+		case now.Sub(w.start) >= window:
+			delete(sh.senders, k)
 			removed = true
 		case calm == 0 && w.excess == 0:
 			calm = k
@@ -192,17 +208,22 @@ func (t *peerTracker) evictLocked(now time.Time) {
 	switch {
 	case removed:
 	case calm != 0:
-		delete(t.senders, calm)
+		delete(sh.senders, calm)
 	default:
-		delete(t.senders, victim)
+		delete(sh.senders, victim)
 	}
 }
 
 // tracked returns the number of senders tracked (tests).
 func (t *peerTracker) tracked() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.senders)
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.senders)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // sleep waits d on c, or until ctx ends.
