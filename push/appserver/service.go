@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"dormouse.im/dormouse/push/appserver/provider"
+	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 )
@@ -326,9 +327,9 @@ func (s *Service) HandleStanza(ctx context.Context, st *stanza.Stanza) error {
 		return stanza.NewError(stanza.BadRequest, "an IQ needs exactly one payload")
 	}
 	switch {
-	case st.Type == stanza.TypeGet && p.Name == xml.Name{Space: NSDiscoInfo, Local: "query"}:
+	case st.Type == stanza.TypeGet && p.Name == xml.Name{Space: router.NSDiscoInfo, Local: "query"}:
 		return s.send.Send(ctx, s.discoInfo(st, p.AttrValue("node")))
-	case st.Type == stanza.TypeGet && p.Name == xml.Name{Space: NSDiscoItems, Local: "query"}:
+	case st.Type == stanza.TypeGet && p.Name == xml.Name{Space: router.NSDiscoItems, Local: "query"}:
 		return s.send.Send(ctx, s.discoItems(st, p.AttrValue("node")))
 	case st.Type == stanza.TypeSet && p.Name == xml.Name{Space: NSCommands, Local: "command"}:
 		cmd, err := parseCommand(p)
@@ -346,49 +347,29 @@ func (s *Service) HandleStanza(ctx context.Context, st *stanza.Stanza) error {
 	return stanza.NewError(stanza.ServiceUnavailable, "")
 }
 
-// Service discovery (XEP-0030).
-const (
-	NSDiscoInfo  = "http://jabber.org/protocol/disco#info"
-	NSDiscoItems = "http://jabber.org/protocol/disco#items"
-)
-
 func (s *Service) discoInfo(iq *stanza.Stanza, node string) *stanza.Stanza {
-	q := xml.NewElement(NSDiscoInfo, "query")
-	ident := func(cat, typ, name string) {
-		q.AddChild(xml.NewElement(NSDiscoInfo, "identity", "category", cat, "type", typ, "name", name))
-	}
-	var features []string
 	switch name, isCmd := commandName(node); {
 	case node == "":
-		ident("pubsub", "push", "Push notifications (FCM, APNs)")
-		features = []string{NSCommands, NSDiscoInfo, NSDiscoItems, NSPush}
+		return router.DiscoInfo(iq, []router.Identity{{Category: "pubsub", Type: "push", Name: "Push notifications (FCM, APNs)"}},
+			[]string{NSCommands, router.NSDiscoInfo, router.NSDiscoItems, NSPush})
 	case node == NSCommands:
-		ident("automation", "command-list", "Commands")
-		features = []string{NSDiscoInfo, NSDiscoItems}
+		return router.DiscoInfo(iq, []router.Identity{{Category: "automation", Type: "command-list", Name: "Commands"}},
+			[]string{router.NSDiscoInfo, router.NSDiscoItems})
 	case isCmd:
-		q.SetAttr("node", node)
-		ident("automation", "command-node", name)
-		features = []string{NSCommands, NSData}
-	default:
-		return iq.ErrorReply(stanza.NewError(stanza.ItemNotFound, ""))
+		return router.DiscoInfo(iq, []router.Identity{{Category: "automation", Type: "command-node", Name: name}},
+			[]string{NSCommands, NSData})
 	}
-	if node == NSCommands {
-		q.SetAttr("node", node)
-	}
-	for _, f := range features {
-		q.AddChild(xml.NewElement(NSDiscoInfo, "feature", "var", f))
-	}
-	return iq.Result(q)
+	return iq.ErrorReply(stanza.NewError(stanza.ItemNotFound, ""))
 }
 
 func (s *Service) discoItems(iq *stanza.Stanza, node string) *stanza.Stanza {
-	q := xml.NewElement(NSDiscoItems, "query")
+	q := xml.NewElement(router.NSDiscoItems, "query")
 	switch node {
 	case "":
 	case NSCommands:
 		q.SetAttr("node", node)
 		for _, c := range commandList {
-			q.AddChild(xml.NewElement(NSDiscoItems, "item", "jid", s.cfg.Domain, "node", c.node, "name", c.name))
+			q.AddChild(xml.NewElement(router.NSDiscoItems, "item", "jid", s.cfg.Domain, "node", c.node, "name", c.name))
 		}
 	default:
 		return iq.ErrorReply(stanza.NewError(stanza.ItemNotFound, ""))
