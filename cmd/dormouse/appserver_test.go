@@ -1,16 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/push/appserver/providertest"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
 )
 
 func TestPushAppCommands(t *testing.T) {
@@ -79,5 +91,100 @@ func TestPushAppCommands(t *testing.T) {
 	code, out, _ := cli(t, []string{"DORMOUSE_DATA_DIR=" + dir}, "push", "app", "list")
 	if code != exitOK || !strings.Contains(out, "cannot be opened") {
 		t.Errorf("list without the key: %d %q", code, out)
+	}
+}
+
+// TestAppServerCommand runs "dormouse appserver" as a component of a
+// running Dormouse: a client registers through it, the server publishes,
+// the FCM stand-in receives the notification; SIGINT stops it.
+func TestAppServerCommand(t *testing.T) {
+	fcm := providertest.NewFCM()
+	defer fcm.Close()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Admin.Listen = "127.0.0.1:0", "", ""
+	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.Components.Secrets = map[string]string{"push.example.net": "link-secret"}
+	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	creds, _ := auth.NewCredentials("pw", 0)
+	if err := srv.Stores.Accounts.CreateAccount(t.Context(), "zoe@localhost", creds); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	sa := filepath.Join(dir, "sa.json")
+	if err := os.WriteFile(sa, fcm.ServiceAccountJSON("standalone"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DORMOUSE_DATA_DIR=" + dir, "DORMOUSE_PUSH_FCM_ENDPOINT=" + fcm.URL(),
+		"DORMOUSE_COMPONENTS_LISTEN=" + srv.Addr(server.ListenerComponent).String(),
+		"DORMOUSE_COMPONENTS_SECRETS=push.example.net=link-secret", "DORMOUSE_PUSH_APPSERVER_DOMAIN=push.example.net",
+		"DORMOUSE_ADMIN_LISTEN=127.0.0.1:0"}
+	if code, _, errOut := cli(t, env, "push", "app", "add", "android", "-platform", "fcm", "-credentials", sa); code != 0 {
+		t.Fatalf("push app add: %s", errOut)
+	}
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"appserver"}, &out, &errOut, env) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(srv.Router.Services(), func(e router.ServiceEntry) bool { return e.Domain == "push.example.net" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("the app server did not connect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := xmpptest.Dial(ctx, xmpptest.Options{Addr: srv.Addr(server.ListenerC2S).String(), Domain: "localhost", User: "zoe", Password: "pw", Resource: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.IQ("r", `<iq type='set' id='r' to='push.example.net'><command xmlns='http://jabber.org/protocol/commands' node='register-push-fcm' action='execute'><x xmlns='jabber:x:data' type='submit'><field var='token'><value>zoe-token</value></field><field var='android-id'><value>zoe-phone</value></field></x></command></iq>`)
+	if err != nil || res.AttrValue("type") != "result" {
+		t.Fatalf("register: %v %v", res, err)
+	}
+	var node, secret string
+	for _, f := range res.FirstChild().FirstChild().ChildrenNamed("jabber:x:data", "field") {
+		switch f.AttrValue("var") {
+		case "node":
+			node = f.ChildText("jabber:x:data", "value")
+		case "secret":
+			secret = f.ChildText("jabber:x:data", "value")
+		}
+	}
+	el, err := xml.Parse([]byte(`<iq type='set' from='localhost' to='push.example.net'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='`+node+`'><item><notification xmlns='urn:xmpp:push:0'/></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='secret'><value>`+secret+`</value></field></x></publish-options></pubsub></iq>`), stanza.NSClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iq, _ := stanza.New(el)
+	if _, err := srv.Router.SendIQ(ctx, iq); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if reqs, err := fcm.Await(1, 5*time.Second); err != nil || reqs[0].Token != "zoe-token" || reqs[0].Priority != "normal" {
+		t.Fatalf("FCM: %+v %v", reqs, err)
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("appserver exited %d: %s", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("appserver did not stop on SIGINT")
+	}
+	if !strings.Contains(out.String(), "push app server push.example.net") {
+		t.Errorf("startup output %q", out.String())
 	}
 }
