@@ -11,6 +11,9 @@ import (
 	"dormouse.im/dormouse/stanza"
 )
 
+// successWriteEvery is how stale a device's recorded last success may get.
+const successWriteEvery = time.Minute
+
 // deviceState is the per-device rate limit: when the last notification
 // went out, and the one coalesced for the end of the interval.
 type deviceState struct {
@@ -206,8 +209,12 @@ func (s *Service) finish(iq *stanza.Stanza, la *liveApp, reg Registration, r pro
 	var answer error
 	switch r.Outcome {
 	case provider.Sent:
-		if err := s.store.RecordResult(ctx, reg.Node, now, ""); err != nil && ctx.Err() == nil {
-			s.log.Warn("record push result", "err", err)
+		// A device's success is written at most once a minute (unless it
+		// follows an error): a busy device costs no write per push.
+		if now.Sub(reg.LastSuccess) >= successWriteEvery || !reg.LastError.Before(reg.LastSuccess) {
+			if err := s.store.RecordResult(ctx, reg.Node, now, ""); err != nil && ctx.Err() == nil {
+				s.log.Warn("record push result", "err", err)
+			}
 		}
 	case provider.Unregistered:
 		// The token is dead: forget the device, and tell the user's
