@@ -2,12 +2,10 @@ package appserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"dormouse.im/dormouse/internal/cronjob"
 )
 
 // Forget deletes the registrations unused (no registration, no publish)
@@ -31,34 +29,9 @@ func (s *Service) StartForget(spec string, maxAge time.Duration) (stop func(ctx 
 	if maxAge <= 0 {
 		return nil, fmt.Errorf("appserver: forget needs a positive age, not %s", maxAge)
 	}
-	sched, err := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(spec)
+	stop, err = cronjob.Start(spec, s.log.With("job", "forget"), func(ctx context.Context) { _, _ = s.Forget(ctx, maxAge) })
 	if err != nil {
-		return nil, fmt.Errorf("appserver: schedule %q: %w", spec, err)
+		return nil, fmt.Errorf("appserver: %w", err)
 	}
-	logger := cronLogger{s.log.With("job", "forget")}
-	c := cron.New(cron.WithLogger(logger), cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
-	jobCtx, cancel := context.WithCancel(context.Background())
-	c.Schedule(sched, cron.FuncJob(func() { _, _ = s.Forget(jobCtx, maxAge) }))
-	c.Start()
-	return func(ctx context.Context) error {
-		cancel()
-		select {
-		case <-c.Stop().Done():
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("appserver: stop forget job: %w", ctx.Err())
-		}
-	}, nil
-}
-
-// cronLogger adapts slog to cron.Logger.
-type cronLogger struct{ log *slog.Logger }
-
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, kv...) }
-
-func (l cronLogger) Error(err error, msg string, kv ...any) {
-	if errors.Is(err, context.Canceled) {
-		return
-	}
-	l.log.Error(msg, append(kv, "err", err)...)
+	return stop, nil
 }

@@ -54,13 +54,9 @@ type Config struct {
 	NewProvider func(context.Context, App) (provider.Provider, error)
 }
 
-// Clock is the time source of rate limits, retries and the breaker.
-// AfterFunc calls f once after d, in its own goroutine (or, for a fake
-// clock, in the goroutine that advances the time); stop cancels it.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+// Clock is the time source of rate limits, retries and the breaker
+// (router.Clock's shape: xmpptest.FakeClock serves in tests).
+type Clock = router.Clock
 
 type systemClock struct{}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"dormouse.im/dormouse/push/appserver"
+	"dormouse.im/dormouse/sql/internal/norm"
 )
 
 var _ appserver.Store = (*PushAppStore)(nil)
@@ -18,42 +19,15 @@ var _ appserver.Store = (*PushAppStore)(nil)
 // apps and device registrations). Times are stored as Unix microseconds.
 type PushAppStore struct{ db *DB }
 
-const pushDeviceCols = `node, secret, app, device, token, domain, account, created, last_used, last_success, last_error, last_error_text`
-
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(us int64) time.Time {
-	if us == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(us).UTC()
-}
-
-type scanner interface{ Scan(...any) error }
-
-func scanPushDevice(row scanner) (appserver.Registration, error) {
-	var r appserver.Registration
-	var created, used, ok, failed int64
-	err := row.Scan(&r.Node, &r.Secret, &r.App, &r.Device, &r.Token, &r.Domain, &r.Account,
-		&created, &used, &ok, &failed, &r.LastErrorText)
-	r.Created, r.LastUsed, r.LastSuccess, r.LastError = fromMicros(created), fromMicros(used), fromMicros(ok), fromMicros(failed)
-	return r, err
-}
-
 // Register implements appserver.Store.
 func (s *PushAppStore) Register(ctx context.Context, r appserver.Registration) (appserver.Registration, error) {
 	row := s.db.pool.QueryRow(ctx, `INSERT INTO push_devices (node, secret, app, device, token, domain, account, created, last_used)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 	ON CONFLICT (app, device) DO UPDATE SET token = excluded.token, domain = excluded.domain,
 		account = excluded.account, last_used = excluded.last_used
-	RETURNING `+pushDeviceCols,
-		r.Node, r.Secret, r.App, r.Device, r.Token, r.Domain, r.Account, micros(r.Created), micros(r.LastUsed))
-	got, err := scanPushDevice(row)
+	RETURNING `+norm.PushDeviceColumns,
+		r.Node, r.Secret, r.App, r.Device, r.Token, r.Domain, r.Account, norm.Micros(r.Created), norm.Micros(r.LastUsed))
+	got, err := norm.ScanPushDevice(row.Scan)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
@@ -66,7 +40,7 @@ func (s *PushAppStore) Register(ctx context.Context, r appserver.Registration) (
 
 // Registration implements appserver.Store.
 func (s *PushAppStore) Registration(ctx context.Context, node string) (appserver.Registration, error) {
-	r, err := scanPushDevice(s.db.pool.QueryRow(ctx, `SELECT `+pushDeviceCols+` FROM push_devices WHERE node = $1`, node))
+	r, err := norm.ScanPushDevice(s.db.pool.QueryRow(ctx, `SELECT `+norm.PushDeviceColumns+` FROM push_devices WHERE node = $1`, node).Scan)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("postgres: push node: %w", appserver.ErrNotFound)
 	}
@@ -96,10 +70,10 @@ func (s *PushAppStore) DeleteRegistration(ctx context.Context, node string) erro
 // RecordResult implements appserver.Store.
 func (s *PushAppStore) RecordResult(ctx context.Context, node string, at time.Time, errText string) error {
 	q := `UPDATE push_devices SET last_used = $1, last_success = $2 WHERE node = $3`
-	args := []any{micros(at), micros(at), node}
+	args := []any{norm.Micros(at), norm.Micros(at), node}
 	if errText != "" {
 		q = `UPDATE push_devices SET last_used = $1, last_error = $2, last_error_text = $3 WHERE node = $4`
-		args = []any{micros(at), micros(at), errText, node}
+		args = []any{norm.Micros(at), norm.Micros(at), errText, node}
 	}
 	if _, err := s.db.pool.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("postgres: push record: %w", err)
@@ -109,7 +83,7 @@ func (s *PushAppStore) RecordResult(ctx context.Context, node string, at time.Ti
 
 // Registrations implements appserver.Store.
 func (s *PushAppStore) Registrations(ctx context.Context, app string) ([]appserver.Registration, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT `+pushDeviceCols+` FROM push_devices
+	rows, err := s.db.pool.Query(ctx, `SELECT `+norm.PushDeviceColumns+` FROM push_devices
 	WHERE $1 = '' OR app = $1 ORDER BY node`, app)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: push registrations: %w", err)
@@ -117,7 +91,7 @@ func (s *PushAppStore) Registrations(ctx context.Context, app string) ([]appserv
 	defer rows.Close()
 	var out []appserver.Registration
 	for rows.Next() {
-		r, err := scanPushDevice(rows)
+		r, err := norm.ScanPushDevice(rows.Scan)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: push registrations: %w", err)
 		}
@@ -153,7 +127,7 @@ func (s *PushAppStore) CountRegistrations(ctx context.Context) (map[string]int, 
 
 // ForgetUnused implements appserver.Store.
 func (s *PushAppStore) ForgetUnused(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.pool.Exec(ctx, `DELETE FROM push_devices WHERE last_used < $1`, micros(t))
+	res, err := s.db.pool.Exec(ctx, `DELETE FROM push_devices WHERE last_used < $1`, norm.Micros(t))
 	if err != nil {
 		return 0, fmt.Errorf("postgres: push forget: %w", err)
 	}
@@ -165,7 +139,7 @@ func (s *PushAppStore) PutApp(ctx context.Context, a appserver.StoredApp) error 
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO push_apps (name, platform, credentials, updated) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, credentials = excluded.credentials, updated = excluded.updated`,
-			a.Name, string(a.Platform), a.Credentials, micros(a.Updated)); err != nil {
+			a.Name, string(a.Platform), a.Credentials, norm.Micros(a.Updated)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE push_apps_generation SET gen = gen + 1`)
@@ -215,7 +189,7 @@ func (s *PushAppStore) Apps(ctx context.Context) ([]appserver.StoredApp, error) 
 		if err := rows.Scan(&a.Name, &platform, &a.Credentials, &updated); err != nil {
 			return nil, fmt.Errorf("postgres: push apps: %w", err)
 		}
-		a.Platform, a.Updated = appserver.Platform(platform), fromMicros(updated)
+		a.Platform, a.Updated = appserver.Platform(platform), norm.FromMicros(updated)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

@@ -11,6 +11,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"dormouse.im/dormouse/push/appserver"
+	"dormouse.im/dormouse/sql/internal/norm"
 )
 
 var _ appserver.Store = (*PushAppStore)(nil)
@@ -19,42 +20,15 @@ var _ appserver.Store = (*PushAppStore)(nil)
 // apps and device registrations). Times are stored as Unix microseconds.
 type PushAppStore struct{ db *DB }
 
-const pushDeviceCols = `node, secret, app, device, token, domain, account, created, last_used, last_success, last_error, last_error_text`
-
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(us int64) time.Time {
-	if us == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(us).UTC()
-}
-
-type scanner interface{ Scan(...any) error }
-
-func scanPushDevice(row scanner) (appserver.Registration, error) {
-	var r appserver.Registration
-	var created, used, ok, failed int64
-	err := row.Scan(&r.Node, &r.Secret, &r.App, &r.Device, &r.Token, &r.Domain, &r.Account,
-		&created, &used, &ok, &failed, &r.LastErrorText)
-	r.Created, r.LastUsed, r.LastSuccess, r.LastError = fromMicros(created), fromMicros(used), fromMicros(ok), fromMicros(failed)
-	return r, err
-}
-
 // Register implements appserver.Store.
 func (s *PushAppStore) Register(ctx context.Context, r appserver.Registration) (appserver.Registration, error) {
 	row := s.db.w.QueryRowContext(ctx, `INSERT INTO push_devices (node, secret, app, device, token, domain, account, created, last_used)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (app, device) DO UPDATE SET token = excluded.token, domain = excluded.domain,
 		account = excluded.account, last_used = excluded.last_used
-	RETURNING `+pushDeviceCols,
-		r.Node, r.Secret, r.App, r.Device, r.Token, r.Domain, r.Account, micros(r.Created), micros(r.LastUsed))
-	got, err := scanPushDevice(row)
+	RETURNING `+norm.PushDeviceColumns,
+		r.Node, r.Secret, r.App, r.Device, r.Token, r.Domain, r.Account, norm.Micros(r.Created), norm.Micros(r.LastUsed))
+	got, err := norm.ScanPushDevice(row.Scan)
 	if err != nil {
 		var se *sqlite.Error
 		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -67,7 +41,7 @@ func (s *PushAppStore) Register(ctx context.Context, r appserver.Registration) (
 
 // Registration implements appserver.Store.
 func (s *PushAppStore) Registration(ctx context.Context, node string) (appserver.Registration, error) {
-	r, err := scanPushDevice(s.db.r.QueryRowContext(ctx, `SELECT `+pushDeviceCols+` FROM push_devices WHERE node = ?`, node))
+	r, err := norm.ScanPushDevice(s.db.r.QueryRowContext(ctx, `SELECT `+norm.PushDeviceColumns+` FROM push_devices WHERE node = ?`, node).Scan)
 	if errors.Is(err, dbsql.ErrNoRows) {
 		return r, fmt.Errorf("sqlite: push node: %w", appserver.ErrNotFound)
 	}
@@ -98,10 +72,10 @@ func (s *PushAppStore) DeleteRegistration(ctx context.Context, node string) erro
 // RecordResult implements appserver.Store.
 func (s *PushAppStore) RecordResult(ctx context.Context, node string, at time.Time, errText string) error {
 	q := `UPDATE push_devices SET last_used = ?, last_success = ? WHERE node = ?`
-	args := []any{micros(at), micros(at), node}
+	args := []any{norm.Micros(at), norm.Micros(at), node}
 	if errText != "" {
 		q = `UPDATE push_devices SET last_used = ?, last_error = ?, last_error_text = ? WHERE node = ?`
-		args = []any{micros(at), micros(at), errText, node}
+		args = []any{norm.Micros(at), norm.Micros(at), errText, node}
 	}
 	if _, err := s.db.w.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("sqlite: push record: %w", err)
@@ -111,7 +85,7 @@ func (s *PushAppStore) RecordResult(ctx context.Context, node string, at time.Ti
 
 // Registrations implements appserver.Store.
 func (s *PushAppStore) Registrations(ctx context.Context, app string) ([]appserver.Registration, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT `+pushDeviceCols+` FROM push_devices
+	rows, err := s.db.r.QueryContext(ctx, `SELECT `+norm.PushDeviceColumns+` FROM push_devices
 	WHERE ? = '' OR app = ? ORDER BY node`, app, app)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: push registrations: %w", err)
@@ -119,7 +93,7 @@ func (s *PushAppStore) Registrations(ctx context.Context, app string) ([]appserv
 	defer rows.Close()
 	var out []appserver.Registration
 	for rows.Next() {
-		r, err := scanPushDevice(rows)
+		r, err := norm.ScanPushDevice(rows.Scan)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: push registrations: %w", err)
 		}
@@ -155,7 +129,7 @@ func (s *PushAppStore) CountRegistrations(ctx context.Context) (map[string]int, 
 
 // ForgetUnused implements appserver.Store.
 func (s *PushAppStore) ForgetUnused(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.w.ExecContext(ctx, `DELETE FROM push_devices WHERE last_used < ?`, micros(t))
+	res, err := s.db.w.ExecContext(ctx, `DELETE FROM push_devices WHERE last_used < ?`, norm.Micros(t))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: push forget: %w", err)
 	}
@@ -168,7 +142,7 @@ func (s *PushAppStore) PutApp(ctx context.Context, a appserver.StoredApp) error 
 	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO push_apps (name, platform, credentials, updated) VALUES (?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, credentials = excluded.credentials, updated = excluded.updated`,
-			a.Name, string(a.Platform), a.Credentials, micros(a.Updated)); err != nil {
+			a.Name, string(a.Platform), a.Credentials, norm.Micros(a.Updated)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE push_apps_generation SET gen = gen + 1`)
@@ -218,7 +192,7 @@ func (s *PushAppStore) Apps(ctx context.Context) ([]appserver.StoredApp, error) 
 		if err := rows.Scan(&a.Name, &platform, &a.Credentials, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: push apps: %w", err)
 		}
-		a.Platform, a.Updated = appserver.Platform(platform), fromMicros(updated)
+		a.Platform, a.Updated = appserver.Platform(platform), norm.FromMicros(updated)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
