@@ -2,6 +2,9 @@ package apns_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -117,5 +120,45 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := apns.New(cfg); err == nil {
 			t.Errorf("%d: accepted", i)
 		}
+	}
+}
+
+// TestCertificateAuth sends with a .p12 certificate (made by openssl, in
+// the legacy encryption Apple's downloads use) instead of a .p8 key.
+func TestCertificateAuth(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	key, crt, p12 := filepath.Join(dir, "k.pem"), filepath.Join(dir, "c.pem"), filepath.Join(dir, "push.p12")
+	run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+		"-subj", "/CN=Apple Push Services: im.example.app", "-days", "1")
+	run("pkcs12", "-export", "-in", crt, "-inkey", key, "-out", p12, "-passout", "pass:pw",
+		"-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1")
+	b, err := os.ReadFile(p12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := providertest.NewAPNs()
+	defer f.Close()
+	c, err := apns.New(apns.Config{CertP12: b, CertPassword: "pw", Topic: "im.example.app", Sandbox: true, Endpoint: f.URL(), RootCAs: f.RootCAs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r := c.Send(context.Background(), &provider.Notification{Token: "cc", Important: true}); r.Outcome != provider.Sent {
+		t.Fatalf("%+v", r)
+	}
+	if q := f.Requests()[0]; q.ClientCert != "Apple Push Services: im.example.app" || q.KeyID != "" {
+		t.Errorf("request %+v", q)
+	}
+	if _, err := apns.New(apns.Config{CertP12: b, CertPassword: "wrong", Topic: "x"}); err == nil {
+		t.Error("wrong .p12 password accepted")
 	}
 }
