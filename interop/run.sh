@@ -179,6 +179,7 @@ export ALICE_PASSWORD="alice-pw-$RANDOM$RANDOM,=!" BOB_PASSWORD="bob-pw-$RANDOM$
 # from writing __pycache__ into the source tree.
 unset PYTHONPATH PYTHONHOME
 export PYTHONDONTWRITEBYTECODE=1
+export INTEROP_BIN=$BIN INTEROP_CONF=$CONF # for tests that run the CLI (push app add)
 
 # --- start -------------------------------------------------------------------
 log "starting server (c2s $C2S_PORT, tls $TLS_PORT, admin $ADMIN_PORT, work dir $WORK)"
