@@ -104,9 +104,9 @@ func register(t *testing.T, c *xmpptest.Client, to, node, fields string) (string
 // condition ("" for success).
 func publish(t *testing.T, r interface {
 	SendIQ(context.Context, *stanza.Stanza) (*stanza.Stanza, error)
-}, to, node, secret, body string) string {
+}, from, to, node, secret, body string) string {
 	t.Helper()
-	iq := routertest.Parse(t, fmt.Sprintf(`<iq type='set' from='localhost' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='message-count'><value>1</value></field><field var='last-message-body'><value>%s</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>`, to, node, body, secret))
+	iq := routertest.Parse(t, fmt.Sprintf(`<iq type='set' from='%s' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field><field var='message-count'><value>1</value></field><field var='last-message-body'><value>%s</value></field></x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>`, from, to, node, body, secret))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	_, err := r.SendIQ(ctx, iq)
@@ -131,7 +131,7 @@ func TestAppServerFCM(t *testing.T) {
 	}
 	node, secret := register(t, c, "push.localhost", "register-push-fcm",
 		`<field var='token'><value>fcm-e2e-token</value></field><field var='android-id'><value>a1b2</value></field>`)
-	if cond := publish(t, e.Router, "push.localhost", node, secret, "New message!"); cond != "" {
+	if cond := publish(t, e.Router, "alice@localhost", "push.localhost", node, secret, "New message!"); cond != "" {
 		t.Fatalf("publish: %s", cond)
 	}
 	reqs, err := e.fcm.Await(1, 5*time.Second)
@@ -141,7 +141,7 @@ func TestAppServerFCM(t *testing.T) {
 	if q := reqs[0]; len(reqs) != 1 || q.Token != "fcm-e2e-token" || q.Priority != "high" || q.Project != "droid-project" {
 		t.Errorf("FCM got %+v", reqs)
 	}
-	if cond := publish(t, e.Router, "push.localhost", node, "wrong", ""); cond != "not-authorized" {
+	if cond := publish(t, e.Router, "localhost", "push.localhost", node, "wrong", ""); cond != "not-authorized" {
 		t.Errorf("wrong secret: %q", cond)
 	}
 }
@@ -151,7 +151,7 @@ func TestAppServerAPNsTokenInvalidation(t *testing.T) {
 	c := e.dial("alice", "phone")
 	node, secret := register(t, c, "push.localhost", "v1-register-push",
 		`<field var='type'><value>apns</value></field><field var='node'><value>ios-dev-1</value></field><field var='token'><value>00fa11</value></field>`)
-	if cond := publish(t, e.Router, "push.localhost", node, secret, ""); cond != "" {
+	if cond := publish(t, e.Router, "localhost", "push.localhost", node, secret, ""); cond != "" {
 		t.Fatalf("publish: %s", cond)
 	}
 	reqs, err := e.apns.Await(1, 5*time.Second)
@@ -163,7 +163,7 @@ func TestAppServerAPNsTokenInvalidation(t *testing.T) {
 	}
 	e.apns.Answer("00fa11", providertest.Answer{Status: 410, Reason: "Unregistered"})
 	time.Sleep(5 * time.Millisecond) // past push.device_rate
-	if cond := publish(t, e.Router, "push.localhost", node, secret, "hi"); cond != "item-not-found" {
+	if cond := publish(t, e.Router, "localhost", "push.localhost", node, secret, "hi"); cond != "item-not-found" {
 		t.Fatalf("publish to a dead token: %q, want item-not-found", cond)
 	}
 	if _, err := e.Stores.PushApps.Registration(t.Context(), node); !errors.Is(err, appserver.ErrNotFound) {
@@ -214,7 +214,7 @@ func TestStandaloneAppServer(t *testing.T) {
 	c := ts.dial("alice", "phone")
 	node, secret := register(t, c, "push.example.net", "register-push-fcm",
 		`<field var='token'><value>standalone-token</value></field><field var='device-id'><value>d-1</value></field>`)
-	if cond := publish(t, ts.Router, "push.example.net", node, secret, "x"); cond != "" {
+	if cond := publish(t, ts.Router, "alice@localhost", "push.example.net", node, secret, "x"); cond != "" {
 		t.Fatalf("publish: %s", cond)
 	}
 	reqs, err := fcm.Await(1, 5*time.Second)

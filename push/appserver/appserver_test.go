@@ -80,6 +80,11 @@ func TestRegisterFCMAndPublish(t *testing.T) {
 	if reqs[1].Priority != "normal" {
 		t.Errorf("unimportant push priority %q", reqs[1].Priority)
 	}
+	// Dormouse's own server side publishes from the account's bare JID
+	// (XEP-0357 §5): the domain is what is checked.
+	if r := e.iq(publishIQ("p3", "alice@example.org", node, secret, "")); r.Type != stanza.TypeResult {
+		t.Errorf("publish from the account's JID: %s", r)
+	}
 	regs, _ := e.store.Registrations(t.Context(), "droid")
 	for _, r := range regs {
 		if r.Node == node && r.LastSuccess.IsZero() {
