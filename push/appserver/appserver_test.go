@@ -387,3 +387,22 @@ func TestKeyring(t *testing.T) {
 		t.Errorf("plain credentials with a keyring: %v", err)
 	}
 }
+
+// TestCloseFlushesCoalesced: a notification coalesced for later was
+// answered already; Close sends it instead of dropping it.
+func TestCloseFlushesCoalesced(t *testing.T) {
+	e := newEnv(t, withFakeClock, withConfig(func(c *appserver.Config) { c.DeviceRate = time.Hour }))
+	node, secret := e.registerP2(alice, "fcm", "tok-z", "dev-z")
+	e.iq(publishIQ("z1", "example.org", node, secret, ""))
+	e.iq(publishIQ("z2", "example.org", node, secret, "late"))
+	if n := len(e.fcm.Requests()); n != 1 {
+		t.Fatalf("%d requests before Close", n)
+	}
+	if err := e.svc.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := e.fcm.Requests()
+	if len(reqs) != 2 || reqs[1].Data["last-message-body"] != "late" {
+		t.Errorf("after Close: %+v", reqs)
+	}
+}

@@ -235,25 +235,50 @@ func (s *Service) refreshGauges(ctx context.Context) {
 
 // Close stops the service and waits for its goroutines (pending provider
 // requests are cancelled) or for ctx.
+//
+// Notifications coalesced for the end of a device's interval were already
+// answered: they are sent now rather than dropped, while ctx allows.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
+	var pending []*pendingPush
 	for _, d := range s.devices {
-		if d.stop != nil {
-			d.stop()
+		if d.stop != nil && d.stop() && d.pending != nil {
+			pending = append(pending, d.pending)
 		}
+		d.pending, d.stop = nil, nil
 	}
 	s.mu.Unlock()
+	var flushed sync.WaitGroup
+	for _, p := range pending {
+		flushed.Add(1)
+		go func() {
+			defer flushed.Done()
+			s.finish(nil, p.la, p.reg, s.deliver(p.la, &p.n))
+		}()
+	}
+	if err := waitCtx(ctx, flushed.Wait); err != nil {
+		s.cancel()
+		return err
+	}
 	s.cancel()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("appserver: close: %w", ctx.Err())
+	if err := waitCtx(ctx, s.wg.Wait); err != nil {
+		return err
 	}
 	s.apps.closeAll()
 	return nil
+}
+
+// waitCtx runs wait, giving up when ctx ends.
+func waitCtx(ctx context.Context, wait func()) error {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("appserver: close: %w", ctx.Err())
+	}
 }
 
 // goTracked runs f in a goroutine Close waits for.
