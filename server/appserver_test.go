@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,4 +280,68 @@ func pushBenchServer(b *testing.B, ep appserver.Endpoints) *server.Server {
 	}
 	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	return srv
+}
+
+// TestAppServerAdminListener: the registration API on the admin listener
+// (with push.api_token) and the push metrics.
+func TestAppServerAdminListener(t *testing.T) {
+	fcm, apns, ep := providers(t)
+	ts := start(t, func(c *config.Config) { c.Push.APIToken = "op-secret" }, server.WithPushEndpoints(ep))
+	addApps(t, ts.Stores.PushApps, fcm, apns, ep)
+	if err := ts.AppServer.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ts.addr(server.ListenerAdmin)
+	req, _ := http.NewRequest("POST", base+"/push/v1/register", strings.NewReader(`{"type":"fcm","token":"http-token","device":"d1","domain":"localhost"}`))
+	req.Header.Set("Authorization", "Bearer op-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg appserver.RegisterResponse
+	err = json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || reg.JID != "push.localhost" || reg.Node == "" {
+		t.Fatalf("register: %d %+v %v", resp.StatusCode, reg, err)
+	}
+	if cond := publish(t, ts.Router, "alice@localhost", "push.localhost", reg.Node, reg.Secret, "x"); cond != "" {
+		t.Fatalf("publish: %s", cond)
+	}
+	fcm.Answer("dead", providertest.Answer{Reason: "UNREGISTERED"})
+	dead, err := ts.AppServer.RegisterDevice(t.Context(), appserver.DeviceRequest{Platform: appserver.FCM, Token: "dead", Device: "d2", Domain: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cond := publish(t, ts.Router, "alice@localhost", "push.localhost", dead.Node, dead.Secret, "x"); cond != "item-not-found" {
+		t.Fatalf("publish to a dead token: %s", cond)
+	}
+	if err := ts.AppServer.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`dormouse_push_provider_requests_total{app="droid",outcome="sent",platform="fcm"} 1`,
+		`dormouse_push_provider_requests_total{app="droid",outcome="unregistered",platform="fcm"} 1`,
+		`dormouse_push_provider_request_duration_seconds_count{platform="fcm"} 2`,
+		`dormouse_push_registrations{app="droid"} 1`,
+		`dormouse_push_registrations{app="ios"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Without the token: 401.
+	resp, err = http.Post(base+"/push/v1/register", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("without a token: %d", resp.StatusCode)
+	}
 }

@@ -191,7 +191,8 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Reload reads the apps again if they changed.
+// Reload reads the apps again if they changed, and refreshes the
+// registration gauges.
 func (s *Service) Reload(ctx context.Context) error {
 	errs, err := s.apps.reload(ctx, false)
 	if err != nil {
@@ -200,11 +201,11 @@ func (s *Service) Reload(ctx context.Context) error {
 	for _, e := range errs {
 		s.log.Error("app not loaded", "err", e)
 	}
+	s.refreshGauges(ctx)
 	return nil
 }
 
-// poll reloads the apps, refreshes the registration gauges and drops idle
-// device rate-limit state, every ReloadEvery until Close.
+// poll reloads the apps and drops idle device rate-limit state, every ReloadEvery until Close.
 func (s *Service) poll() {
 	for {
 		done := make(chan struct{})
@@ -218,7 +219,6 @@ func (s *Service) poll() {
 		if err := s.Reload(s.ctx); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("reload apps", "err", err)
 		}
-		s.refreshGauges(s.ctx)
 		s.sweepDevices()
 	}
 }
