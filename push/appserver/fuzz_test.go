@@ -2,6 +2,7 @@ package appserver_test
 
 import (
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/stanza"
@@ -40,6 +41,47 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if !appserver.ParseRequest(again) {
 			t.Fatalf("accepted %s but not its round trip", s)
+		}
+	})
+}
+
+// FuzzHandleStanza feeds whole stanzas to a running app server (SQLite,
+// loopback providers): whatever arrives, it must not panic, and every IQ
+// get or set it accepts is answered exactly once.
+func FuzzHandleStanza(f *testing.F) {
+	e := newEnv(f)
+	node, secret := e.registerP2(alice, "fcm", "fuzz-token", "fuzz-device")
+	for _, s := range []string{
+		publishIQ("p", "example.org", node, secret, "body"),
+		publishIQ("p", "example.org", node, "bad", ""),
+		registerP2IQ(alice, "apns", "tok", "dev"),
+		`<iq type='get' id='d' from='a@example.org/r' to='push.example.org'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>`,
+		`<message from='a@example.org/r' to='push.example.org'><body>x</body></message>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		el, err := xml.Parse([]byte(s), stanza.NSClient)
+		if err != nil {
+			return
+		}
+		st, err := stanza.New(el)
+		if err != nil {
+			return
+		}
+		if err := e.svc.HandleStanza(t.Context(), st); err != nil {
+			return // the router answers the error
+		}
+		if st.Kind != stanza.KindIQ || (st.Type != stanza.TypeGet && st.Type != stanza.TypeSet) {
+			return
+		}
+		select {
+		case got := <-e.out:
+			if got.ID != st.ID || got.Kind != stanza.KindIQ {
+				t.Fatalf("answer %s to %s", got, s)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer to %s", s)
 		}
 	})
 }
