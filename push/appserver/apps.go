@@ -68,10 +68,10 @@ type apps struct {
 	newB  func(name string) *breaker
 
 	mu  sync.Mutex // serializes reloads; guards cur
-	cur *appSet
+	cur *appSet    // never nil: empty (generation -1) before the first reload
 }
 
-// current returns the loaded apps (never nil after the first reload).
+// current returns the loaded apps.
 func (a *apps) current() *appSet {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -171,7 +171,7 @@ func New(cfg Config, store Store, keys *Keyring, send Sender, m Metrics, log *sl
 	if newP == nil {
 		newP = func(ctx context.Context, a App) (provider.Provider, error) { return NewProvider(ctx, a, cfg.Endpoints) }
 	}
-	s.apps = apps{store: store, keys: keys, newP: newP, newB: func(name string) *breaker {
+	s.apps = apps{store: store, keys: keys, newP: newP, cur: &appSet{gen: -1}, newB: func(name string) *breaker {
 		return &breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown,
 			onChange: func(st BreakerState) { s.m.Breaker(name, int(st)) }}
 	}}
@@ -205,7 +205,8 @@ func (s *Service) Reload(ctx context.Context) error {
 	return nil
 }
 
-// poll reloads the apps and drops idle device rate-limit state, every ReloadEvery until Close.
+// poll reloads the apps and drops idle device rate-limit state, every
+// ReloadEvery until Close.
 func (s *Service) poll() {
 	for {
 		done := make(chan struct{})
