@@ -50,8 +50,12 @@ type Config struct {
 	// Name is the name of the server identity (server/im). Default
 	// DefaultName.
 	Name string
-	// Items are listed in the server's disco#items.
+	// Items are listed in the server's disco#items (configured components,
+	// connected or not).
 	Items []Item
+	// Services, if set, lists the services and components routed now
+	// (Router.Services); they are listed in the server's disco#items too.
+	Services func() []router.ServiceEntry
 	// Contacts are published as a XEP-0157 form in the server's disco#info.
 	Contacts Contacts
 }
@@ -219,10 +223,23 @@ func (s *Service) serverItems(_ context.Context, iq *stanza.Stanza) (*stanza.Sta
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	q := xml.NewElement(NSItems, "query")
-	for _, it := range s.cfg.Items {
-		e := xml.NewElement(NSItems, "item", "jid", it.JID.String())
-		e.SetAttr("name", it.Name)
+	seen := make(map[string]bool, len(s.cfg.Items))
+	add := func(addr, name string) {
+		if seen[addr] {
+			return
+		}
+		seen[addr] = true
+		e := xml.NewElement(NSItems, "item", "jid", addr)
+		e.SetAttr("name", name)
 		q.AddChild(e)
+	}
+	if s.cfg.Services != nil {
+		for _, x := range s.cfg.Services() {
+			add(x.Domain, x.Name)
+		}
+	}
+	for _, it := range s.cfg.Items {
+		add(it.JID.String(), it.Name)
 	}
 	return iq.Result(q), nil
 }

@@ -234,3 +234,27 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestServiceItems: services routed now are listed beside the configured
+// components, each once.
+func TestServiceItems(t *testing.T) {
+	var r *router.Router
+	h, _ := setup(t, disco.Config{
+		Items:    []disco.Item{{JID: jid.MustParse("push.example.org")}, {JID: jid.MustParse("bridge.example.org"), Name: "Bridge"}},
+		Services: func() []router.ServiceEntry { return r.Services() },
+	})
+	r = h.Router
+	noop := router.ServiceFunc(func(context.Context, *stanza.Stanza) error { return nil })
+	if err := r.AddService("conference.example.org", "Chatrooms", noop); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddService("push.example.org", "Push", noop); err != nil {
+		t.Fatal(err)
+	}
+	routertest.WantXML(t, h.IQ(alice, `<iq type='get' id='i' to='example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`), `<iq type='result' id='i' from='example.org' to='alice@example.org/phone'>
+		<query xmlns='http://jabber.org/protocol/disco#items'>
+			<item jid='conference.example.org' name='Chatrooms'/>
+			<item jid='push.example.org' name='Push'/>
+			<item jid='bridge.example.org' name='Bridge'/>
+		</query></iq>`)
+}

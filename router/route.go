@@ -29,6 +29,9 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	if r.observer != nil {
 		defer r.observed(st.Kind, time.Now())
 	}
+	if r.pending.answer(st) {
+		return // an answer to the server's own request (SendIQ)
+	}
 	rt := r.routing(st)
 	defer r.routings.Put(rt)
 	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
@@ -146,7 +149,8 @@ func (r *Router) routeIQ(ctx context.Context, st *stanza.Stanza) {
 func (r *Router) serveIQ(ctx context.Context, st *stanza.Stanza, to Addressee, self bool) {
 	switch st.Type {
 	case stanza.TypeResult, stanza.TypeError:
-		// Responses to the server's own requests: nothing waits for them.
+		// Answers to the server's own requests went to SendIQ before
+		// routing; nothing waits for these.
 		return
 	case stanza.TypeGet, stanza.TypeSet:
 	default:
@@ -282,11 +286,12 @@ func (r *Router) accountExists(ctx context.Context, bare jid.JID) (bool, error) 
 }
 
 // routeRemote handles stanzas for domains this server does not serve:
-// connected components, else remote-server-not-found (no s2s yet).
+// services and connected components, else remote-server-not-found (no
+// s2s yet).
 func (r *Router) routeRemote(ctx context.Context, st *stanza.Stanza) {
-	if t := r.component(st.To.Domainpart()); t != nil {
-		if !t.Deliver(st) {
-			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the component cannot take more stanzas"))
+	if svc := r.service(st.To.Domainpart()); svc != nil {
+		if err := svc.HandleStanza(ctx, st); err != nil {
+			r.fail(ctx, st, err)
 		}
 		return
 	}
@@ -316,8 +321,11 @@ func (r *Router) Deliver(ctx context.Context, st *stanza.Stanza) int {
 	if to.Domainpart() == "" {
 		return 0
 	}
+	if r.pending.answer(st) {
+		return 1 // an answer to the server's own request (SendIQ)
+	}
 	if !r.IsLocal(to.Domainpart()) {
-		if t := r.component(to.Domainpart()); t != nil && t.Deliver(st) {
+		if svc := r.service(to.Domainpart()); svc != nil && svc.HandleStanza(ctx, st) == nil {
 			return 1
 		}
 		return 0

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -37,9 +36,11 @@ type Router struct {
 	hosts map[string]bool
 	main  string // first served host
 
-	mu         sync.RWMutex
-	users      map[string]*user  // by bare JID string; guarded by mu
-	components map[string]Target // by domain; guarded by mu
+	mu       sync.RWMutex
+	users    map[string]*user    // by bare JID string; guarded by mu
+	services map[string]*service // by domain: services and components; guarded by mu
+
+	pending pendingIQs // the server's IQ requests waiting for answers (SendIQ)
 
 	accounts AccountChecker // set before serving
 	observer Observer       // set before serving; may be nil
@@ -53,11 +54,11 @@ type Router struct {
 // the first is the main host).
 func New(hosts []string, mux *Mux, log *slog.Logger) *Router {
 	r := &Router{
-		mux:        mux,
-		log:        log,
-		hosts:      map[string]bool{},
-		users:      map[string]*user{},
-		components: map[string]Target{},
+		mux:      mux,
+		log:      log,
+		hosts:    map[string]bool{},
+		users:    map[string]*user{},
+		services: map[string]*service{},
 	}
 	for _, h := range hosts {
 		r.hosts[h] = true
@@ -233,34 +234,4 @@ func (r *Router) Resource(full jid.JID) (Resource, bool) {
 		return *x, true
 	}
 	return Resource{}, false
-}
-
-// ErrComponentExists is returned when a component domain is already connected.
-var ErrComponentExists = errors.New("router: component already connected")
-
-// AddComponent routes the domain (and its subdomains? no: exactly that
-// domain) to t.
-func (r *Router) AddComponent(domain string, t Target) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.components[domain]; ok {
-		return ErrComponentExists
-	}
-	r.components[domain] = t
-	return nil
-}
-
-// RemoveComponent removes the component if it is still t.
-func (r *Router) RemoveComponent(domain string, t Target) {
-	r.mu.Lock()
-	if r.components[domain] == t {
-		delete(r.components, domain)
-	}
-	r.mu.Unlock()
-}
-
-func (r *Router) component(domain string) Target {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.components[domain]
 }

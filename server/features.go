@@ -32,7 +32,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 			items = append(items, disco.Item{JID: j})
 		}
 	}
-	d := disco.New(disco.Config{Items: items}, s.Router.AccountExists, log)
+	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, s.Router.AccountExists, log)
 	d.Register(mux)
 	ping.New(ping.Config{}, log).Register(mux)
 	version.New(version.Config{Version: s.version}, log).Register(mux)
