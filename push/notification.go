@@ -79,10 +79,10 @@ type policy struct {
 // for it), then the stored publish-options form.
 func publishIQ(from jid.JID, to jid.JID, reg *device, s summary, p policy) (*stanza.Stanza, error) {
 	iq := stanza.Build(stanza.KindIQ, stanza.TypeSet, "", from, to)
-	ps := iq.El.AddChild(xml.NewElement(NSPubSub, "pubsub"))
-	n := ps.AddChild(xml.NewElement(NSPubSub, "publish", "node", reg.reg.Node)).
-		AddChild(xml.NewElement(NSPubSub, "item")).
-		AddChild(xml.NewElement(NS, "notification"))
+	ps := add(iq.El, xml.NewElement(NSPubSub, "pubsub"))
+	n := add(add(add(ps, xml.NewElement(NSPubSub, "publish", "node", reg.reg.Node)),
+		xml.NewElement(NSPubSub, "item")),
+		xml.NewElement(NS, "notification"))
 	if reg.reg.EncryptKey != nil {
 		enc, err := encryptedElement(reg.reg.EncryptKey, reg.reg.EncryptMaxSize, s)
 		if err != nil {
@@ -93,7 +93,7 @@ func publishIQ(from jid.JID, to jid.JID, reg *device, s summary, p policy) (*sta
 		n.AddChild(summaryForm(s, p))
 	}
 	if reg.options != nil {
-		ps.AddChild(xml.NewElement(NSPubSub, "publish-options")).AddChild(reg.options)
+		add(ps, xml.NewElement(NSPubSub, "publish-options")).AddChild(reg.options)
 	}
 	return iq, nil
 }
@@ -102,11 +102,11 @@ func publishIQ(from jid.JID, to jid.JID, reg *device, s summary, p policy) (*sta
 func summaryForm(s summary, p policy) *xml.Element {
 	x := xml.NewElement(NSData, "x", "type", "form")
 	field := func(v, val string) {
-		f := x.AddChild(xml.NewElement(NSData, "field", "var", v))
+		f := add(x, xml.NewElement(NSData, "field", "var", v))
 		if v == "FORM_TYPE" {
 			f.SetAttr("type", "hidden")
 		}
-		f.AddChild(xml.NewElement(NSData, "value")).AddText(val)
+		add(f, xml.NewElement(NSData, "value")).AddText(val)
 	}
 	field("FORM_TYPE", NSSummary)
 	field("message-count", strconv.Itoa(s.messages))
@@ -224,4 +224,10 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// add appends child to parent and returns child.
+func add(parent, child *xml.Element) *xml.Element {
+	parent.AddChild(child)
+	return child
 }
