@@ -13,8 +13,9 @@
 //     the resource that enabled it and is stored (Store) until disabled,
 //     replaced (at most Config.MaxDevices per account, the oldest goes),
 //     rejected by its app server, or the account is deleted;
-//   - an OnAvailable hook that resets a device's unread counters when its
-//     resource comes online again;
+//   - an OnAvailable hook that resets a device's unread counters and
+//     coalescing window when its resource comes online again, and an
+//     OnGone hook that forgets a session's hibernation once it is unbound;
 //   - the disco#info features urn:xmpp:push:0, tigase:push:encrypt:0 and
 //     tigase:push:encrypt:aes-128-gcm on the account (§4).
 //

@@ -206,11 +206,12 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
 	}
 }
 
-// Register adds the enable/disable handler, the OnAvailable hook and the
-// account's disco#info features to m.
+// Register adds the enable/disable handler, the OnAvailable and OnGone
+// hooks and the account's disco#info features to m.
 func (s *Service) Register(m *router.Mux) {
 	m.HandleIQ(router.ToAccount, NS, "", s.handleIQ)
 	m.OnAvailable(s.online)
+	m.OnGone(s.gone)
 	m.AddFeature(router.ToAccount, NS, NSEncrypt, NSEncryptAES128GCM)
 }
 
@@ -383,6 +384,15 @@ func (s *Service) TimedOut(_ context.Context, full jid.JID, _ int) {
 	s.mu.Unlock()
 }
 
+// gone forgets that a resource's session was hibernated: it is unbound
+// (timed out, or replaced by a new session of the same resource, which
+// sends no event of its own).
+func (s *Service) gone(_ context.Context, full jid.JID) {
+	s.mu.Lock()
+	delete(s.asleep, full.String())
+	s.mu.Unlock()
+}
+
 // StanzaQueued implements session.Events: st was queued for a hibernated
 // session.
 func (s *Service) StanzaQueued(_ context.Context, full jid.JID, st *stanza.Stanza) {
@@ -417,6 +427,11 @@ func (s *Service) online(_ context.Context, full jid.JID) {
 			d.sum = summary{}
 			d.pending = false
 			d.seen, d.seenFIFO = nil, nil
+			if d.errors == 0 {
+				// What arrives next starts a new burst: it publishes at
+				// once (a backoff stays).
+				d.nextAt = time.Time{}
+			}
 			s.stopTimerLocked(d)
 		}
 	}

@@ -205,9 +205,9 @@ func TestBurstCoalesced(t *testing.T) {
 	call := routertest.Parse(t, `<message from='romeo@example.net/orchard' to='`+user+`' id='c1'><propose xmlns='urn:xmpp:jingle-message:0' id='call1'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>`)
 	h.queued(phone, call)
 	h.wantPublishes(4)
-	// Back online: counters start again.
+	// Back online: counters and window start again.
 	h.s.Resumed(t.Context(), mustJID(t, phone))
-	h.advance(2 * time.Second)
+	h.advance(100 * time.Millisecond)
 	h.hibernate(phone)
 	h.queued(phone, h.msg("new"))
 	h.wantPublishes(5)
