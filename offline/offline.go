@@ -47,7 +47,7 @@ const deliveryPage = 100
 var ErrSkipped = errors.New("offline: message not stored")
 
 // Events receives offline storage notifications (push notifications
-// subscribe here; cmd connects them).
+// subscribe here; package server connects them).
 type Events interface {
 	// MessageStored is called after st was stored for user (a bare JID).
 	// It must not block.
@@ -140,6 +140,12 @@ func (s *Service) undelivered(ctx context.Context, rt *router.Routing) error {
 	case verdictDrop:
 		return router.ErrDrop
 	case verdictBounce:
+		return nil
+	}
+	if rt.Hidden {
+		// A missing account, hidden ([privacy] hide_accounts): taken
+		// as for an account, kept nowhere.
+		rt.Handled = true
 		return nil
 	}
 	if err := s.put(ctx, rt.St); err != nil {
