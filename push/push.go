@@ -61,12 +61,9 @@ type Config struct {
 	Metrics Metrics
 }
 
-// Clock is the time source of the coalescing and backoff timers (the
-// session package's Clock; internal/xmpptest.FakeClock in tests).
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+// Clock is the time source of the coalescing and backoff timers
+// (internal/xmpptest.FakeClock in tests).
+type Clock = router.Clock
 
 type systemClock struct{}
 
@@ -362,11 +359,24 @@ func (s *Service) stopTimerLocked(d *device) {
 	}
 }
 
-// Hibernated implements session.Events.
+// Hibernated implements session.Events. Only sessions that may have push
+// enabled are remembered: hibernated sessions stay cheap.
 func (s *Service) Hibernated(_ context.Context, full jid.JID, _ int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[full.Bare().String()]; a != nil && a.loaded() && !hasResource(a.devices, full.Resourcepart()) {
+		return
+	}
 	s.asleep[full.String()] = true
-	s.mu.Unlock()
+}
+
+func hasResource(ds []*device, resource string) bool {
+	for _, d := range ds {
+		if d.reg.Resource == resource {
+			return true
+		}
+	}
+	return false
 }
 
 // Resumed implements session.Events: the device is online again.
@@ -722,13 +732,7 @@ func (s *Service) ResumePolicy(ctx context.Context, full jid.JID, requested, con
 		return configured
 	}
 	s.mu.Lock()
-	registered := false
-	for _, d := range a.devices {
-		if d.reg.Resource == full.Resourcepart() {
-			registered = true
-			break
-		}
-	}
+	registered := hasResource(a.devices, full.Resourcepart())
 	s.mu.Unlock()
 	if !registered {
 		return configured

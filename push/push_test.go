@@ -520,7 +520,7 @@ func TestResumePolicy(t *testing.T) {
 	h.enable(phone, "tok", "")
 	ctx := t.Context()
 	for _, tc := range []struct {
-		full                string
+		full                  string
 		requested, conf, want time.Duration
 	}{
 		{phone, 0, 5 * time.Minute, 72 * time.Hour},

@@ -172,6 +172,27 @@ func enablePush(t *testing.T, c *xmpptest.Client, node, extra string) {
 	}
 }
 
+// pushedAway logs alice in as phone, enables push at the app server
+// component, and closes her stream (no session left); it returns bob,
+// online to send her messages.
+func pushedAway(t *testing.T, ts *testServer) *xmpptest.Client {
+	t.Helper()
+	alice := ts.dial("alice", "phone")
+	enablePush(t, alice, "tok-1", "")
+	alice.Close()
+	waitFor(t, "alice gone", func() bool { return !available(ts, "alice@localhost/phone") })
+	return ts.dial("bob", "pc")
+}
+
+// registrationGone waits until alice has no push registration left.
+func registrationGone(t *testing.T, ts *testServer) {
+	t.Helper()
+	waitFor(t, "registration removed", func() bool {
+		regs, err := ts.Stores.Push.Registrations(context.Background(), "alice@localhost")
+		return err == nil && len(regs) == 0
+	})
+}
+
 // TestPushHibernated: a phone enables push and loses its network; one
 // message wakes it with one well-formed publish, a burst of ten with two,
 // a chat state with none, and the resumption time is push's.
@@ -254,11 +275,7 @@ func TestPushOfflineAndDisable(t *testing.T) {
 	ts := startSM(t, pushConfig(nil), nil, nil)
 	ts.users("alice", "bob")
 	app := dialAppServer(t, ts)
-	alice := ts.dial("alice", "phone")
-	enablePush(t, alice, "tok-1", "")
-	alice.Close()
-	waitFor(t, "alice gone", func() bool { return !available(ts, "alice@localhost/phone") })
-	bob := ts.dial("bob", "pc")
+	bob := pushedAway(t, ts)
 	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
 	p := app.expect()
 	if sum, opts := form(t, p); sum["message-count"] != "1" || opts != nil {
@@ -266,7 +283,7 @@ func TestPushOfflineAndDisable(t *testing.T) {
 	}
 	app.none(400 * time.Millisecond)
 
-	alice = ts.dial("alice", "phone")
+	alice := ts.dial("alice", "phone")
 	r, err := alice.IQ("off", "<iq type='set' id='off'><disable xmlns='urn:xmpp:push:0' jid='"+appDomain+"' node='tok-1'/></iq>")
 	if err != nil || r.AttrValue("type") != "result" {
 		t.Fatalf("disable: %v %v", r, err)
@@ -284,17 +301,10 @@ func TestPushRejected(t *testing.T) {
 	ts.users("alice", "bob")
 	app := dialAppServer(t, ts)
 	app.setAnswer("item-not-found")
-	alice := ts.dial("alice", "phone")
-	enablePush(t, alice, "tok-1", "")
-	alice.Close()
-	bob := ts.dial("bob", "pc")
-	waitFor(t, "alice gone", func() bool { return !available(ts, "alice@localhost/phone") })
+	bob := pushedAway(t, ts)
 	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
 	app.expect()
-	waitFor(t, "registration removed", func() bool {
-		regs, err := ts.Stores.Push.Registrations(context.Background(), "alice@localhost")
-		return err == nil && len(regs) == 0
-	})
+	registrationGone(t, ts)
 	time.Sleep(300 * time.Millisecond)
 	bob.SendRaw(chat("alice@localhost", "m2", "hello?"))
 	app.none(400 * time.Millisecond)
@@ -311,19 +321,12 @@ func TestPushTimeoutDisables(t *testing.T) {
 	ts.users("alice", "bob")
 	app := dialAppServer(t, ts)
 	app.setAnswer("none")
-	alice := ts.dial("alice", "phone")
-	enablePush(t, alice, "tok-1", "")
-	alice.Close()
-	bob := ts.dial("bob", "pc")
-	waitFor(t, "alice gone", func() bool { return !available(ts, "alice@localhost/phone") })
+	bob := pushedAway(t, ts)
 	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
 	for range 3 {
 		app.expect()
 	}
-	waitFor(t, "registration disabled", func() bool {
-		regs, err := ts.Stores.Push.Registrations(context.Background(), "alice@localhost")
-		return err == nil && len(regs) == 0
-	})
+	registrationGone(t, ts)
 	app.none(500 * time.Millisecond)
 }
 
