@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -533,5 +534,42 @@ func TestResumePolicy(t *testing.T) {
 		if got := h.s.ResumePolicy(ctx, mustJID(t, tc.full), tc.requested, tc.conf); got != tc.want {
 			t.Errorf("ResumePolicy(%s, %v, %v) = %v, want %v", tc.full, tc.requested, tc.conf, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkStanzaQueued: a message queued for a hibernated device inside
+// its coalescing window (the common case in a burst: counted, no publish),
+// and one for an account without push (cached: nothing to do).
+func BenchmarkStanzaQueued(b *testing.B) {
+	r := newFakeRouter()
+	s := New(Config{Clock: xmpptest.NewFakeClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))}, &memStore{}, r, routertest.Logger())
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	if _, err := s.handleIQ(ctx, routertest.Parse(b, "<iq type='set' id='x' from='"+phone+"'><enable xmlns='urn:xmpp:push:0' jid='"+app+"' node='n'/></iq>")); err != nil {
+		b.Fatal(err)
+	}
+	full := mustJID(b, phone)
+	s.Hibernated(ctx, full, 0)
+	st := routertest.Parse(b, "<message type='chat' from='romeo@example.net/o' to='"+user+"' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='"+user+"' id='s1'/></message>")
+	s.StanzaQueued(ctx, full, st) // the leading edge publishes
+	s.wg.Wait()
+	b.Run("coalesced", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			// A new id each time: counted, not deduplicated.
+			st.El.Children[1].El.Attr[1].Value = strconv.Itoa(i)
+			s.StanzaQueued(ctx, full, st)
+		}
+	})
+	other := mustJID(b, "romeo@example.com/phone")
+	s.load(ctx, "romeo@example.com")
+	b.Run("no-push", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.StanzaQueued(ctx, other, st)
+		}
+	})
+	if n := r.count(); n != 1 {
+		b.Fatalf("%d publishes", n)
 	}
 }
