@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -232,6 +233,11 @@ func (s *Service) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		select {
+		case <-done: // finished as well: not late
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
 		return fmt.Errorf("push: close: %w", ctx.Err())
 	}
 }
@@ -335,21 +341,12 @@ func (s *Service) devicesLocked(old []*device, regs []Registration) []*device {
 		out = append(out, d)
 	}
 	for _, o := range old {
-		if !containsDevice(out, o) {
+		if !slices.Contains(out, o) {
 			o.gone = true
 			s.stopTimerLocked(o)
 		}
 	}
 	return out
-}
-
-func containsDevice(ds []*device, d *device) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Service) stopTimerLocked(d *device) {
