@@ -405,3 +405,31 @@ func TestPushDisabledNotAdvertised(t *testing.T) {
 		t.Errorf("enable while disabled: %s", r)
 	}
 }
+
+// TestPushCSIInactive: with csi_inactive, a message for a live session
+// whose client said it is inactive (XEP-0352) wakes the device too;
+// without it, it does not.
+func TestPushCSIInactive(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("csi_inactive=", on), func(t *testing.T) {
+			ts := startSM(t, pushConfig(func(c *config.Config) { c.Push.CSIInactive = on }), nil, nil)
+			ts.users("alice", "bob")
+			app := dialAppServer(t, ts)
+			alice := online(t, ts, "alice", "phone")
+			enablePush(t, alice, "tok-1", "")
+			alice.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+			r, _ := alice.IQ("p", "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+			if r.AttrValue("type") != "result" {
+				t.Fatalf("ping: %s", r)
+			}
+			bob := ts.dial("bob", "pc")
+			bob.SendRaw(chat("alice@localhost/phone", "m1", "are you there?"))
+			if on {
+				app.expect()
+			} else {
+				app.none(400 * time.Millisecond)
+			}
+			expectStanza(t, alice, "message", func(e *xml.Element) bool { return e.AttrValue("id") == "m1" })
+		})
+	}
+}
