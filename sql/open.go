@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
@@ -32,6 +33,7 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
 
 	Backend  string // "sqlite" or "postgres"
@@ -108,8 +110,9 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PushApps: db.PushApps(),
-			Backend: SQLite, Location: db.Path(), close: db.Close,
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			PushApps: db.PushApps(),
+			Backend:  SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
 		db, err := postgres.Open(ctx, arg)
@@ -118,8 +121,9 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PushApps: db.PushApps(),
-			Backend: Postgres, Location: db.Location(), close: db.Close,
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			PushApps: db.PushApps(),
+			Backend:  Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
 	return nil, nil, fmt.Errorf("sql: unknown backend %q", backend)

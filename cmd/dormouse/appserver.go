@@ -174,18 +174,6 @@ func pushTestCommand() command {
 	}
 }
 
-func pushDevicesCommand() command {
-	return command{
-		name: "push devices", args: "[-app NAME]", summary: "list the devices registered with the built-in app server",
-		setup: func(fs *flag.FlagSet) runFunc {
-			app := fs.String("app", "", "only this app's devices")
-			return func(inv *invocation) error {
-				return appServerDevices(inv, *app)
-			}
-		},
-	}
-}
-
 // appServerDevices prints the app server's registrations, with each one's
 // last success and last error.
 func appServerDevices(inv *invocation, app string) error {
@@ -317,5 +305,7 @@ func withPushStore(inv *invocation, f func(ctx context.Context, store appserver.
 // newProviderFunc builds provider clients with the configured endpoints.
 func newProviderFunc(cfg config.Config) func(context.Context, appserver.App) (provider.Provider, error) {
 	ep := appServerConfig(cfg).Endpoints
-	return func(ctx context.Context, a appserver.App) (provider.Provider, error) { return appserver.NewProvider(ctx, a, ep) }
+	return func(ctx context.Context, a appserver.App) (provider.Provider, error) {
+		return appserver.NewProvider(ctx, a, ep)
+	}
 }
