@@ -10,8 +10,7 @@ relaying to FCM), driven by slixmpp:
   with Conversations' register-push-fcm (fields token, android-id): the
   completed command's form has jid, node and secret; registering again
   returns the same node and secret;
-- when the server offers XEP-0357 on the account, the whole chain: alice
-  enables push with that node and secret, her connection is cut (the
+- the whole chain with Dormouse's XEP-0357 server side: alice enables push with that node and secret, her connection is cut (the
   session hibernates), bob sends her a message, and the FCM stand-in
   receives exactly one request, for her token, with priority high;
 - unregister-push-fcm removes the device; a second one gets item-not-found.
@@ -177,13 +176,11 @@ async def test():
             check_eq((node2, secret2), (node, secret), 'node and secret after re-registration')
 
             info = await a['xep_0030'].get_info(jid=ajid, timeout=10)
-            if NS_PUSH in info['disco_info']['features']:
-                await whole_chain(a, b, ajid, node, secret, fcm)
-                resumed = wait_event(a, 'session_resumed')
-                a.connect((os.environ['XMPP_HOST'], int(os.environ['XMPP_PORT'])), use_ssl=False, force_starttls=True)
-                await resumed
-            else:
-                print('note: the server does not offer XEP-0357 yet; enable/hibernate/wake part not run')
+            check(NS_PUSH in info['disco_info']['features'], f'{NS_PUSH} not offered on the account')
+            await whole_chain(a, b, ajid, node, secret, fcm)
+            resumed = wait_event(a, 'session_resumed')
+            a.connect((os.environ['XMPP_HOST'], int(os.environ['XMPP_PORT'])), use_ssl=False, force_starttls=True)
+            await resumed
 
             res = await command(a, 'unregister-push-fcm', {'android-id': 'android-interop'})
             check_eq(res['command']['status'], 'completed', 'unregister status')

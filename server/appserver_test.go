@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +345,53 @@ func TestAppServerAdminListener(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("without a token: %d", resp.StatusCode)
 	}
+}
+
+// TestAppServerMeasureMessageToWire measures the whole in-process chain:
+// bob's message to alice's hibernated, push-enabled session → XEP-0357
+// publish (package push) → the built-in app server → the FCM request on
+// the loopback provider's socket. Run with DORMOUSE_PUSH_MEASURE=1 -v.
+func TestAppServerMeasureMessageToWire(t *testing.T) {
+	if os.Getenv("DORMOUSE_PUSH_MEASURE") == "" {
+		t.Skip("set DORMOUSE_PUSH_MEASURE=1 to measure")
+	}
+	fcm, apns, ep := providers(t)
+	ts := startSM(t, func(c *config.Config) {
+		c.Push.Coalesce = config.Duration(time.Millisecond)
+		c.Push.DeviceRate = config.Duration(time.Millisecond)
+	}, nil, nil, server.WithPushEndpoints(ep))
+	addApps(t, ts.Stores.PushApps, fcm, apns, ep)
+	if err := ts.AppServer.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ts.users("alice", "bob")
+	alice := ts.dialSM("alice", "phone")
+	node, secret := register(t, alice, "push.localhost", "register-push-fcm",
+		`<field var='token'><value>m-token</value></field><field var='android-id'><value>m-dev</value></field>`)
+	r, err := alice.IQ("push-on", "<iq type='set' id='push-on'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='"+node+"'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>"+secret+"</value></field></x></enable></iq>")
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("enable: %v %v", r, err)
+	}
+	alice.SendStanza("<presence/>")
+	bob := ts.dial("bob", "pc")
+	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
+	alice.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	var lat []time.Duration
+	for i := range 300 { // below stream_management.max_queue
+		n := len(fcm.Requests())
+		start := time.Now()
+		bob.SendRaw(chat("alice@localhost", fmt.Sprint("m", i), "hello"))
+		reqs, err := fcm.Await(n+1, 5*time.Second)
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		if reqs[n].Token != "m-token" || reqs[n].Priority != "high" {
+			t.Fatalf("FCM request %+v", reqs[n])
+		}
+		lat = append(lat, reqs[n].At.Sub(start))
+		time.Sleep(5 * time.Millisecond) // past push.coalesce and push.device_rate
+	}
+	slices.Sort(lat)
+	t.Logf("message → FCM request on the wire: p50 %v, p99 %v, max %v (n=%d)", lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], len(lat))
 }
