@@ -395,3 +395,54 @@ func TestAppServerMeasureMessageToWire(t *testing.T) {
 	slices.Sort(lat)
 	t.Logf("message → FCM request on the wire: p50 %v, p99 %v, max %v (n=%d)", lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], len(lat))
 }
+
+// TestAppServerFullChainAPNsUnregistered: the whole chain over real
+// sockets with APNs: alice registers through v1-register-push, enables
+// push, hibernates; bob's message makes the server publish and the app
+// server call APNs, which answers 410 Unregistered: the app server forgets
+// the device and answers item-not-found, and the user's server disables
+// push for it.
+func TestAppServerFullChainAPNsUnregistered(t *testing.T) {
+	fcm, apns, ep := providers(t)
+	ts := startSM(t, nil, nil, nil, server.WithPushEndpoints(ep))
+	addApps(t, ts.Stores.PushApps, fcm, apns, ep)
+	if err := ts.AppServer.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ts.users("alice", "bob")
+	alice := ts.dialSM("alice", "phone")
+	node, secret := register(t, alice, "push.localhost", "v1-register-push",
+		`<field var='type'><value>apns</value></field><field var='node'><value>iphone-1</value></field><field var='token'><value>0a0b0c</value></field>`)
+	r, err := alice.IQ("push-on", "<iq type='set' id='push-on'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='"+node+"'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>"+secret+"</value></field></x></enable></iq>")
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("enable: %v %v", r, err)
+	}
+	alice.SendStanza("<presence/>")
+	bob := ts.dial("bob", "pc")
+	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
+	alice.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+
+	apns.Answer("0a0b0c", providertest.Answer{Status: 410, Reason: "Unregistered"})
+	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
+	reqs, err := apns.Await(1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := reqs[0]; q.Token != "0a0b0c" || q.PushType != "alert" || q.Priority != "10" {
+		t.Errorf("APNs request %+v", q)
+	}
+	waitFor(t, "app server registration gone", func() bool {
+		_, err := ts.Stores.PushApps.Registration(context.Background(), node)
+		return errors.Is(err, appserver.ErrNotFound)
+	})
+	waitFor(t, "push disabled by the user's server", func() bool {
+		regs, err := ts.Stores.Push.Registrations(context.Background(), "alice@localhost")
+		return err == nil && len(regs) == 0
+	})
+	bob.SendRaw(chat("alice@localhost", "m2", "again"))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(apns.Requests()); n != 1 {
+		t.Errorf("%d APNs requests, want 1 (push disabled after the first)", n)
+	}
+}
