@@ -364,19 +364,8 @@ func TestAppServerMeasureMessageToWire(t *testing.T) {
 	if err := ts.AppServer.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ts.users("alice", "bob")
-	alice := ts.dialSM("alice", "phone")
-	node, secret := register(t, alice, "push.localhost", "register-push-fcm",
+	bob, _ := hibernatedWithPush(t, ts, "register-push-fcm",
 		`<field var='token'><value>m-token</value></field><field var='android-id'><value>m-dev</value></field>`)
-	r, err := alice.IQ("push-on", "<iq type='set' id='push-on'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='"+node+"'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>"+secret+"</value></field></x></enable></iq>")
-	if err != nil || r.AttrValue("type") != "result" {
-		t.Fatalf("enable: %v %v", r, err)
-	}
-	alice.SendStanza("<presence/>")
-	bob := ts.dial("bob", "pc")
-	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
-	alice.Cut()
-	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
 	var lat []time.Duration
 	for i := range 300 { // below stream_management.max_queue
 		n := len(fcm.Requests())
@@ -409,19 +398,8 @@ func TestAppServerFullChainAPNsUnregistered(t *testing.T) {
 	if err := ts.AppServer.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ts.users("alice", "bob")
-	alice := ts.dialSM("alice", "phone")
-	node, secret := register(t, alice, "push.localhost", "v1-register-push",
+	bob, node := hibernatedWithPush(t, ts, "v1-register-push",
 		`<field var='type'><value>apns</value></field><field var='node'><value>iphone-1</value></field><field var='token'><value>0a0b0c</value></field>`)
-	r, err := alice.IQ("push-on", "<iq type='set' id='push-on'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='"+node+"'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>"+secret+"</value></field></x></enable></iq>")
-	if err != nil || r.AttrValue("type") != "result" {
-		t.Fatalf("enable: %v %v", r, err)
-	}
-	alice.SendStanza("<presence/>")
-	bob := ts.dial("bob", "pc")
-	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
-	alice.Cut()
-	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
 
 	apns.Answer("0a0b0c", providertest.Answer{Status: 410, Reason: "Unregistered"})
 	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
@@ -445,4 +423,25 @@ func TestAppServerFullChainAPNsUnregistered(t *testing.T) {
 	if n := len(apns.Requests()); n != 1 {
 		t.Errorf("%d APNs requests, want 1 (push disabled after the first)", n)
 	}
+}
+
+// hibernatedWithPush creates alice and bob; alice (with stream management)
+// registers with the built-in app server through command with fields,
+// enables push with the node and secret she got, and loses her connection.
+// It returns bob, online, and alice's node.
+func hibernatedWithPush(t *testing.T, ts *testServer, command, fields string) (*xmpptest.Client, string) {
+	t.Helper()
+	ts.users("alice", "bob")
+	alice := ts.dialSM("alice", "phone")
+	node, secret := register(t, alice, "push.localhost", command, fields)
+	r, err := alice.IQ("push-on", "<iq type='set' id='push-on'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='"+node+"'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='secret'><value>"+secret+"</value></field></x></enable></iq>")
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("enable: %v %v", r, err)
+	}
+	alice.SendStanza("<presence/>")
+	bob := ts.dial("bob", "pc")
+	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
+	alice.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	return bob, node
 }
