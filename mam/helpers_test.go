@@ -265,7 +265,7 @@ func (e *env) parseAnswer(got []*stanza.Stanza) fin {
 				e.t.Fatalf("result after the IQ answer: %s", st)
 			}
 			r := st.El.Child(mam.NS, "result")
-			fw := r.Child(mam.NSForward, "forwarded")
+			fw := r.Child(stanza.NSForward, "forwarded")
 			res := result{
 				queryID: r.AttrValue("queryid"), id: r.AttrValue("id"),
 				stamp: fw.Child(stanza.NSDelay, "delay").AttrValue("stamp"),

@@ -22,27 +22,12 @@ const (
 	NSSID = "urn:xmpp:sid:0"
 	// NSRSM is XEP-0059 Result Set Management.
 	NSRSM = "http://jabber.org/protocol/rsm"
-	// NSForward is XEP-0297 Stanza Forwarding.
-	NSForward = "urn:xmpp:forward:0"
-	// NSData is XEP-0004 Data Forms.
-	NSData = "jabber:x:data"
 	// NSXDataValidate is XEP-0122 Data Forms Validation.
 	NSXDataValidate = "http://jabber.org/protocol/xdata-validate"
 	// NSFulltext is the namespace of the Clark-notation full-text search
 	// field {urn:xmpp:fulltext:0}fulltext (XEP-0431); also a disco
 	// feature, advertised only when the store supports it.
 	NSFulltext = "urn:xmpp:fulltext:0"
-	// NSHints is XEP-0334 Message Processing Hints.
-	NSHints = "urn:xmpp:hints"
-)
-
-// Namespaces of the encrypted payloads that make a body-less message worth
-// archiving.
-const (
-	NSOMEMOLegacy = "eu.siacs.conversations.axolotl" // XEP-0384 up to 0.3 (Conversations)
-	NSOMEMO       = "urn:xmpp:omemo:2"               // XEP-0384
-	NSPGPLegacy   = "jabber:x:encrypted"             // XEP-0027
-	NSOpenPGP     = "urn:xmpp:openpgp:0"             // XEP-0373
 )
 
 // FulltextField is the query form field for full-text search.

@@ -18,21 +18,6 @@ import (
 // (XEP-0160's short name, as Prosody and ejabberd advertise it).
 const Feature = "msgoffline"
 
-// Namespaces of the payloads that decide whether a message is kept.
-const (
-	NSHints       = stanza.NSHints
-	NSChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
-	NSReceipts    = stanza.NSReceipts
-	NSChatMarkers = stanza.NSChatMarkers
-	NSJingleMsg   = stanza.NSJingleMsg
-	NSConference  = stanza.NSConference
-	NSMUCUser     = stanza.NSMUCUser
-	NSOMEMOLegacy = stanza.NSOMEMOLegacy
-	NSOMEMO       = stanza.NSOMEMO
-	NSPGPLegacy   = stanza.NSPGPLegacy
-	NSOpenPGP     = stanza.NSOpenPGP
-)
-
 // delayReason is the natural-language reason in the <delay/> element.
 const delayReason = "Offline Storage"
 
@@ -298,13 +283,13 @@ func classify(st *stanza.Stanza) verdict {
 		return verdictDrop // RFC 6121 §8.5.2: never stored
 	}
 	el := st.El
-	if el.Child(NSHints, "no-store") != nil || el.Child(NSHints, "no-storage") != nil {
+	if el.Child(stanza.NSHints, "no-store") != nil || el.Child(stanza.NSHints, "no-storage") != nil {
 		return verdictDrop
 	}
 	if worthKeeping(st) {
 		return verdictKeep
 	}
-	if el.Child(NSChatStates, "") != nil {
+	if el.Child(stanza.NSChatStates, "") != nil {
 		return verdictDrop
 	}
 	return verdictBounce
