@@ -163,7 +163,7 @@ func newEnvStore(t testing.TB, backend string, store mam.Store, mem *mamtest.Mem
 		acc[u] = true
 	}
 	e.r.SetAccounts(acc)
-	e.svc = mam.New(store, e.r, cfg, h.Log)
+	e.svc = mam.New(cfg, store, e.r, h.Log)
 	e.svc.Register(e.mux)
 	return e
 }

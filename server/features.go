@@ -39,13 +39,13 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	vcard.New(vcard.Config{}, s.Stores.VCard, log).Register(mux)
 
 	rcfg := roster.Config{MaxItems: s.cfg.Roster.MaxItems, DisableVersioning: !s.cfg.Roster.Versioning, Accounts: s.Router}
-	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
+	rs := roster.New(rcfg, s.Stores.Roster, s.Router, log)
 	rs.Register(mux)
-	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
-	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, log)
+	presence.New(presence.Config{}, rs, s.Router, log).Register(mux)
+	s.offline = offline.New(offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, s.Stores.Offline, s.Router, log)
 	s.offline.Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
-	s.MAM = mam.New(s.Stores.MAM, s.Router, mam.Config{
+	s.MAM = mam.New(mam.Config{
 		Default:              s.cfg.MAM.Default,
 		MaxPage:              s.cfg.MAM.MaxPage,
 		MaxConcurrentQueries: s.cfg.MAM.MaxConcurrentQueries,
@@ -53,7 +53,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxBatch:             s.cfg.MAM.MaxBatch,
 		BatchLinger:          batchLinger(s.cfg.MAM.BatchLinger.Duration()),
 		Metrics:              s.Metrics,
-	}, log)
+	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
 

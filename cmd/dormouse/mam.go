@@ -32,7 +32,7 @@ func mamPurgeCommand() command {
 					}
 				}
 				return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
-					n, err := mam.New(stores.MAM, nil, mam.Config{}, slog.New(slog.DiscardHandler)).Purge(ctx, t, owner)
+					n, err := mam.New(mam.Config{}, stores.MAM, nil, slog.New(slog.DiscardHandler)).Purge(ctx, t, owner)
 					if err != nil {
 						return fmt.Errorf("%w (deleted %d before the error)", err, n)
 					}
