@@ -193,7 +193,8 @@ func (s *Service) append(ctx context.Context, msgs []Message) error {
 }
 
 // ValidateDefault reports whether d is a valid archiving default ("" is
-// accepted and means PrefAlways), for the configuration's validation (package config).
+// accepted and means PrefAlways), for the validation of the configuration
+// (package config).
 func ValidateDefault(d string) error {
 	switch d {
 	case "", PrefAlways, PrefRoster, PrefNever:

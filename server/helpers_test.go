@@ -147,11 +147,5 @@ func (ts *testServer) users(names ...string) {
 // expectStanza reads until a top-level element named local arrives.
 func expectStanza(t *testing.T, c *xmpptest.Client, local string, pred func(*xml.Element) bool) *xml.Element {
 	t.Helper()
-	el, _, err := c.Expect(func(e *xml.Element) bool {
-		return e.Name.Local == local && (pred == nil || pred(e))
-	})
-	if err != nil {
-		t.Fatalf("waiting for <%s>: %v", local, err)
-	}
-	return el
+	return xmpptest.ExpectStanza(t, c, local, pred)
 }

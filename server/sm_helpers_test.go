@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
@@ -96,11 +95,5 @@ func (ts *testServer) resume(user string, st *xmpptest.SMState, direct bool) (*x
 // events, never for timers) for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	xmpptest.WaitFor(t, what, cond)
 }

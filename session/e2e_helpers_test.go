@@ -1,0 +1,229 @@
+package session_test
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/session"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/tlsutil"
+	"dormouse.im/dormouse/xml"
+)
+
+// The end-to-end tests of this package run a session.Server over real
+// sockets and TLS with a plain router (answering XEP-0199 pings to the
+// server) and accounts in memory: what they test needs no feature. Tests of
+// behaviour across features (rescue to offline storage, presence, archive)
+// live in package server.
+
+// memAccounts is an auth.Store in memory.
+type memAccounts struct {
+	mu    sync.Mutex
+	creds map[string]auth.Credentials
+}
+
+func (m *memAccounts) CreateAccount(_ context.Context, account string, c auth.Credentials) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.creds[account]; ok {
+		return auth.ErrExists
+	}
+	m.creds[account] = c
+	return nil
+}
+
+func (m *memAccounts) Credentials(_ context.Context, account string) (auth.Credentials, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.creds[account]
+	if !ok {
+		return auth.Credentials{}, auth.ErrNotFound
+	}
+	return c, nil
+}
+
+func (m *memAccounts) SetCredentials(_ context.Context, account string, c auth.Credentials) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.creds[account]; !ok {
+		return auth.ErrNotFound
+	}
+	m.creds[account] = c
+	return nil
+}
+
+func (m *memAccounts) DeleteAccount(_ context.Context, account string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.creds[account]; !ok {
+		return auth.ErrNotFound
+	}
+	delete(m.creds, account)
+	return nil
+}
+
+func (m *memAccounts) Accounts(_ context.Context, domain string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for a := range m.creds {
+		if domain == "" || strings.HasSuffix(a, "@"+domain) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// testServer is a session.Server serving "localhost" on random loopback
+// ports, STARTTLS and direct TLS.
+type testServer struct {
+	*session.Server
+	t        *testing.T
+	accounts *memAccounts
+	addr     string // STARTTLS
+	tlsAddr  string // direct TLS
+	stopOnce sync.Once
+}
+
+// start starts a server; mod may change it before it serves.
+func start(t *testing.T, mod func(*session.Server)) *testServer {
+	t.Helper()
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	tlsCfg, _, err := tlsutil.LoadOrCreate("", "", t.TempDir(), []string{"localhost"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := router.NewMux()
+	mux.HandleIQ(router.ToServer, "urn:xmpp:ping", "ping", func(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+		return iq.Result(nil), nil
+	})
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	ts := &testServer{t: t, accounts: &memAccounts{creds: map[string]auth.Credentials{}}}
+	ts.Server = &session.Server{
+		Config: session.Config{
+			AuthSecret: secret, Hosts: []string{"localhost"}, TLS: tlsCfg, RequireTLS: true,
+			StanzaRate: 1_000_000, StanzaBurst: 1_000_000, MaxConnsPerIP: -1,
+		},
+		Router:   router.New([]string{"localhost"}, mux, log),
+		Accounts: ts.accounts,
+		Log:      log,
+	}
+	if mod != nil {
+		mod(ts.Server)
+	}
+	for _, direct := range []bool{false, true} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if direct {
+			ts.tlsAddr = l.Addr().String()
+		} else {
+			ts.addr = l.Addr().String()
+		}
+		go ts.Serve(l, direct)
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) stop() {
+	ts.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := ts.Shutdown(ctx); err != nil {
+			ts.t.Errorf("shutdown: %v", err)
+		}
+	})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// users creates accounts with password "secret-<name>".
+func (ts *testServer) users(names ...string) {
+	ts.t.Helper()
+	for _, n := range names {
+		c, err := auth.NewCredentials("secret-"+n, 0)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		if err := ts.accounts.CreateAccount(context.Background(), n+"@localhost", c); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
+}
+
+// dial logs in as user with password "secret-<user>" and binds resource.
+func (ts *testServer) dial(user, resource string) *xmpptest.Client {
+	ts.t.Helper()
+	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource})
+	if err != nil {
+		ts.t.Fatalf("dial %s/%s: %v", user, resource, err)
+	}
+	ts.t.Cleanup(func() { c.Conn.Close() })
+	return c
+}
+
+func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {
+	if o.Addr == "" {
+		o.Addr = ts.addr
+		if o.DirectTLS {
+			o.Addr = ts.tlsAddr
+		}
+	}
+	if o.Domain == "" {
+		o.Domain = "localhost"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return xmpptest.Dial(ctx, o)
+}
+
+// rawConn opens a plain TCP connection to the STARTTLS port.
+func (ts *testServer) rawConn() (net.Conn, *xml.Decoder) {
+	ts.t.Helper()
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	return nc, xml.NewDecoder(nc, xml.Limits{})
+}
+
+// expectStanza reads until a top-level element named local arrives.
+func expectStanza(t *testing.T, c *xmpptest.Client, local string, pred func(*xml.Element) bool) *xml.Element {
+	t.Helper()
+	return xmpptest.ExpectStanza(t, c, local, pred)
+}
+
+// waitFor polls cond (real time, for effects of socket events) for up to
+// 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	xmpptest.WaitFor(t, what, cond)
+}
