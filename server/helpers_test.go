@@ -108,21 +108,12 @@ func (ts *testServer) dial(user, resource string) *xmpptest.Client {
 }
 
 func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {
-	if o.Addr == "" {
-		o.Addr = ts.addr(server.ListenerC2S)
-		if o.DirectTLS {
-			o.Addr = ts.addr(server.ListenerC2STLS)
-		}
-	}
-	if o.Domain == "" {
-		o.Domain = "localhost"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return xmpptest.Dial(ctx, o)
+	return ts.clients().Dial(o)
+}
+
+// clients names the client listeners.
+func (ts *testServer) clients() xmpptest.Server {
+	return xmpptest.Server{Addr: ts.addr(server.ListenerC2S), TLSAddr: ts.addr(server.ListenerC2STLS)}
 }
 
 // rawConn opens a plain TCP connection to the STARTTLS port.

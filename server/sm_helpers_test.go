@@ -71,24 +71,12 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 // dialSM logs in, binds and enables stream management with resumption.
 func (ts *testServer) dialSM(user, resource string) *xmpptest.Client {
 	ts.t.Helper()
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource, SM: true})
-	if err != nil {
-		ts.t.Fatalf("dial %s/%s with SM: %v", user, resource, err)
-	}
-	ts.t.Cleanup(func() { c.Conn.Close() })
-	if c.SM.ID == "" {
-		ts.t.Fatalf("%s: <enabled/> without an id", user)
-	}
-	return c
+	return ts.clients().DialSM(ts.t, user, resource)
 }
 
 // resume resumes st on a new connection.
 func (ts *testServer) resume(user string, st *xmpptest.SMState, direct bool) (*xmpptest.Client, error) {
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resume: st, DirectTLS: direct})
-	if c != nil {
-		ts.t.Cleanup(func() { c.Conn.Close() })
-	}
-	return c, err
+	return ts.clients().Resume(ts.t, user, st, direct)
 }
 
 // waitFor polls cond (real time, for server-side effects of socket

@@ -186,21 +186,23 @@ func (ts *testServer) dial(user, resource string) *xmpptest.Client {
 }
 
 func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {
-	if o.Addr == "" {
-		o.Addr = ts.addr
-		if o.DirectTLS {
-			o.Addr = ts.tlsAddr
-		}
-	}
-	if o.Domain == "" {
-		o.Domain = "localhost"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return xmpptest.Dial(ctx, o)
+	return ts.clients().Dial(o)
+}
+
+// clients names the client listeners.
+func (ts *testServer) clients() xmpptest.Server {
+	return xmpptest.Server{Addr: ts.addr, TLSAddr: ts.tlsAddr}
+}
+
+// dialSM logs in, binds and enables stream management with resumption.
+func (ts *testServer) dialSM(user, resource string) *xmpptest.Client {
+	ts.t.Helper()
+	return ts.clients().DialSM(ts.t, user, resource)
+}
+
+// resume resumes st on a new connection.
+func (ts *testServer) resume(user string, st *xmpptest.SMState, direct bool) (*xmpptest.Client, error) {
+	return ts.clients().Resume(ts.t, user, st, direct)
 }
 
 // rawConn opens a plain TCP connection to the STARTTLS port.

@@ -1,6 +1,8 @@
 package xmpptest
 
 import (
+	"cmp"
+	"context"
 	"testing"
 	"time"
 
@@ -31,4 +33,57 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// Server names the client listeners of a server under test.
+type Server struct {
+	Addr    string // STARTTLS listener
+	TLSAddr string // direct TLS listener (XEP-0368)
+	Domain  string // default "localhost"
+}
+
+// Dial connects with o, defaulting the address (TLSAddr if o.DirectTLS),
+// the domain and a 5 s timeout.
+func (s Server) Dial(o Options) (*Client, error) {
+	if o.Addr == "" {
+		o.Addr = s.Addr
+		if o.DirectTLS {
+			o.Addr = s.TLSAddr
+		}
+	}
+	if o.Domain == "" {
+		o.Domain = cmp.Or(s.Domain, "localhost")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return Dial(ctx, o)
+}
+
+// DialSM logs user in with password "secret-<user>", binds resource and
+// enables XEP-0198 with resumption, failing t otherwise. The connection
+// is closed when t ends.
+func (s Server) DialSM(t testing.TB, user, resource string) *Client {
+	t.Helper()
+	c, err := s.Dial(Options{User: user, Password: "secret-" + user, Resource: resource, SM: true})
+	if err != nil {
+		t.Fatalf("dial %s/%s with SM: %v", user, resource, err)
+	}
+	t.Cleanup(func() { c.Conn.Close() })
+	if c.SM.ID == "" {
+		t.Fatalf("%s: <enabled/> without an id", user)
+	}
+	return c
+}
+
+// Resume resumes st for user (password "secret-<user>") on a new
+// connection, closed when t ends.
+func (s Server) Resume(t testing.TB, user string, st *SMState, direct bool) (*Client, error) {
+	c, err := s.Dial(Options{User: user, Password: "secret-" + user, Resume: st, DirectTLS: direct})
+	if c != nil {
+		t.Cleanup(func() { c.Conn.Close() })
+	}
+	return c, err
 }
