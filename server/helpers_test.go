@@ -99,12 +99,7 @@ func (ts *testServer) addr(name string) string { return ts.Addr(name).String() }
 // dial logs in as user with password "secret-<user>" and binds resource.
 func (ts *testServer) dial(user, resource string) *xmpptest.Client {
 	ts.t.Helper()
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource})
-	if err != nil {
-		ts.t.Fatalf("dial %s/%s: %v", user, resource, err)
-	}
-	ts.t.Cleanup(func() { c.Conn.Close() })
-	return c
+	return ts.clients().DialUser(ts.t, user, resource)
 }
 
 func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {

@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/auth/authtest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
@@ -26,71 +26,12 @@ import (
 // behaviour across features (rescue to offline storage, presence, archive)
 // live in package server.
 
-// memAccounts is an auth.Store in memory.
-type memAccounts struct {
-	mu    sync.Mutex
-	creds map[string]auth.Credentials
-}
-
-func (m *memAccounts) CreateAccount(_ context.Context, account string, c auth.Credentials) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.creds[account]; ok {
-		return auth.ErrExists
-	}
-	m.creds[account] = c
-	return nil
-}
-
-func (m *memAccounts) Credentials(_ context.Context, account string) (auth.Credentials, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.creds[account]
-	if !ok {
-		return auth.Credentials{}, auth.ErrNotFound
-	}
-	return c, nil
-}
-
-func (m *memAccounts) SetCredentials(_ context.Context, account string, c auth.Credentials) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.creds[account]; !ok {
-		return auth.ErrNotFound
-	}
-	m.creds[account] = c
-	return nil
-}
-
-func (m *memAccounts) DeleteAccount(_ context.Context, account string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.creds[account]; !ok {
-		return auth.ErrNotFound
-	}
-	delete(m.creds, account)
-	return nil
-}
-
-func (m *memAccounts) Accounts(_ context.Context, domain string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for a := range m.creds {
-		if domain == "" || strings.HasSuffix(a, "@"+domain) {
-			out = append(out, a)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
 // testServer is a session.Server serving "localhost" on random loopback
 // ports, STARTTLS and direct TLS.
 type testServer struct {
 	*session.Server
 	t        *testing.T
-	accounts *memAccounts
+	accounts *authtest.MemStore
 	addr     string // STARTTLS
 	tlsAddr  string // direct TLS
 	stopOnce sync.Once
@@ -114,7 +55,7 @@ func start(t *testing.T, mod func(*session.Server)) *testServer {
 	})
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	ts := &testServer{t: t, accounts: &memAccounts{creds: map[string]auth.Credentials{}}}
+	ts := &testServer{t: t, accounts: &authtest.MemStore{}}
 	ts.Server = &session.Server{
 		Config: session.Config{
 			AuthSecret: secret, Hosts: []string{"localhost"}, TLS: tlsCfg, RequireTLS: true,
@@ -177,12 +118,7 @@ func (ts *testServer) users(names ...string) {
 // dial logs in as user with password "secret-<user>" and binds resource.
 func (ts *testServer) dial(user, resource string) *xmpptest.Client {
 	ts.t.Helper()
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource})
-	if err != nil {
-		ts.t.Fatalf("dial %s/%s: %v", user, resource, err)
-	}
-	ts.t.Cleanup(func() { c.Conn.Close() })
-	return c
+	return ts.clients().DialUser(ts.t, user, resource)
 }
 
 func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {

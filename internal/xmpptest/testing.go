@@ -87,3 +87,15 @@ func (s Server) Resume(t testing.TB, user string, st *SMState, direct bool) (*Cl
 	}
 	return c, err
 }
+
+// DialUser logs user in with password "secret-<user>" and binds resource,
+// failing t otherwise. The connection is closed when t ends.
+func (s Server) DialUser(t testing.TB, user, resource string) *Client {
+	t.Helper()
+	c, err := s.Dial(Options{User: user, Password: "secret-" + user, Resource: resource})
+	if err != nil {
+		t.Fatalf("dial %s/%s: %v", user, resource, err)
+	}
+	t.Cleanup(func() { c.Conn.Close() })
+	return c
+}
