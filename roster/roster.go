@@ -68,6 +68,9 @@ type Router interface {
 	// SetInterested marks a resource as having requested the roster
 	// (RFC 6121 §2.1.6: it gets roster pushes and presence).
 	SetInterested(full jid.JID)
+	// HidesAccounts reports whether [privacy] hide_accounts is on: the
+	// server does not tell strangers which accounts exist.
+	HidesAccounts() bool
 }
 
 // Service implements the roster and presence subscriptions. Its methods
