@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,11 +48,7 @@ func start(t *testing.T, mod func(*config.Config)) *testServer {
 
 func startWith(t *testing.T, cfg config.Config) *testServer {
 	t.Helper()
-	level := slog.LevelWarn
-	if testing.Verbose() {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	log := xmpptest.Logger(t)
 	srv, err := server.New(context.Background(), cfg, "test", log)
 	if err != nil {
 		t.Fatal(err)
@@ -73,13 +67,6 @@ func (ts *testServer) stop() {
 	if err := ts.Shutdown(ctx); err != nil {
 		ts.t.Errorf("shutdown: %v", err)
 	}
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // addUser creates an account.

@@ -3,9 +3,7 @@ package session_test
 import (
 	"context"
 	"crypto/rand"
-	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,11 +38,7 @@ type testServer struct {
 // start starts a server; mod may change it before it serves.
 func start(t *testing.T, mod func(*session.Server)) *testServer {
 	t.Helper()
-	level := slog.LevelWarn
-	if testing.Verbose() {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	log := xmpptest.Logger(t)
 	tlsCfg, _, err := tlsutil.LoadOrCreate("", "", t.TempDir(), []string{"localhost"}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -92,13 +86,6 @@ func (ts *testServer) stop() {
 			ts.t.Errorf("shutdown: %v", err)
 		}
 	})
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // users creates accounts with password "secret-<name>".

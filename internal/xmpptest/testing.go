@@ -3,6 +3,8 @@ package xmpptest
 import (
 	"cmp"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +100,21 @@ func (s Server) DialUser(t testing.TB, user, resource string) *Client {
 	}
 	t.Cleanup(func() { c.Conn.Close() })
 	return c
+}
+
+// Logger returns a logger writing to t's log: warnings and errors, and
+// everything with go test -v.
+func Logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
