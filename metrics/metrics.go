@@ -30,6 +30,8 @@ type Metrics struct {
 	storageSeconds *prometheus.HistogramVec // op
 	storageErrors  *prometheus.CounterVec   // op
 	mamQuery       prometheus.Histogram
+	pushes         *prometheus.CounterVec // outcome
+	pushLatency    prometheus.Histogram
 }
 
 // latencyBuckets returns the histogram buckets for in-process latencies,
@@ -66,7 +68,16 @@ func New() *Metrics {
 		Help:    "Time to answer one archive query (XEP-0313), from the request to the last result queued.",
 		Buckets: latencyBuckets(),
 	})
-	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors, m.mamQuery)
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "push_publishes_total",
+		Help: "Push notifications (XEP-0357) published to app servers, by outcome (ok, rejected, wait, timeout, remote-server-not-found, error).",
+	}, []string{"outcome"})
+	m.pushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Name: "push_latency_seconds",
+		Help:    "Time from the stanza that causes a push notification to its publish leaving for the app server (coalesced and retried publishes included).",
+		Buckets: append(latencyBuckets(), 2.5, 10, 60, 600),
+	})
+	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors, m.mamQuery, m.pushes, m.pushLatency)
 	return m
 }
 
@@ -81,6 +92,13 @@ func (m *Metrics) StorageDone(op string, d time.Duration, err error) {
 
 // MAMQueried records the duration of one archive query.
 func (m *Metrics) MAMQueried(d time.Duration) { m.mamQuery.Observe(d.Seconds()) }
+
+// PushSent records the latency of one push notification publish.
+func (m *Metrics) PushSent(d time.Duration) { m.pushLatency.Observe(d.Seconds()) }
+
+// PushOutcome counts one push notification publish by outcome. (The one
+// count pushed rather than read at scrape time; see the package doc.)
+func (m *Metrics) PushOutcome(outcome string) { m.pushes.WithLabelValues(outcome).Inc() }
 
 // Routed records one routed stanza (implements router.Observer).
 func (m *Metrics) Routed(kind string, d time.Duration) {
