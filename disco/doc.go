@@ -32,6 +32,6 @@
 // once, from the Mux, the first time they are needed (a query, or a call to
 // CapsElement or Ver). Every feature must therefore be registered before
 // the first of those: package server (server/features.go) registers all
-// features, then calls CapsElement for
-// the stream features, then starts listening.
+// features, then calls CapsElement for the stream features, then starts
+// listening.
 package disco
