@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -31,6 +32,7 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	PEP      pep.Store
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -80,6 +82,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			VCard:    db.VCard(),
 			Blocking: db.Blocking(),
 			MAM:      db.MAM(),
+			PEP:      db.PEP(),
 			Backend:  SQLite,
 			Location: db.Path(),
 			close:    db.Close,
@@ -100,6 +103,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 			VCard:    db.VCard(),
 			Blocking: db.Blocking(),
 			MAM:      db.MAM(),
+			PEP:      db.PEP(),
 			Backend:  Postgres,
 			Location: db.Location(),
 			close:    db.Close,

@@ -1,0 +1,29 @@
+-- Personal eventing (XEP-0163): each account's nodes, their items, and the
+-- entity capabilities (XEP-0115) learnt from clients.
+CREATE TABLE pep_nodes (
+	account        TEXT COLLATE "C" NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
+	node           TEXT COLLATE "C" NOT NULL,
+	access_model   TEXT NOT NULL,
+	persist_items  BOOLEAN NOT NULL,
+	max_items      INTEGER NOT NULL, -- 0: max
+	send_last      TEXT NOT NULL,
+	notify_retract BOOLEAN NOT NULL,
+	PRIMARY KEY (account, node)
+);
+
+-- seq orders a node's items by publication (the newest has the largest).
+CREATE TABLE pep_items (
+	account TEXT COLLATE "C" NOT NULL,
+	node    TEXT COLLATE "C" NOT NULL,
+	id      TEXT COLLATE "C" NOT NULL,
+	seq     BIGINT NOT NULL,
+	payload BYTEA NOT NULL,
+	PRIMARY KEY (account, node, id),
+	FOREIGN KEY (account, node) REFERENCES pep_nodes (account, node) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX pep_items_seq ON pep_items (account, node, seq);
+
+CREATE TABLE pep_caps (
+	ver  TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+	info BYTEA NOT NULL
+);
