@@ -342,12 +342,10 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 			return nil, storeErr("publish", err)
 		}
 	}
-	it := xml.NewElement(NSEvent, "item", "id", id).AddChild(payload.Copy())
-	s.notify(ctx, owner, cfg, node, itemsEvent(node, it))
-
 	res := xml.NewElement(NS, "pubsub").AddChild(
 		xml.NewElement(NS, "publish", "node", node).AddChild(xml.NewElement(NS, "item", "id", id)))
-	return iq.Result(res), nil
+	it := xml.NewElement(NSEvent, "item", "id", id).AddChild(payload.Copy())
+	return s.replyThenNotify(ctx, iq.Result(res), owner, cfg, node, itemsEvent(node, it))
 }
 
 // createNode creates a node within the account's node limit.
@@ -503,10 +501,10 @@ func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	if v, ok := op.LookupAttr("notify"); ok {
 		notify, _ = parseBool(v)
 	}
-	if notify {
-		s.notify(ctx, owner, cfg, node, itemsEvent(node, xml.NewElement(NSEvent, "retract", "id", id)))
+	if !notify {
+		return iq.Result(nil), nil
 	}
-	return iq.Result(nil), nil
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, itemsEvent(node, xml.NewElement(NSEvent, "retract", "id", id)))
 }
 
 // affiliations answers the requester's affiliations (XEP-0060 §5.7): the
@@ -586,8 +584,7 @@ func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.J
 	if err := s.store.DeleteNode(ctx, user, node); err != nil {
 		return nil, storeErr("delete", err)
 	}
-	s.notify(ctx, owner, cfg, node, xml.NewElement(NSEvent, "delete", "node", node))
-	return iq.Result(nil), nil
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, xml.NewElement(NSEvent, "delete", "node", node))
 }
 
 // purge deletes a node's items (XEP-0060 §8.5) and notifies.
@@ -604,6 +601,13 @@ func (s *Service) purge(ctx context.Context, iq *stanza.Stanza, owner jid.JID, o
 	if err := s.store.Purge(ctx, user, node); err != nil {
 		return nil, storeErr("purge", err)
 	}
-	s.notify(ctx, owner, cfg, node, xml.NewElement(NSEvent, "purge", "node", node))
-	return iq.Result(nil), nil
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, xml.NewElement(NSEvent, "purge", "node", node))
+}
+
+// replyThenNotify delivers the reply to a request, then the notifications
+// of the event ev it caused, so that the requester sees its result first.
+func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, owner jid.JID, cfg NodeConfig, node string, ev *xml.Element) (*stanza.Stanza, error) {
+	s.r.Deliver(ctx, reply)
+	s.notify(ctx, owner, cfg, node, ev)
+	return nil, router.ErrAsync
 }

@@ -1,0 +1,70 @@
+// Package pep implements XEP-0163: Personal Eventing Protocol, version
+// 1.2.2, on the subset of XEP-0060: Publish-Subscribe, version 1.26.0, that
+// personal eventing clients use, with XEP-0223 (persistent storage of
+// private data via pubsub, 1.1.1) publish options. Every account's bare
+// JID is a pubsub service holding the account's nodes: OMEMO device lists
+// and bundles, avatars (XEP-0084), nicknames (XEP-0172), bookmarks
+// (XEP-0402), moods, tunes and any other payload, which the service treats
+// alike.
+//
+// Register adds, at accounts' bare JIDs (router.ToAccount):
+//   - {http://jabber.org/protocol/pubsub}pubsub: publish (auto-creating the
+//     node, XEP-0163 §3, with <publish-options/> as its configuration, or
+//     checked as preconditions against an existing node's: conflict with
+//     <precondition-not-met/> when they differ), retract (notify), items
+//     (all, max_items, by id), create (with <configure/>), affiliations
+//     (the owner owns every node; others have none);
+//   - {http://jabber.org/protocol/pubsub#owner}pubsub: configure (get and
+//     set), default, delete and purge, for the owner only;
+//   - an OnAvailable hook: a resource that sent initial presence gets the
+//     newest item of each node (its own account's, and those of the
+//     contacts it is subscribed to) its entity capabilities ask for, where
+//     the node's pubsub#send_last_published_item is on_sub_and_presence;
+//   - the disco#info features in Features, at accounts.
+//
+// # Configuration
+//
+// A node's configuration (NodeConfig) is pubsub#access_model (presence,
+// the default; open; whitelist, which admits the owner only),
+// pubsub#persist_items, pubsub#max_items (a number or max; every node
+// keeps at most Config.MaxItems), pubsub#send_last_published_item and
+// pubsub#notify_retract. Other fields are refused (not-acceptable in a
+// configuration, precondition-not-met in publish options, as XEP-0060
+// §7.1.5 asks). The roster access model, subscriptions and subscription
+// options, collections and instant nodes are not implemented and answered
+// with feature-not-implemented and <unsupported feature='…'/>.
+//
+// # Access and privacy
+//
+// The owner (any of the account's resources) may do everything; others
+// may only retrieve items: from open nodes, and from presence nodes if
+// subscribed to the owner's presence (subscription from or both in the
+// owner's roster). A requester without that subscription is answered
+// item-not-found for a node it may not read, the same as for a node that
+// does not exist, so strangers learn nothing about closed nodes; a
+// subscribed contact is told <not-allowed/> with <closed-node/> for a
+// whitelisted node. IQs to a local JID that is not an account never reach
+// the service (the router answers them).
+//
+// # Notifications
+//
+// Events (XEP-0163 §4.3) are headline messages from the owner's bare JID
+// with <event xmlns='http://jabber.org/protocol/pubsub#event'/>, which
+// client state indication (XEP-0352) holds back and which are neither
+// stored offline nor archived. They go to every available resource of the
+// owner and, unless the node is whitelisted, of the contacts subscribed to
+// the owner's presence, whose XEP-0115 entity capabilities include
+// NODE+notify (XEP-0163 §4.4, filtered notifications). The service learns
+// a capabilities hash (sha-1 only) by asking the first resource showing it
+// for its disco#info, from the resource's own bare JID, and keeps the
+// answer, if it hashes to the advertised value (Config.CapsVer), in memory
+// and in the Store. A resource whose capabilities are not known yet gets no
+// events until they are, and then the last published items.
+//
+// # Concurrency
+//
+// Handlers run on the requesting session's goroutine. Capability queries
+// and the sending of last published items run on goroutines the Service
+// starts and Close waits for; capsCache.mu guards the capabilities known
+// and being learnt and is never held across I/O.
+package pep
