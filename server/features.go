@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/presence"
 	"dormouse.im/dormouse/register"
@@ -56,6 +57,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	}, log)
 	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
+	s.pep = pep.New(pep.Config{CapsVer: disco.CapsVer}, s.Stores.PEP, rs, s.Router, log)
+	s.pep.Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
 	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)
@@ -75,8 +78,11 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	return nil
 }
 
-// presence depends on roster through an interface of its own.
-var _ presence.Roster = (*roster.Service)(nil)
+// presence and pep depend on roster through interfaces of their own.
+var (
+	_ presence.Roster = (*roster.Service)(nil)
+	_ pep.Roster      = (*roster.Service)(nil)
+)
 
 // rosterMembership tells the archive whether a contact is in a user's
 // roster (for the "roster" archiving default).

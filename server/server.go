@@ -24,6 +24,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sm"
@@ -45,6 +46,7 @@ type Server struct {
 	MAM     *mam.Service
 
 	offline       *offline.Service
+	pep           *pep.Service
 	stopRetention func(context.Context) error
 	CertFile      string
 
@@ -273,6 +275,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	_ = s.admin.Shutdown(ctx)
 	s.closeListeners()
 	s.wg.Wait()
+	s.pep.Close()
 	if s.stopRetention != nil {
 		if err := s.stopRetention(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("mam retention: %w", err))
