@@ -19,6 +19,11 @@ const (
 	fieldMaxItems      = "pubsub#max_items"
 	fieldSendLast      = "pubsub#send_last_published_item"
 	fieldNotifyRetract = "pubsub#notify_retract"
+	fieldNotifyDelete  = "pubsub#notify_delete"
+	// Fields whose only implemented value is true: every node delivers
+	// notifications, with payloads.
+	fieldDeliverNotifications = "pubsub#deliver_notifications"
+	fieldDeliverPayloads      = "pubsub#deliver_payloads"
 )
 
 // errUnknownField is returned by NodeConfig.set for a field the service
@@ -99,7 +104,8 @@ func parseMaxItems(s string) (int, error) {
 // service does not implement, another error for an invalid value.
 func (c *NodeConfig) set(f Field) error {
 	switch f.Var {
-	case fieldAccess, fieldPersist, fieldMaxItems, fieldSendLast, fieldNotifyRetract:
+	case fieldAccess, fieldPersist, fieldMaxItems, fieldSendLast, fieldNotifyRetract, fieldNotifyDelete,
+		fieldDeliverNotifications, fieldDeliverPayloads:
 	default:
 		return fmt.Errorf("%w: %s", errUnknownField, f.Var)
 	}
@@ -128,6 +134,13 @@ func (c *NodeConfig) set(f Field) error {
 		}
 	case fieldNotifyRetract:
 		c.NotifyRetract, err = parseBool(v)
+	case fieldNotifyDelete:
+		c.NotifyDelete, err = parseBool(v)
+	case fieldDeliverNotifications, fieldDeliverPayloads:
+		var on bool
+		if on, err = parseBool(v); err == nil && !on {
+			err = fmt.Errorf("pep: %s can only be true", f.Var)
+		}
 	}
 	return err
 }
@@ -179,6 +192,9 @@ func (c NodeConfig) Form() *xml.Element {
 	add(fieldSendLast, "list-single", "When to send the last published item", c.SendLast,
 		SendLastNever, SendLastOnSub, SendLastOnSubAndPresence)
 	add(fieldNotifyRetract, "boolean", "Notify subscribers when items are retracted", boolValue(c.NotifyRetract))
+	add(fieldNotifyDelete, "boolean", "Notify subscribers when the node is deleted", boolValue(c.NotifyDelete))
+	add(fieldDeliverNotifications, "boolean", "Deliver event notifications (always)", "1")
+	add(fieldDeliverPayloads, "boolean", "Deliver payloads with event notifications (always)", "1")
 	return x
 }
 

@@ -18,11 +18,11 @@ func TestParseFormAndApply(t *testing.T) {
 		0: {`<x xmlns='jabber:x:data' type='submit'/>`, true, true, pep.DefaultNodeConfig, true},
 		1: {`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>
 			<field var='pubsub#access_model'><value>open</value></field></x>`, true, true,
-			pep.NodeConfig{Access: "open", PersistItems: true, MaxItems: 1, SendLast: "on_sub_and_presence", NotifyRetract: true}, false},
+			pep.NodeConfig{Access: "open", PersistItems: true, MaxItems: 1, SendLast: "on_sub_and_presence", NotifyRetract: true, NotifyDelete: true}, false},
 		2: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#persist_items'><value>true</value></field>
 			<field var='pubsub#max_items'><value>max</value></field><field var='pubsub#send_last_published_item'><value>never</value></field>
 			<field var='pubsub#access_model'><value>whitelist</value></field><field var='pubsub#notify_retract'><value>0</value></field></x>`, true, true,
-			pep.NodeConfig{Access: "whitelist", PersistItems: true, MaxItems: 0, SendLast: "never", NotifyRetract: false}, false},
+			pep.NodeConfig{Access: "whitelist", PersistItems: true, MaxItems: 0, SendLast: "never", NotifyRetract: false, NotifyDelete: true}, false},
 		3: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>1</value></field><field var='pubsub#persist_items'><value>1</value></field></x>`,
 			true, true, pep.DefaultNodeConfig, true},
 		4:  {`<x xmlns='jabber:x:data' type='form'/>`, false, false, pep.NodeConfig{}, false},
@@ -35,6 +35,11 @@ func TestParseFormAndApply(t *testing.T) {
 		11: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#send_last_published_item'><value>always</value></field></x>`, true, false, pep.NodeConfig{}, false},
 		12: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#title'><value>x</value></field></x>`, true, false, pep.NodeConfig{}, false},
 		13: {`<y xmlns='jabber:x:data' type='submit'/>`, false, false, pep.NodeConfig{}, false},
+		14: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#deliver_payloads'><value>true</value></field><field var='pubsub#deliver_notifications'><value>1</value></field></x>`,
+			true, true, pep.DefaultNodeConfig, true},
+		15: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#deliver_payloads'><value>false</value></field></x>`, true, false, pep.NodeConfig{}, false},
+		16: {`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#notify_delete'><value>false</value></field></x>`, true, true,
+			pep.NodeConfig{Access: "presence", PersistItems: true, MaxItems: 1, SendLast: "on_sub_and_presence", NotifyRetract: true, NotifyDelete: false}, false},
 	} {
 		x, err := xml.Parse([]byte(tc.form), "")
 		if err != nil {

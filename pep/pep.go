@@ -584,6 +584,9 @@ func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.J
 	if err := s.store.DeleteNode(ctx, user, node); err != nil {
 		return nil, storeErr("delete", err)
 	}
+	if !cfg.NotifyDelete {
+		return iq.Result(nil), nil
+	}
 	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, xml.NewElement(NSEvent, "delete", "node", node))
 }
 

@@ -77,7 +77,7 @@ func TestPublishAutoCreateAndRetrieve(t *testing.T) {
 	conflicting := strings.Replace(omemoPublish, "<value>open</value>", "<value>presence</value>", 1)
 	wantError(t, e.IQ(alice, conflicting), stanza.Conflict, "precondition-not-met")
 	// An option the service does not implement is a precondition not met.
-	unknown := strings.Replace(omemoPublish, "pubsub#access_model'><value>open", "pubsub#deliver_payloads'><value>1", 1)
+	unknown := strings.Replace(omemoPublish, "pubsub#access_model'><value>open", "pubsub#title'><value>T", 1)
 	wantError(t, e.IQ(alice, unknown), stanza.Conflict, "precondition-not-met")
 }
 
@@ -223,7 +223,10 @@ func TestConfigureDeletePurge(t *testing.T) {
 		<field var='pubsub#persist_items' type='boolean' label='Persist items to storage'><value>` + persist + `</value></field>
 		<field var='pubsub#max_items' type='text-single' label='Max number of items to persist (or max)'><value>` + max + `</value></field>
 		<field var='pubsub#send_last_published_item' type='list-single' label='When to send the last published item'><option><value>never</value></option><option><value>on_sub</value></option><option><value>on_sub_and_presence</value></option><value>` + sendLast + `</value></field>
-		<field var='pubsub#notify_retract' type='boolean' label='Notify subscribers when items are retracted'><value>` + notifyRetract + `</value></field></x>`
+		<field var='pubsub#notify_retract' type='boolean' label='Notify subscribers when items are retracted'><value>` + notifyRetract + `</value></field>
+		<field var='pubsub#notify_delete' type='boolean' label='Notify subscribers when the node is deleted'><value>1</value></field>
+		<field var='pubsub#deliver_notifications' type='boolean' label='Deliver event notifications (always)'><value>1</value></field>
+		<field var='pubsub#deliver_payloads' type='boolean' label='Deliver payloads with event notifications (always)'><value>1</value></field></x>`
 	}
 	routertest.WantXML(t, e.IQ(alice, own("get", `<configure node='urn:xmpp:avatar:metadata'/>`)), `<iq type='result' id='o' to='alice@example.org/phone'>
 	<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:avatar:metadata'>`+form("presence", "1", "1", "on_sub_and_presence", "1")+`</configure></pubsub></iq>`)

@@ -35,6 +35,7 @@ type NodeConfig struct {
 	MaxItems      int    // pubsub#max_items; 0 means "max" (Config.MaxItems)
 	SendLast      string // pubsub#send_last_published_item
 	NotifyRetract bool   // pubsub#notify_retract
+	NotifyDelete  bool   // pubsub#notify_delete
 }
 
 // DefaultNodeConfig is the configuration of a node created without options
@@ -45,6 +46,7 @@ var DefaultNodeConfig = NodeConfig{
 	MaxItems:      1,
 	SendLast:      SendLastOnSubAndPresence,
 	NotifyRetract: true,
+	NotifyDelete:  true,
 }
 
 // Node is a node and its configuration.

@@ -19,11 +19,11 @@ var _ pep.Store = (*PEPStore)(nil)
 // concurrent publications to one node are ordered.
 type PEPStore struct{ db *DB }
 
-const pepNodeColumns = `access_model, persist_items, max_items, send_last, notify_retract`
+const pepNodeColumns = `access_model, persist_items, max_items, send_last, notify_retract, notify_delete`
 
 func scanPEPConfig(row pgx.Row, extra ...any) (pep.NodeConfig, error) {
 	var c pep.NodeConfig
-	err := row.Scan(append(extra, &c.Access, &c.PersistItems, &c.MaxItems, &c.SendLast, &c.NotifyRetract)...)
+	err := row.Scan(append(extra, &c.Access, &c.PersistItems, &c.MaxItems, &c.SendLast, &c.NotifyRetract, &c.NotifyDelete)...)
 	return c, err
 }
 
@@ -80,8 +80,8 @@ func (s *PEPStore) Nodes(ctx context.Context, owner string) ([]pep.Node, error) 
 // CreateNode implements pep.Store.
 func (s *PEPStore) CreateNode(ctx context.Context, owner, node string, c pep.NodeConfig) error {
 	tag, err := s.db.pool.Exec(ctx, `INSERT INTO pep_nodes (account, node, `+pepNodeColumns+`)
-	VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account, node) DO NOTHING`,
-		owner, node, c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account, node) DO NOTHING`,
+		owner, node, c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, c.NotifyDelete)
 	if err != nil {
 		return noAccount("create pep node", owner, err)
 	}
@@ -106,8 +106,8 @@ func trimPEP(ctx context.Context, tx pgx.Tx, owner, node string, keep int) error
 func (s *PEPStore) ConfigureNode(ctx context.Context, owner, node string, c pep.NodeConfig, keep int) error {
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE pep_nodes SET access_model = $1, persist_items = $2,
-		max_items = $3, send_last = $4, notify_retract = $5 WHERE account = $6 AND node = $7`,
-			c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, owner, node)
+		max_items = $3, send_last = $4, notify_retract = $5, notify_delete = $6 WHERE account = $7 AND node = $8`,
+			c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, c.NotifyDelete, owner, node)
 		if err != nil {
 			return err
 		}

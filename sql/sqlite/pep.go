@@ -17,13 +17,13 @@ var _ pep.Store = (*PEPStore)(nil)
 // auth.ErrNotFound.
 type PEPStore struct{ db *DB }
 
-const pepNodeColumns = `access_model, persist_items, max_items, send_last, notify_retract`
+const pepNodeColumns = `access_model, persist_items, max_items, send_last, notify_retract, notify_delete`
 
 type scanner interface{ Scan(...any) error }
 
 func scanConfig(row scanner, extra ...any) (pep.NodeConfig, error) {
 	var c pep.NodeConfig
-	err := row.Scan(append(extra, &c.Access, &c.PersistItems, &c.MaxItems, &c.SendLast, &c.NotifyRetract)...)
+	err := row.Scan(append(extra, &c.Access, &c.PersistItems, &c.MaxItems, &c.SendLast, &c.NotifyRetract, &c.NotifyDelete)...)
 	return c, err
 }
 
@@ -77,8 +77,8 @@ func (s *PEPStore) Nodes(ctx context.Context, owner string) ([]pep.Node, error) 
 // CreateNode implements pep.Store.
 func (s *PEPStore) CreateNode(ctx context.Context, owner, node string, c pep.NodeConfig) error {
 	res, err := s.db.w.ExecContext(ctx, `INSERT INTO pep_nodes (account, node, `+pepNodeColumns+`)
-	VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, node) DO NOTHING`,
-		owner, node, c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, node) DO NOTHING`,
+		owner, node, c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, c.NotifyDelete)
 	if err != nil {
 		return noAccount("create pep node", owner, err)
 	}
@@ -103,8 +103,8 @@ func trim(ctx context.Context, tx *dbsql.Tx, owner, node string, keep int) error
 func (s *PEPStore) ConfigureNode(ctx context.Context, owner, node string, c pep.NodeConfig, keep int) error {
 	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE pep_nodes SET access_model = ?, persist_items = ?,
-		max_items = ?, send_last = ?, notify_retract = ? WHERE account = ? AND node = ?`,
-			c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, owner, node)
+		max_items = ?, send_last = ?, notify_retract = ?, notify_delete = ? WHERE account = ? AND node = ?`,
+			c.Access, c.PersistItems, c.MaxItems, c.SendLast, c.NotifyRetract, c.NotifyDelete, owner, node)
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ func testPEP(t *testing.T, s *sql.Stores) {
 	wantErr(t, "ConfigureNode without the node", p.ConfigureNode(ctx, user, node, pep.DefaultNodeConfig, 0), pep.ErrNotFound)
 	wantErr(t, "CreateNode without an account", p.CreateNode(ctx, "ghost@example.org", node, pep.DefaultNodeConfig), auth.ErrNotFound)
 
-	cfg := pep.NodeConfig{Access: pep.AccessWhitelist, PersistItems: true, MaxItems: 0, SendLast: pep.SendLastNever, NotifyRetract: false}
+	cfg := pep.NodeConfig{Access: pep.AccessWhitelist, PersistItems: true, MaxItems: 0, SendLast: pep.SendLastNever, NotifyRetract: false, NotifyDelete: true}
 	check(t, "CreateNode", p.CreateNode(ctx, user, node, cfg))
 	wantErr(t, "CreateNode again", p.CreateNode(ctx, user, node, pep.DefaultNodeConfig), pep.ErrExists)
 	got, err := p.Node(ctx, user, node)
@@ -104,7 +104,7 @@ func testPEP(t *testing.T, s *sql.Stores) {
 	items, err = p.Items(ctx, user, node, 0)
 	wantItems(t, "Items after keep 2", items, err, "b", "e")
 	cfg2 := cfg
-	cfg2.MaxItems, cfg2.Access = 1, pep.AccessOpen
+	cfg2.MaxItems, cfg2.Access, cfg2.NotifyRetract, cfg2.NotifyDelete = 1, pep.AccessOpen, true, false
 	check(t, "ConfigureNode keep 1", p.ConfigureNode(ctx, user, node, cfg2, 1))
 	got, err = p.Node(ctx, user, node)
 	check(t, "Node after ConfigureNode", err)

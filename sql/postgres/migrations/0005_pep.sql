@@ -8,6 +8,7 @@ CREATE TABLE pep_nodes (
 	max_items      INTEGER NOT NULL, -- 0: max
 	send_last      TEXT NOT NULL,
 	notify_retract BOOLEAN NOT NULL,
+	notify_delete  BOOLEAN NOT NULL,
 	PRIMARY KEY (account, node)
 );
 

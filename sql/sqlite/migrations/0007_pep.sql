@@ -8,6 +8,7 @@ CREATE TABLE pep_nodes (
 	max_items      INTEGER NOT NULL, -- 0: max
 	send_last      TEXT NOT NULL,
 	notify_retract INTEGER NOT NULL,
+	notify_delete  INTEGER NOT NULL,
 	PRIMARY KEY (account, node)
 ) STRICT;
 
