@@ -154,35 +154,35 @@ func (s *PEPStore) Publish(ctx context.Context, owner, node string, it pep.Item,
 	return nil
 }
 
-// items runs a query for items after checking the node exists, in one
-// read-only transaction.
+// items runs a query for items; without any, it tells an empty node from
+// a missing one.
 func (s *PEPStore) items(ctx context.Context, owner, node, query string, args ...any) ([]pep.Item, error) {
-	var out []pep.Item
-	err := pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM pep_nodes WHERE account = $1 AND node = $2`, owner, node).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return pep.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var it pep.Item
-			if err := rows.Scan(&it.ID, &it.Payload); err != nil {
-				return err
-			}
-			out = append(out, it)
-		}
-		return rows.Err()
-	})
+	rows, err := s.db.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: pep items of %q of %q: %w", node, owner, err)
+		return nil, fmt.Errorf("postgres: pep items: %w", err)
+	}
+	var out []pep.Item
+	for rows.Next() {
+		var it pep.Item
+		if err := rows.Scan(&it.ID, &it.Payload); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: pep items: %w", err)
+		}
+		out = append(out, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: pep items: %w", err)
+	}
+	if len(out) == 0 {
+		var one int
+		err := s.db.pool.QueryRow(ctx, `SELECT 1 FROM pep_nodes WHERE account = $1 AND node = $2`, owner, node).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("postgres: pep items of %q of %q: %w", node, owner, pep.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: pep items: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -27,12 +27,30 @@ func scanConfig(row scanner, extra ...any) (pep.NodeConfig, error) {
 	return c, err
 }
 
-// nodeExists returns pep.ErrNotFound unless the node exists.
-func nodeExists(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *dbsql.Row
-}, owner, node string) error {
+// The hot reads (a login fetches many contacts' nodes) use statements
+// prepared once.
+const (
+	pepNodeQuery   = `SELECT ` + pepNodeColumns + ` FROM pep_nodes WHERE account = ? AND node = ?`
+	pepExistsQuery = `SELECT 1 FROM pep_nodes WHERE account = ? AND node = ?`
+	pepItemsQuery  = `SELECT id, payload FROM (SELECT id, payload, seq FROM pep_items
+	WHERE account = ? AND node = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`
+)
+
+// nodeExists returns pep.ErrNotFound unless the node exists; q is a
+// transaction, or nil for the read pool.
+func (s *PEPStore) nodeExists(ctx context.Context, tx *dbsql.Tx, owner, node string) error {
+	var row *dbsql.Row
+	if tx != nil {
+		row = tx.QueryRowContext(ctx, pepExistsQuery, owner, node)
+	} else {
+		stmt, err := s.db.rs.prepared(ctx, s.db.r, pepExistsQuery)
+		if err != nil {
+			return err
+		}
+		row = stmt.QueryRowContext(ctx, owner, node)
+	}
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM pep_nodes WHERE account = ? AND node = ?`, owner, node).Scan(&one)
+	err := row.Scan(&one)
 	if errors.Is(err, dbsql.ErrNoRows) {
 		return pep.ErrNotFound
 	}
@@ -41,8 +59,11 @@ func nodeExists(ctx context.Context, q interface {
 
 // Node implements pep.Store.
 func (s *PEPStore) Node(ctx context.Context, owner, node string) (pep.NodeConfig, error) {
-	c, err := scanConfig(s.db.r.QueryRowContext(ctx, `SELECT `+pepNodeColumns+` FROM pep_nodes
-	WHERE account = ? AND node = ?`, owner, node))
+	stmt, err := s.db.rs.prepared(ctx, s.db.r, pepNodeQuery)
+	if err != nil {
+		return pep.NodeConfig{}, fmt.Errorf("sqlite: pep node: %w", err)
+	}
+	c, err := scanConfig(stmt.QueryRowContext(ctx, owner, node))
 	if errors.Is(err, dbsql.ErrNoRows) {
 		return c, fmt.Errorf("sqlite: pep node %q of %q: %w", node, owner, pep.ErrNotFound)
 	}
@@ -134,7 +155,7 @@ func (s *PEPStore) DeleteNode(ctx context.Context, owner, node string) error {
 // Publish implements pep.Store.
 func (s *PEPStore) Publish(ctx context.Context, owner, node string, it pep.Item, keep int) error {
 	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
-		if err := nodeExists(ctx, tx, owner, node); err != nil {
+		if err := s.nodeExists(ctx, tx, owner, node); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO pep_items (account, node, id, seq, payload)
@@ -151,18 +172,9 @@ func (s *PEPStore) Publish(ctx context.Context, owner, node string, it pep.Item,
 	return nil
 }
 
-// items runs a query for items after checking the node exists, in one
-// read transaction.
-func (s *PEPStore) items(ctx context.Context, owner, node, query string, args ...any) ([]pep.Item, error) {
-	tx, err := s.db.r.BeginTx(ctx, &dbsql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: pep items: %w", err)
-	}
-	defer tx.Rollback()
-	if err := nodeExists(ctx, tx, owner, node); err != nil {
-		return nil, fmt.Errorf("sqlite: pep items of %q of %q: %w", node, owner, err)
-	}
-	rows, err := tx.QueryContext(ctx, query, args...)
+// items runs a query for items; without any, it tells an empty node from
+// a missing one.
+func (s *PEPStore) items(ctx context.Context, owner, node string, rows *dbsql.Rows, err error) ([]pep.Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: pep items: %w", err)
 	}
@@ -178,6 +190,11 @@ func (s *PEPStore) items(ctx context.Context, owner, node, query string, args ..
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: pep items: %w", err)
 	}
+	if len(out) == 0 {
+		if err := s.nodeExists(ctx, nil, owner, node); err != nil {
+			return nil, fmt.Errorf("sqlite: pep items of %q of %q: %w", node, owner, err)
+		}
+	}
 	return out, nil
 }
 
@@ -186,8 +203,12 @@ func (s *PEPStore) Items(ctx context.Context, owner, node string, max int) ([]pe
 	if max <= 0 {
 		max = -1
 	}
-	return s.items(ctx, owner, node, `SELECT id, payload FROM (SELECT id, payload, seq FROM pep_items
-	WHERE account = ? AND node = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`, owner, node, max)
+	stmt, err := s.db.rs.prepared(ctx, s.db.r, pepItemsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pep items: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, owner, node, max)
+	return s.items(ctx, owner, node, rows, err)
 }
 
 // ItemsByID implements pep.Store.
@@ -204,7 +225,8 @@ func (s *PEPStore) ItemsByID(ctx context.Context, owner, node string, ids []stri
 	if len(ids) == 0 {
 		q += "NULL"
 	}
-	return s.items(ctx, owner, node, q+`) ORDER BY seq`, args...)
+	rows, err := s.db.r.QueryContext(ctx, q+`) ORDER BY seq`, args...)
+	return s.items(ctx, owner, node, rows, err)
 }
 
 // Retract implements pep.Store.
@@ -222,7 +244,7 @@ func (s *PEPStore) Retract(ctx context.Context, owner, node, id string) error {
 // Purge implements pep.Store.
 func (s *PEPStore) Purge(ctx context.Context, owner, node string) error {
 	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
-		if err := nodeExists(ctx, tx, owner, node); err != nil {
+		if err := s.nodeExists(ctx, tx, owner, node); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM pep_items WHERE account = ? AND node = ?`, owner, node)
