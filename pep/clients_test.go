@@ -165,3 +165,32 @@ func TestNotifyDelete(t *testing.T) {
 		t.Errorf("bob got %v after a delete without notify_delete", got)
 	}
 }
+
+// TestConcurrentAutoCreate: several resources publishing to a node that
+// does not exist yet all succeed, and the node keeps the items.
+func TestConcurrentAutoCreate(t *testing.T) {
+	e := newEnv(t, pep.Config{})
+	const n = 8
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = fmt.Sprintf("alice@example.org/r%d", i)
+		e.Bind(recs[i])
+	}
+	done := make(chan *stanza.Stanza, n)
+	for i, full := range recs {
+		go func() {
+			e.Send(full, publishIQ("p", "urn:xmpp:microblog:0", fmt.Sprint(i), `<entry xmlns='http://www.w3.org/2005/Atom'/>`,
+				publishOptions("pubsub#max_items", "max")))
+			done <- e.Recorder(full).Take()[0]
+		}()
+	}
+	for range n {
+		if r := <-done; r.Type != stanza.TypeResult {
+			t.Errorf("publish: %s", r)
+		}
+	}
+	items, err := e.store.Items(e.Ctx, "alice@example.org", "urn:xmpp:microblog:0", 0)
+	if err != nil || len(items) != n {
+		t.Errorf("%d items (%v), want %d", len(items), err, n)
+	}
+}

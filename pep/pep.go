@@ -321,16 +321,22 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 
 	user := owner.String()
 	cfg, err := s.store.Node(ctx, user, node)
-	switch {
-	case errors.Is(err, ErrNotFound):
+	if errors.Is(err, ErrNotFound) {
 		// XEP-0163 §3: auto-create, with the publish options as its
 		// configuration (XEP-0060 §7.1.5).
 		if cfg, err = DefaultNodeConfig.Apply(pre); err != nil {
 			return nil, pubsubError(stanza.Conflict, "precondition-not-met", err.Error())
 		}
-		if err := s.createNode(ctx, user, node, cfg); err != nil {
-			return nil, err
+		err = s.createNode(ctx, user, node, cfg)
+		if errors.Is(err, ErrExists) {
+			// Created by a concurrent publication: its configuration
+			// is what the options must meet.
+			cfg, err = s.store.Node(ctx, user, node)
+		} else if err == nil {
+			pre = nil
 		}
+	}
+	switch {
 	case err != nil:
 		return nil, storeErr("publish", err)
 	case !cfg.Meets(pre):
@@ -348,7 +354,8 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	return s.replyThenNotify(ctx, iq.Result(res), owner, cfg, node, itemsEvent(node, it))
 }
 
-// createNode creates a node within the account's node limit.
+// createNode creates a node within the account's node limit; an error
+// wrapping ErrExists if it exists.
 func (s *Service) createNode(ctx context.Context, user, node string, cfg NodeConfig) error {
 	nodes, err := s.store.Nodes(ctx, user)
 	if err != nil {
@@ -358,11 +365,7 @@ func (s *Service) createNode(ctx context.Context, user, node string, cfg NodeCon
 		return pubsubError(stanza.NotAllowed, "max-nodes-exceeded",
 			fmt.Sprintf("an account has at most %d nodes", s.cfg.MaxNodes))
 	}
-	err = s.store.CreateNode(ctx, user, node, cfg)
-	if errors.Is(err, ErrExists) {
-		return stanza.NewError(stanza.Conflict, "the node exists")
-	}
-	if err != nil {
+	if err := s.store.CreateNode(ctx, user, node, cfg); err != nil {
 		return fmt.Errorf("pep: create %s: %w", node, err)
 	}
 	return nil
@@ -389,7 +392,9 @@ func (s *Service) create(ctx context.Context, iq *stanza.Stanza, owner jid.JID, 
 			}
 		}
 	}
-	if err := s.createNode(ctx, owner.String(), node, cfg); err != nil {
+	if err := s.createNode(ctx, owner.String(), node, cfg); errors.Is(err, ErrExists) {
+		return nil, stanza.NewError(stanza.Conflict, "the node exists")
+	} else if err != nil {
 		return nil, err
 	}
 	return iq.Result(nil), nil
