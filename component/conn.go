@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -24,14 +24,6 @@ import (
 // closeWait bounds how long a closing connection waits for its last write
 // and for the peer's closing tag.
 const closeWait = 2 * time.Second
-
-// item is one entry of the outbound queue: a stanza, or the raw bytes of
-// stream-level XML.
-type item struct {
-	st    *stanza.Stanza
-	raw   []byte
-	close bool // close the connection after writing this item
-}
 
 // Conn is one component connection. It implements stanza.Target.
 type Conn struct {
@@ -52,19 +44,29 @@ type Conn struct {
 
 	stopping atomic.Bool // closing: reads keep the short deadline set by shutdownConn
 
-	mu      sync.Mutex // guards the fields below
-	queue   []item
-	spare   []item
-	opened  bool          // our stream header is queued
-	held    bool          // stanzas wait for the handshake reply; no writer runs
-	writing bool          // a writer goroutine runs
-	wdone   chan struct{} // closed when that writer exits
-	closed  bool          // no more items accepted
+	// q is the outbound queue, written by a writer goroutine that runs
+	// while there is something to write; it is held (stanzas wait) until
+	// the handshake reply.
+	q wire.Queue
+
+	omu    sync.Mutex // guards opened; taken before q's lock
+	opened bool       // our stream header is queued
 }
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{srv: s, nc: nc, started: time.Now(), ctx: ctx, cancel: cancel}
+	// The writer goroutine is counted in srv.wg. It starts only while the
+	// connection's goroutine, counted there too, still accepts items
+	// (finish closes the queue before it returns), so adding to the
+	// WaitGroup cannot race with Shutdown's Wait.
+	c.q.Init(wire.QueueConfig{NS: stanza.NSComponent, Write: c.writeBatch, End: c.writeEnded, Go: func(f func()) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			f()
+		}()
+	}})
 	c.logp.Store(s.log.With("conn", stream.NewID()[:8], "remote", nc.RemoteAddr().String()))
 	return c
 }
@@ -74,7 +76,7 @@ func (c *Conn) log() *slog.Logger { return c.logp.Load() }
 // Deliver queues a stanza for the component. It does not block: it returns
 // false when the connection is closing or its queue is full.
 func (c *Conn) Deliver(st *stanza.Stanza) bool {
-	return c.enqueue(item{st: st})
+	return c.enqueue(wire.Item{St: st})
 }
 
 // CloseWithError ends the stream with a stream error after the queued
@@ -82,129 +84,58 @@ func (c *Conn) Deliver(st *stanza.Stanza) bool {
 func (c *Conn) CloseWithError(e *stream.Error) {
 	b := e.AppendXML(nil)
 	b = append(b, stream.Close...)
-	if c.enqueue(item{raw: b, close: true}) {
+	if c.enqueue(wire.Item{Raw: b, Close: true}) {
 		c.log().Info("closing stream", "condition", string(e.Condition), "text", e.Text)
 	}
 }
 
-func (c *Conn) enqueue(it item) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || (it.st != nil && len(c.queue) >= c.srv.MaxQueue) {
-		return false
+func (c *Conn) enqueue(it wire.Item) bool {
+	if it.St != nil {
+		return c.q.Push(it, c.srv.MaxQueue)
 	}
-	if it.st == nil && !c.opened {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if !c.opened {
 		// A stream error must follow our stream header (RFC 6120 §4.9.1.2).
-		it.raw = append(appendHeader(nil, "", stream.NewID()), it.raw...)
+		it.Raw = append(appendHeader(nil, "", stream.NewID()), it.Raw...)
 		c.opened = true
 	}
-	if it.close {
-		c.closed = true
-		c.held = false // no handshake reply will be sent
-	}
-	c.queue = append(c.queue, it)
-	c.startWriterLocked()
-	return true
+	return c.q.Push(it, c.srv.MaxQueue)
 }
 
 // open queues our stream header.
 func (c *Conn) open(from, id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.opened {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if c.opened {
 		return false
 	}
 	c.opened = true
-	c.queue = append(c.queue, item{raw: appendHeader(nil, from, id)})
-	c.startWriterLocked()
-	return true
+	return c.q.Push(wire.Item{Raw: appendHeader(nil, from, id)}, 0)
 }
 
 // hold makes stanzas wait in the queue: called before the domain is routed
 // here, so that nothing is written before the handshake reply.
-func (c *Conn) hold() {
-	c.mu.Lock()
-	c.held = true
-	c.mu.Unlock()
-}
+func (c *Conn) hold() { c.q.Hold() }
 
 // release queues b ahead of the held stanzas and lets the writer run.
-func (c *Conn) release(b []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.queue = slices.Insert(c.queue, 0, item{raw: b})
-	c.held = false
-	c.startWriterLocked()
-	return true
+func (c *Conn) release(b []byte) bool { return c.q.Release(wire.Item{Raw: b}) }
+
+// writeBatch writes one batch of the outbound queue under the write
+// deadline.
+func (c *Conn) writeBatch(b []byte) error {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+	_, err := c.nc.Write(b)
+	return err
 }
 
-// startWriterLocked starts the writer goroutine if there is something to
-// write and none runs. The connection's goroutine is still counted in
-// srv.wg while items are accepted (finish sets closed before it returns),
-// so adding to the WaitGroup here cannot race with Shutdown's Wait.
-func (c *Conn) startWriterLocked() {
-	if c.writing || c.held || len(c.queue) == 0 {
-		return
+// writeEnded closes the connection after a failed write (err) or the write
+// of the stream's last element.
+func (c *Conn) writeEnded(err error) {
+	if err != nil {
+		c.log().Debug("write failed; closing", "err", err)
 	}
-	c.writing = true
-	c.wdone = make(chan struct{})
-	c.srv.wg.Add(1)
-	go c.writeLoop(c.wdone)
-}
-
-// writeLoop drains the queue in batches: one write per batch under a
-// deadline. It exits when the queue is empty or held.
-func (c *Conn) writeLoop(done chan struct{}) {
-	defer c.srv.wg.Done()
-	defer close(done)
-	var buf []byte
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 || c.held {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		batch := c.queue
-		c.queue = c.spare[:0]
-		c.spare = nil
-		c.mu.Unlock()
-
-		buf = buf[:0]
-		closeAfter := false
-		for i := range batch {
-			it := &batch[i]
-			if it.st != nil {
-				buf = it.st.AppendXML(buf, stanza.NSComponent)
-			} else {
-				buf = append(buf, it.raw...)
-			}
-			closeAfter = closeAfter || it.close
-			batch[i] = item{}
-		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
-		_, err := c.nc.Write(buf)
-		c.mu.Lock()
-		c.spare = batch[:0]
-		if err != nil || closeAfter {
-			c.closed = true
-			c.queue = nil
-			c.writing = false
-			c.mu.Unlock()
-			if err != nil {
-				c.log().Debug("write failed; closing", "err", err)
-			}
-			c.shutdownConn(err == nil)
-			return
-		}
-		c.mu.Unlock()
-		if cap(buf) > 64<<10 {
-			buf = nil // do not keep a large buffer around
-		}
-	}
+	c.shutdownConn(err == nil)
 }
 
 // shutdownConn closes the connection; graceful half-closes it and gives the
@@ -398,7 +329,7 @@ func (c *Conn) endWith(err error) {
 	switch {
 	case errors.Is(err, errClosing):
 	case errors.Is(err, errClosedByPeer):
-		c.enqueue(item{raw: []byte(stream.Close), close: true})
+		c.enqueue(wire.Item{Raw: []byte(stream.Close), Close: true})
 	case errors.As(err, &se):
 		c.CloseWithError(se)
 	case errors.As(err, &syn):
@@ -414,14 +345,7 @@ func (c *Conn) endWith(err error) {
 
 // finish waits (bounded) for the last write and closes the connection.
 func (c *Conn) finish() {
-	c.mu.Lock()
-	c.closed = true
-	var wait chan struct{}
-	if c.writing {
-		wait = c.wdone
-	}
-	c.mu.Unlock()
-	if wait != nil {
+	if wait := c.q.Close(); wait != nil {
 		t := time.NewTimer(closeWait)
 		select {
 		case <-wait:

@@ -14,5 +14,5 @@
 // while there is something to write.
 //
 // The package does not import the router: it defines the Router interface
-// it needs, and cmd/dormouse connects the two.
+// it needs, and package server connects the two.
 package component

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"mellium.im/xmpp/jid"
@@ -128,26 +129,15 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
+	a := wire.Acceptor{Listener: l, Closing: s.isClosing, Log: s.log}
 	for {
-		nc, err := l.Accept()
+		nc, err := a.Accept()
+		if errors.Is(err, wire.ErrClosing) {
+			return ErrServerClosed
+		}
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
 			return err
 		}
-		delay = 0
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -166,6 +156,12 @@ func (s *Server) Serve(l net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // Shutdown stops accepting, ends every stream with a system-shutdown stream

@@ -338,8 +338,8 @@ func TestLoadMissingFile(t *testing.T) {
 
 func TestLoadReportsAllUnknownKeys(t *testing.T) {
 	_, err := Load(writeFile(t, "a = 1\nb = 2\n"), []string{"DORMOUSE_X=1"})
-	if n := len(configErrors(err)); n != 2 {
-		t.Errorf("got %d errors (%v), want 2 (file errors stop before env)", n, err)
+	if n := len(configErrors(err)); n != 3 {
+		t.Errorf("got %d errors (%v), want 3 (the file's and the environment's)", n, err)
 	}
 	_, err = Load(writeFile(t, "[c2z]\nlisten = 1\nmax_queue = 2\n"), nil)
 	if n := len(configErrors(err)); n != 1 {
@@ -348,6 +348,21 @@ func TestLoadReportsAllUnknownKeys(t *testing.T) {
 	_, err = Load("", []string{"DORMOUSE_X=1", "DORMOUSE_Y=2"})
 	if n := len(configErrors(err)); n != 2 {
 		t.Errorf("got %d errors (%v), want 2", n, err)
+	}
+}
+
+// TestLoadReportsEveryProblem: an unknown key does not hide an invalid
+// value in the same file, nor the environment's problems.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	path := writeFile(t, "[c2s]\nlistne = \":2\"\nmax_stanza_size = 5\n[log]\nlevel = \"loud\"\n")
+	_, err := Load(path, []string{"DORMOUSE_C2S_REQUIRE_TLS=yes", "DORMOUSE_NOPE=1"})
+	wantKey(t, err, "c2s.listne", "unknown key")
+	wantKey(t, err, "c2s.max_stanza_size", "must be at least 10000 bytes (got 5)")
+	wantKey(t, err, "log.level", "must be one of")
+	wantKey(t, err, "c2s.require_tls", "invalid boolean")
+	wantKey(t, err, "DORMOUSE_NOPE", "unknown environment variable")
+	if n := len(configErrors(err)); n != 5 {
+		t.Errorf("got %d errors (%v), want 5", n, err)
 	}
 }
 

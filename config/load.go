@@ -28,33 +28,40 @@ const EnvTestPrefix = "DORMOUSE_TEST_"
 // Unknown keys in the file and unknown DORMOUSE_* variables (other than
 // DORMOUSE_TEST_*) are errors. Every error is or joins *Error values; see
 // IsConfigError.
+//
+// Every problem is reported at once: unknown keys and variables do not hide
+// invalid values elsewhere. Only a file that cannot be read or decoded stops
+// Load before the environment and Validate.
 func Load(path string, environ []string) (Config, error) {
 	c := Default()
+	var errs []error
 	if path != "" {
-		if err := decodeFile(path, &c); err != nil {
+		unknown, err := decodeFile(path, &c)
+		if err != nil {
 			return Config{}, err
 		}
+		errs = append(errs, unknown)
 	}
-	if err := applyEnv(&c, environ); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
+	errs = append(errs, applyEnv(&c, environ), c.Validate())
+	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// decodeFile decodes the TOML file at path over c.
-func decodeFile(path string, c *Config) error {
+// decodeFile decodes the TOML file at path over c. It returns the unknown
+// keys as unknownKeys (the rest of the file is decoded), and a file it cannot
+// read or decode as err.
+func decodeFile(path string, c *Config) (unknownKeys, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return &Error{Msg: fmt.Sprintf("read file: %v", err), Err: err}
+		return nil, &Error{Msg: fmt.Sprintf("read file: %v", err), Err: err}
 	}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return &Error{
+			return nil, &Error{
 				Key: pe.LastKey,
 				Msg: fmt.Sprintf("%s:%d: %s", path, pe.Position.Line, pe.Message),
 				Err: err,
@@ -63,9 +70,9 @@ func decodeFile(path string, c *Config) error {
 		// Type mismatches are plain errors: "toml: line 2 (last key "c2s.x"): incompatible types: ...".
 		key, line, msg := splitTOMLError(err.Error())
 		if line > 0 {
-			return &Error{Key: key, Msg: fmt.Sprintf("%s:%d: %s", path, line, msg), Err: err}
+			return nil, &Error{Key: key, Msg: fmt.Sprintf("%s:%d: %s", path, line, msg), Err: err}
 		}
-		return &Error{Key: key, Msg: fmt.Sprintf("%s: %s", path, msg), Err: err}
+		return nil, &Error{Key: key, Msg: fmt.Sprintf("%s: %s", path, msg), Err: err}
 	}
 	// Report an unknown table once, not each key in it too.
 	undecoded := md.Undecoded()
@@ -83,7 +90,7 @@ outer:
 		}
 		errs = append(errs, &Error{Key: k.String(), Msg: "unknown key in " + path})
 	}
-	return errors.Join(errs...)
+	return errors.Join(errs...), nil
 }
 
 // splitTOMLError takes apart the message of a decoding error of

@@ -124,7 +124,7 @@ func (noMetrics) Archived(int)                             {}
 func (noMetrics) MAMQueried(time.Duration)                 {}
 
 // Roster tells whether contact (compared as a bare JID) is in user's
-// roster. cmd adapts roster.Service to it.
+// roster. The server (package server) adapts the roster store to it.
 type Roster interface {
 	InRoster(ctx context.Context, user, contact jid.JID) (bool, error)
 }
@@ -200,7 +200,7 @@ func (s *Service) append(ctx context.Context, msgs []Message) error {
 }
 
 // ValidateDefault reports whether d is a valid archiving default ("" is
-// accepted and means PrefAlways), for cmd's config validation.
+// accepted and means PrefAlways), for the configuration's validation (package config).
 func ValidateDefault(d string) error {
 	switch d {
 	case "", PrefAlways, PrefRoster, PrefNever:

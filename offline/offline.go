@@ -47,7 +47,7 @@ const deliveryPage = 100
 var ErrSkipped = errors.New("offline: message not stored")
 
 // Events receives offline storage notifications (push notifications
-// subscribe here; cmd connects them).
+// subscribe here; package server connects them).
 type Events interface {
 	// MessageStored is called after st was stored for user (a bare JID).
 	// It must not block.

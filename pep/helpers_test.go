@@ -186,6 +186,12 @@ func (e *env) online(t testing.TB, full string, lastItems int, features ...strin
 	if lastItems > 0 {
 		last = wait(t, rec, lastItems)
 	}
+	if !e.svc.Quiesce(5 * time.Second) {
+		t.Fatal("the service's background work did not end")
+	}
+	if got := rec.Take(); len(got) != 0 {
+		t.Fatalf("%s got %v besides %d last items", full, got, lastItems)
+	}
 	return rec, last
 }
 

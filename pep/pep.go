@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
@@ -105,6 +106,7 @@ type Service struct {
 	ctx    context.Context // of the goroutines; cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the goroutines resolving caps and sending last items
+	busy   atomic.Int32   // how many of them run (for tests)
 
 	caps capsCache
 }
@@ -151,8 +153,10 @@ func (s *Service) Close() {
 // goTrack runs f on a goroutine Close waits for.
 func (s *Service) goTrack(f func(ctx context.Context)) {
 	s.wg.Add(1)
+	s.busy.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.busy.Add(-1)
 		f(s.ctx)
 	}()
 }

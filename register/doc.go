@@ -13,7 +13,7 @@
 //     Config.AllowPasswordChange or Config.Enabled is set.
 //
 // PreAuth answers registration before authentication (§3.1), if
-// Config.Enabled: cmd sets it as session.Config.PreAuth and offers
+// Config.Enabled: package server sets it as session.Config.PreAuth and offers
 // StreamFeature in session.Config.PreAuthFeatures, both only when enabled.
 // A get returns the fields (<instructions/>, <username/>, <password/>); a
 // set creates the account username@host: conflict if it exists,

@@ -5,16 +5,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -27,11 +22,8 @@ import (
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
-	"dormouse.im/dormouse/sm"
 	"dormouse.im/dormouse/sql"
-	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/tlsutil"
-	"mellium.im/xmpp/jid"
 )
 
 // Server is a running Dormouse.
@@ -100,28 +92,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		stores.Close()
 		return nil, err
 	}
-	scfg := session.Config{
-		AuthSecret:    secret,
-		Hosts:         hosts,
-		TLS:           tlsCfg,
-		RequireTLS:    cfg.C2S.RequireTLS,
-		MaxStanzaSize: cfg.C2S.MaxStanzaSize,
-		AuthTimeout:   cfg.C2S.AuthTimeout.Duration(),
-		IdleTimeout:   cfg.C2S.IdleTimeout.Duration(),
-		ParkAfter:     cfg.C2S.ParkAfter.Duration(),
-		MaxQueue:      cfg.C2S.MaxQueue,
-		StanzaRate:    float64(cfg.C2S.StanzaRate),
-		StanzaBurst:   cfg.C2S.StanzaBurst,
-		MaxConnsPerIP: cfg.C2S.MaxConnectionsPerIP,
-	}
-	scfg.SM = session.SMConfig{
-		ResumeTimeout:    cfg.StreamManagement.ResumeTimeout.Duration(),
-		MaxResumeTimeout: cfg.StreamManagement.MaxResumeTimeout.Duration(),
-		MaxQueue:         cfg.StreamManagement.MaxQueue,
-	}
-	if scfg.MaxConnsPerIP == 0 {
-		scfg.MaxConnsPerIP = -1 // config: 0 means no limit
-	}
+	scfg := sessionConfig(cfg, secret, tlsCfg)
 	if err := s.registerFeatures(mux, &scfg); err != nil {
 		stores.Close()
 		return nil, err
@@ -138,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Log:      log.With("component", "c2s"),
 		// Messages of sessions that end unacknowledged (resume timeout,
 		// overflow, shutdown) go to another resource or offline storage.
-		Rescuer: sm.NewRescuer(s.offline, offline.ErrSkipped, log.With("component", "sm")),
+		Rescuer: s.offline,
 		Metrics: s.Metrics,
 	}
 	s.comp = &component.Server{
@@ -160,19 +131,8 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	return s, nil
 }
 
-// accountChecker adapts the account store for the router.
-type accountChecker struct{ accounts auth.Store }
-
-func (a accountChecker) AccountExists(ctx context.Context, bare jid.JID) (bool, error) {
-	_, err := a.accounts.Credentials(ctx, bare.Bare().String())
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, auth.ErrNotFound):
-		return false, nil
-	}
-	return false, err
-}
+// Offline storage takes the messages of sessions that end unacknowledged.
+var _ session.Rescuer = (*offline.Service)(nil)
 
 // Start opens the listeners and serves in the background.
 func (s *Server) Start() error {
@@ -232,31 +192,6 @@ func (s *Server) Addr(name string) net.Addr {
 	return nil
 }
 
-func (s *Server) serveAdmin(l net.Listener) error { return s.admin.Serve(l) }
-
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.Metrics.Handler())
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := s.Stores.Accounts.Accounts(ctx, "invalid.invalid"); err != nil {
-			http.Error(w, "storage unavailable: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return mux
-}
-
 // Shutdown stops accepting, ends every stream with system-shutdown, waits
 // for connections (bounded by ctx), and closes storage.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -285,84 +220,4 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("storage: %w", err))
 	}
 	return errors.Join(errs...)
-}
-
-func newThrottle(cfg config.Config) *auth.Throttle {
-	return auth.NewThrottle(auth.ThrottleConfig{
-		Burst:    cfg.Auth.MaxFailuresPerIP,
-		HalfLife: cfg.Auth.FailureWindow.Duration(),
-	}, time.Now)
-}
-
-// loadSecret reads the server's persistent random secret from the data
-// directory, creating it on first start.
-func loadSecret(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "secret.key")
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) >= 32 {
-		return b, nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("server: reading %s: %w", path, err)
-	}
-	b = make([]byte, 32)
-	_, _ = rand.Read(b)
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("server: creating data directory: %w", err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, fmt.Errorf("server: writing %s: %w", path, err)
-	}
-	return b, nil
-}
-
-// registerSessionMetrics exposes the client sessions' counters.
-func (s *Server) registerSessionMetrics() {
-	m, c := s.Metrics, s.c2s
-	m.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(c.Count()) })
-	m.CounterVecFunc("c2s_stanzas_out_total", "Stanzas queued for writing to clients, by kind.", "kind",
-		[]string{"message", "presence", "iq"}, func() []float64 {
-			by := c.Stats().StanzasOutBy
-			return []float64{float64(by[stanza.KindMessage]), float64(by[stanza.KindPresence]), float64(by[stanza.KindIQ])}
-		})
-	m.GaugeGroup([]metrics.Gauge{
-		{Name: "c2s_sessions_live", Help: "Bound client sessions with a connection."},
-		{Name: "c2s_sessions_inactive", Help: "Live sessions whose client is inactive (XEP-0352)."},
-		{Name: "sm_unacked_stanzas", Help: "Stanzas sent or queued and not yet acknowledged (XEP-0198), all sessions."},
-		{Name: "sm_unacked_stanzas_max", Help: "The most unacknowledged stanzas of one session."},
-		{Name: "csi_held_stanzas", Help: "Stanzas held back now for inactive or hibernated clients."},
-	}, func() []float64 {
-		n := c.Census()
-		return []float64{float64(n.Live), float64(n.Inactive), float64(n.Unacked), float64(n.MaxUnacked), float64(n.Held)}
-	})
-	gauges := []struct {
-		name, help string
-		f          func(session.Stats) float64
-	}{
-		{"sm_resumable_sessions", "Resumable (XEP-0198) sessions, live or hibernated.", func(st session.Stats) float64 { return float64(st.Resumable) }},
-		{"sm_hibernated_sessions", "Hibernated sessions waiting for a resume.", func(st session.Stats) float64 { return float64(st.Hibernated) }},
-		{"c2s_parked_connections", "Idle client connections holding no goroutine and no read buffer.", func(st session.Stats) float64 { return float64(st.Parked) }},
-	}
-	for _, g := range gauges {
-		m.GaugeFunc(g.name, g.help, func() float64 { return g.f(c.Stats()) })
-	}
-	counters := []struct {
-		name, help string
-		f          func(session.Stats) uint64
-	}{
-		{"sm_hibernations_total", "Connections lost by resumable sessions.", func(st session.Stats) uint64 { return st.Hibernations }},
-		{"sm_resumptions_total", "Successful resumptions.", func(st session.Stats) uint64 { return st.Resumptions }},
-		{"sm_resume_failures_total", "Failed resumptions.", func(st session.Stats) uint64 { return st.ResumeFailures }},
-		{"sm_timeouts_total", "Hibernated sessions not resumed in time.", func(st session.Stats) uint64 { return st.Timeouts }},
-		{"sm_overflows_total", "Hibernated sessions ended because their queue overflowed.", func(st session.Stats) uint64 { return st.Overflows }},
-		{"sm_rescued_total", "Messages of ended sessions handed to another resource or offline storage.", func(st session.Stats) uint64 { return st.Rescued }},
-		{"sm_rescue_errors_total", "Messages of ended sessions that could not be rescued (lost).", func(st session.Stats) uint64 { return st.RescueErrors }},
-		{"c2s_parks_total", "Times an idle client connection parked.", func(st session.Stats) uint64 { return st.Parks }},
-		{"csi_held_total", "Stanzas held while a client was inactive (XEP-0352) or hibernated.", func(st session.Stats) uint64 { return st.CSIHeld }},
-		{"csi_superseded_total", "Held presence replaced by a newer one.", func(st session.Stats) uint64 { return st.CSISuperseded }},
-		{"csi_flushes_total", "Hold queue flushes.", func(st session.Stats) uint64 { return st.CSIFlushes }},
-	}
-	for _, x := range counters {
-		m.CounterFunc(x.name, x.help, func() float64 { return float64(x.f(c.Stats())) })
-	}
 }

@@ -58,9 +58,9 @@ func BenchmarkDeliver(b *testing.B) {
 				}
 				if n%512 == 0 {
 					// Let the writer keep up, as a reading client would.
-					c.mu.Lock()
-					c.waitWriterLocked()
-					c.mu.Unlock()
+					for done := c.q.Idle(); done != nil; done = c.q.Idle() {
+						<-done
+					}
 				}
 			}
 		})

@@ -15,20 +15,12 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/internal/netpoll"
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
-
-// item is one entry of the outbound queue: a stanza, or raw bytes of a
-// stream-level element.
-type item struct {
-	st    *stanza.Stanza
-	raw   []byte
-	close bool // close the connection after writing this item
-	force bool // a stanza that bypasses the MaxQueue bound (the session bounds it)
-}
 
 // Conn is one client connection.
 type Conn struct {
@@ -89,36 +81,10 @@ type Conn struct {
 	stopping atomic.Bool  // the stream is being closed; reads keep their short deadline
 	stopAt   atomic.Int64 // that deadline (Unix nanoseconds), set before stopping
 
-	mu      sync.Mutex // guards the fields below
-	queue   []item
-	spare   []item
-	writing bool
-	closed  bool          // no more items accepted
-	drained chan struct{} // closed when writing becomes false, if someone waits
-}
-
-// writerDoneLocked records that the writer stopped and wakes who waits.
-func (c *Conn) writerDoneLocked() {
-	c.writing = false
-	if c.drained != nil {
-		close(c.drained)
-		c.drained = nil
-	}
-}
-
-// waitWriterLocked waits, with c.mu held (released while waiting), until
-// no writer runs.
-func (c *Conn) waitWriterLocked() {
-	for c.writing {
-		ch := c.drained
-		if ch == nil {
-			ch = make(chan struct{})
-			c.drained = ch
-		}
-		c.mu.Unlock()
-		<-ch
-		c.mu.Lock()
-	}
+	// q is the outbound queue: stanzas and stream-level elements, written
+	// in batches by a writer goroutine that runs only while there is
+	// something to write. Its lock is the last in the lock order.
+	q wire.Queue
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
@@ -133,6 +99,7 @@ func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
 	if _, ok := nc.(syscall.Conn); ok && s.Config.ParkAfter >= 0 {
 		c.canPark = true
 	}
+	c.q.Init(wire.QueueConfig{NS: stanza.NSClient, Write: c.writeBatch, End: c.writeEnded})
 	c.seq = s.connSeq.Add(1)
 	c.lg = slog.New(&attrHandler{s.Log.Handler(), c.logAttrs})
 	return c
@@ -147,89 +114,42 @@ func (c *Conn) Deliver(st *stanza.Stanza) bool {
 	if s := c.sess.Load(); s != nil {
 		return s.Deliver(st)
 	}
-	return c.enqueue(item{st: st})
+	return c.enqueue(wire.Item{St: st})
 }
 
-func (c *Conn) enqueue(it item) bool {
-	c.mu.Lock()
-	if c.closed || (it.st != nil && !it.force && len(c.queue) >= c.srv.Config.MaxQueue) {
-		c.mu.Unlock()
-		return false
-	}
-	if it.close {
-		c.closed = true
-	}
-	c.queue = append(c.queue, it)
-	start := !c.writing
-	c.writing = true
-	c.mu.Unlock()
-	if start {
-		go c.writeLoop()
-	}
-	return true
-}
+// enqueue queues an item for writing; a stanza that is not Force only
+// while fewer than Config.MaxQueue wait.
+func (c *Conn) enqueue(it wire.Item) bool { return c.q.Push(it, c.srv.Config.MaxQueue) }
 
 // CloseWithError ends the stream with a stream error after the queued
 // stanzas are written. Safe to call from any goroutine.
 func (c *Conn) CloseWithError(e *stream.Error) {
 	b := e.AppendXML(nil)
 	b = append(b, stream.Close...)
-	if !c.enqueue(item{raw: b, close: true}) {
+	if !c.enqueue(wire.Item{Raw: b, Close: true}) {
 		return
 	}
 	c.closeSent.Store(true)
 	c.log().Info("closing stream", "condition", string(e.Condition), "text", e.Text)
 }
 
-// writeLoop drains the queue in batches: one write per batch under a
-// deadline. It exits when the queue is empty.
-func (c *Conn) writeLoop() {
-	var buf []byte
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.writerDoneLocked()
-			c.mu.Unlock()
-			return
-		}
-		batch := c.queue
-		c.queue = c.spare[:0]
-		c.mu.Unlock()
+// writeBatch writes one batch of the outbound queue under the write
+// deadline.
+func (c *Conn) writeBatch(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.Config.WriteTimeout))
+	_, err := c.conn.Write(b)
+	return err
+}
 
-		buf = buf[:0]
-		closeAfter := false
-		for i := range batch {
-			it := &batch[i]
-			if it.st != nil {
-				buf = it.st.AppendXML(buf, stanza.NSClient)
-			} else {
-				buf = append(buf, it.raw...)
-			}
-			closeAfter = closeAfter || it.close
-			batch[i] = item{}
-		}
-		c.wmu.Lock()
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.Config.WriteTimeout))
-		_, err := c.conn.Write(buf)
-		c.wmu.Unlock()
-		c.mu.Lock()
-		c.spare = batch[:0]
-		if err != nil || closeAfter {
-			c.closed = true
-			c.queue = nil
-			c.writerDoneLocked()
-			c.mu.Unlock()
-			if err != nil {
-				c.log().Debug("write failed; closing", "err", err)
-			}
-			c.shutdownConn(closeAfter && err == nil)
-			return
-		}
-		c.mu.Unlock()
-		if cap(buf) > 64<<10 {
-			buf = nil // do not keep a large buffer around
-		}
+// writeEnded closes the connection after a failed write (err) or the write
+// of the stream's last element.
+func (c *Conn) writeEnded(err error) {
+	if err != nil {
+		c.log().Debug("write failed; closing", "err", err)
 	}
+	c.shutdownConn(err == nil)
 }
 
 // shutdownConn closes the connection; graceful waits briefly for the peer's
@@ -383,7 +303,7 @@ func (c *Conn) endWith(err error) {
 	case errors.Is(err, errSuperseded):
 		c.log().Debug("reader stopped: session resumed elsewhere")
 	case err == nil || errors.Is(err, errClosedByPeer):
-		c.enqueue(item{raw: []byte(stream.Close), close: true})
+		c.enqueue(wire.Item{Raw: []byte(stream.Close), Close: true})
 	case errors.As(err, &se):
 		c.CloseWithError(se)
 	case errors.As(err, &syn):
@@ -391,7 +311,7 @@ func (c *Conn) endWith(err error) {
 	case errors.As(err, &tooHigh):
 		c.log().Info("closing stream", "condition", "undefined-condition", "err", err)
 		c.closeSent.Store(true)
-		c.enqueue(item{raw: append(tooHigh.appendXML(nil), stream.Close...), close: true})
+		c.enqueue(wire.Item{Raw: append(tooHigh.appendXML(nil), stream.Close...), Close: true})
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.resumable():
 		c.CloseWithError(&stream.Error{Condition: stream.ConnectionTimeout, Text: "no activity"})
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -436,11 +356,10 @@ func (c *Conn) finish() {
 	}
 	// Let the writer flush what is queued (a final stream error), bounded
 	// by the write deadline.
-	c.mu.Lock()
-	c.closed = true
-	c.waitWriterLocked()
-	c.queue, c.spare = nil, nil
-	c.mu.Unlock()
+	if done := c.q.Close(); done != nil {
+		<-done
+	}
+	c.q.Free()
 	c.cancel()
 	c.unpoll()
 	c.nc.Close()

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
 )
 
@@ -161,4 +162,67 @@ func hasChildIn(el *xml.Element, space string) bool {
 		}
 	}
 	return false
+}
+
+// setInactive applies a XEP-0352 <inactive/> or <active/>.
+func (s *Session) setInactive(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateLive {
+		return
+	}
+	s.inactive = v
+	if !v && s.held.len() > 0 {
+		s.flushHeldLocked()
+	}
+}
+
+// holdLocked puts a stanza in the CSI hold queue; a full hold queue is
+// flushed.
+func (s *Session) holdLocked(e queued) {
+	st0 := &s.srv.stats
+	if s.held == nil {
+		s.held = &holdQueue{}
+	}
+	if s.held.add(e) {
+		st0.csiSuperseded.Add(1)
+	}
+	st0.csiHeld.Add(1)
+	if s.held.len() >= s.srv.Config.CSI.MaxHeld {
+		s.flushHeldLocked()
+	}
+}
+
+// flushHeldLocked sends the held stanzas in order.
+func (s *Session) flushHeldLocked() {
+	items := s.held.take()
+	s.held = nil
+	for _, e := range items {
+		s.sendLocked(e, false)
+	}
+	if len(items) > 0 {
+		s.srv.stats.csiFlushes.Add(1)
+	}
+}
+
+// csiElement handles XEP-0352 <active/> and <inactive/>; they get no
+// reply.
+func (c *Conn) csiElement(el *xml.Element) error {
+	if c.superseded.Load() {
+		return errSuperseded
+	}
+	var inactive bool
+	switch el.Name.Local {
+	case "active":
+	case "inactive":
+		inactive = true
+	default:
+		return &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "unsupported element {" + NSCSI + "}" + el.Name.Local}
+	}
+	if s := c.sess.Load(); s != nil {
+		s.setInactive(inactive)
+	} else {
+		c.csiInactive = inactive // applied at bind
+	}
+	return nil
 }

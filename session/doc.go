@@ -75,7 +75,7 @@
 // resource, server shutdown — is unbound first (contacts get unavailable
 // presence), then hands every queued message worth keeping (Rescuable) to
 // the Server's Rescuer, stamped with the time the session got it (XEP-0203)
-// and in queue order: cmd connects it to delivery to another resource of
+// and in queue order: package server connects it to delivery to another resource of
 // the account, else offline storage. Queued IQ requests are answered
 // service-unavailable; presence and chat states are dropped; nothing is
 // bounced to a message's sender. Shutdown ends every live and hibernated
@@ -105,13 +105,31 @@
 // reader holds while it routes and counts one stanza, so a resumption on
 // another connection reads a count that includes every stanza the old
 // connection handed on. Lock order: Session.resumeMu → Session.inMu →
-// Session.mu → Conn.mu; the registry lock and Server.mu are leaves. A
+// Session.mu → the lock of Conn.q (its outbound queue); the registry lock and Server.mu are leaves. A
 // hibernated session has no goroutine: its resumption timeout is an entry
-// in a heap run by one Clock timer for all (hibtimer.go).
+// in a heap run by one Clock timer for all (sm_hibernate.go).
 // Timer callbacks and background endings are counted so Shutdown waits for
 // them.
 //
+// # Files
+//
+//	server.go        Server, Config, accept loop, Shutdown
+//	conn.go          Conn: one TCP connection, its write queue and lifecycle
+//	negotiate.go     stream header, STARTTLS, SASL, stream features
+//	stanzas.go       bound stanzas: bind, 'from' stamping, rate limit, routing
+//	park.go          idle connections without goroutine or buffer
+//	session.go       Session: the bound resource, delivery, ending
+//	rescue.go        what happens to the queue of an ended session (Rescuer)
+//	sm.go            XEP-0198 wire protocol on the connection: <enable/>,
+//	                 <resume/>, <a/>, <r/>; the unacknowledged queue
+//	sm_session.go    XEP-0198 on the Session: acks, hibernation, resumption
+//	sm_hibernate.go  resumption timeouts (one timer for all)
+//	sm_registry.go   SM-IDs of resumable and recently ended sessions
+//	csi.go           XEP-0352: <active/>, <inactive/>, the hold queue
+//	events.go        Events and ResumePolicy for other packages
+//	stats.go         Stats, Census and Metrics
+//
 // The package does not import the router or any feature: it defines the
-// Router, Rescuer and Events interfaces it needs, and cmd/dormouse
+// Router, Rescuer and Events interfaces it needs, and package server
 // connects them.
 package session

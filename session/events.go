@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"dormouse.im/dormouse/stanza"
@@ -93,26 +92,3 @@ func (l eventList) InactiveStanza(ctx context.Context, full jid.JID, st *stanza.
 // Push notifications (XEP-0357) use it to keep sessions with push enabled
 // resumable longer.
 type ResumePolicy func(ctx context.Context, full jid.JID, requested, configured time.Duration) time.Duration
-
-// Rescuer takes over the messages of a session that ended with stanzas the
-// client never acknowledged (XEP-0198 §4: the server treats them as if sent
-// to an unavailable resource): a resume timeout, a queue overflow, a clean
-// close with unacknowledged stanzas, a replaced resource, or the server
-// shutting down. The session calls it only for messages Rescuable reports
-// worth keeping, in queue order, after the session is unbound from the
-// router. cmd connects it to a function that delivers to another available
-// resource of the account, else stores the message offline (see package
-// dormouse.im/dormouse/sm). It must not bounce the message to its sender.
-type Rescuer interface {
-	Rescue(ctx context.Context, st *stanza.Stanza) error
-}
-
-// RescueFunc adapts a function to the Rescuer interface.
-type RescueFunc func(ctx context.Context, st *stanza.Stanza) error
-
-// Rescue calls f(ctx, st).
-func (f RescueFunc) Rescue(ctx context.Context, st *stanza.Stanza) error { return f(ctx, st) }
-
-// ErrNoRescuer is logged for each message lost because Server.Rescuer is
-// not set.
-var ErrNoRescuer = errors.New("session: no rescuer configured; message dropped")

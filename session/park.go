@@ -73,12 +73,7 @@ func (c *Conn) park() error {
 		}
 		c.rc = rc
 	}
-	c.mu.Lock()
-	if !c.writing && len(c.queue) == 0 {
-		// Nor the write queue's slices.
-		c.queue, c.spare = nil, nil
-	}
-	c.mu.Unlock()
+	c.q.Free() // nor the write queue's arrays
 	st := &c.srv.stats
 	st.parks.Add(1)
 	st.parked.Add(1) // before anything can wake the connection

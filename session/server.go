@@ -14,6 +14,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/internal/netpoll"
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -41,7 +42,7 @@ type PreAuthHandler func(ctx context.Context, host string, iq *stanza.Stanza) *s
 type Config struct {
 	Hosts         []string      // served domains; the first is the default
 	TLS           *tls.Config   // required
-	RequireTLS    bool          // STARTTLS must precede authentication (default in cmd: true)
+	RequireTLS    bool          // STARTTLS must precede authentication (default in the configuration: true)
 	MaxStanzaSize int           // default 256 KiB
 	AuthTimeout   time.Duration // unauthenticated streams are closed after this; default 60 s
 	IdleTimeout   time.Duration // a bound stream that sends nothing for this long is closed; default 30 min
@@ -153,7 +154,7 @@ type Server struct {
 	sweepOnce            sync.Once     // starts the idle sweep (park.go)
 	sweepStop, sweepDone chan struct{} // set by sweepOnce
 	reg                  registry
-	hib                  hibTimers // resumption timeouts (hibtimer.go)
+	hib                  hibTimers // resumption timeouts (sm_hibernate.go)
 	stats                stats
 	closing              atomic.Bool // Shutdown was called
 	connSeq              atomic.Uint64
@@ -273,23 +274,15 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	var delay time.Duration
+	a := wire.Acceptor{Listener: l, Closing: s.closing.Load, Log: s.Log}
 	for {
-		nc, err := l.Accept()
+		nc, err := a.Accept()
+		if errors.Is(err, wire.ErrClosing) {
+			return ErrServerClosed
+		}
 		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.Log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
 			return err
 		}
-		delay = 0
 		ip := addrOf(nc.RemoteAddr())
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -410,32 +403,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.poller.Close()
 	}
 	return err
-}
-
-// beginRescue and endRescue bracket handing an account's messages to the
-// Rescuer.
-func (s *Server) beginRescue(bare string) {
-	s.mu.Lock()
-	if s.rescues == nil {
-		s.rescues = map[string]int{}
-	}
-	s.rescues[bare]++
-	s.mu.Unlock()
-}
-
-func (s *Server) endRescue(bare string) {
-	s.mu.Lock()
-	if s.rescues[bare]--; s.rescues[bare] <= 0 {
-		delete(s.rescues, bare)
-	}
-	s.mu.Unlock()
-}
-
-// rescuing reports whether a rescue of the account's messages is running.
-func (s *Server) rescuing(bare string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rescues[bare] > 0
 }
 
 // startWork and doneWork bracket a session ending that runs outside a

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"mellium.im/xmpp/jid"
@@ -67,7 +68,7 @@ func (r endReason) String() string {
 //
 // Concurrency. Deliver and CloseWithError are called from any goroutine.
 // Inbound stanzas are handled on the reader goroutine of the attached
-// connection. Lock order: resumeMu → inMu → mu → Conn.mu; the server's
+// connection. Lock order: resumeMu → inMu → mu → Conn.q; the server's
 // registry lock is never held together with mu.
 type Session struct {
 	srv   *Server
@@ -99,7 +100,7 @@ type Session struct {
 	ackGen   uint64        // invalidates stale ack-request timer calls
 	ackStop  func() bool   // the pending ack-request timer
 	hibGen   uint64        // invalidates stale hibernation timer calls
-	hib      *hibEntry     // the pending resumption timeout (hibtimer.go)
+	hib      *hibEntry     // the pending resumption timeout (sm_hibernate.go)
 	closing  bool          // the server is closing the stream: do not hibernate
 	inactive bool          // XEP-0352 client state
 	held     *holdQueue    // CSI hold queue; nil while empty
@@ -211,34 +212,6 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 // now returns the session clock's time in Unix milliseconds.
 func (s *Session) now() int64 { return s.srv.clock.Now().UnixMilli() }
 
-// holdLocked puts a stanza in the CSI hold queue; a full hold queue is
-// flushed.
-func (s *Session) holdLocked(e queued) {
-	st0 := &s.srv.stats
-	if s.held == nil {
-		s.held = &holdQueue{}
-	}
-	if s.held.add(e) {
-		st0.csiSuperseded.Add(1)
-	}
-	st0.csiHeld.Add(1)
-	if s.held.len() >= s.srv.Config.CSI.MaxHeld {
-		s.flushHeldLocked()
-	}
-}
-
-// flushHeldLocked sends the held stanzas in order.
-func (s *Session) flushHeldLocked() {
-	items := s.held.take()
-	s.held = nil
-	for _, e := range items {
-		s.sendLocked(e, false)
-	}
-	if len(items) > 0 {
-		s.srv.stats.csiFlushes.Add(1)
-	}
-}
-
 // sendLocked appends a stanza to the XEP-0198 queue and, while a connection
 // is attached, to its write queue. bounded applies the live queue limit.
 func (s *Session) sendLocked(e queued, bounded bool) bool {
@@ -248,7 +221,7 @@ func (s *Session) sendLocked(e queued, bounded bool) bool {
 		if s.conn == nil {
 			return false
 		}
-		return s.conn.enqueue(item{st: st, force: !bounded})
+		return s.conn.enqueue(wire.Item{St: st, Force: !bounded})
 	}
 	if e.at == 0 {
 		e.at = s.now()
@@ -265,63 +238,11 @@ func (s *Session) sendLocked(e queued, bounded bool) bool {
 	if s.conn != nil {
 		// Kept in out even if the connection is closing: replayed on
 		// resumption or rescued.
-		s.conn.enqueue(item{st: st, force: true})
+		s.conn.enqueue(wire.Item{St: st, Force: true})
 		s.sinceR++
 		s.maybeRequestAckLocked()
 	}
 	return true
-}
-
-// maybeRequestAckLocked sends <r/> once Config.SM.AckAfter stanzas are
-// unacknowledged, or arms the timer that sends it after
-// Config.SM.AckDelay. At most one <r/> is outstanding.
-func (s *Session) maybeRequestAckLocked() {
-	if !s.sm || s.rOut || s.conn == nil || s.out.len() == 0 {
-		return
-	}
-	if s.sinceR >= s.srv.Config.SM.AckAfter {
-		s.requestAckLocked()
-		return
-	}
-	if s.ackStop == nil {
-		gen := s.ackGen
-		s.ackStop = s.srv.clock.AfterFunc(s.srv.Config.SM.AckDelay, func() { s.ackTimer(gen) })
-	}
-}
-
-func (s *Session) requestAckLocked() {
-	s.stopAckLocked()
-	s.conn.enqueue(item{raw: []byte(smRequest)})
-	s.rOut = true
-	s.sinceR = 0
-}
-
-func (s *Session) ackTimer(gen uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if gen != s.ackGen {
-		return
-	}
-	s.ackStop = nil
-	if s.state == stateLive && s.sm && !s.rOut && s.out.len() > 0 {
-		s.requestAckLocked()
-	}
-}
-
-func (s *Session) stopAckLocked() {
-	s.ackGen++
-	if s.ackStop != nil {
-		s.ackStop()
-		s.ackStop = nil
-	}
-}
-
-func (s *Session) stopHibLocked() {
-	s.hibGen++
-	if s.hib != nil {
-		s.srv.hib.cancel(s.hib)
-		s.hib = nil
-	}
 }
 
 // setStateLocked changes the state, keeping the hibernated gauge right.
@@ -333,35 +254,6 @@ func (s *Session) setStateLocked(st sessState) {
 		s.srv.stats.hibernated.Add(1)
 	}
 	s.state = st
-}
-
-// hibernateLocked detaches the lost connection and starts the resumption
-// timer.
-func (s *Session) hibernateLocked() {
-	s.conn = nil
-	s.setStateLocked(stateHibernated)
-	s.stopAckLocked()
-	s.rOut = false
-	s.sinceR = 0
-	s.stopHibLocked()
-	s.hib = s.srv.hib.add(s, s.hibGen, s.timeout)
-	s.out.compact()
-}
-
-// expire ends a session whose resumption time ran out.
-func (s *Session) expire(gen uint64) {
-	srv := s.srv
-	srv.startWork()
-	defer srv.doneWork()
-	s.mu.Lock()
-	if s.state != stateHibernated || gen != s.hibGen {
-		s.mu.Unlock()
-		return
-	}
-	s.hib = nil
-	q := s.markEndedLocked()
-	s.mu.Unlock()
-	s.finishEnd(q, endTimeout)
 }
 
 // markEndedLocked ends the session: Deliver refuses from now on. It returns
@@ -406,42 +298,6 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 	if why == endTimeout || why == endOverflow {
 		srv.events.TimedOut(ctx, s.jid, rescued)
 	}
-}
-
-// rescue hands the messages worth keeping to the Rescuer, stamped with the
-// time the session got them (XEP-0203, unless the server stamped them
-// already), and bounces IQ requests; it drops the rest (presence, chat
-// states, errors, results).
-func (s *Session) rescue(ctx context.Context, q []queued) int {
-	srv := s.srv
-	if len(q) == 0 {
-		return 0
-	}
-	srv.beginRescue(s.bare)
-	defer srv.endRescue(s.bare)
-	n := 0
-	for _, e := range q {
-		st := e.st
-		switch {
-		case st.Kind == stanza.KindIQ && (st.Type == stanza.TypeGet || st.Type == stanza.TypeSet):
-			// RFC 6121 §8.5.3.1: the resource is gone.
-			srv.Router.Route(ctx, st.ErrorReply(stanza.NewError(stanza.ServiceUnavailable, "")))
-		case Rescuable(st):
-			if srv.Rescuer == nil {
-				s.log().Error("message lost", "stanza", st.Describe(), "err", ErrNoRescuer)
-				srv.stats.rescueErrors.Add(1)
-				continue
-			}
-			if err := srv.Rescuer.Rescue(ctx, stamped(st, s.jid.Domainpart(), e.at)); err != nil {
-				s.log().Error("rescuing a message failed", "stanza", st.Describe(), "err", err)
-				srv.stats.rescueErrors.Add(1)
-				continue
-			}
-			n++
-		}
-	}
-	srv.stats.rescued.Add(uint64(n))
-	return n
 }
 
 // connEnded is called by an attached connection that ended. A lost
@@ -507,175 +363,4 @@ func (s *Session) endDetached(why endReason) {
 	q := s.markEndedLocked()
 	s.mu.Unlock()
 	s.finishEnd(q, why)
-}
-
-// requestAckBeforeClose sends <r/> on a live stream-managed session, so a
-// client that answers before closing has fewer stanzas rescued (and later
-// delivered again).
-func (s *Session) requestAckBeforeClose() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == stateLive && s.sm && s.out.len() > 0 && !s.rOut {
-		s.requestAckLocked()
-	}
-}
-
-// setInactive applies a XEP-0352 <inactive/> or <active/>.
-func (s *Session) setInactive(v bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateLive {
-		return
-	}
-	s.inactive = v
-	if !v && s.held.len() > 0 {
-		s.flushHeldLocked()
-	}
-}
-
-// enable turns on XEP-0198 for the session (the connection answers
-// <enable/>): with resume, it registers an SM-ID. The <enabled/> answer is
-// queued under the same lock as the first counted stanza, so the count
-// starts exactly after it.
-func (s *Session) enable(resume bool, max time.Duration) {
-	srv := s.srv
-	s.inMu.Lock()
-	s.counting = true
-	s.inH = 0
-	s.inMu.Unlock()
-	var id string
-	var timeout time.Duration
-	if resume {
-		id = newSMID()
-		timeout = srv.Config.SM.ResumeTimeout
-		if max > 0 {
-			timeout = min(max, srv.Config.SM.MaxResumeTimeout)
-		}
-		if srv.ResumePolicy != nil {
-			if d := srv.ResumePolicy(context.Background(), s.jid, max, timeout); d > 0 {
-				timeout = d
-			}
-		}
-		srv.reg.add(id, s)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sm, s.id, s.timeout = true, id, timeout
-	s.conn.enqueue(item{raw: appendEnabled(nil, id, timeout)})
-}
-
-// smEnabled reports whether XEP-0198 is enabled.
-func (s *Session) smEnabled() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sm
-}
-
-// ack processes <a h='…'/> from the client.
-func (s *Session) ack(h uint32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, ok := ackCount(h, s.acked, s.out.len())
-	if !ok {
-		return &handledTooHigh{h: h, sent: s.acked + uint32(s.out.len())}
-	}
-	s.out.drop(int(n))
-	s.acked = h
-	s.rOut = false
-	if s.out.len() == 0 {
-		s.stopAckLocked()
-	} else {
-		s.maybeRequestAckLocked()
-	}
-	return nil
-}
-
-// resume attaches the new connection c to the session after the client's
-// <resume h='h'/>: the old connection, if still open, is closed with a
-// conflict stream error; <resumed/> is queued with the server's h, then
-// every stanza the client's h does not acknowledge, in order, then what CSI
-// held (XEP-0352: the resumed stream starts active).
-func (s *Session) resume(c *Conn, h uint32) error {
-	srv := s.srv
-	s.resumeMu.Lock()
-	defer s.resumeMu.Unlock()
-
-	s.mu.Lock()
-	if s.state == stateEnded {
-		s.mu.Unlock()
-		return errSessionGone
-	}
-	old := s.conn
-	s.conn = nil
-	prev := s.state
-	s.setStateLocked(stateResuming)
-	s.stopHibLocked()
-	s.stopAckLocked()
-	if old != nil {
-		old.superseded.Store(true)
-	}
-	s.mu.Unlock()
-	if old != nil {
-		old.log().Info("session resumed on another connection")
-		old.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "the session was resumed on another connection"})
-		old.interruptRead()
-	}
-
-	// Wait for the old reader to finish the stanza it is handling.
-	s.inMu.Lock()
-	inH := s.inH
-	s.inMu.Unlock()
-
-	s.mu.Lock()
-	if s.state == stateEnded {
-		s.mu.Unlock()
-		return errSessionGone
-	}
-	n, ok := ackCount(h, s.acked, s.out.len())
-	if !ok {
-		err := &handledTooHigh{h: h, sent: s.acked + uint32(s.out.len())}
-		// The session stays resumable for a correct client.
-		s.hibernateLocked()
-		s.mu.Unlock()
-		if prev == stateLive {
-			srv.stats.hibernations.Add(1)
-		}
-		return err
-	}
-	s.out.drop(int(n))
-	s.acked = h
-	s.conn = c
-	s.setStateLocked(stateLive)
-	s.inactive = false
-	s.rOut = false
-	c.enqueue(item{raw: appendResumed(nil, s.id, inH)})
-	for _, e := range s.out.items() {
-		c.enqueue(item{st: e.st, force: true})
-	}
-	replayed := s.out.len()
-	if s.held.len() > 0 {
-		s.flushHeldLocked()
-	}
-	if s.out.len() > 0 && !s.rOut {
-		s.requestAckLocked()
-	}
-	s.mu.Unlock()
-	srv.stats.resumptions.Add(1)
-	c.log().Info("session resumed", "h", h, "replayed", replayed)
-	srv.events.Resumed(context.Background(), s.jid)
-	return nil
-}
-
-// stamped returns st with a XEP-0203 <delay/> from the server at the time
-// at (Unix milliseconds), unless the server already stamped it. st is
-// shared, so a copy is changed.
-func stamped(st *stanza.Stanza, domain string, at int64) *stanza.Stanza {
-	for _, d := range st.El.ChildrenNamed(stanza.NSDelay, "delay") {
-		if f := d.AttrValue("from"); f == "" || f == domain {
-			return st
-		}
-	}
-	st = st.Copy()
-	st.El.AddChild(stanza.Delay(domain, time.UnixMilli(at).UTC().Format("2006-01-02T15:04:05.000Z")))
-	return st
 }

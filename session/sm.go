@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -189,7 +190,7 @@ func (c *Conn) smElement(el *xml.Element) error {
 		h, on := s.inH, s.counting
 		s.inMu.Unlock()
 		if on {
-			c.enqueue(item{raw: appendAck(nil, h)})
+			c.enqueue(wire.Item{Raw: appendAck(nil, h)})
 		}
 		return nil
 	case "a":
@@ -208,7 +209,7 @@ func (c *Conn) smElement(el *xml.Element) error {
 
 // smFailed queues <failed/>; the stream goes on.
 func (c *Conn) smFailed(cond string, h uint32, withH bool) error {
-	c.enqueue(item{raw: appendFailed(nil, cond, h, withH)})
+	c.enqueue(wire.Item{Raw: appendFailed(nil, cond, h, withH)})
 	return nil
 }
 
@@ -284,26 +285,4 @@ func (c *Conn) smResume(el *xml.Element) error {
 	oldH, known := srv.reg.staleH(previd, account, srv.clock.Now())
 	c.log().Info("resumption failed: unknown or expired session", "known_h", known)
 	return c.smFailed("item-not-found", oldH, known)
-}
-
-// csiElement handles XEP-0352 <active/> and <inactive/>; they get no
-// reply.
-func (c *Conn) csiElement(el *xml.Element) error {
-	if c.superseded.Load() {
-		return errSuperseded
-	}
-	var inactive bool
-	switch el.Name.Local {
-	case "active":
-	case "inactive":
-		inactive = true
-	default:
-		return &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "unsupported element {" + NSCSI + "}" + el.Name.Local}
-	}
-	if s := c.sess.Load(); s != nil {
-		s.setInactive(inactive)
-	} else {
-		c.csiInactive = inactive // applied at bind
-	}
-	return nil
 }

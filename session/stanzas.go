@@ -3,6 +3,7 @@ package session
 import (
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
@@ -112,7 +113,7 @@ func (c *Conn) bind(iq *stanza.Stanza, p *xml.Element) error {
 	b := xml.NewElement(stream.NSBind, "bind")
 	b.AddChild(xml.NewElement(stream.NSBind, "jid").AddText(full.String()))
 	r.El.AddChild(b)
-	c.enqueue(item{st: r})
+	c.enqueue(wire.Item{St: r})
 	c.jid, c.bound = full, true
 	s := newSession(c.srv, c, full)
 	s.inactive = c.csiInactive

@@ -64,50 +64,13 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	var s *Stores
-	switch backend {
-	case SQLite:
-		db, err := sqlite.Open(ctx, arg)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := db.Migrate(ctx, log); err != nil {
-			db.Close()
-			return nil, err
-		}
-		s = &Stores{
-			Accounts: db.Accounts(),
-			Roster:   db.Roster(),
-			Offline:  db.Offline(),
-			VCard:    db.VCard(),
-			Blocking: db.Blocking(),
-			MAM:      db.MAM(),
-			PEP:      db.PEP(),
-			Backend:  SQLite,
-			Location: db.Path(),
-			close:    db.Close,
-		}
-	case Postgres:
-		db, err := postgres.Open(ctx, arg)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := db.Migrate(ctx, log); err != nil {
-			db.Close()
-			return nil, err
-		}
-		s = &Stores{
-			Accounts: db.Accounts(),
-			Roster:   db.Roster(),
-			Offline:  db.Offline(),
-			VCard:    db.VCard(),
-			Blocking: db.Blocking(),
-			MAM:      db.MAM(),
-			PEP:      db.PEP(),
-			Backend:  Postgres,
-			Location: db.Location(),
-			close:    db.Close,
-		}
+	s, db, err := open(ctx, backend, arg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx, log); err != nil {
+		s.Close()
+		return nil, err
 	}
 	log.Debug("storage opened", "backend", s.Backend, "location", s.Location)
 	return s, nil
@@ -121,22 +84,45 @@ func Migrate(ctx context.Context, url string, log *slog.Logger) (applied int, er
 	if err != nil {
 		return 0, err
 	}
-	type migrator interface {
-		Migrate(context.Context, *slog.Logger) (int, error)
-		Close() error
-	}
-	var db migrator
-	switch backend {
-	case SQLite:
-		db, err = sqlite.Open(ctx, arg)
-	case Postgres:
-		db, err = postgres.Open(ctx, arg)
-	}
+	s, db, err := open(ctx, backend, arg)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
+	defer s.Close()
 	return db.Migrate(ctx, log)
+}
+
+// migrator is what Open and Migrate need of a backend's database.
+type migrator interface {
+	Migrate(context.Context, *slog.Logger) (int, error)
+}
+
+// open opens the database of backend (as parseURL returns it) without
+// migrating it.
+func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
+	switch backend {
+	case SQLite:
+		db, err := sqlite.Open(ctx, arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &Stores{
+			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PEP: db.PEP(),
+			Backend: SQLite, Location: db.Path(), close: db.Close,
+		}, db, nil
+	case Postgres:
+		db, err := postgres.Open(ctx, arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &Stores{
+			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PEP: db.PEP(),
+			Backend: Postgres, Location: db.Location(), close: db.Close,
+		}, db, nil
+	}
+	return nil, nil, fmt.Errorf("sql: unknown backend %q", backend)
 }
 
 // acceptedForms is the list of URL forms, for error messages.

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +128,124 @@ func TestUserAddWhileServing(t *testing.T) {
 		t.Fatalf("login after user add: %v", err)
 	}
 	c.Close()
+}
+
+// TestHelpListsEveryCommand: "dormouse --help", "-h" and "dormouse help"
+// print the same list, naming every command.
+func TestHelpListsEveryCommand(t *testing.T) {
+	var first string
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
+		code, out, errOut := cli(t, nil, args...)
+		if code != exitOK || errOut != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+		for _, c := range commands() {
+			if !strings.Contains(out, "dormouse "+c.name) {
+				t.Errorf("%v: output does not list %q:\n%s", args, c.name, out)
+			}
+		}
+		if first == "" {
+			first = out
+		} else if out != first {
+			t.Errorf("%v prints another text than %v", args, []string{"--help"})
+		}
+	}
+	code, out, _ := cli(t, nil, "help", "mam", "purge")
+	if code != exitOK || !strings.Contains(out, "-before") || !strings.Contains(out, "-config") {
+		t.Errorf("help mam purge: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, nil, "help", "user")
+	if code != exitOK || !strings.Contains(out, "user add") || !strings.Contains(out, "user list") {
+		t.Errorf("help user: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, nil, "user", "add", "-h")
+	if code != exitOK || !strings.Contains(out, "dormouse user add JID PASSWORD") {
+		t.Errorf("user add -h: exit %d, %q", code, out)
+	}
+	if code, _, errOut := cli(t, nil, "help", "frobnicate"); code != exitConfig || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("help frobnicate: exit %d, %q", code, errOut)
+	}
+}
+
+// TestFlagsAnywhere: every command takes its flags before or after its
+// arguments.
+func TestFlagsAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "dormouse.toml")
+	if err := os.WriteFile(file, []byte("domain = \"example.org\"\ndata_dir = \""+dir+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{args: []string{"user", "add", "alice@example.org", "pw-alice-1", "-config", file}, stdout: "created alice@example.org"},
+		{args: []string{"user", "add", "-config", file, "bob@example.org", "pw-bob-1"}, stdout: "created bob@example.org"},
+		{args: []string{"user", "add", "carol@example.org", "-config=" + file, "pw-carol-1"}, stdout: "created carol@example.org"},
+		{args: []string{"user", "list", "example.org", "-config", file}, stdout: "alice@example.org\nbob@example.org\ncarol@example.org\n"},
+		{args: []string{"user", "add", "-config", file, "--", "-dash@example.org", "pw-dash-1"}, stdout: "created -dash@example.org"},
+		{args: []string{"mam", "purge", "-config", file, "-before", "2000-01-01"}, stdout: "deleted 0"},
+		{args: []string{"mam", "purge", "-before", "2000-01-01", "-config", file, "-user", "alice@example.org"}, stdout: "(alice@example.org)"},
+		{args: []string{"db", "migrate", "-config", file}, stdout: "applied 0 migration(s)"},
+		{args: []string{"user", "del", "bob@example.org", "-nope"}, code: exitConfig, stderr: "flag provided but not defined: -nope"},
+		{args: []string{"user"}, code: exitConfig, stderr: "want add, passwd, del or list"},
+		{args: []string{"version", "extra"}, code: exitConfig, stderr: "wrong number of arguments"},
+		{args: []string{"serve", "extra"}, code: exitConfig, stderr: "wrong number of arguments"},
+	}
+	for _, s := range steps {
+		code, out, errOut := cli(t, nil, s.args...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, errOut)
+		}
+		if !strings.Contains(out, s.stdout) {
+			t.Errorf("%v: stdout %q, want %q", s.args, out, s.stdout)
+		}
+		if !strings.Contains(errOut, s.stderr) {
+			t.Errorf("%v: stderr %q, want %q", s.args, errOut, s.stderr)
+		}
+	}
+}
+
+// TestInvalidConfigReportsEveryProblem: an unknown key does not hide an
+// invalid value of the same file.
+func TestInvalidConfigReportsEveryProblem(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dormouse.toml")
+	if err := os.WriteFile(file, []byte("[c2s]\nlistne = \":1\"\nmax_stanza_size = 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, []string{"DORMOUSE_DATA_DIR=" + t.TempDir()}, "serve", "-config", file)
+	if code != exitConfig {
+		t.Fatalf("exit %d, want 2 (stderr %q)", code, errOut)
+	}
+	for _, want := range []string{"c2s.listne", "c2s.max_stanza_size"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q does not name %q", errOut, want)
+		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pos  []string
+		user string
+		v    bool
+	}{
+		{args: nil, pos: nil},
+		{args: []string{"a", "-v", "b"}, pos: []string{"a", "b"}, v: true},
+		{args: []string{"-user", "u", "a"}, pos: []string{"a"}, user: "u"},
+		{args: []string{"a", "-user=u", "--", "-v", "b"}, pos: []string{"a", "-v", "b"}, user: "u"},
+		{args: []string{"a", "-user", "--", "b"}, pos: []string{"a", "b"}, user: "--"},
+		{args: []string{"a", "-v", "--", "-user"}, pos: []string{"a", "-user"}, v: true},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		user := fs.String("user", "", "")
+		v := fs.Bool("v", false, "")
+		pos, err := parseInterspersed(fs, tc.args)
+		if err != nil || !slices.Equal(pos, tc.pos) || *user != tc.user || *v != tc.v {
+			t.Errorf("%q: %q, user %q, v %v, err %v; want %q, %q, %v", tc.args, pos, *user, *v, err, tc.pos, tc.user, tc.v)
+		}
+	}
 }

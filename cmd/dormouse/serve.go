@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,31 +11,31 @@ import (
 	"dormouse.im/dormouse/server"
 )
 
-// serve runs the server until SIGINT or SIGTERM.
-func serve(args []string, stdout, stderr io.Writer, environ []string) int {
-	cfg, rest, code := loadConfig("serve", args, stderr, environ)
-	if code != exitOK {
-		return code
+// serveCommand: "dormouse [serve]" runs the server until SIGINT or SIGTERM.
+func serveCommand() command {
+	return command{
+		name: "serve", summary: "run the server (the default command)",
+		setup: func(*flag.FlagSet) runFunc { return serve },
 	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "dormouse serve: unexpected arguments %v\n", rest)
-		return exitConfig
-	}
-	log := newLogger(cfg, stderr)
+}
+
+func serve(inv *invocation) error {
+	cfg := inv.cfg
+	log := newLogger(cfg, inv.stderr)
 	ctx, cancel := signalContext()
 	defer cancel()
 
 	srv, err := server.New(ctx, cfg, version, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "dormouse: %v\n", err)
-		return exitFail
+		fmt.Fprintf(inv.stderr, "dormouse: %v\n", err)
+		return errQuiet
 	}
 	if err := srv.Start(); err != nil {
-		fmt.Fprintf(stderr, "dormouse: %v\n", err)
+		fmt.Fprintf(inv.stderr, "dormouse: %v\n", err)
 		_ = srv.Shutdown(context.Background())
-		return exitFail
+		return errQuiet
 	}
-	printStartup(stdout, srv, cfg.ServedHosts(), cfg.DataDir)
+	printStartup(inv.stdout, srv, cfg.ServedHosts(), cfg.DataDir)
 	log.Info("server started", "version", version, "hosts", cfg.ServedHosts(), "storage", srv.Stores.Location)
 
 	select {
@@ -47,10 +48,10 @@ func serve(args []string, stdout, stderr io.Writer, environ []string) int {
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown incomplete", "err", err)
-		return exitFail
+		return errQuiet
 	}
 	log.Info("stopped")
-	return exitOK
+	return nil
 }
 
 func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir string) {

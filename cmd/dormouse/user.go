@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/url"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
@@ -14,148 +13,143 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// userCmd implements "dormouse user add|del|passwd|list". It works while a
-// server runs on the same storage: SQLite in WAL mode takes a second
-// process, and the server reads credentials at each login.
-func userCmd(args []string, stdout, stderr io.Writer, environ []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "dormouse user: want add, del, passwd or list")
-		return exitConfig
+// The "dormouse user" commands work while a server runs on the same
+// storage: SQLite in WAL mode takes a second process, and the server reads
+// credentials at each login.
+
+func userAddCommand() command {
+	return command{
+		name: "user add", args: "JID PASSWORD", summary: "create an account",
+		minArgs: 2, maxArgs: 2,
+		setup: func(*flag.FlagSet) runFunc {
+			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
+				creds, err := auth.NewCredentials(inv.args[1], 0)
+				if err != nil {
+					return fmt.Errorf("unusable password: %w", err)
+				}
+				err = accounts.CreateAccount(ctx, account, creds)
+				if errors.Is(err, auth.ErrExists) {
+					return fmt.Errorf("%s already exists (use 'dormouse user passwd' to change its password)", account)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(inv.stdout, "created %s\n", account)
+				return nil
+			})
+		},
 	}
-	sub := args[0]
-	cfg, rest, code := loadConfig("user "+sub, args[1:], stderr, environ)
-	if code != exitOK {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	want := map[string]int{"add": 2, "passwd": 2, "del": 1, "list": -1}
-	n, ok := want[sub]
-	if !ok {
-		fmt.Fprintf(stderr, "dormouse user: unknown subcommand %q (want add, del, passwd or list)\n", sub)
-		return exitConfig
-	}
-	if (n >= 0 && len(rest) != n) || (n < 0 && len(rest) > 1) {
-		fmt.Fprintf(stderr, "dormouse user %s: wrong number of arguments\n", sub)
-		usage(stderr)
-		return exitConfig
-	}
-	var account string
-	if sub != "list" {
-		a, err := accountName(cfg, rest[0])
-		if err != nil {
-			fmt.Fprintf(stderr, "dormouse user %s: %v\n", sub, err)
-			return exitConfig
-		}
-		account = a
-	}
-	stores, err := sql.Open(ctx, cfg.StorageURL(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintf(stderr, "dormouse user %s: opening storage %s: %v\n", sub, redactURL(cfg.StorageURL()), err)
-		return exitFail
-	}
-	defer stores.Close()
-	if err := userDo(ctx, stores.Accounts, sub, account, rest, stdout); err != nil {
-		fmt.Fprintf(stderr, "dormouse user %s: %v\n", sub, err)
-		return exitFail
-	}
-	return exitOK
 }
 
-func userDo(ctx context.Context, accounts auth.Store, sub, account string, rest []string, stdout io.Writer) error {
-	switch sub {
-	case "add", "passwd":
-		creds, err := auth.NewCredentials(rest[1], 0)
-		if err != nil {
-			return fmt.Errorf("unusable password: %w", err)
-		}
-		if sub == "add" {
-			err = accounts.CreateAccount(ctx, account, creds)
-			if errors.Is(err, auth.ErrExists) {
-				return fmt.Errorf("%s already exists (use 'dormouse user passwd' to change its password)", account)
-			}
-		} else {
-			err = accounts.SetCredentials(ctx, account, creds)
-			if errors.Is(err, auth.ErrNotFound) {
-				return fmt.Errorf("%s does not exist (use 'dormouse user add')", account)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		verb := map[string]string{"add": "created", "passwd": "password changed for"}[sub]
-		fmt.Fprintf(stdout, "%s %s\n", verb, account)
-	case "del":
-		err := accounts.DeleteAccount(ctx, account)
-		if errors.Is(err, auth.ErrNotFound) {
-			return fmt.Errorf("%s does not exist", account)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "deleted %s and all its data\n", account)
-	case "list":
-		domain := ""
-		if len(rest) == 1 {
-			domain = rest[0]
-		}
-		list, err := accounts.Accounts(ctx, domain)
-		if err != nil {
-			return err
-		}
-		for _, a := range list {
-			fmt.Fprintln(stdout, a)
-		}
+func userPasswdCommand() command {
+	return command{
+		name: "user passwd", args: "JID PASSWORD", summary: "change an account's password",
+		minArgs: 2, maxArgs: 2,
+		setup: func(*flag.FlagSet) runFunc {
+			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
+				creds, err := auth.NewCredentials(inv.args[1], 0)
+				if err != nil {
+					return fmt.Errorf("unusable password: %w", err)
+				}
+				err = accounts.SetCredentials(ctx, account, creds)
+				if errors.Is(err, auth.ErrNotFound) {
+					return fmt.Errorf("%s does not exist (use 'dormouse user add')", account)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(inv.stdout, "password changed for %s\n", account)
+				return nil
+			})
+		},
 	}
-	return nil
+}
+
+func userDelCommand() command {
+	return command{
+		name: "user del", args: "JID", summary: "delete an account and all its data",
+		minArgs: 1, maxArgs: 1,
+		setup: func(*flag.FlagSet) runFunc {
+			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
+				err := accounts.DeleteAccount(ctx, account)
+				if errors.Is(err, auth.ErrNotFound) {
+					return fmt.Errorf("%s does not exist", account)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(inv.stdout, "deleted %s and all its data\n", account)
+				return nil
+			})
+		},
+	}
+}
+
+func userListCommand() command {
+	return command{
+		name: "user list", args: "[DOMAIN]", summary: "list accounts",
+		minArgs: 0, maxArgs: 1,
+		setup: func(*flag.FlagSet) runFunc {
+			return func(inv *invocation) error {
+				domain := ""
+				if len(inv.args) == 1 {
+					domain = inv.args[0]
+				}
+				return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
+					list, err := stores.Accounts.Accounts(ctx, domain)
+					if err != nil {
+						return err
+					}
+					for _, a := range list {
+						fmt.Fprintln(inv.stdout, a)
+					}
+					return nil
+				})
+			}
+		},
+	}
+}
+
+// withAccount checks the account named by the first argument, opens
+// storage and calls f.
+func withAccount(f func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error) runFunc {
+	return func(inv *invocation) error {
+		account, err := accountName(inv.cfg, inv.args[0])
+		if err != nil {
+			return err
+		}
+		return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
+			return f(ctx, inv, stores.Accounts, account)
+		})
+	}
+}
+
+// withStores opens the configured storage and calls f with a context that
+// ends on SIGINT or SIGTERM.
+func withStores(inv *invocation, f func(ctx context.Context, stores *sql.Stores) error) error {
+	ctx, cancel := signalContext()
+	defer cancel()
+	stores, err := sql.Open(ctx, inv.cfg.StorageURL(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("opening storage %s: %w", redactURL(inv.cfg.StorageURL()), err)
+	}
+	defer stores.Close()
+	return f(ctx, stores)
 }
 
 // accountName checks that s is a bare JID at a served host.
 func accountName(cfg config.Config, s string) (string, error) {
 	j, err := jid.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a valid JID: %w", s, err)
+		return "", usageErrorf("%q is not a valid JID: %v", s, err)
 	}
 	if j.Localpart() == "" || j.Resourcepart() != "" {
-		return "", fmt.Errorf("%q is not an account address: want user@domain", s)
+		return "", usageErrorf("%q is not an account address: want user@domain", s)
 	}
 	for _, h := range cfg.ServedHosts() {
 		if h == j.Domainpart() {
 			return j.Bare().String(), nil
 		}
 	}
-	return "", fmt.Errorf("%s is not served here (served: %v); set domain or hosts in the configuration", j.Domainpart(), cfg.ServedHosts())
-}
-
-// dbCmd implements "dormouse db migrate".
-func dbCmd(args []string, stdout, stderr io.Writer, environ []string) int {
-	if len(args) == 0 || args[0] != "migrate" {
-		fmt.Fprintln(stderr, "dormouse db: want migrate")
-		return exitConfig
-	}
-	cfg, _, code := loadConfig("db migrate", args[1:], stderr, environ)
-	if code != exitOK {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	n, err := sql.Migrate(ctx, cfg.StorageURL(), newLogger(cfg, stderr))
-	if err != nil {
-		fmt.Fprintf(stderr, "dormouse db migrate: %v\n", err)
-		return exitFail
-	}
-	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, redactURL(cfg.StorageURL()))
-	return exitOK
-}
-
-// redactURL hides a password in a storage URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	return "", usageErrorf("%s is not served here (served: %v); set domain or hosts in the configuration", j.Domainpart(), cfg.ServedHosts())
 }

@@ -302,18 +302,7 @@ func (s *MAMStore) Query(ctx context.Context, q mam.Query) (mam.Page, error) {
 	}
 	rows.Close()
 
-	fetched := len(page.Messages)
-	page.Complete = fetched <= limit
-	if !page.Complete {
-		page.Messages = page.Messages[:limit]
-	}
-	if len(page.Messages) == 0 {
-		page.Messages = nil
-	}
-	if q.Last {
-		slices.Reverse(page.Messages)
-	}
-	if q.Count && fetched == 0 {
+	if fetched := norm.Page(&page, limit, q.Last); q.Count && fetched == 0 {
 		// No row carried the count.
 		if err := s.db.r.QueryRowContext(ctx, sq.count, sq.countArgs...).Scan(&page.Count); err != nil {
 			return mam.Page{}, fmt.Errorf("sqlite: mam count: %w", err)

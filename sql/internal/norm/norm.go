@@ -109,3 +109,24 @@ func Strings(s []string) []string {
 	}
 	return s
 }
+
+// Page finishes a page of archive results that a backend fetched with one
+// row more than limit (to learn whether the page is complete): it sets
+// Complete, drops the extra row, makes an empty page nil and, for a query
+// for the last page (q.Last, fetched newest first), puts the messages in
+// archive order. It returns how many rows were fetched: 0 means no row
+// carried the count, which the backend then queries on its own.
+func Page(page *mam.Page, limit int, last bool) (fetched int) {
+	fetched = len(page.Messages)
+	page.Complete = fetched <= limit
+	if !page.Complete {
+		page.Messages = page.Messages[:limit]
+	}
+	if len(page.Messages) == 0 {
+		page.Messages = nil
+	}
+	if last {
+		slices.Reverse(page.Messages)
+	}
+	return fetched
+}
