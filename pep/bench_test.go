@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
-	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/sql/sqltest"
@@ -62,7 +61,7 @@ func benchEnv(b *testing.B, n int) (*routertest.Harness, *pep.Service, *benchRos
 			b.Fatal(err)
 		}
 	}
-	svc := pep.New(pep.Config{CapsVer: disco.CapsVer}, st.PEP, ro, h.Router, h.Log)
+	svc := pep.New(pep.Config{CapsVer: capsVer}, st.PEP, ro, h.Router, h.Log)
 	svc.Register(h.Mux)
 	b.Cleanup(svc.Close)
 	return h, svc, ro, st.PEP
@@ -122,7 +121,7 @@ func BenchmarkNotify200(b *testing.B) {
 	const contacts = 200
 	h, _, ro, store := benchEnv(b, contacts)
 	q := capsQuery("eu.siacs.conversations.axolotl.devicelist+notify")
-	ver := disco.CapsVer(q)
+	ver := capsVer(q)
 	if err := store.SetCaps(b.Context(), ver, q.AppendXML(nil, "")); err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package pep_test
 
 import (
 	"context"
+	"crypto/sha1" // #nosec G505 -- XEP-0115 §5.1 mandates SHA-1.
+	"encoding/base64"
 	"slices"
 	"strings"
 	"sync"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
-	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/sql/sqltest"
@@ -86,7 +87,7 @@ func newEnv(t testing.TB, cfg pep.Config) *env {
 	ro.subscribe("bob@example.org", "alice@example.org")
 	ro.subscribe("dave@example.org", "alice@example.org")
 	if cfg.CapsVer == nil {
-		cfg.CapsVer = disco.CapsVer
+		cfg.CapsVer = capsVer
 	}
 	svc := pep.New(cfg, st.PEP, ro, h.Router, h.Log)
 	svc.Register(h.Mux)
@@ -124,6 +125,31 @@ func wantError(t testing.TB, st *stanza.Stanza, cond stanza.Condition, app strin
 	}
 }
 
+// capsVer is the XEP-0115 §5.1 verification string of a disco#info query
+// with identities (category/type//name, no xml:lang) and features, no
+// forms: what the test clients send. The server uses disco.CapsVer,
+// which handles everything; features do not import each other.
+func capsVer(q *xml.Element) string {
+	var ids, feats []string
+	for _, c := range q.Elements() {
+		switch c.Name.Local {
+		case "identity":
+			ids = append(ids, c.AttrValue("category")+"/"+c.AttrValue("type")+"//"+c.AttrValue("name"))
+		case "feature":
+			feats = append(feats, c.AttrValue("var"))
+		}
+	}
+	slices.Sort(ids)
+	slices.Sort(feats)
+	var b strings.Builder
+	for _, s := range append(ids, feats...) {
+		b.WriteString(s)
+		b.WriteByte('<')
+	}
+	sum := sha1.Sum([]byte(b.String())) // #nosec G401 -- see the import.
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
 // capsQuery returns a client's disco#info <query/> with the features.
 func capsQuery(features ...string) *xml.Element {
 	q := xml.NewElement(pep.NSInfo, "query")
@@ -137,7 +163,7 @@ func capsQuery(features ...string) *xml.Element {
 // capsPresence returns an initial presence with XEP-0115 caps for q.
 func capsPresence(q *xml.Element) string {
 	return `<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://test.example' ver='` +
-		disco.CapsVer(q) + `'/></presence>`
+		capsVer(q) + `'/></presence>`
 }
 
 // wait takes stanzas from rec until it has n, failing after 5 s. The
@@ -174,7 +200,7 @@ func (e *env) online(t testing.TB, full string, lastItems int, features ...strin
 	if iq.Kind != stanza.KindIQ || iq.Type != stanza.TypeGet || iq.Payload().Name.Space != pep.NSInfo {
 		t.Fatalf("%s got %s, want a disco#info query", full, iq)
 	}
-	if want := "https://test.example#" + disco.CapsVer(q); iq.Payload().AttrValue("node") != want {
+	if want := "https://test.example#" + capsVer(q); iq.Payload().AttrValue("node") != want {
 		t.Errorf("caps query node %q, want %q", iq.Payload().AttrValue("node"), want)
 	}
 	reply := stanza.Build(stanza.KindIQ, stanza.TypeResult, iq.ID, jid.MustParse(full), iq.From)
