@@ -5,7 +5,10 @@
 // JID is a pubsub service holding the account's nodes: OMEMO device lists
 // and bundles, avatars (XEP-0084), nicknames (XEP-0172), bookmarks
 // (XEP-0402), moods, tunes and any other payload, which the service treats
-// alike.
+// alike. The package also implements XEP-0049: Private XML Storage, version
+// 1.2 (jabber:iq:private), where XEP-0048 bookmarks (storage:bookmarks)
+// are the XEP-0402 (1.2.0) bookmarks node seen the old way (§5.3,
+// urn:xmpp:bookmarks:1#compat): both kinds of clients share one set.
 //
 // Register adds, at accounts' bare JIDs (router.ToAccount):
 //   - {http://jabber.org/protocol/pubsub}pubsub: publish (auto-creating the
@@ -16,11 +19,21 @@
 //     (the owner owns every node; others have none);
 //   - {http://jabber.org/protocol/pubsub#owner}pubsub: configure (get and
 //     set), default, delete and purge, for the owner only;
+//   - {jabber:iq:private}query: get and set of private fragments by
+//     namespace, for the owner only (forbidden to others; jabber:*
+//     namespaces not-acceptable; an unknown fragment is returned empty);
+//     storage:bookmarks is translated: a get lists the conferences of the
+//     urn:xmpp:bookmarks:1 node (jid = item id) and the other children of
+//     the last stored <storage/> (such as <url/>); a set publishes new and
+//     changed conferences (keeping XEP-0402 <extensions/>) and retracts
+//     the missing ones, with the usual events, creating the node as
+//     XEP-0402 §3.3 configures it;
 //   - an OnAvailable hook: a resource that sent initial presence gets the
 //     newest item of each node (its own account's, and those of the
 //     contacts it is subscribed to) its entity capabilities ask for, where
 //     the node's pubsub#send_last_published_item is on_sub_and_presence;
-//   - the disco#info features in Features, at accounts.
+//   - the disco#info features in Features and FeatureBookmarksCompat, at
+//     accounts.
 //
 // # Configuration
 //
@@ -28,7 +41,9 @@
 // the default; open; whitelist, which admits the owner only),
 // pubsub#persist_items, pubsub#max_items (a number or max; every node
 // keeps at most Config.MaxItems), pubsub#send_last_published_item and
-// pubsub#notify_retract. Other fields are refused (not-acceptable in a
+// pubsub#notify_retract and pubsub#notify_delete (purges are always
+// notified); pubsub#deliver_notifications and pubsub#deliver_payloads are
+// accepted as true, the only behaviour there is. Other fields are refused (not-acceptable in a
 // configuration, precondition-not-met in publish options, as XEP-0060
 // §7.1.5 asks). The roster access model, subscriptions and subscription
 // options, collections and instant nodes are not implemented and answered

@@ -10,6 +10,11 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
+// retractEvent returns the <items/> event of a retraction.
+func retractEvent(node, id string) *xml.Element {
+	return itemsEvent(node, xml.NewElement(NSEvent, "retract", "id", id))
+}
+
 // itemsEvent returns <items node='…'>child</items> for an event.
 func itemsEvent(node string, child *xml.Element) *xml.Element {
 	return xml.NewElement(NSEvent, "items", "node", node).AddChild(child)

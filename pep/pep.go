@@ -140,8 +140,10 @@ func New(cfg Config, store Store, roster Roster, r *router.Router, log *slog.Log
 func (s *Service) Register(m *router.Mux) {
 	m.HandleIQ(router.ToAccount, NS, "pubsub", s.handlePubsub)
 	m.HandleIQ(router.ToAccount, NSOwner, "pubsub", s.handleOwner)
+	m.HandleIQ(router.ToAccount, NSPrivate, "query", s.handlePrivate)
 	m.OnAvailable(s.available)
 	m.AddFeature(router.ToAccount, Features...)
+	m.AddFeature(router.ToAccount, FeatureBookmarksCompat)
 }
 
 // Close stops the service's goroutines and waits for them.
@@ -306,10 +308,6 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	}
 	payload := payloads[0]
 	data := payload.AppendXML(nil, "")
-	if len(data) > s.cfg.MaxPayloadSize {
-		return nil, pubsubError(stanza.NotAcceptable, "payload-too-big",
-			fmt.Sprintf("the payload is larger than %d bytes", s.cfg.MaxPayloadSize))
-	}
 	var pre []Field
 	if opts != nil {
 		if x := opts.Child(NSData, "x"); x != nil {
@@ -323,14 +321,39 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 		id = newItemID()
 	}
 
+	create, err := DefaultNodeConfig.Apply(pre)
+	if err != nil {
+		// XEP-0060 §7.1.5: options the service cannot configure a new
+		// node with are not met either.
+		create = NodeConfig{}
+	}
+	cfg, err := s.put(ctx, owner, node, id, payload, data, create, pre)
+	if err != nil {
+		return nil, err
+	}
+	res := xml.NewElement(NS, "pubsub").AddChild(
+		xml.NewElement(NS, "publish", "node", node).AddChild(xml.NewElement(NS, "item", "id", id)))
+	it := xml.NewElement(NSEvent, "item", "id", id).AddChild(payload.Copy())
+	return s.replyThenNotify(ctx, iq.Result(res), owner, []event{{cfg, node, itemsEvent(node, it)}})
+}
+
+// put stores an item (payload, serialized as data) in a node of owner. A
+// missing node is created with the configuration create (XEP-0163 §3
+// auto-create; a zero create means its options cannot make a node: the
+// precondition is not met); an existing one must meet the publish options
+// pre (XEP-0060 §7.1.5). It returns the node's configuration.
+func (s *Service) put(ctx context.Context, owner jid.JID, node, id string, payload *xml.Element, data []byte, create NodeConfig, pre []Field) (NodeConfig, error) {
+	if len(data) > s.cfg.MaxPayloadSize {
+		return NodeConfig{}, pubsubError(stanza.NotAcceptable, "payload-too-big",
+			fmt.Sprintf("the payload is larger than %d bytes", s.cfg.MaxPayloadSize))
+	}
 	user := owner.String()
 	cfg, err := s.store.Node(ctx, user, node)
 	if errors.Is(err, ErrNotFound) {
-		// XEP-0163 §3: auto-create, with the publish options as its
-		// configuration (XEP-0060 §7.1.5).
-		if cfg, err = DefaultNodeConfig.Apply(pre); err != nil {
-			return nil, pubsubError(stanza.Conflict, "precondition-not-met", err.Error())
+		if create == (NodeConfig{}) {
+			return NodeConfig{}, pubsubError(stanza.Conflict, "precondition-not-met", "the publish options cannot configure a node")
 		}
+		cfg = create
 		err = s.createNode(ctx, user, node, cfg)
 		if errors.Is(err, ErrExists) {
 			// Created by a concurrent publication: its configuration
@@ -342,20 +365,17 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	}
 	switch {
 	case err != nil:
-		return nil, storeErr("publish", err)
+		return NodeConfig{}, storeErr("publish", err)
 	case !cfg.Meets(pre):
-		return nil, pubsubError(stanza.Conflict, "precondition-not-met",
+		return NodeConfig{}, pubsubError(stanza.Conflict, "precondition-not-met",
 			"the publish options do not match the node's configuration")
 	}
 	if cfg.PersistItems {
 		if err := s.store.Publish(ctx, user, node, Item{ID: id, Payload: data}, s.keep(cfg)); err != nil {
-			return nil, storeErr("publish", err)
+			return NodeConfig{}, storeErr("publish", err)
 		}
 	}
-	res := xml.NewElement(NS, "pubsub").AddChild(
-		xml.NewElement(NS, "publish", "node", node).AddChild(xml.NewElement(NS, "item", "id", id)))
-	it := xml.NewElement(NSEvent, "item", "id", id).AddChild(payload.Copy())
-	return s.replyThenNotify(ctx, iq.Result(res), owner, cfg, node, itemsEvent(node, it))
+	return cfg, nil
 }
 
 // createNode creates a node within the account's node limit; an error
@@ -513,7 +533,7 @@ func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	if !notify {
 		return iq.Result(nil), nil
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, itemsEvent(node, xml.NewElement(NSEvent, "retract", "id", id)))
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, retractEvent(node, id)}})
 }
 
 // affiliations answers the requester's affiliations (XEP-0060 §5.7): the
@@ -596,7 +616,7 @@ func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.J
 	if !cfg.NotifyDelete {
 		return iq.Result(nil), nil
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, xml.NewElement(NSEvent, "delete", "node", node))
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, xml.NewElement(NSEvent, "delete", "node", node)}})
 }
 
 // purge deletes a node's items (XEP-0060 §8.5) and notifies.
@@ -613,13 +633,22 @@ func (s *Service) purge(ctx context.Context, iq *stanza.Stanza, owner jid.JID, o
 	if err := s.store.Purge(ctx, user, node); err != nil {
 		return nil, storeErr("purge", err)
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, cfg, node, xml.NewElement(NSEvent, "purge", "node", node))
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, xml.NewElement(NSEvent, "purge", "node", node)}})
+}
+
+// event is a notification to send about a node.
+type event struct {
+	cfg  NodeConfig
+	node string
+	el   *xml.Element // the child of <event/>
 }
 
 // replyThenNotify delivers the reply to a request, then the notifications
-// of the event ev it caused, so that the requester sees its result first.
-func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, owner jid.JID, cfg NodeConfig, node string, ev *xml.Element) (*stanza.Stanza, error) {
+// of the events it caused, so that the requester sees its result first.
+func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, owner jid.JID, evs []event) (*stanza.Stanza, error) {
 	s.r.Deliver(ctx, reply)
-	s.notify(ctx, owner, cfg, node, ev)
+	for _, ev := range evs {
+		s.notify(ctx, owner, ev.cfg, ev.node, ev.el)
+	}
 	return nil, router.ErrAsync
 }

@@ -377,7 +377,8 @@ func TestCapsMismatch(t *testing.T) {
 	}
 }
 
-// FuzzRequest sends arbitrary pubsub and pubsub#owner requests: the
+// FuzzRequest sends arbitrary pubsub, pubsub#owner and private storage
+// requests: the
 // service never panics and answers each with exactly one result or error.
 func FuzzRequest(f *testing.F) {
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item id='1'><x xmlns='y'/></item></publish></pubsub>`)
@@ -386,6 +387,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>`)
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><purge node='n'/></pubsub>`)
 	f.Add("set", omemoPublish[strings.Index(omemoPublish, "<pubsub"):strings.LastIndex(omemoPublish, "</iq>")])
+	f.Add("set", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='a@b.c' autojoin='1'><nick>n</nick></conference><url url='u'/></storage></query>`)
+	f.Add("get", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>`)
 	e := newEnv(f, pep.Config{})
 	rec := e.Bind(alice)
 	f.Fuzz(func(t *testing.T, typ, payload string) {
@@ -393,7 +396,8 @@ func FuzzRequest(f *testing.F) {
 			return
 		}
 		el, err := xml.Parse([]byte(payload), stanza.NSClient)
-		if err != nil || (el.Name.Space != pep.NS && el.Name.Space != pep.NSOwner) || el.Name.Local != "pubsub" {
+		if err != nil || !(((el.Name.Space == pep.NS || el.Name.Space == pep.NSOwner) && el.Name.Local == "pubsub") ||
+			(el.Name.Space == pep.NSPrivate && el.Name.Local == "query")) {
 			return
 		}
 		iq := stanza.Build(stanza.KindIQ, typ, "f", jid.MustParse(alice), jid.JID{})

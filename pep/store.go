@@ -102,6 +102,12 @@ type Store interface {
 	// newest, sorted by node name.
 	LastItems(ctx context.Context, owner string) ([]NodeItem, error)
 
+	// PrivateXML returns the private XML fragment (XEP-0049) an owner
+	// stored under a namespace, or ErrNotFound.
+	PrivateXML(ctx context.Context, owner, ns string) ([]byte, error)
+	// SetPrivateXML stores (replaces) a private XML fragment.
+	SetPrivateXML(ctx context.Context, owner, ns string, data []byte) error
+
 	// Caps returns the disco#info <query/> stored for a XEP-0115
 	// verification string, or ErrNotFound.
 	Caps(ctx context.Context, ver string) ([]byte, error)

@@ -174,3 +174,33 @@ func TestPEPNotifications(t *testing.T) {
 		t.Errorf("last published item: %s", m)
 	}
 }
+
+// TestPEPBookmarksCompat: a XEP-0048 client (private XML storage) and a
+// XEP-0402 client (PEP) of the same account see the same bookmarks.
+func TestPEPBookmarksCompat(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice")
+	legacy := ts.dial("alice", "old")
+	modern := ts.dial("alice", "new")
+	r, err := legacy.IQ("s", `<iq type='set' id='s'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>
+	<conference name='Council of Oberon' autojoin='true' jid='council@conference.underhill.lit'><nick>Puck</nick></conference></storage></query></iq>`)
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("private storage set: %v %v", r, err)
+	}
+	r, err = modern.IQ("g", "<iq type='get' id='g'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>")
+	if err != nil || !xmpptest.Contains(r, "item id='council@conference.underhill.lit'") || !xmpptest.Contains(r, "<nick>Puck</nick>") {
+		t.Fatalf("XEP-0402 client's bookmarks: %v %v", r, err)
+	}
+	r, err = modern.IQ("p", fmt.Sprintf(bookmark, "p"))
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("XEP-0402 publish: %v %v", r, err)
+	}
+	r, err = legacy.IQ("g2", "<iq type='get' id='g2'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>")
+	if err != nil || !xmpptest.Contains(r, "jid='theplay@conference.shakespeare.lit'") || !xmpptest.Contains(r, "jid='council@conference.underhill.lit'") {
+		t.Errorf("XEP-0048 client's bookmarks: %v %v", r, err)
+	}
+	r, err = modern.IQ("i", "<iq type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	if err != nil || !xmpptest.Contains(r, "urn:xmpp:bookmarks:1#compat") {
+		t.Errorf("own disco#info: %v %v", r, err)
+	}
+}

@@ -274,3 +274,25 @@ func (s *PEPStore) SetCaps(ctx context.Context, ver string, info []byte) error {
 	}
 	return nil
 }
+
+// PrivateXML implements pep.Store.
+func (s *PEPStore) PrivateXML(ctx context.Context, owner, ns string) ([]byte, error) {
+	var data []byte
+	err := s.db.pool.QueryRow(ctx, `SELECT data FROM private_xml WHERE account = $1 AND ns = $2`, owner, ns).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: private xml %q of %q: %w", ns, owner, pep.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: private xml: %w", err)
+	}
+	return data, nil
+}
+
+// SetPrivateXML implements pep.Store.
+func (s *PEPStore) SetPrivateXML(ctx context.Context, owner, ns string, data []byte) error {
+	if _, err := s.db.pool.Exec(ctx, `INSERT INTO private_xml (account, ns, data) VALUES ($1, $2, $3)
+	ON CONFLICT (account, ns) DO UPDATE SET data = excluded.data`, owner, ns, data); err != nil {
+		return noAccount("set private xml", owner, err)
+	}
+	return nil
+}

@@ -162,6 +162,21 @@ func testPEP(t *testing.T, s *sql.Stores) {
 		t.Errorf("Caps = %q, want %q", b, info)
 	}
 
+	// Private XML.
+	_, err = p.PrivateXML(ctx, user, "storage:bookmarks")
+	wantErr(t, "PrivateXML unknown", err, pep.ErrNotFound)
+	wantErr(t, "SetPrivateXML without an account", p.SetPrivateXML(ctx, "ghost@example.org", "x", []byte("<x xmlns='x'/>")), auth.ErrNotFound)
+	for _, d := range []string{"<storage xmlns='storage:bookmarks'/>", "<storage xmlns='storage:bookmarks'><url name='🌹' url='https://example.org'/></storage>"} {
+		check(t, "SetPrivateXML", p.SetPrivateXML(ctx, user, "storage:bookmarks", []byte(d)))
+		b, err := p.PrivateXML(ctx, user, "storage:bookmarks")
+		check(t, "PrivateXML", err)
+		if string(b) != d {
+			t.Errorf("PrivateXML = %q, want %q", b, d)
+		}
+	}
+	_, err = p.PrivateXML(ctx, other, "storage:bookmarks")
+	wantErr(t, "PrivateXML of another", err, pep.ErrNotFound)
+
 	// Deleting the account deletes its nodes and items.
 	check(t, "DeleteAccount", s.Accounts.DeleteAccount(ctx, user))
 	createAccounts(t, s, user)
@@ -175,6 +190,8 @@ func testPEP(t *testing.T, s *sql.Stores) {
 	if len(last) != 0 {
 		t.Errorf("a re-created account has items %+v", last)
 	}
+	_, err = p.PrivateXML(ctx, user, "storage:bookmarks")
+	wantErr(t, "PrivateXML of a re-created account", err, pep.ErrNotFound)
 }
 
 // testPEPConcurrent publishes to one node from several goroutines: every

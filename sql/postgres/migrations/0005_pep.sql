@@ -1,5 +1,6 @@
--- Personal eventing (XEP-0163): each account's nodes, their items, and the
--- entity capabilities (XEP-0115) learnt from clients.
+-- Personal eventing (XEP-0163): each account's nodes, their items, private
+-- XML storage (XEP-0049), and the entity capabilities (XEP-0115) learnt
+-- from clients.
 CREATE TABLE pep_nodes (
 	account        TEXT COLLATE "C" NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
 	node           TEXT COLLATE "C" NOT NULL,
@@ -23,6 +24,14 @@ CREATE TABLE pep_items (
 	FOREIGN KEY (account, node) REFERENCES pep_nodes (account, node) ON DELETE CASCADE
 );
 CREATE UNIQUE INDEX pep_items_seq ON pep_items (account, node, seq);
+
+-- Private XML storage (XEP-0049), one fragment per namespace.
+CREATE TABLE private_xml (
+	account TEXT COLLATE "C" NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
+	ns      TEXT COLLATE "C" NOT NULL,
+	data    BYTEA NOT NULL,
+	PRIMARY KEY (account, ns)
+);
 
 CREATE TABLE pep_caps (
 	ver  TEXT COLLATE "C" NOT NULL PRIMARY KEY,
