@@ -7,6 +7,7 @@ import (
 
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/stanza"
+	"mellium.im/xmpp/jid"
 )
 
 // publishOptions returns <publish-options/> with the fields as a client
@@ -192,5 +193,24 @@ func TestConcurrentAutoCreate(t *testing.T) {
 	items, err := e.store.Items(e.Ctx, "alice@example.org", "urn:xmpp:microblog:0", 0)
 	if err != nil || len(items) != n {
 		t.Errorf("%d items (%v), want %d", len(items), err, n)
+	}
+}
+
+func TestVisibleNodes(t *testing.T) {
+	e := newEnv(t, pep.Config{})
+	e.Bind(alice)
+	e.IQ(alice, omemoPublish)
+	e.IQ(alice, bookmarkPublish)
+	e.IQ(alice, publishIQ("n", "http://jabber.org/protocol/nick", "", `<nick xmlns='http://jabber.org/protocol/nick'>A</nick>`, ""))
+	owner := jid.MustParse("alice@example.org")
+	for who, want := range map[string]string{
+		alice: "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick urn:xmpp:bookmarks:1",
+		bob:   "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick",
+		carol: "eu.siacs.conversations.axolotl.devicelist",
+	} {
+		got, err := e.svc.VisibleNodes(e.Ctx, owner, jid.MustParse(who))
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("%s sees %q (%v), want %q", who, got, err, want)
+		}
 	}
 }

@@ -652,3 +652,23 @@ func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, own
 	}
 	return nil, router.ErrAsync
 }
+
+// VisibleNodes returns the names of the owner's nodes whose items
+// requester may retrieve, sorted: what the account's disco#items lists
+// (XEP-0163 §5 via XEP-0030). It returns nil for a requester who may see
+// none.
+func (s *Service) VisibleNodes(ctx context.Context, owner, requester jid.JID) ([]string, error) {
+	nodes, err := s.store.Nodes(ctx, owner.Bare().String())
+	if err != nil {
+		return nil, fmt.Errorf("pep: nodes: %w", err)
+	}
+	var out []string
+	for _, n := range nodes {
+		if err := s.mayRead(ctx, owner.Bare(), requester, n.Config); err == nil {
+			out = append(out, n.Name)
+		} else if stanza.AsError(err).Condition == stanza.InternalServerError {
+			return nil, err
+		}
+	}
+	return out, nil
+}
