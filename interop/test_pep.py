@@ -13,11 +13,14 @@ slixmpp's xep_0060, xep_0163, xep_0223, xep_0084 and xep_0115 plugins:
 - publishing again with access_model=presence is refused with
   <conflict/> and <precondition-not-met/> (the node is open);
 - alice stores a XEP-0402 bookmark with xep_0223 (persist_items,
-  access_model whitelist): she reads it back, bob is refused with
+  access_model whitelist, and max_items max): she reads it back, bob is refused with
   <not-allowed/> and <closed-node/>; the node configuration (pubsub#owner)
   shows the whitelist;
 - alice publishes an avatar (xep_0084 data and metadata): bob retrieves
   the data by id, identical;
+- XEP-0048 bookmarks through private storage (xep_0048 + xep_0049) show
+  the XEP-0402 bookmark, and one added that way appears in the XEP-0402
+  node (urn:xmpp:bookmarks:1#compat);
 - alice retracts the device list with notify: bob gets the retraction.
 """
 
@@ -27,12 +30,14 @@ import time
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError
+from slixmpp.plugins.xep_0048.stanza import Bookmarks
 from slixmpp.xmlstream import ElementBase
 
 from common import (TIMEOUT, Client, alice, bob, check, check_eq,
                     error_condition, roster_items, run_test)
 
-PLUGINS = ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0115', 'xep_0163', 'xep_0223', 'xep_0084')
+PLUGINS = ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0115', 'xep_0163', 'xep_0223', 'xep_0084',
+           'xep_0049', 'xep_0048')
 NS_AXOLOTL = 'eu.siacs.conversations.axolotl'
 DEVICELIST = NS_AXOLOTL + '.devicelist'
 NS_BOOKMARKS = 'urn:xmpp:bookmarks:1'
@@ -134,7 +139,9 @@ async def test():
         conf = Conference()
         conf['name'] = 'Interop room'
         conf['autojoin'] = 'true'
-        await a['xep_0223'].store(conf, node=NS_BOOKMARKS, id='room@conference.localhost', timeout=TIMEOUT)
+        # XEP-0402 §3.3 wants max_items=max besides XEP-0223's options.
+        await a['xep_0223'].store(conf, node=NS_BOOKMARKS, id='room@conference.localhost',
+                                  options=options(a, max_items='max'), timeout=TIMEOUT)
         r = await a['xep_0223'].retrieve(NS_BOOKMARKS, timeout=TIMEOUT)
         item = r.xml.find('.//{http://jabber.org/protocol/pubsub}item')
         check(item is not None and item.get('id') == 'room@conference.localhost' and
@@ -153,6 +160,24 @@ async def test():
         await a['xep_0084'].publish_avatar_metadata({'id': aid, 'type': 'image/png', 'bytes': len(data)}, timeout=TIMEOUT)
         r = await b['xep_0084'].retrieve_avatar(ajid, aid, timeout=TIMEOUT)
         check_eq(r['pubsub']['items']['item']['avatar_data']['value'], data, 'avatar data bob retrieved')
+
+        # XEP-0048 bookmarks in private storage (xep_0048 with xep_0049)
+        # are the XEP-0402 ones (urn:xmpp:bookmarks:1#compat): the room
+        # stored above is there; adding one the old way publishes it.
+        r = await a['xep_0048'].get_bookmarks(method='xep_0049', timeout=TIMEOUT)
+        confs = {str(c['jid']): c for c in r['private']['bookmarks']['conferences']}
+        check('room@conference.localhost' in confs and confs['room@conference.localhost']['name'] == 'Interop room',
+              f'XEP-0048 view of the bookmarks: {r}')
+        bm = Bookmarks()
+        for c in confs.values():
+            bm.add_conference(c['jid'], c['nick'], name=c['name'], autojoin=c['autojoin'], password=c['password'])
+        bm.add_conference('council@conference.localhost', 'Puck', name='Council of Oberon', autojoin=True)
+        await a['xep_0048'].set_bookmarks(bm, method='xep_0049', timeout=TIMEOUT)
+        r = await a['xep_0060'].get_items(None, NS_BOOKMARKS, timeout=TIMEOUT)
+        items = {i.get('id'): i for i in r.xml.iter('{http://jabber.org/protocol/pubsub}item')}
+        check_eq(sorted(items), ['council@conference.localhost', 'room@conference.localhost'], 'XEP-0402 bookmark ids')
+        nick = items['council@conference.localhost'].find('{%s}conference/{%s}nick' % (NS_BOOKMARKS, NS_BOOKMARKS))
+        check(nick is not None and nick.text == 'Puck', f'the bookmark stored the XEP-0048 way: {r}')
 
         # Retraction with notify.
         b.messages.drain()
