@@ -33,7 +33,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 			items = append(items, disco.Item{JID: j})
 		}
 	}
-	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, s.Router.AccountExists, log)
+	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, log)
 	d.Register(mux)
 	ping.New(ping.Config{}, log).Register(mux)
 	version.New(version.Config{Version: s.version}, log).Register(mux)
@@ -42,6 +42,9 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	rcfg := roster.Config{MaxItems: s.cfg.Roster.MaxItems, DisableVersioning: !s.cfg.Roster.Versioning, Accounts: s.Router}
 	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
 	rs.Register(mux)
+	// [privacy]: strangers learn nothing about accounts (see router).
+	s.Router.SetRelations(rosterRelations{rs})
+	s.Router.SetPrivacy(router.Privacy{HideAccounts: s.cfg.Privacy.HideAccounts, MaxNewPeers: s.cfg.Privacy.MaxNewPeers})
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
 	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, log)
 	s.offline.Register(mux)
@@ -83,6 +86,13 @@ var (
 	_ presence.Roster = (*roster.Service)(nil)
 	_ pep.Roster      = (*roster.Service)(nil)
 )
+
+// rosterRelations tells the router who may see an account's presence.
+type rosterRelations struct{ roster *roster.Service }
+
+func (r rosterRelations) Subscribed(ctx context.Context, account, requester jid.JID) (bool, error) {
+	return r.roster.IsSubscriber(ctx, account, requester)
+}
 
 // rosterMembership tells the archive whether a contact is in a user's
 // roster (for the "roster" archiving default).
