@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"dormouse.im/dormouse/pep"
+	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
@@ -203,14 +204,18 @@ func TestVisibleNodes(t *testing.T) {
 	e.IQ(alice, bookmarkPublish)
 	e.IQ(alice, publishIQ("n", "http://jabber.org/protocol/nick", "", `<nick xmlns='http://jabber.org/protocol/nick'>A</nick>`, ""))
 	owner := jid.MustParse("alice@example.org")
-	for who, want := range map[string]string{
-		alice: "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick urn:xmpp:bookmarks:1",
-		bob:   "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick",
-		carol: "eu.siacs.conversations.axolotl.devicelist",
+	for rel, want := range map[router.Relation]string{
+		router.Self:     "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick urn:xmpp:bookmarks:1",
+		router.Contact:  "eu.siacs.conversations.axolotl.devicelist http://jabber.org/protocol/nick",
+		router.Stranger: "eu.siacs.conversations.axolotl.devicelist",
 	} {
-		got, err := e.svc.VisibleNodes(e.Ctx, owner, jid.MustParse(who))
+		got, err := e.svc.VisibleNodes(e.Ctx, owner, rel)
 		if err != nil || strings.Join(got, " ") != want {
-			t.Errorf("%s sees %q (%v), want %q", who, got, err, want)
+			t.Errorf("%s sees %q (%v), want %q", rel, got, err, want)
 		}
+	}
+	// A missing account has nothing to show.
+	if got, err := e.svc.VisibleNodes(e.Ctx, jid.MustParse("ghost@example.org"), router.Stranger); err != nil || len(got) != 0 {
+		t.Errorf("ghost: %q %v", got, err)
 	}
 }

@@ -51,15 +51,20 @@
 //
 // # Access and privacy
 //
-// The owner (any of the account's resources) may do everything; others
-// may only retrieve items: from open nodes, and from presence nodes if
-// subscribed to the owner's presence (subscription from or both in the
-// owner's roster). A requester without that subscription is answered
-// item-not-found for a node it may not read, the same as for a node that
-// does not exist, so strangers learn nothing about closed nodes; a
-// subscribed contact is told <not-allowed/> with <closed-node/> for a
-// whitelisted node. IQs to a local JID that is not an account never reach
-// the service (the router answers them).
+// The router tells the handlers who asks (router.Relation, see "Accounts
+// and strangers" in package router). The owner (Self: any of the
+// account's resources) may do everything; others may only retrieve items:
+// from open nodes, and, for contacts (the owner's roster has them with
+// subscription from or both), from presence nodes. The pubsub namespace
+// is a public handler (router.Mux.HandlePublicIQ): strangers, and anyone
+// asking a local JID without an account, reach it as Stranger, and get
+// item-not-found for a node they may not read, exactly as for a node that
+// does not exist, after the same single lookup: a stranger cannot tell a
+// closed node from a missing one, nor a missing account from one that
+// published nothing (only open nodes answer). A contact is told
+// <not-allowed/> with <closed-node/> for a whitelisted node. The owner
+// namespace and private storage are ordinary account handlers: strangers
+// get the router's service-unavailable, contacts forbidden.
 //
 // # Notifications
 //

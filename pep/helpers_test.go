@@ -54,10 +54,11 @@ func (f *fakeRoster) Subscriptions(_ context.Context, user jid.JID) ([]jid.JID, 
 	return out, nil
 }
 
-func (f *fakeRoster) IsSubscriber(_ context.Context, user, contact jid.JID) (bool, error) {
+// Subscribed makes fakeRoster the router's Relations too.
+func (f *fakeRoster) Subscribed(_ context.Context, account, requester jid.JID) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Contains(f.subs[user.String()], contact.String()), nil
+	return slices.Contains(f.subs[account.Bare().String()], requester.Bare().String()), nil
 }
 
 // env is a router with the service on SQLite and the accounts alice, bob,
@@ -86,6 +87,8 @@ func newEnv(t testing.TB, cfg pep.Config) *env {
 	ro := &fakeRoster{subs: map[string][]string{}}
 	ro.subscribe("bob@example.org", "alice@example.org")
 	ro.subscribe("dave@example.org", "alice@example.org")
+	h.Router.SetRelations(ro)
+	h.Router.SetAccounts(routertest.Accounts{"alice@example.org": true, "bob@example.org": true, "carol@example.org": true, "dave@example.org": true})
 	if cfg.CapsVer == nil {
 		cfg.CapsVer = capsVer
 	}

@@ -89,9 +89,6 @@ type Roster interface {
 	// Subscriptions returns the contacts whose presence user is
 	// subscribed to ('to' or 'both').
 	Subscriptions(ctx context.Context, user jid.JID) ([]jid.JID, error)
-	// IsSubscriber reports whether contact is subscribed to user's
-	// presence.
-	IsSubscriber(ctx context.Context, user, contact jid.JID) (bool, error)
 }
 
 // Service is the personal eventing service of every local account. Its
@@ -138,7 +135,9 @@ func New(cfg Config, store Store, roster Roster, r *router.Router, log *slog.Log
 // Register adds the pubsub handlers at accounts' bare JIDs, the hook that
 // sends last published items on initial presence, and the features.
 func (s *Service) Register(m *router.Mux) {
-	m.HandleIQ(router.ToAccount, NS, "pubsub", s.handlePubsub)
+	// Public: open nodes are readable by anyone, so strangers (and the
+	// JIDs of missing accounts, as strangers) reach the handler too.
+	m.HandlePublicIQ(NS, "pubsub", s.handlePubsub)
 	m.HandleIQ(router.ToAccount, NSOwner, "pubsub", s.handleOwner)
 	m.HandleIQ(router.ToAccount, NSPrivate, "query", s.handlePrivate)
 	m.OnAvailable(s.available)
@@ -190,8 +189,12 @@ func newItemID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// handlePubsub answers <pubsub xmlns='http://jabber.org/protocol/pubsub'/>.
-func (s *Service) handlePubsub(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+// handlePubsub answers <pubsub xmlns='http://jabber.org/protocol/pubsub'/>
+// from a requester with relation rel to the owner. It is called for local
+// JIDs without an account too (rel Stranger): a stranger's answer depends
+// only on what the account published for strangers, after the same work,
+// so a missing account looks like one that published nothing.
+func (s *Service) handlePubsub(ctx context.Context, iq *stanza.Stanza, rel router.Relation) (*stanza.Stanza, error) {
 	owner, err := target(iq)
 	if err != nil {
 		return nil, err
@@ -204,15 +207,15 @@ func (s *Service) handlePubsub(ctx context.Context, iq *stanza.Stanza) (*stanza.
 	set := iq.Type == stanza.TypeSet
 	switch {
 	case op.Name.Local == "publish" && set:
-		return s.publish(ctx, iq, owner, op, ps.Child(NS, "publish-options"))
+		return s.publish(ctx, iq, owner, rel, op, ps.Child(NS, "publish-options"))
 	case op.Name.Local == "retract" && set:
-		return s.retract(ctx, iq, owner, op)
+		return s.retract(ctx, iq, owner, rel, op)
 	case op.Name.Local == "create" && set:
-		return s.create(ctx, iq, owner, op, ps.Child(NS, "configure"))
+		return s.create(ctx, iq, owner, rel, op, ps.Child(NS, "configure"))
 	case op.Name.Local == "items" && !set:
-		return s.items(ctx, iq, owner, op)
+		return s.items(ctx, iq, owner, rel, op)
 	case op.Name.Local == "affiliations" && !set:
-		return s.affiliations(ctx, iq, owner, op)
+		return s.affiliations(ctx, iq, owner, rel, op)
 	}
 	switch op.Name.Local {
 	case "subscribe", "unsubscribe":
@@ -283,8 +286,8 @@ func (s *Service) keep(cfg NodeConfig) int {
 }
 
 // publish handles a publish request (XEP-0060 §7.1, XEP-0163 §3).
-func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op, opts *xml.Element) (*stanza.Stanza, error) {
-	if !iq.From.Bare().Equal(owner) {
+func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op, opts *xml.Element) (*stanza.Stanza, error) {
+	if rel != router.Self {
 		return nil, errNotOwner()
 	}
 	node, err := nodeAttr(op)
@@ -396,8 +399,8 @@ func (s *Service) createNode(ctx context.Context, user, node string, cfg NodeCon
 }
 
 // create handles an explicit node creation (XEP-0060 §8.1).
-func (s *Service) create(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op, conf *xml.Element) (*stanza.Stanza, error) {
-	if !iq.From.Bare().Equal(owner) {
+func (s *Service) create(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op, conf *xml.Element) (*stanza.Stanza, error) {
+	if rel != router.Self {
 		return nil, errNotOwner()
 	}
 	node := op.AttrValue("node")
@@ -424,20 +427,17 @@ func (s *Service) create(ctx context.Context, iq *stanza.Stanza, owner jid.JID, 
 	return iq.Result(nil), nil
 }
 
-// mayRead returns nil if requester may retrieve the items of a node of
-// owner with cfg (XEP-0060 §6.5.3 and §4.5), else the error to answer.
-// A requester without a presence subscription is told the node does not
-// exist, as for a missing node: strangers learn nothing from a closed node.
-func (s *Service) mayRead(ctx context.Context, owner, requester jid.JID, cfg NodeConfig) error {
-	if requester.Bare().Equal(owner) || cfg.Access == AccessOpen {
-		return nil
-	}
-	sub, err := s.roster.IsSubscriber(ctx, owner, requester.Bare())
-	if err != nil {
-		return fmt.Errorf("pep: access check: %w", err)
-	}
+// mayRead returns nil if a requester with relation rel to the owner may
+// retrieve the items of a node with cfg (XEP-0060 §6.5.3, §4.5), else the
+// error to answer. A stranger is told that a node it may not read does
+// not exist, as for a missing node (or account): strangers learn nothing
+// from closed nodes; a contact is told <not-allowed/> with <closed-node/>
+// for a whitelisted one.
+func mayRead(rel router.Relation, cfg NodeConfig) error {
 	switch {
-	case !sub:
+	case rel == router.Self, cfg.Access == AccessOpen:
+		return nil
+	case rel == router.Stranger:
 		return errNodeNotFound()
 	case cfg.Access == AccessPresence:
 		return nil
@@ -446,7 +446,7 @@ func (s *Service) mayRead(ctx context.Context, owner, requester jid.JID, cfg Nod
 }
 
 // items handles items retrieval (XEP-0060 §6.5).
-func (s *Service) items(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element) (*stanza.Stanza, error) {
+func (s *Service) items(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
 	node, err := nodeAttr(op)
 	if err != nil {
 		return nil, err
@@ -456,7 +456,7 @@ func (s *Service) items(ctx context.Context, iq *stanza.Stanza, owner jid.JID, o
 	if err != nil {
 		return nil, storeErr("items", err)
 	}
-	if err := s.mayRead(ctx, owner, iq.From, cfg); err != nil {
+	if err := mayRead(rel, cfg); err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -505,8 +505,8 @@ func itemElement(space string, it Item) (*xml.Element, error) {
 }
 
 // retract handles item retraction (XEP-0060 §7.2).
-func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element) (*stanza.Stanza, error) {
-	if !iq.From.Bare().Equal(owner) {
+func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
+	if rel != router.Self {
 		return nil, errNotOwner()
 	}
 	node, err := nodeAttr(op)
@@ -538,9 +538,9 @@ func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 
 // affiliations answers the requester's affiliations (XEP-0060 §5.7): the
 // owner owns every node; anyone else has none.
-func (s *Service) affiliations(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element) (*stanza.Stanza, error) {
+func (s *Service) affiliations(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
 	el := xml.NewElement(NS, "affiliations")
-	if iq.From.Bare().Equal(owner) {
+	if rel == router.Self {
 		nodes, err := s.store.Nodes(ctx, owner.String())
 		if err != nil {
 			return nil, storeErr("affiliations", err)
@@ -653,21 +653,19 @@ func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, own
 	return nil, router.ErrAsync
 }
 
-// VisibleNodes returns the names of the owner's nodes whose items
-// requester may retrieve, sorted: what the account's disco#items lists
-// (XEP-0163 §5 via XEP-0030). It returns nil for a requester who may see
-// none.
-func (s *Service) VisibleNodes(ctx context.Context, owner, requester jid.JID) ([]string, error) {
+// VisibleNodes returns the names of the owner's nodes whose items a
+// requester with relation rel may retrieve, sorted: what the account's
+// disco#items lists (XEP-0163 §5 via XEP-0030). It returns nil for a
+// requester who may see none.
+func (s *Service) VisibleNodes(ctx context.Context, owner jid.JID, rel router.Relation) ([]string, error) {
 	nodes, err := s.store.Nodes(ctx, owner.Bare().String())
 	if err != nil {
 		return nil, fmt.Errorf("pep: nodes: %w", err)
 	}
 	var out []string
 	for _, n := range nodes {
-		if err := s.mayRead(ctx, owner.Bare(), requester, n.Config); err == nil {
+		if mayRead(rel, n.Config) == nil {
 			out = append(out, n.Name)
-		} else if stanza.AsError(err).Condition == stanza.InternalServerError {
-			return nil, err
 		}
 	}
 	return out, nil

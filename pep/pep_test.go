@@ -414,3 +414,46 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestStrangerCannotTellAccounts: for a stranger, a node of a missing
+// account, a missing node and a node closed to strangers get the same
+// answers (with the router's privacy), for every pubsub request.
+func TestStrangerCannotTellAccounts(t *testing.T) {
+	e := newEnv(t, pep.Config{})
+	e.Bind(alice)
+	e.Bind(carol)
+	e.IQ(alice, `<iq type='set' id='n'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/nick'>
+	<item><nick xmlns='http://jabber.org/protocol/nick'>Alice</nick></item></publish></pubsub></iq>`)
+	anon := func(st *stanza.Stanza) string {
+		c := st.Copy()
+		c.SetFrom(jid.JID{})
+		return strings.ReplaceAll(c.String(), "ghost@example.org", "alice@example.org")
+	}
+	for _, req := range []string{
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/nick'/></pubsub>`,
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/nick'><item id='x'/></items></pubsub>`,
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub'><affiliations/></pubsub>`,
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscriptions/></pubsub>`,
+	} {
+		for _, typ := range []string{"get", "set"} {
+			ask := func(to string) *stanza.Stanza {
+				return e.IQ(carol, `<iq type='`+typ+`' id='s' to='`+to+`'>`+req+`</iq>`)
+			}
+			existing, missing := ask("alice@example.org"), ask("ghost@example.org")
+			if anon(existing) != anon(missing) {
+				t.Errorf("%s %s:\nexisting %s\nmissing  %s", typ, req, existing, missing)
+			}
+		}
+	}
+	for _, req := range []string{
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item><x xmlns='y'/></item></publish></pubsub>`,
+		`<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='http://jabber.org/protocol/nick'/></pubsub>`,
+		`<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>`,
+	} {
+		existing := e.IQ(carol, `<iq type='set' id='s' to='alice@example.org'>`+req+`</iq>`)
+		missing := e.IQ(carol, `<iq type='set' id='s' to='ghost@example.org'>`+req+`</iq>`)
+		if anon(existing) != anon(missing) || existing.Type != stanza.TypeError {
+			t.Errorf("set %s:\nexisting %s\nmissing  %s", req, existing, missing)
+		}
+	}
+}

@@ -43,6 +43,7 @@ func (s *Service) handlePrivate(ctx context.Context, iq *stanza.Stanza) (*stanza
 		return nil, err
 	}
 	if !iq.From.Bare().Equal(owner) {
+		// A contact (strangers get the router's answer).
 		return nil, stanza.NewError(stanza.Forbidden, "private storage is the account owner's only")
 	}
 	frags := iq.Payload().Elements()

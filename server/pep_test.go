@@ -126,8 +126,8 @@ func TestPEPAccessModels(t *testing.T) {
 			t.Errorf("%s learnt a bookmark: %v", c.JID, r)
 		}
 	}
-	// The account advertises the pubsub features.
-	r, err = carol.IQ("i", "<iq type='get' id='i' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	// The account advertises the pubsub features (to contacts).
+	r, err = bob.IQ("i", "<iq type='get' id='i' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if err != nil || !xmpptest.Contains(r, "http://jabber.org/protocol/pubsub#publish-options") {
 		t.Errorf("disco#info of an account: %v %v", r, err)
 	}
