@@ -219,3 +219,21 @@ func TestVisibleNodes(t *testing.T) {
 		t.Errorf("ghost: %q %v", got, err)
 	}
 }
+
+// TestCapsFromStorage: capabilities learnt before (stored) are not asked
+// again; a resource showing them gets the last items at once.
+func TestCapsFromStorage(t *testing.T) {
+	e := newEnv(t, pep.Config{})
+	e.Bind(alice)
+	e.IQ(alice, omemoPublish)
+	q := capsQuery("eu.siacs.conversations.axolotl.devicelist+notify")
+	if err := e.store.SetCaps(e.Ctx, capsVer(q), q.AppendXML(nil, "")); err != nil {
+		t.Fatal(err)
+	}
+	b := e.Bind(bob)
+	e.SetPresence(bob, capsPresence(q))
+	got := wait(t, b, 1)
+	if got[0].Kind != stanza.KindMessage || !strings.Contains(got[0].String(), "device id='1287134563'") {
+		t.Errorf("bob got %s, want the last device list and no caps query", got[0])
+	}
+}
