@@ -3,6 +3,7 @@ package pep
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"dormouse.im/dormouse/xml"
@@ -77,6 +78,14 @@ func single(f Field) (string, error) {
 	return f.Values[0], nil
 }
 
+// oneOf returns v if it is one of the options of a list-single field.
+func oneOf(field, v string, options ...string) (string, error) {
+	if slices.Contains(options, v) {
+		return v, nil
+	}
+	return "", fmt.Errorf("pep: %s %q is not supported", field, v)
+}
+
 // parseBool reads an XEP-0004 boolean.
 func parseBool(s string) (bool, error) {
 	switch s {
@@ -115,23 +124,13 @@ func (c *NodeConfig) set(f Field) error {
 	}
 	switch f.Var {
 	case fieldAccess:
-		switch v {
-		case AccessOpen, AccessPresence, AccessWhitelist:
-			c.Access = v
-		default:
-			return fmt.Errorf("pep: access model %q is not supported", v)
-		}
+		c.Access, err = oneOf(f.Var, v, AccessOpen, AccessPresence, AccessWhitelist)
 	case fieldPersist:
 		c.PersistItems, err = parseBool(v)
 	case fieldMaxItems:
 		c.MaxItems, err = parseMaxItems(v)
 	case fieldSendLast:
-		switch v {
-		case SendLastNever, SendLastOnSub, SendLastOnSubAndPresence:
-			c.SendLast = v
-		default:
-			return fmt.Errorf("pep: send_last_published_item %q is not supported", v)
-		}
+		c.SendLast, err = oneOf(f.Var, v, SendLastNever, SendLastOnSub, SendLastOnSubAndPresence)
 	case fieldNotifyRetract:
 		c.NotifyRetract, err = parseBool(v)
 	case fieldNotifyDelete:

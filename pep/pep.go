@@ -268,6 +268,19 @@ func (s *Service) handleOwner(ctx context.Context, iq *stanza.Stanza) (*stanza.S
 	return nil, stanza.NewError(stanza.FeatureNotImplemented, "")
 }
 
+// namedNode returns the node a request names and its configuration.
+func (s *Service) namedNode(ctx context.Context, owner jid.JID, op *xml.Element, what string) (string, NodeConfig, error) {
+	node, err := nodeAttr(op)
+	if err != nil {
+		return "", NodeConfig{}, err
+	}
+	cfg, err := s.store.Node(ctx, owner.String(), node)
+	if err != nil {
+		return "", NodeConfig{}, storeErr(what, err)
+	}
+	return node, cfg, nil
+}
+
 // nodeAttr returns the node attribute, or the nodeid-required error.
 func nodeAttr(op *xml.Element) (string, error) {
 	n := op.AttrValue("node")
@@ -447,15 +460,11 @@ func mayRead(rel router.Relation, cfg NodeConfig) error {
 
 // items handles items retrieval (XEP-0060 §6.5).
 func (s *Service) items(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
-	node, err := nodeAttr(op)
+	node, cfg, err := s.namedNode(ctx, owner, op, "items")
 	if err != nil {
 		return nil, err
 	}
 	user := owner.String()
-	cfg, err := s.store.Node(ctx, user, node)
-	if err != nil {
-		return nil, storeErr("items", err)
-	}
 	if err := mayRead(rel, cfg); err != nil {
 		return nil, err
 	}
@@ -566,15 +575,11 @@ func (s *Service) defaultConfig(iq *stanza.Stanza) (*stanza.Stanza, error) {
 
 // configure gets or sets a node's configuration (XEP-0060 §8.2).
 func (s *Service) configure(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element, set bool) (*stanza.Stanza, error) {
-	node, err := nodeAttr(op)
+	node, cfg, err := s.namedNode(ctx, owner, op, "configure")
 	if err != nil {
 		return nil, err
 	}
 	user := owner.String()
-	cfg, err := s.store.Node(ctx, user, node)
-	if err != nil {
-		return nil, storeErr("configure", err)
-	}
 	if !set {
 		return iq.Result(xml.NewElement(NSOwner, "pubsub").AddChild(
 			xml.NewElement(NSOwner, "configure", "node", node).AddChild(cfg.Form()))), nil
@@ -601,15 +606,11 @@ func (s *Service) configure(ctx context.Context, iq *stanza.Stanza, owner jid.JI
 
 // deleteNode deletes a node (XEP-0060 §8.4) and notifies its subscribers.
 func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element) (*stanza.Stanza, error) {
-	node, err := nodeAttr(op)
+	node, cfg, err := s.namedNode(ctx, owner, op, "delete")
 	if err != nil {
 		return nil, err
 	}
 	user := owner.String()
-	cfg, err := s.store.Node(ctx, user, node)
-	if err != nil {
-		return nil, storeErr("delete", err)
-	}
 	if err := s.store.DeleteNode(ctx, user, node); err != nil {
 		return nil, storeErr("delete", err)
 	}
@@ -621,15 +622,11 @@ func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.J
 
 // purge deletes a node's items (XEP-0060 §8.5) and notifies.
 func (s *Service) purge(ctx context.Context, iq *stanza.Stanza, owner jid.JID, op *xml.Element) (*stanza.Stanza, error) {
-	node, err := nodeAttr(op)
+	node, cfg, err := s.namedNode(ctx, owner, op, "purge")
 	if err != nil {
 		return nil, err
 	}
 	user := owner.String()
-	cfg, err := s.store.Node(ctx, user, node)
-	if err != nil {
-		return nil, storeErr("purge", err)
-	}
 	if err := s.store.Purge(ctx, user, node); err != nil {
 		return nil, storeErr("purge", err)
 	}
