@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/router"
@@ -235,5 +236,19 @@ func TestCapsFromStorage(t *testing.T) {
 	got := wait(t, b, 1)
 	if got[0].Kind != stanza.KindMessage || !strings.Contains(got[0].String(), "device id='1287134563'") {
 		t.Errorf("bob got %s, want the last device list and no caps query", got[0])
+	}
+}
+
+// TestClose: after Close, presence starts no background work.
+func TestClose(t *testing.T) {
+	e := newEnv(t, pep.Config{})
+	e.svc.Close()
+	b := e.Bind(bob)
+	e.SetPresence(bob, capsPresence(capsQuery("urn:xmpp:avatar:metadata+notify")))
+	if !e.svc.Quiesce(time.Second) {
+		t.Fatal("background work after Close")
+	}
+	if got := b.Take(); len(got) != 0 {
+		t.Errorf("bob got %v after Close", got)
 	}
 }

@@ -85,6 +85,7 @@
 //
 // Handlers run on the requesting session's goroutine. Capability queries
 // and the sending of last published items run on goroutines the Service
-// starts and Close waits for; capsCache.mu guards the capabilities known
-// and being learnt and is never held across I/O.
+// starts and Close waits for (Service.mu orders their start before Close);
+// capsCache.mu guards the capabilities known and being learnt. Neither
+// lock is held across I/O.
 package pep

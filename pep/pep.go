@@ -104,6 +104,8 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the goroutines resolving caps and sending last items
 	busy   atomic.Int32   // how many of them run (for tests)
+	mu     sync.Mutex     // guards closed, and orders wg.Add before Close's wg.Wait
+	closed bool
 
 	caps capsCache
 }
@@ -145,14 +147,23 @@ func (s *Service) Register(m *router.Mux) {
 	m.AddFeature(router.ToAccount, FeatureBookmarksCompat)
 }
 
-// Close stops the service's goroutines and waits for them.
+// Close stops the service's goroutines and waits for them; no new ones
+// start after it.
 func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }
 
-// goTrack runs f on a goroutine Close waits for.
+// goTrack runs f on a goroutine Close waits for (unless Close was called).
 func (s *Service) goTrack(f func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
 	s.wg.Add(1)
 	s.busy.Add(1)
 	go func() {
