@@ -298,7 +298,22 @@ func nodeAttr(op *xml.Element) (string, error) {
 	if n == "" {
 		return "", pubsubError(stanza.BadRequest, "nodeid-required", "")
 	}
+	if len(n) > MaxNameLen {
+		return "", stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("node names are at most %d bytes", MaxNameLen))
+	}
 	return n, nil
+}
+
+// MaxNameLen bounds node names, item ids and private storage namespaces,
+// in bytes (they are database keys).
+const MaxNameLen = 1024
+
+// checkID refuses an item id longer than MaxNameLen.
+func checkID(id string) error {
+	if len(id) > MaxNameLen {
+		return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("item ids are at most %d bytes", MaxNameLen))
+	}
+	return nil
 }
 
 // keep is how many items a node with cfg keeps.
@@ -346,6 +361,8 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	id := items[0].AttrValue("id")
 	if id == "" {
 		id = newItemID()
+	} else if err := checkID(id); err != nil {
+		return nil, err
 	}
 
 	create, err := DefaultNodeConfig.Apply(pre)

@@ -192,6 +192,8 @@ func TestErrors(t *testing.T) {
 		20: {alice, ps("set", `<publish node='b'><item><x xmlns='y'/></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='pubsub#access_model'><value>roster</value></field></x></publish-options>`), stanza.Conflict, "precondition-not-met"},
 		21: {bob, ps("set", `<retract node='a'><item id='1'/></retract>`) + "", stanza.Forbidden, ""},
 		22: {alice, ps("set", `<unknown/>`), stanza.FeatureNotImplemented, ""},
+		23: {alice, ps("set", `<publish node='`+strings.Repeat("n", 1025)+`'><item><x xmlns='y'/></item></publish>`), stanza.NotAcceptable, ""},
+		24: {alice, ps("set", `<publish node='a'><item id='`+strings.Repeat("i", 1025)+`'><x xmlns='y'/></item></publish>`), stanza.NotAcceptable, ""},
 	} {
 		iq := tc.iq
 		if tc.from == bob && !strings.Contains(iq, " to=") {

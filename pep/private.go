@@ -54,6 +54,9 @@ func (s *Service) handlePrivate(ctx context.Context, iq *stanza.Stanza) (*stanza
 		if f.Name.Space == "" || strings.HasPrefix(f.Name.Space, "jabber:") {
 			return nil, stanza.NewError(stanza.NotAcceptable, "the jabber: namespaces are reserved")
 		}
+		if len(f.Name.Space) > MaxNameLen {
+			return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("namespaces are at most %d bytes", MaxNameLen))
+		}
 	}
 	user := owner.String()
 	if iq.Type == stanza.TypeGet {
@@ -168,6 +171,9 @@ func (s *Service) setLegacyBookmarks(ctx context.Context, owner jid.JID, st *xml
 			return nil, stanza.NewError(stanza.BadRequest, "a bookmark needs the bare JID of a room")
 		}
 		id := room.String()
+		if err := checkID(id); err != nil {
+			return nil, err
+		}
 		if seen[id] {
 			continue
 		}
