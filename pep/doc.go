@@ -16,7 +16,11 @@
 //     checked as preconditions against an existing node's: conflict with
 //     <precondition-not-met/> when they differ), retract (notify), items
 //     (all, max_items, by id), create (with <configure/>), affiliations
-//     (the owner owns every node; others have none);
+//     (the owner owns every node; others have none), subscribe and
+//     unsubscribe (explicit subscriptions of the requester's bare or full
+//     JID by anyone who may read the node; the last item follows unless
+//     send_last_published_item is never) and subscriptions (the
+//     requester's own);
 //   - {http://jabber.org/protocol/pubsub#owner}pubsub: configure (get and
 //     set), default, delete and purge, for the owner only;
 //   - {jabber:iq:private}query: get and set of private fragments by
@@ -45,9 +49,10 @@
 // notified); pubsub#deliver_notifications and pubsub#deliver_payloads are
 // accepted as true, the only behaviour there is. Other fields are refused (not-acceptable in a
 // configuration, precondition-not-met in publish options, as XEP-0060
-// §7.1.5 asks). The roster access model, subscriptions and subscription
-// options, collections and instant nodes are not implemented and answered
-// with feature-not-implemented and <unsupported feature='…'/>.
+// §7.1.5 asks). The roster access model, subscription options, subscription
+// management by the owner, affiliation changes, collections and instant
+// nodes are not implemented and answered with feature-not-implemented and
+// <unsupported feature='…'/>.
 //
 // # Access and privacy
 //
@@ -74,7 +79,9 @@
 // stored offline nor archived. They go to every available resource of the
 // owner and, unless the node is whitelisted, of the contacts subscribed to
 // the owner's presence, whose XEP-0115 entity capabilities include
-// NODE+notify (XEP-0163 §4.4, filtered notifications). The service learns
+// NODE+notify (XEP-0163 §4.4, filtered notifications), and to the
+// resources subscribed explicitly (a bare JID subscription covers every
+// available resource) that may still read the node. The service learns
 // a capabilities hash (sha-1 only) by asking the first resource showing it
 // for its disco#info, from the resource's own bare JID, and keeps the
 // answer, if it hashes to the advertised value (Config.CapsVer), in memory

@@ -2,6 +2,7 @@ package pep
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"dormouse.im/dormouse/router"
@@ -20,41 +21,66 @@ func itemsEvent(node string, child *xml.Element) *xml.Element {
 	return xml.NewElement(NSEvent, "items", "node", node).AddChild(child)
 }
 
-// notify sends the event ev about a node of owner (XEP-0163 §4.3) to
-// every available resource that may read the node and whose entity
-// capabilities ask for NODE+notify: the owner's own resources, and, unless
-// the node is whitelisted, those of the contacts subscribed to the owner's
-// presence. The <event/> element is shared by the messages (stanzas are
-// read-only once routed).
-func (s *Service) notify(ctx context.Context, owner jid.JID, cfg NodeConfig, node string, ev *xml.Element) {
-	event := xml.NewElement(NSEvent, "event").AddChild(ev)
-	for _, full := range s.recipients(ctx, owner, cfg, node) {
+// notify sends an event about a node of owner (XEP-0163 §4.3) to every
+// available resource that may read the node and either asked for it in its
+// XEP-0115 entity capabilities (NODE+notify) or subscribed explicitly
+// (XEP-0060 §6.1; a bare JID subscription covers every available resource):
+// the owner's own resources and, unless the node is whitelisted, those of
+// the contacts subscribed to the owner's presence, and, for an open node,
+// of anyone subscribed. The <event/> element is shared by the messages
+// (stanzas are read-only once routed).
+func (s *Service) notify(ctx context.Context, owner jid.JID, ev event) {
+	event := xml.NewElement(NSEvent, "event").AddChild(ev.el)
+	for _, full := range s.recipients(ctx, owner, ev) {
 		s.send(ctx, owner, full, event)
 	}
 }
 
-// recipients returns the resources a notification about node goes to.
-func (s *Service) recipients(ctx context.Context, owner jid.JID, cfg NodeConfig, node string) []jid.JID {
+// recipients returns the resources a notification goes to, each once.
+func (s *Service) recipients(ctx context.Context, owner jid.JID, ev event) []jid.JID {
 	var out []jid.JID
-	add := func(user jid.JID) {
+	seen := map[string]bool{}
+	add := func(user jid.JID, explicit bool) {
 		for _, res := range s.r.Resources(user) {
-			if res.Available && s.wants(res, node) {
+			if !res.Available || seen[res.JID.String()] {
+				continue
+			}
+			if explicit && user.Resourcepart() != "" && !res.JID.Equal(user) {
+				continue
+			}
+			if explicit || s.wants(res, ev.node) {
+				seen[res.JID.String()] = true
 				out = append(out, res.JID)
 			}
 		}
 	}
-	add(owner)
-	if cfg.Access == AccessWhitelist {
-		return out
-	}
-	subs, err := s.roster.Subscribers(ctx, owner)
-	if err != nil {
-		s.log.Error("loading subscribers failed", "user", owner.String(), "err", err)
-	}
-	for _, c := range subs {
-		if s.r.IsLocal(c.Domainpart()) {
-			add(c)
+	add(owner, false)
+	var contacts []jid.JID
+	if ev.cfg.Access != AccessWhitelist {
+		var err error
+		if contacts, err = s.roster.Subscribers(ctx, owner); err != nil {
+			s.log.Error("loading subscribers failed", "user", owner.String(), "err", err)
 		}
+		for _, c := range contacts {
+			if s.r.IsLocal(c.Domainpart()) {
+				add(c, false)
+			}
+		}
+	}
+	for _, sj := range ev.subs {
+		j, err := jid.Parse(sj)
+		if err != nil || !s.r.IsLocal(j.Domainpart()) {
+			continue
+		}
+		// The subscriber must still be allowed to read the node.
+		switch {
+		case j.Bare().Equal(owner):
+		case ev.cfg.Access == AccessOpen:
+		case ev.cfg.Access == AccessPresence && slices.ContainsFunc(contacts, j.Bare().Equal):
+		default:
+			continue
+		}
+		add(j, true)
 	}
 	return out
 }

@@ -35,6 +35,8 @@ var Features = []string{
 	NS + "#config-node",
 	NS + "#create-and-configure",
 	NS + "#create-nodes",
+	NS + "#config-node-max",
+	NS + "#delete-items",
 	NS + "#delete-nodes",
 	NS + "#filtered-notifications",
 	NS + "#item-ids",
@@ -49,6 +51,8 @@ var Features = []string{
 	NS + "#retrieve-affiliations",
 	NS + "#retrieve-default",
 	NS + "#retrieve-items",
+	NS + "#retrieve-subscriptions",
+	NS + "#subscribe",
 }
 
 // Defaults of Config.
@@ -227,15 +231,20 @@ func (s *Service) handlePubsub(ctx context.Context, iq *stanza.Stanza, rel route
 		return s.items(ctx, iq, owner, rel, op)
 	case op.Name.Local == "affiliations" && !set:
 		return s.affiliations(ctx, iq, owner, rel, op)
+	case op.Name.Local == "subscribe" && set:
+		if o := ps.Child(NS, "options"); o != nil && len(o.Elements()) > 0 {
+			return nil, unsupported("subscription-options")
+		}
+		return s.subscribe(ctx, iq, owner, rel, op)
+	case op.Name.Local == "unsubscribe" && set:
+		return s.unsubscribe(ctx, iq, owner, rel, op)
+	case op.Name.Local == "subscriptions" && !set:
+		return s.subscriptions(ctx, iq, owner, op)
 	}
 	switch op.Name.Local {
-	case "subscribe", "unsubscribe":
-		return nil, unsupported("subscribe")
-	case "subscriptions":
-		return nil, unsupported("retrieve-subscriptions")
 	case "options":
 		return nil, unsupported("subscription-options")
-	case "publish", "retract", "create", "items", "affiliations":
+	case "publish", "retract", "create", "items", "affiliations", "subscribe", "unsubscribe", "subscriptions":
 		return nil, stanza.NewError(stanza.BadRequest, "wrong iq type for "+op.Name.Local)
 	}
 	return nil, stanza.NewError(stanza.FeatureNotImplemented, "")
@@ -378,7 +387,7 @@ func (s *Service) publish(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	res := xml.NewElement(NS, "pubsub").AddChild(
 		xml.NewElement(NS, "publish", "node", node).AddChild(xml.NewElement(NS, "item", "id", id)))
 	it := xml.NewElement(NSEvent, "item", "id", id).AddChild(payload.Copy())
-	return s.replyThenNotify(ctx, iq.Result(res), owner, []event{{cfg, node, itemsEvent(node, it)}})
+	return s.replyThenNotify(ctx, iq.Result(res), owner, []event{s.newEvent(ctx, owner, cfg, node, itemsEvent(node, it))})
 }
 
 // put stores an item (payload, serialized as data) in a node of owner. A
@@ -570,7 +579,7 @@ func (s *Service) retract(ctx context.Context, iq *stanza.Stanza, owner jid.JID,
 	if !notify {
 		return iq.Result(nil), nil
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, retractEvent(node, id)}})
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{s.newEvent(ctx, owner, cfg, node, retractEvent(node, id))})
 }
 
 // affiliations answers the requester's affiliations (XEP-0060 §5.7): the
@@ -639,13 +648,14 @@ func (s *Service) deleteNode(ctx context.Context, iq *stanza.Stanza, owner jid.J
 		return nil, err
 	}
 	user := owner.String()
+	ev := s.newEvent(ctx, owner, cfg, node, xml.NewElement(NSEvent, "delete", "node", node)) // before the subscriptions go
 	if err := s.store.DeleteNode(ctx, user, node); err != nil {
 		return nil, storeErr("delete", err)
 	}
 	if !cfg.NotifyDelete {
 		return iq.Result(nil), nil
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, xml.NewElement(NSEvent, "delete", "node", node)}})
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{ev})
 }
 
 // purge deletes a node's items (XEP-0060 §8.5) and notifies.
@@ -658,7 +668,7 @@ func (s *Service) purge(ctx context.Context, iq *stanza.Stanza, owner jid.JID, o
 	if err := s.store.Purge(ctx, user, node); err != nil {
 		return nil, storeErr("purge", err)
 	}
-	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{{cfg, node, xml.NewElement(NSEvent, "purge", "node", node)}})
+	return s.replyThenNotify(ctx, iq.Result(nil), owner, []event{s.newEvent(ctx, owner, cfg, node, xml.NewElement(NSEvent, "purge", "node", node))})
 }
 
 // event is a notification to send about a node.
@@ -666,6 +676,17 @@ type event struct {
 	cfg  NodeConfig
 	node string
 	el   *xml.Element // the child of <event/>
+	subs []string     // the node's explicit subscribers
+}
+
+// newEvent returns the event el about a node, with its explicit
+// subscribers as they are now.
+func (s *Service) newEvent(ctx context.Context, owner jid.JID, cfg NodeConfig, node string, el *xml.Element) event {
+	subs, err := s.store.NodeSubscribers(ctx, owner.String(), node)
+	if err != nil {
+		s.log.Error("loading node subscribers failed", "user", owner.String(), "node", node, "err", err)
+	}
+	return event{cfg: cfg, node: node, el: el, subs: subs}
 }
 
 // replyThenNotify delivers the reply to a request, then the notifications
@@ -673,7 +694,7 @@ type event struct {
 func (s *Service) replyThenNotify(ctx context.Context, reply *stanza.Stanza, owner jid.JID, evs []event) (*stanza.Stanza, error) {
 	s.r.Deliver(ctx, reply)
 	for _, ev := range evs {
-		s.notify(ctx, owner, ev.cfg, ev.node, ev.el)
+		s.notify(ctx, owner, ev)
 	}
 	return nil, router.ErrAsync
 }

@@ -174,8 +174,8 @@ func TestErrors(t *testing.T) {
 		2:  {alice, ps("set", `<publish node='a'><item/></publish>`), stanza.BadRequest, "payload-required"},
 		3:  {alice, ps("set", `<publish node='a'><item><x xmlns='y'/><z xmlns='y'/></item></publish>`), stanza.BadRequest, "invalid-payload"},
 		4:  {alice, ps("set", `<publish node='a'><item><x xmlns='y'>`+strings.Repeat("z", 100)+`</x></item></publish>`), stanza.NotAcceptable, "payload-too-big"},
-		5:  {alice, ps("set", `<subscribe node='a' jid='alice@example.org'/>`), stanza.FeatureNotImplemented, "unsupported subscribe"},
-		6:  {alice, ps("get", `<subscriptions/>`), stanza.FeatureNotImplemented, "unsupported retrieve-subscriptions"},
+		5:  {alice, ps("set", `<subscribe node='a' jid='bob@example.org'/>`), stanza.BadRequest, "invalid-jid"},
+		6:  {alice, ps("set", `<subscribe node='a' jid='alice@example.org'/><options><x xmlns='jabber:x:data' type='submit'/></options>`), stanza.FeatureNotImplemented, "unsupported subscription-options"},
 		7:  {alice, ps("get", `<publish node='a'><item><x xmlns='y'/></item></publish>`), stanza.BadRequest, ""},
 		8:  {alice, ps("set", `<retract node='a'><item id='nope'/></retract>`), stanza.ItemNotFound, ""},
 		9:  {alice, ps("set", `<retract node='nope'><item id='1'/></retract>`), stanza.ItemNotFound, ""},
@@ -194,6 +194,9 @@ func TestErrors(t *testing.T) {
 		22: {alice, ps("set", `<unknown/>`), stanza.FeatureNotImplemented, ""},
 		23: {alice, ps("set", `<publish node='`+strings.Repeat("n", 1025)+`'><item><x xmlns='y'/></item></publish>`), stanza.NotAcceptable, ""},
 		24: {alice, ps("set", `<publish node='a'><item id='`+strings.Repeat("i", 1025)+`'><x xmlns='y'/></item></publish>`), stanza.NotAcceptable, ""},
+		25: {alice, ps("set", `<unsubscribe node='a' jid='alice@example.org'/>`), stanza.UnexpectedRequest, "not-subscribed"},
+		26: {alice, ps("set", `<subscribe node='nope' jid='alice@example.org'/>`), stanza.ItemNotFound, ""},
+		27: {alice, ps("set", `<subscribe node='a' jid='not a jid@@'/>`), stanza.BadRequest, "invalid-jid"},
 	} {
 		iq := tc.iq
 		if tc.from == bob && !strings.Contains(iq, " to=") {

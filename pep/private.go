@@ -203,7 +203,7 @@ func (s *Service) setLegacyBookmarks(ctx context.Context, owner jid.JID, st *xml
 		if err != nil {
 			return nil, err
 		}
-		evs = append(evs, event{cfg, NSBookmarks, itemsEvent(NSBookmarks, xml.NewElement(NSEvent, "item", "id", id).AddChild(c))})
+		evs = append(evs, s.newEvent(ctx, owner, cfg, NSBookmarks, itemsEvent(NSBookmarks, xml.NewElement(NSEvent, "item", "id", id).AddChild(c))))
 	}
 	for id := range old {
 		if seen[id] {
@@ -217,7 +217,7 @@ func (s *Service) setLegacyBookmarks(ctx context.Context, owner jid.JID, st *xml
 			return nil, fmt.Errorf("pep: bookmarks: %w", err)
 		}
 		if err == nil && cfg.NotifyRetract {
-			evs = append(evs, event{cfg, NSBookmarks, retractEvent(NSBookmarks, id)})
+			evs = append(evs, s.newEvent(ctx, owner, cfg, NSBookmarks, retractEvent(NSBookmarks, id)))
 		}
 	}
 	return evs, nil

@@ -62,6 +62,11 @@ type Item struct {
 	Payload []byte
 }
 
+// Subscription is an explicit subscription to a node.
+type Subscription struct {
+	Node, JID string
+}
+
 // NodeItem is a node with its newest item.
 type NodeItem struct {
 	Node
@@ -101,6 +106,19 @@ type Store interface {
 	// LastItems returns the owner's nodes that have items, each with its
 	// newest, sorted by node name.
 	LastItems(ctx context.Context, owner string) ([]NodeItem, error)
+
+	// Subscribe records an explicit subscription of jid (bare or full) to
+	// a node (XEP-0060 §6.1); ErrNotFound without the node. Subscribing
+	// again changes nothing.
+	Subscribe(ctx context.Context, owner, node, jid string) error
+	// Unsubscribe removes a subscription; ErrNotFound if there is none.
+	Unsubscribe(ctx context.Context, owner, node, jid string) error
+	// NodeSubscribers returns the JIDs subscribed to a node, sorted.
+	NodeSubscribers(ctx context.Context, owner, node string) ([]string, error)
+	// Subscriptions returns the subscriptions to the owner's nodes of
+	// the JIDs given (a bare JID and a full one, typically), sorted by
+	// node and JID.
+	Subscriptions(ctx context.Context, owner string, jids ...string) ([]Subscription, error)
 
 	// PrivateXML returns the private XML fragment (XEP-0049) an owner
 	// stored under a namespace, or ErrNotFound.

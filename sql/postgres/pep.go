@@ -296,3 +296,60 @@ func (s *PEPStore) SetPrivateXML(ctx context.Context, owner, ns string, data []b
 	}
 	return nil
 }
+
+// Subscribe implements pep.Store.
+func (s *PEPStore) Subscribe(ctx context.Context, owner, node, jid string) error {
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if err := lockNode(ctx, tx, owner, node, true); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO pep_subscriptions (account, node, jid) VALUES ($1, $2, $3)
+		ON CONFLICT (account, node, jid) DO NOTHING`, owner, node, jid)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: subscribe to pep node %q of %q: %w", node, owner, err)
+	}
+	return nil
+}
+
+// Unsubscribe implements pep.Store.
+func (s *PEPStore) Unsubscribe(ctx context.Context, owner, node, jid string) error {
+	tag, err := s.db.pool.Exec(ctx, `DELETE FROM pep_subscriptions WHERE account = $1 AND node = $2 AND jid = $3`, owner, node, jid)
+	if err != nil {
+		return fmt.Errorf("postgres: unsubscribe: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: subscription of %q to %q of %q: %w", jid, node, owner, pep.ErrNotFound)
+	}
+	return nil
+}
+
+// NodeSubscribers implements pep.Store.
+func (s *PEPStore) NodeSubscribers(ctx context.Context, owner, node string) ([]string, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT jid FROM pep_subscriptions WHERE account = $1 AND node = $2 ORDER BY jid`, owner, node)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pep subscribers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pep subscribers: %w", err)
+	}
+	return out, nil
+}
+
+// Subscriptions implements pep.Store.
+func (s *PEPStore) Subscriptions(ctx context.Context, owner string, jids ...string) ([]pep.Subscription, error) {
+	if len(jids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT node, jid FROM pep_subscriptions WHERE account = $1 AND jid = ANY($2) ORDER BY node, jid`, owner, jids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pep subscriptions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pep.Subscription])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pep subscriptions: %w", err)
+	}
+	return out, nil
+}

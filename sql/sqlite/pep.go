@@ -5,6 +5,7 @@ import (
 	dbsql "database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"dormouse.im/dormouse/pep"
 )
@@ -322,4 +323,82 @@ func (s *PEPStore) SetPrivateXML(ctx context.Context, owner, ns string, data []b
 		return noAccount("set private xml", owner, err)
 	}
 	return nil
+}
+
+// Subscribe implements pep.Store.
+func (s *PEPStore) Subscribe(ctx context.Context, owner, node, jid string) error {
+	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
+		if err := s.nodeExists(ctx, tx, owner, node); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO pep_subscriptions (account, node, jid) VALUES (?, ?, ?)
+		ON CONFLICT (account, node, jid) DO NOTHING`, owner, node, jid)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: subscribe to pep node %q of %q: %w", node, owner, err)
+	}
+	return nil
+}
+
+// Unsubscribe implements pep.Store.
+func (s *PEPStore) Unsubscribe(ctx context.Context, owner, node, jid string) error {
+	res, err := s.db.w.ExecContext(ctx, `DELETE FROM pep_subscriptions WHERE account = ? AND node = ? AND jid = ?`, owner, node, jid)
+	if err != nil {
+		return fmt.Errorf("sqlite: unsubscribe: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: subscription of %q to %q of %q: %w", jid, node, owner, pep.ErrNotFound)
+	}
+	return nil
+}
+
+// NodeSubscribers implements pep.Store.
+func (s *PEPStore) NodeSubscribers(ctx context.Context, owner, node string) ([]string, error) {
+	rows, err := s.db.r.QueryContext(ctx, `SELECT jid FROM pep_subscriptions WHERE account = ? AND node = ? ORDER BY jid`, owner, node)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pep subscribers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var j string
+		if err := rows.Scan(&j); err != nil {
+			return nil, fmt.Errorf("sqlite: pep subscribers: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: pep subscribers: %w", err)
+	}
+	return out, nil
+}
+
+// Subscriptions implements pep.Store.
+func (s *PEPStore) Subscriptions(ctx context.Context, owner string, jids ...string) ([]pep.Subscription, error) {
+	if len(jids) == 0 {
+		return nil, nil
+	}
+	q := `SELECT node, jid FROM pep_subscriptions WHERE account = ? AND jid IN (?` + strings.Repeat(", ?", len(jids)-1) + `) ORDER BY node, jid`
+	args := []any{owner}
+	for _, j := range jids {
+		args = append(args, j)
+	}
+	rows, err := s.db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pep subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []pep.Subscription
+	for rows.Next() {
+		var sub pep.Subscription
+		if err := rows.Scan(&sub.Node, &sub.JID); err != nil {
+			return nil, fmt.Errorf("sqlite: pep subscriptions: %w", err)
+		}
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: pep subscriptions: %w", err)
+	}
+	return out, nil
 }

@@ -162,6 +162,33 @@ func testPEP(t *testing.T, s *sql.Stores) {
 		t.Errorf("Caps = %q, want %q", b, info)
 	}
 
+	// Subscriptions.
+	const sn = "eu.siacs.conversations.axolotl.devicelist"
+	wantErr(t, "Subscribe without the node", p.Subscribe(ctx, user, "nope", other), pep.ErrNotFound)
+	check(t, "Subscribe", p.Subscribe(ctx, user, sn, other+"/phone"))
+	check(t, "Subscribe again", p.Subscribe(ctx, user, sn, other+"/phone"))
+	check(t, "Subscribe bare", p.Subscribe(ctx, user, sn, other))
+	check(t, "Subscribe to another node", p.Subscribe(ctx, user, "urn:xmpp:avatar:metadata", other))
+	check(t, "Subscribe someone else", p.Subscribe(ctx, user, sn, "carol@example.org"))
+	jids, err := p.NodeSubscribers(ctx, user, sn)
+	check(t, "NodeSubscribers", err)
+	if want := []string{"carol@example.org", other, other + "/phone"}; !slices.Equal(jids, want) {
+		t.Errorf("NodeSubscribers = %q, want %q", jids, want)
+	}
+	subs, err := p.Subscriptions(ctx, user, other, other+"/phone")
+	check(t, "Subscriptions", err)
+	if want := []pep.Subscription{{Node: sn, JID: other}, {Node: sn, JID: other + "/phone"}, {Node: "urn:xmpp:avatar:metadata", JID: other}}; !slices.Equal(subs, want) {
+		t.Errorf("Subscriptions = %v, want %v", subs, want)
+	}
+	check(t, "Unsubscribe", p.Unsubscribe(ctx, user, sn, other+"/phone"))
+	wantErr(t, "Unsubscribe again", p.Unsubscribe(ctx, user, sn, other+"/phone"), pep.ErrNotFound)
+	check(t, "DeleteNode with subscriptions", p.DeleteNode(ctx, user, "urn:xmpp:avatar:metadata"))
+	subs, err = p.Subscriptions(ctx, user, other)
+	check(t, "Subscriptions after DeleteNode", err)
+	if want := []pep.Subscription{{Node: sn, JID: other}}; !slices.Equal(subs, want) {
+		t.Errorf("Subscriptions after DeleteNode = %v, want %v", subs, want)
+	}
+
 	// Private XML.
 	_, err = p.PrivateXML(ctx, user, "storage:bookmarks")
 	wantErr(t, "PrivateXML unknown", err, pep.ErrNotFound)

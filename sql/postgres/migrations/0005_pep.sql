@@ -25,6 +25,15 @@ CREATE TABLE pep_items (
 );
 CREATE UNIQUE INDEX pep_items_seq ON pep_items (account, node, seq);
 
+-- Explicit subscriptions (XEP-0060 §6.1) of JIDs, bare or full, to nodes.
+CREATE TABLE pep_subscriptions (
+	account TEXT COLLATE "C" NOT NULL,
+	node    TEXT COLLATE "C" NOT NULL,
+	jid     TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (account, node, jid),
+	FOREIGN KEY (account, node) REFERENCES pep_nodes (account, node) ON DELETE CASCADE
+);
+
 -- Private XML storage (XEP-0049), one fragment per namespace.
 CREATE TABLE private_xml (
 	account TEXT COLLATE "C" NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
