@@ -391,6 +391,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='n' notify='1'><item id='1'/></retract></pubsub>`)
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>`)
 	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><purge node='n'/></pubsub>`)
+	f.Add("set", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='n' jid='alice@example.org/phone'/><options/></pubsub>`)
+	f.Add("get", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscriptions node='n'/></pubsub>`)
 	f.Add("set", omemoPublish[strings.Index(omemoPublish, "<pubsub"):strings.LastIndex(omemoPublish, "</iq>")])
 	f.Add("set", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='a@b.c' autojoin='1'><nick>n</nick></conference><url url='u'/></storage></query>`)
 	f.Add("get", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>`)
