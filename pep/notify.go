@@ -39,22 +39,14 @@ func (s *Service) notify(ctx context.Context, owner jid.JID, ev event) {
 // recipients returns the resources a notification goes to, each once.
 func (s *Service) recipients(ctx context.Context, owner jid.JID, ev event) []jid.JID {
 	var out []jid.JID
-	seen := map[string]bool{}
-	add := func(user jid.JID, explicit bool) {
+	interested := func(user jid.JID) {
 		for _, res := range s.r.Resources(user) {
-			if !res.Available || seen[res.JID.String()] {
-				continue
-			}
-			if explicit && user.Resourcepart() != "" && !res.JID.Equal(user) {
-				continue
-			}
-			if explicit || s.wants(res, ev.node) {
-				seen[res.JID.String()] = true
+			if res.Available && s.wants(res, ev.node) {
 				out = append(out, res.JID)
 			}
 		}
 	}
-	add(owner, false)
+	interested(owner)
 	var contacts []jid.JID
 	if ev.cfg.Access != AccessWhitelist {
 		var err error
@@ -63,9 +55,17 @@ func (s *Service) recipients(ctx context.Context, owner jid.JID, ev event) []jid
 		}
 		for _, c := range contacts {
 			if s.r.IsLocal(c.Domainpart()) {
-				add(c, false)
+				interested(c)
 			}
 		}
+	}
+	if len(ev.subs) == 0 {
+		return out
+	}
+	// Explicit subscribers, unless notified already for their caps.
+	seen := make(map[string]bool, len(out))
+	for _, j := range out {
+		seen[j.String()] = true
 	}
 	for _, sj := range ev.subs {
 		j, err := jid.Parse(sj)
@@ -80,7 +80,13 @@ func (s *Service) recipients(ctx context.Context, owner jid.JID, ev event) []jid
 		default:
 			continue
 		}
-		add(j, true)
+		for _, res := range s.r.Resources(j) {
+			k := res.JID.String()
+			if res.Available && !seen[k] && (j.Resourcepart() == "" || res.JID.Equal(j)) {
+				seen[k] = true
+				out = append(out, res.JID)
+			}
+		}
 	}
 	return out
 }

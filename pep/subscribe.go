@@ -24,6 +24,22 @@ func subscriber(iq *stanza.Stanza, op *xml.Element) (jid.JID, error) {
 	return j, nil
 }
 
+// subscriptionRequest checks a subscribe or unsubscribe request: the node
+// exists and the requester may read it (else the same answers as for
+// items), and it names the requester's JID. It returns the node, its
+// configuration and the subscriber.
+func (s *Service) subscriptionRequest(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element, what string) (string, NodeConfig, jid.JID, error) {
+	node, cfg, err := s.namedNode(ctx, owner, op, what)
+	if err == nil {
+		err = mayRead(rel, cfg)
+	}
+	if err != nil {
+		return "", NodeConfig{}, jid.JID{}, err
+	}
+	j, err := subscriber(iq, op)
+	return node, cfg, j, err
+}
+
 // subscription returns <subscription node='…' jid='…' subscription='subscribed'/>.
 func subscription(node, j string) *xml.Element {
 	return xml.NewElement(NS, "subscription", "node", node, "jid", j, "subscription", "subscribed")
@@ -33,14 +49,7 @@ func subscription(node, j string) *xml.Element {
 // may read the node; the subscriber gets the last published item unless
 // the node says never (§6.1.7).
 func (s *Service) subscribe(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
-	node, cfg, err := s.namedNode(ctx, owner, op, "subscribe")
-	if err != nil {
-		return nil, err
-	}
-	if err := mayRead(rel, cfg); err != nil {
-		return nil, err
-	}
-	j, err := subscriber(iq, op)
+	node, cfg, j, err := s.subscriptionRequest(ctx, iq, owner, rel, op, "subscribe")
 	if err != nil {
 		return nil, err
 	}
@@ -71,14 +80,7 @@ func (s *Service) subscribe(ctx context.Context, iq *stanza.Stanza, owner jid.JI
 
 // unsubscribe ends an explicit subscription (XEP-0060 §6.2).
 func (s *Service) unsubscribe(ctx context.Context, iq *stanza.Stanza, owner jid.JID, rel router.Relation, op *xml.Element) (*stanza.Stanza, error) {
-	node, cfg, err := s.namedNode(ctx, owner, op, "unsubscribe")
-	if err != nil {
-		return nil, err
-	}
-	if err := mayRead(rel, cfg); err != nil {
-		return nil, err
-	}
-	j, err := subscriber(iq, op)
+	node, _, j, err := s.subscriptionRequest(ctx, iq, owner, rel, op, "unsubscribe")
 	if err != nil {
 		return nil, err
 	}
