@@ -36,13 +36,21 @@ func (ts *testServer) befriend(a, b string) {
 func capsOnline(t *testing.T, ts *testServer, user, res string, features ...string) *xmpptest.Client {
 	t.Helper()
 	c := ts.dial(user, res)
+	sendCaps(t, c, user, features...)
+	return c
+}
+
+// sendCaps sends c's initial presence with caps for features and answers
+// the server's caps query.
+func sendCaps(t *testing.T, c *xmpptest.Client, user string, features ...string) {
+	t.Helper()
 	q := xml.NewElement(nsDiscoInfo, "query")
 	q.AddChild(xml.NewElement(nsDiscoInfo, "identity", "category", "client", "type", "phone", "name", "PEP test "+user))
 	for _, f := range features {
 		q.AddChild(xml.NewElement(nsDiscoInfo, "feature", "var", f))
 	}
 	ver := disco.CapsVer(q)
-	if err := c.Sendf("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://dormouse.test' ver='%s'/></presence>", ver); err != nil {
+	if err := c.SendStanza(fmt.Sprintf("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://dormouse.test' ver='%s'/></presence>", ver)); err != nil {
 		t.Fatal(err)
 	}
 	iq := expectStanza(t, c, "iq", func(e *xml.Element) bool {
@@ -53,10 +61,9 @@ func capsOnline(t *testing.T, ts *testServer, user, res string, features ...stri
 	}
 	q.SetAttr("node", "https://dormouse.test#"+ver)
 	reply := fmt.Sprintf("<iq type='result' id='%s' to='%s'>%s</iq>", iq.AttrValue("id"), iq.AttrValue("from"), q.AppendXML(nil, "jabber:client"))
-	if err := c.SendRaw(reply); err != nil {
+	if err := c.SendStanza(reply); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 // omemoDeviceList is what Conversations publishes at login.
@@ -202,5 +209,40 @@ func TestPEPBookmarksCompat(t *testing.T) {
 	r, err = modern.IQ("i", "<iq type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
 	if err != nil || !xmpptest.Contains(r, "urn:xmpp:bookmarks:1#compat") {
 		t.Errorf("own disco#info: %v %v", r, err)
+	}
+}
+
+// TestPEPEventsDoNotPush: a PEP event for a hibernated push client is
+// queued for it but wakes nothing (a headline without a body); a chat
+// message then does.
+func TestPEPEventsDoNotPush(t *testing.T) {
+	ts := startSM(t, pushConfig(nil), nil, nil)
+	ts.users("alice", "bob")
+	ts.befriend("alice", "bob")
+	app := dialAppServer(t, ts)
+	alice := ts.dialSM("alice", "phone")
+	enablePush(t, alice, "tok-1", "")
+	sendCaps(t, alice, "alice", "eu.siacs.conversations.axolotl.devicelist+notify")
+	// A round trip: the server has read the caps answer.
+	if _, err := alice.IQ("p", "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+		t.Fatal(err)
+	}
+	alice.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	bob := ts.dial("bob", "pc")
+	if r, err := bob.IQ("o1", fmt.Sprintf(omemoDeviceList, "o1", 77)); err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("publish: %v %v", r, err)
+	}
+	app.none(500 * time.Millisecond)
+	bob.SendRaw(chat("alice@localhost", "m1", "hello"))
+	app.expect()
+	// The event was queued: it is there on resumption.
+	c, err := ts.resume("alice", alice.SM, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := expectStanza(t, c, "message", func(e *xml.Element) bool { return e.AttrValue("type") == "headline" })
+	if !xmpptest.Contains(m, "device id='77'") {
+		t.Errorf("queued event: %s", m)
 	}
 }
