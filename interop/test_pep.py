@@ -21,7 +21,10 @@ slixmpp's xep_0060, xep_0163, xep_0223, xep_0084 and xep_0115 plugins:
 - XEP-0048 bookmarks through private storage (xep_0048 + xep_0049) show
   the XEP-0402 bookmark, and one added that way appears in the XEP-0402
   node (urn:xmpp:bookmarks:1#compat);
-- alice retracts the device list with notify: bob gets the retraction.
+- alice retracts the device list with notify: bob gets the retraction;
+- bob subscribes (xep_0060) to a node his caps do not ask for: he gets
+  the last item, lists the subscription, gets the next publication, and
+  after unsubscribing no more.
 """
 
 import asyncio
@@ -187,6 +190,33 @@ async def test():
             items = event_items(m, DEVICELIST)
             return items is not None and items.find('{%s}retract[@id="current"]' % NS_EVENT) is not None
         await b.messages.expect(is_retract, 'the retraction event')
+
+        # An explicit subscription (XEP-0060 §6.1) to a node bob's caps do
+        # not ask for: the last item follows it, then each publication.
+        mb = 'urn:xmpp:microblog:0'
+
+        def entry(text):
+            el = ET.Element('{http://www.w3.org/2005/Atom}entry')
+            el.text = text
+            return el
+
+        def is_entry(item_id):
+            def pred(m):
+                items = event_items(m, mb)
+                return items is not None and items.find('{%s}item[@id="%s"]' % (NS_EVENT, item_id)) is not None
+            return pred
+        await a['xep_0060'].publish(None, mb, id='first', payload=entry('one'), timeout=TIMEOUT)
+        r = await b['xep_0060'].subscribe(ajid, mb, timeout=TIMEOUT)
+        check_eq(r['pubsub']['subscription']['subscription'], 'subscribed', 'subscription state')
+        await b.messages.expect(is_entry('first'), 'the last item after subscribing')
+        r = await b['xep_0060'].get_subscriptions(ajid, timeout=TIMEOUT)
+        nodes = [s.get('node') for s in r.xml.iter('{http://jabber.org/protocol/pubsub}subscription')]
+        check_eq(nodes, [mb], "bob's subscriptions")
+        await a['xep_0060'].publish(None, mb, id='second', payload=entry('two'), timeout=TIMEOUT)
+        await b.messages.expect(is_entry('second'), 'the event through the subscription')
+        await b['xep_0060'].unsubscribe(ajid, mb, timeout=TIMEOUT)
+        await a['xep_0060'].publish(None, mb, id='third', payload=entry('three'), timeout=TIMEOUT)
+        await b.messages.expect_none(is_entry('third'), 'an event after unsubscribing')
     finally:
         await a.stop()
         await b.stop()
