@@ -39,6 +39,15 @@
 //   - the disco#info features in Features and FeatureBookmarksCompat, at
 //     accounts.
 //
+// # Limits
+//
+// Config bounds a payload (MaxPayloadSize: not-acceptable with
+// <payload-too-big/>), the payload bytes one account stores in all its
+// nodes (MaxBytes: not-acceptable), the nodes of an account (MaxNodes:
+// not-allowed with <max-nodes-exceeded/>) and the items a node keeps
+// (MaxItems, also with max_items=max: the oldest go first). Node names,
+// item ids and private namespaces are at most MaxNameLen bytes.
+//
 // # Configuration
 //
 // A node's configuration (NodeConfig) is pubsub#access_model (presence,

@@ -60,6 +60,7 @@ const (
 	DefaultMaxPayloadSize = 1 << 20
 	DefaultMaxNodes       = 1000
 	DefaultMaxItems       = 1000
+	DefaultMaxBytes       = 16 << 20
 	// DefaultMaxResolving bounds the XEP-0115 queries in flight.
 	DefaultMaxResolving = 100
 )
@@ -78,6 +79,9 @@ type Config struct {
 	// MaxItems is how many items one node keeps at most, also with
 	// max_items=max (the oldest go first). Default DefaultMaxItems.
 	MaxItems int
+	// MaxBytes is how many bytes of item payloads one account may store
+	// in all its nodes. Default DefaultMaxBytes.
+	MaxBytes int64
 	// CapsVer computes the XEP-0115 verification string of a disco#info
 	// <query/> (disco.CapsVer): an answer to a caps query is used only if
 	// it hashes to the advertised ver.
@@ -124,6 +128,9 @@ func New(cfg Config, store Store, roster Roster, r *router.Router, log *slog.Log
 	}
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = DefaultMaxItems
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -424,6 +431,14 @@ func (s *Service) put(ctx context.Context, owner jid.JID, node, id string, paylo
 			"the publish options do not match the node's configuration")
 	}
 	if cfg.PersistItems {
+		used, err := s.store.Usage(ctx, user, node, id)
+		if err != nil {
+			return NodeConfig{}, storeErr("publish", err)
+		}
+		if used+int64(len(data)) > s.cfg.MaxBytes {
+			return NodeConfig{}, stanza.NewError(stanza.NotAcceptable,
+				fmt.Sprintf("an account stores at most %d bytes of items", s.cfg.MaxBytes))
+		}
 		if err := s.store.Publish(ctx, user, node, Item{ID: id, Payload: data}, s.keep(cfg)); err != nil {
 			return NodeConfig{}, storeErr("publish", err)
 		}

@@ -208,6 +208,16 @@ func TestErrors(t *testing.T) {
 			wantError(t, r, tc.cond, tc.app)
 		})
 	}
+	// The byte limit of an account.
+	small := newEnv(t, pep.Config{MaxBytes: 100})
+	small.Bind(alice)
+	fill := func(id string, n int) string {
+		return ps("set", `<publish node='a'><item id='`+id+`'><x xmlns='y'>`+strings.Repeat("z", n)+`</x></item></publish>`)
+	}
+	wantResult(t, small.IQ(alice, fill("1", 60)), "first 80 bytes")
+	wantError(t, small.IQ(alice, fill("2", 10)), stanza.NotAcceptable, "")
+	wantResult(t, small.IQ(alice, fill("1", 70)), "replacing the item")
+
 	// The node limit: a and b exist, c is one too many.
 	e.IQ(alice, ps("set", `<publish node='b'><item><x xmlns='y'/></item></publish>`))
 	wantError(t, e.IQ(alice, ps("set", `<publish node='c'><item><x xmlns='y'/></item></publish>`)), stanza.NotAllowed, "max-nodes-exceeded")

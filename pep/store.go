@@ -93,6 +93,9 @@ type Store interface {
 	// Publish stores an item as the node's newest (ErrNotFound without
 	// the node) and keeps only the newest keep items (keep > 0).
 	Publish(ctx context.Context, owner, node string, it Item, keep int) error
+	// Usage returns the bytes of the payloads of all the owner's items
+	// but the one with id in node (the one a publication replaces).
+	Usage(ctx context.Context, owner, node, id string) (int64, error)
 	// Items returns the newest max items of a node (all for max <= 0),
 	// oldest first; ErrNotFound without the node.
 	Items(ctx context.Context, owner, node string, max int) ([]Item, error)

@@ -353,3 +353,13 @@ func (s *PEPStore) Subscriptions(ctx context.Context, owner string, jids ...stri
 	}
 	return out, nil
 }
+
+// Usage implements pep.Store.
+func (s *PEPStore) Usage(ctx context.Context, owner, node, id string) (int64, error) {
+	var n int64
+	if err := s.db.pool.QueryRow(ctx, `SELECT coalesce(sum(length(payload)), 0)::bigint FROM pep_items
+	WHERE account = $1 AND NOT (node = $2 AND id = $3)`, owner, node, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: pep usage: %w", err)
+	}
+	return n, nil
+}

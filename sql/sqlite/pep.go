@@ -402,3 +402,13 @@ func (s *PEPStore) Subscriptions(ctx context.Context, owner string, jids ...stri
 	}
 	return out, nil
 }
+
+// Usage implements pep.Store.
+func (s *PEPStore) Usage(ctx context.Context, owner, node, id string) (int64, error) {
+	var n int64
+	if err := s.db.r.QueryRowContext(ctx, `SELECT coalesce(sum(length(payload)), 0) FROM pep_items
+	WHERE account = ? AND NOT (node = ? AND id = ?)`, owner, node, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: pep usage: %w", err)
+	}
+	return n, nil
+}

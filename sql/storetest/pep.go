@@ -162,6 +162,19 @@ func testPEP(t *testing.T, s *sql.Stores) {
 		t.Errorf("Caps = %q, want %q", b, info)
 	}
 
+	// Usage: the bytes of the payloads but one item's.
+	check(t, "Publish for usage", p.Publish(ctx, user, "eu.siacs.conversations.axolotl.devicelist", pep.Item{ID: "u2", Payload: []byte("0123456789")}, 0))
+	all, err := p.Usage(ctx, user, "", "")
+	check(t, "Usage", err)
+	but, err := p.Usage(ctx, user, "eu.siacs.conversations.axolotl.devicelist", "u2")
+	check(t, "Usage but one", err)
+	if all-but != 10 || but <= 0 {
+		t.Errorf("Usage = %d, without u2 %d; want a difference of 10", all, but)
+	}
+	if n, err := p.Usage(ctx, other, "", ""); err != nil || n != 0 {
+		t.Errorf("Usage of another = %d, %v", n, err)
+	}
+
 	// Subscriptions.
 	const sn = "eu.siacs.conversations.axolotl.devicelist"
 	wantErr(t, "Subscribe without the node", p.Subscribe(ctx, user, "nope", other), pep.ErrNotFound)
