@@ -19,6 +19,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
@@ -42,6 +43,7 @@ type Server struct {
 	AppServer *appserver.Service
 
 	offline       *offline.Service
+	pep           *pep.Service
 	stopRetention func(context.Context) error
 	stopForget    func(context.Context) error
 	CertFile      string
@@ -240,6 +242,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	_ = s.admin.Shutdown(ctx)
 	s.closeListeners()
 	s.wg.Wait()
+	s.pep.Close()
 	if s.stopRetention != nil {
 		if err := s.stopRetention(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("mam retention: %w", err))

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Open) {
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},
 		{"PushApps", testPushApps},
+		{"PEP", testPEP},
+		{"PEPConcurrent", testPEPConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
