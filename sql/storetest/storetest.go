@@ -35,6 +35,8 @@ func Run(t *testing.T, open Open) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},
+		{"MUCRooms", testMUCRooms},
+		{"MUCArchive", testMUCArchive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,110 @@
+package norm
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"dormouse.im/dormouse/muc"
+)
+
+// MUCRoomRow is a muc.StoredRoom as both backends write its muc_rooms row.
+type MUCRoomRow struct {
+	JID, Config, Subject, SubjectNick string
+	SubjectStamp, Created             int64 // Unix microseconds; 0 for a zero time
+}
+
+// MUCRoom turns a room into its row.
+func MUCRoom(r muc.StoredRoom) (MUCRoomRow, error) {
+	cfg, err := json.Marshal(r.Config)
+	if err != nil {
+		return MUCRoomRow{}, fmt.Errorf("muc config: %w", err)
+	}
+	return MUCRoomRow{JID: r.JID, Config: string(cfg), Subject: r.Subject, SubjectNick: r.SubjectNick,
+		SubjectStamp: micro(r.SubjectStamp), Created: micro(r.Created)}, nil
+}
+
+// Room turns a row back into a room (without its affiliations).
+func (row MUCRoomRow) Room() (muc.StoredRoom, error) {
+	r := muc.StoredRoom{JID: row.JID, Subject: row.Subject, SubjectNick: row.SubjectNick,
+		SubjectStamp: fromMicro(row.SubjectStamp), Created: fromMicro(row.Created)}
+	if err := json.Unmarshal([]byte(row.Config), &r.Config); err != nil {
+		return r, fmt.Errorf("muc config of %s: %w", row.JID, err)
+	}
+	return r, nil
+}
+
+func micro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// FromMicro is a stored stamp as a time (0: the zero time).
+func FromMicro(us int64) time.Time { return fromMicro(us) }
+
+// MUCArchiveQuery returns the SELECT of one page of a room archive (columns
+// id, stamp, nick, sender, body, stanza; one row more than q.Max, newest
+// first for q.Last), with placeholders written by ph(1), ph(2), ...
+func MUCArchiveQuery(q muc.ArchiveQuery, ph func(int) string) (string, []any) {
+	var b strings.Builder
+	args := []any{q.Room}
+	b.WriteString(`SELECT id, stamp, nick, sender, body, stanza FROM muc_archive WHERE room = ` + ph(1))
+	cond := func(c string, v any) {
+		args = append(args, v)
+		b.WriteString(" AND " + c + " " + ph(len(args)))
+	}
+	// Ids hold their stamp's millisecond (muc's id layout): time bounds
+	// are id bounds first, then exact stamps.
+	if !q.Start.IsZero() {
+		cond("id >=", CeilMicro(q.Start).UnixMilli()<<20)
+		cond("stamp >=", CeilMicro(q.Start).UnixMicro())
+	}
+	if !q.End.IsZero() {
+		cond("id <", (FloorMicro(q.End).UnixMilli()+1)<<20)
+		cond("stamp <=", FloorMicro(q.End).UnixMicro())
+	}
+	if q.AfterID != 0 {
+		cond("id >", q.AfterID)
+	}
+	if q.BeforeID != 0 {
+		cond("id <", q.BeforeID)
+	}
+	if q.Sender != "" {
+		cond("sender =", q.Sender)
+	}
+	if q.Last {
+		b.WriteString(" ORDER BY id DESC")
+	} else {
+		b.WriteString(" ORDER BY id")
+	}
+	b.WriteString(" LIMIT " + strconv.Itoa(max(q.Max, 0)+1))
+	return b.String(), args
+}
+
+// MUCPage finishes a page fetched by MUCArchiveQuery.
+func MUCPage(msgs []muc.ArchivedMessage, q muc.ArchiveQuery) muc.ArchivePage {
+	limit := max(q.Max, 0)
+	p := muc.ArchivePage{Complete: len(msgs) <= limit}
+	if !p.Complete {
+		msgs = msgs[:limit]
+	}
+	if len(msgs) > 0 {
+		p.Messages = msgs
+		if q.Last {
+			slices.Reverse(p.Messages)
+		}
+	}
+	return p
+}
