@@ -54,11 +54,10 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 	case get && p.Name.Space == router.NSDiscoItems && p.AttrValue("node") == "":
 		reply = el(router.NSDiscoItems, "query")
 	case p.Name.Space == NSAdmin && p.Name.Local == "query":
-		if get {
-			reply, err = s.adminGet(r, iq, p)
-		} else {
-			err = s.adminSet(ctx, r, iq, p)
+		if !get {
+			return s.adminSet(ctx, r, iq, p)
 		}
+		reply, err = s.adminGet(r, iq, p)
 	case p.Name.Space == NSOwner && p.Name.Local == "query":
 		if get {
 			reply, err = s.ownerGet(r, iq)
@@ -322,6 +321,9 @@ func (s *Service) applyAdmin(ctx context.Context, r *room, actorJID jid.JID, ite
 			a := &AffiliationItem{JID: it.jid, Affiliation: it.affiliation, Reason: it.reason}
 			if prev != nil {
 				a.Nick = prev.Nick
+			}
+			if t := r.occupantOf(mustJID(it.jid)); t != nil {
+				a.Nick = t.nick
 			}
 			r.affs[it.jid] = a
 		}

@@ -161,7 +161,7 @@ func (s *Service) enter(ctx context.Context, r *room, st *stanza.Stanza, nick st
 		}
 	}
 	out.add(r.presenceFor(o, full, true, stanza.TypeAvailable, nil, r.joinCodes(created)...))
-	if a := r.affs[bare.String()]; a != nil && a.Nick != nick && r.cfg.Persistent {
+	if a := r.affs[bare.String()]; a != nil && a.Nick != nick {
 		a.Nick = nick
 		if err := s.save(ctx, r); err != nil {
 			s.log.Warn("muc: nick not saved", "room", r.jid, "err", err)
