@@ -80,22 +80,20 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 	return nil
 }
 
-// occupantIQ answers IQs to an occupant JID: XEP-0410 self-ping (and pings
-// between occupants, answered by the room). Other IQs to occupants are not
-// relayed.
+// occupantIQ answers IQs to an occupant JID: XEP-0410 self-ping, answered
+// by the room (§3.3). Other IQs to occupants are not relayed.
 func (s *Service) occupantIQ(ctx context.Context, r *room, iq *stanza.Stanza, p *xml.Element) error {
 	if p.Name.Space != NSPing || iq.Type != stanza.TypeGet {
 		return stanza.NewError(stanza.FeatureNotImplemented, "IQs to occupants are not relayed")
 	}
 	r.mu.Lock()
 	from := r.byJID[iq.From.String()]
-	to := r.occupants[iq.To.Resourcepart()]
 	r.mu.Unlock()
 	switch {
 	case from == nil:
 		return stanza.NewError(stanza.NotAcceptable, "you are not joined to this room")
-	case to == nil:
-		return stanza.NewError(stanza.ItemNotFound, "no occupant with that nickname")
+	case from.nick != iq.To.Resourcepart():
+		return stanza.NewError(stanza.FeatureNotImplemented, "IQs to other occupants are not relayed")
 	}
 	s.r.Route(ctx, iq.Result(nil))
 	return nil

@@ -2,6 +2,7 @@ package muc
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -72,6 +73,10 @@ type Config struct {
 	// Notifier, if set, learns of groupchat messages for members who are not
 	// joined (see MemberMessage).
 	Notifier Notifier
+	// Secret keys the XEP-0421 occupant ids (at least 16 bytes; the server
+	// passes one derived from its persistent secret). Empty: a random one,
+	// so ids change when the service restarts.
+	Secret []byte
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -90,6 +95,7 @@ type Service struct {
 	r      Router
 	log    *slog.Logger
 	domain jid.JID
+	secret []byte
 	ids    idGen
 
 	mu    sync.Mutex
@@ -137,8 +143,13 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) (*Service, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	secret := cfg.Secret
+	if len(secret) < 16 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
 	return &Service{
-		cfg: cfg, store: store, r: r, domain: d,
+		cfg: cfg, store: store, r: r, domain: d, secret: secret,
 		log:   log.With("xep", "0045"),
 		rooms: map[string]*room{},
 	}, nil

@@ -143,7 +143,7 @@ func (s *Service) enter(ctx context.Context, r *room, st *stanza.Stanza, nick st
 		out.add(r.presenceFor(o, full, true, stanza.TypeAvailable, nil, r.joinCodes(false)...))
 		return o, nil
 	}
-	o = &occupant{nick: nick, bare: bare, role: r.defaultRole(aff), id: occupantID(r.jid, bare),
+	o = &occupant{nick: nick, bare: bare, role: r.defaultRole(aff), id: s.occupantID(r.jid, bare),
 		sessions: map[string]*session{full.String(): sess}, last: sess}
 	// Existing occupants first (XEP-0045 §7.2.3), then the new one to
 	// everybody, its own copy last with the self codes.

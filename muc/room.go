@@ -1,6 +1,7 @@
 package muc
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"slices"
@@ -134,11 +135,15 @@ func (r *room) occupantJID(nick string) jid.JID {
 	return j
 }
 
-// occupantID returns the XEP-0421 id of bare in r: stable for the room,
-// opaque, and different in every room.
-func occupantID(room, bare jid.JID) string {
-	sum := sha256.Sum256([]byte(room.String() + "\x00" + bare.String()))
-	return base64.RawURLEncoding.EncodeToString(sum[:15])
+// occupantID returns the XEP-0421 id of bare in room: an HMAC under the
+// service's secret, so it is stable (across restarts too, given the same
+// Config.Secret), opaque, and different in every room.
+func (s *Service) occupantID(room, bare jid.JID) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(room.String()))
+	m.Write([]byte{0})
+	m.Write([]byte(bare.String()))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:15])
 }
 
 // seesJIDs reports whether to (a session of an occupant, or nobody) may see
