@@ -41,8 +41,7 @@
 //
 // Not done: voice requests, nick registration (jabber:iq:register at the
 // room), relaying IQs to occupants other than self-ping (vCards of
-// occupants), multiple items of mixed roles in one request beyond the
-// rules above, XEP-0425 moderation, MUC presence coalescing for
+// occupants), XEP-0425 moderation, MUC presence coalescing for
 // CSI-inactive clients, remote occupants (no s2s).
 //
 // # Archive and history
@@ -80,6 +79,7 @@
 // the room map; each room's mutex guards its state and is held while
 // calling the store (so a room's saves are ordered), never while routing:
 // stanzas are built under the lock into an outbox and routed after it is
-// released, since a bounce of one comes back into the service. The
-// service's mutex is taken before a room's, never the other way round.
+// released, since a bounce of one comes back into the service. A room's
+// mutex may be held while taking the service's (to forget a room), never
+// the other way round.
 package muc

@@ -62,18 +62,24 @@ func (s *Service) available(ctx context.Context, st *stanza.Stanza) error {
 // roomForJoin returns the room, creating a locked one (or an instant one for
 // a client that does not speak XEP-0045, without <x xmlns=muc/>).
 func (s *Service) roomForJoin(ctx context.Context, bare jid.JID, st *stanza.Stanza) (*room, bool, error) {
+	key := bare.String()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.rooms[bare.String()]; r != nil {
+	if r := s.rooms[key]; r != nil {
+		s.mu.Unlock()
 		return r, false, nil
 	}
+	all := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		all = append(all, r)
+	}
+	s.mu.Unlock()
 	if st.From.Localpart() == "" {
 		return nil, false, stanza.NewError(stanza.NotAllowed, "only users may create rooms")
 	}
 	owned := 0
-	for _, r := range s.rooms {
+	for _, r := range all {
 		r.mu.Lock()
-		if r.affiliation(st.From.Bare()) == Owner {
+		if !r.gone && r.affiliation(st.From.Bare()) == Owner {
 			owned++
 		}
 		r.mu.Unlock()
@@ -84,7 +90,12 @@ func (s *Service) roomForJoin(ctx context.Context, bare jid.JID, st *stanza.Stan
 	r := newRoom(bare, s.cfg.Default, s.cfg.Now().UTC())
 	r.locked = st.El.Child(NS, "x") != nil
 	r.affs[st.From.Bare().String()] = &AffiliationItem{JID: st.From.Bare().String(), Affiliation: Owner}
-	s.rooms[bare.String()] = r
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other := s.rooms[key]; other != nil {
+		return other, false, nil // created meanwhile
+	}
+	s.rooms[key] = r
 	return r, true, nil
 }
 
