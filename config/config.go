@@ -304,9 +304,10 @@ type Privacy struct {
 	// account are silently dropped instead of bounced, so a stranger cannot
 	// tell a missing account from an offline one. Default false.
 	HideAccounts bool `toml:"hide_accounts"`
-	// MaxNewPeers: a session that sends IQs or messages to more than this
-	// many distinct bare JIDs it has no subscription with in an hour is
-	// slowed down and logged. Default 100; 0 disables.
+	// MaxNewPeers: an account (all its sessions together) that sends IQs,
+	// messages or subscription requests to more than this many distinct
+	// local accounts it has no subscription with in an hour is slowed down
+	// and logged. Default 100; 0 disables.
 	MaxNewPeers int `toml:"max_new_peers"`
 }
 

@@ -60,17 +60,13 @@ type Config struct {
 	Contacts Contacts
 }
 
-// AccountExists reports whether a local bare JID is an account.
-type AccountExists func(ctx context.Context, bare jid.JID) (bool, error)
-
 // Service answers service discovery queries for the server and its
 // accounts. Its methods are safe for concurrent use once Register has been
 // called.
 type Service struct {
-	cfg    Config
-	exists AccountExists
-	log    *slog.Logger
-	mux    *router.Mux // set by Register
+	cfg Config
+	log *slog.Logger
+	mux *router.Mux // set by Register
 
 	once    sync.Once
 	server  *xml.Element // the server's disco#info <query/>; read-only after once
@@ -78,16 +74,15 @@ type Service struct {
 	ver     string       // XEP-0115 verification string of server
 }
 
-// New returns a disco service. exists tells accounts from unknown local
-// JIDs; if nil, every local bare JID counts as an account. log may be nil.
-func New(cfg Config, exists AccountExists, log *slog.Logger) *Service {
+// New returns a disco service. log may be nil.
+func New(cfg Config, log *slog.Logger) *Service {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, exists: exists, log: log.With("xep", "0030")}
+	return &Service{cfg: cfg, log: log.With("xep", "0030")}
 }
 
 // Register adds the disco handlers, the server identity and the disco
@@ -244,9 +239,12 @@ func (s *Service) serverItems(_ context.Context, iq *stanza.Stanza) (*stanza.Sta
 	return iq.Result(q), nil
 }
 
-// checkAccount returns an error unless the IQ is addressed to an existing
-// account (itself, without 'to').
-func (s *Service) checkAccount(ctx context.Context, iq *stanza.Stanza) error {
+// checkAccount returns an error unless the IQ is addressed to an account
+// (itself, without 'to'). The router hands the account handlers only IQs
+// from the account itself and its contacts, so the account exists
+// (XEP-0030 §8: strangers get service-unavailable, as for a JID without an
+// account, from the router).
+func checkAccount(iq *stanza.Stanza) error {
 	target := iq.To.Bare()
 	if target.Domainpart() == "" {
 		target = iq.From.Bare()
@@ -254,25 +252,15 @@ func (s *Service) checkAccount(ctx context.Context, iq *stanza.Stanza) error {
 	if target.Localpart() == "" {
 		return stanza.NewError(stanza.ServiceUnavailable, "")
 	}
-	if s.exists == nil || target.Equal(iq.From.Bare()) {
-		return nil // a session's own account exists
-	}
-	ok, err := s.exists(ctx, target)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return stanza.NewError(stanza.ServiceUnavailable, "")
-	}
 	return nil
 }
 
-func (s *Service) accountInfo(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+func (s *Service) accountInfo(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	node, err := query(iq)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkAccount(ctx, iq); err != nil {
+	if err := checkAccount(iq); err != nil {
 		return nil, err
 	}
 	if node != "" {
@@ -282,12 +270,12 @@ func (s *Service) accountInfo(ctx context.Context, iq *stanza.Stanza) (*stanza.S
 	return iq.Result(s.account.Copy()), nil
 }
 
-func (s *Service) accountItems(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+func (s *Service) accountItems(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	node, err := query(iq)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkAccount(ctx, iq); err != nil {
+	if err := checkAccount(iq); err != nil {
 		return nil, err
 	}
 	if node != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"dormouse.im/dormouse/disco"
@@ -14,19 +15,16 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// accounts is a fake AccountExists.
-func accounts(names ...string) disco.AccountExists {
-	return func(_ context.Context, bare jid.JID) (bool, error) {
-		if bare.String() == "broken@example.org" {
-			return false, errors.New("storage down")
-		}
-		for _, n := range names {
-			if bare.String() == n {
-				return true, nil
-			}
-		}
-		return false, nil
+// relations is a fake router.Relations: alice and bob share their
+// presence with each other; broken@example.org fails.
+type relations struct{}
+
+func (relations) Subscribed(_ context.Context, account, requester jid.JID) (bool, error) {
+	if account.String() == "broken@example.org" {
+		return false, errors.New("storage down")
 	}
+	return slices.Contains([]string{"alice@example.org", "bob@example.org"}, account.String()) &&
+		slices.Contains([]string{"alice@example.org", "bob@example.org"}, requester.String()), nil
 }
 
 const alice = "alice@example.org/phone"
@@ -35,8 +33,9 @@ const alice = "alice@example.org/phone"
 // registered, and alice bound.
 func setup(t *testing.T, cfg disco.Config) (*routertest.Harness, *disco.Service) {
 	t.Helper()
-	svc := disco.New(cfg, accounts("alice@example.org", "bob@example.org"), nil)
+	svc := disco.New(cfg, nil)
 	h := routertest.New(t)
+	h.Router.SetRelations(relations{})
 	svc.Register(h.Mux)
 	h.Mux.AddFeature(router.ToServer, "urn:xmpp:ping")
 	h.Mux.AddFeature(router.ToAccount, "urn:xmpp:mam:2")
@@ -198,7 +197,7 @@ func TestItemsAndContacts(t *testing.T) {
 }
 
 func TestFeatures(t *testing.T) {
-	svc := disco.New(disco.Config{}, nil, nil)
+	svc := disco.New(disco.Config{}, nil)
 	h := routertest.New(t)
 	mux := h.Mux
 	svc.Register(mux)

@@ -17,9 +17,10 @@
 //     account's behalf (RFC 6120 §10.5.4): identity account/registered and
 //     the router.ToAccount features; the items list is empty. An IQ without
 //     'to' is addressed to the sender's own account (RFC 6120 §10.3.3), so
-//     a disco#info without 'to' describes the account. Anyone may query an
-//     account; if it does not exist the answer is service-unavailable
-//     (RFC 6121 §8.5.1).
+//     a disco#info without 'to' describes the account. Only the
+//     account and its contacts reach these handlers: the router answers
+//     strangers service-unavailable, exactly as for a JID without an
+//     account (XEP-0030 §8, RFC 6121 §8.5.1; see package router).
 //   - the features disco#info, disco#items and caps on the server, and
 //     disco#info and disco#items on accounts.
 //

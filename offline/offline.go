@@ -142,6 +142,12 @@ func (s *Service) undelivered(ctx context.Context, rt *router.Routing) error {
 	case verdictBounce:
 		return nil
 	}
+	if rt.Hidden {
+		// A missing account, hidden ([privacy] hide_accounts): taken
+		// as for an account, kept nowhere.
+		rt.Handled = true
+		return nil
+	}
 	if err := s.put(ctx, rt.St); err != nil {
 		if errors.Is(err, ErrFull) {
 			return &stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable,

@@ -111,8 +111,10 @@ func (s *Service) inbound(ctx context.Context, st *stanza.Stanza) error {
 	}
 	if !exists {
 		// RFC 6121 §8.5.1: a request to no one is answered with
-		// 'unsubscribed'; other subscription stanzas are ignored.
-		if st.Type == stanza.TypeSubscribe {
+		// 'unsubscribed' (unless the router hides which accounts exist:
+		// then it waits unanswered, as a request to an offline account
+		// does); other subscription stanzas are ignored.
+		if st.Type == stanza.TypeSubscribe && !s.r.HidesAccounts() {
 			s.forward(ctx, stanza.Build(stanza.KindPresence, stanza.TypeUnsubscribed, "", user, contact))
 		}
 		return nil

@@ -4,13 +4,19 @@ import (
 	"testing"
 
 	"dormouse.im/dormouse/internal/routertest"
+	"dormouse.im/dormouse/router"
 	"mellium.im/xmpp/jid"
 )
 
 // BenchmarkRouteMessage routes a 1:1 chat message to a bare JID with two
 // available resources (one of higher priority), the common case.
 func BenchmarkRouteMessage(b *testing.B) {
-	h := routertest.New(b, "localhost")
+	benchmarkBareMessage(b, routertest.New(b, "localhost"))
+}
+
+// benchmarkBareMessage routes a chat message from alice to bob's bare JID
+// with two available resources, on h.
+func benchmarkBareMessage(b *testing.B, h *routertest.Harness) {
 	var d routertest.Discard
 	for i, res := range []string{"phone", "laptop"} {
 		full := "bob@localhost/" + res
@@ -33,4 +39,14 @@ func BenchmarkRouteFullJID(b *testing.B) {
 	for b.Loop() {
 		h.Router.Route(h.Ctx, m)
 	}
+}
+
+// BenchmarkRouteMessagePrivacy is BenchmarkRouteMessage with the stranger
+// throttle on ([privacy] max_new_peers): a known peer costs a lookup in
+// the sender's window, no allocation.
+func BenchmarkRouteMessagePrivacy(b *testing.B) {
+	h := routertest.New(b, "localhost")
+	h.Router.SetRelations(routertest.Subscriptions{"bob@localhost": {"alice@localhost"}})
+	h.Router.SetPrivacy(router.Privacy{MaxNewPeers: 100})
+	benchmarkBareMessage(b, h)
 }

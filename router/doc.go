@@ -18,6 +18,49 @@
 //
 // Stages are how features are ordered without importing each other.
 //
+// # Accounts and strangers
+//
+// The server answers IQs addressed to an account's bare JID on the
+// account's behalf (RFC 6121 §8.5.2). Whether the account exists must not
+// show to strangers (XEP-0030 §8; services with phone numbers as user
+// names), so the router decides who reaches the handlers, in one place for
+// every feature:
+//
+//   - The account itself (no 'to', or its own bare JID) and its contacts
+//     (Relations.Subscribed: a subscription 'from' or 'both' on the
+//     account's side, RFC 6121 §2.1.2.5; or the server itself) reach the
+//     HandleIQ(ToAccount, …) handlers. Their answers may reveal that the
+//     account exists (the contact knows already).
+//   - A stranger, and anyone asking a local JID without an account, reach
+//     only public handlers (HandlePublicIQ); for any other namespace the
+//     router answers service-unavailable, the RFC 6121 §8.5.1 answer for a
+//     JID without an account. The router does the same lookups for both
+//     (one Relations lookup, no account lookup), so timing does not tell
+//     them apart either.
+//
+// A handler for something an account publishes to everyone registers with
+// HandlePublicIQ. It is called for every requester with the Relation, and
+// also for JIDs without an account, with Relation Stranger: it must then
+// answer as for an existing account that published nothing, after the
+// same work (look the item up; a missing account has none, so the lookup
+// finds nothing and the answer is the same). vcard is the example: a
+// stored vCard is answered to anyone; no vCard, or no account, gives
+// item-not-found. PEP (XEP-0163) registers its pubsub handler the same
+// way: an item of a node whose access model lets the requester read it
+// (open; presence for Contact and Self) is answered; anything else, for a
+// stranger, gets exactly the answer of a missing node of an account that
+// published nothing, and publishing (Self only) and the owner namespace
+// stay with HandleIQ(ToAccount, …) handlers. A new service adds a row to
+// the table of server/privacy_test.go.
+//
+// With Privacy.HideAccounts, messages to a local JID without an account
+// are not bounced but go through the StageUndelivered hooks like those to
+// an account without resources, with Routing.Hidden set so that the hooks
+// answer the same but keep nothing; the roster asks HidesAccounts before
+// answering a subscription request to no one. Privacy.MaxNewPeers slows
+// an account down once it has addressed many strangers within an hour
+// (probing), with bounded memory.
+//
 // # Services
 //
 // A service is an entity with its own domain (conference.example.org,

@@ -69,6 +69,12 @@ type Routing struct {
 	// for the stanza (stored it offline, for example). If no hook sets it,
 	// the router bounces the stanza according to RFC 6121 §8.5.
 	Handled bool
+	// Hidden is set for a message to a local JID without an account when
+	// Privacy.HideAccounts hides which accounts exist: StageUndelivered
+	// hooks must answer as for an existing account without resources (set
+	// Handled where they would have taken the message, return the same
+	// errors) but keep nothing and notify no one.
+	Hidden bool
 }
 
 // Hook is one named step in a stage. It returns nil to continue, ErrDrop to
@@ -99,6 +105,7 @@ type Identity struct {
 // modification.
 type Mux struct {
 	iq          map[iqKey]IQHandler
+	public      map[iqKey]PublicIQHandler  // HandlePublicIQ
 	presence    map[string]PresenceHandler // by presence type
 	hooks       [numStages][]Hook
 	onAvailable []LifecycleFunc

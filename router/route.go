@@ -32,6 +32,9 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	if r.pending.answer(st) {
 		return // an answer to the server's own request (SendIQ)
 	}
+	if r.peers != nil && r.throttlePeers(ctx, st) != nil {
+		return // the sender's session ended while it was slowed down
+	}
 	rt := r.routing(st)
 	defer r.routings.Put(rt)
 	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
@@ -118,25 +121,13 @@ func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e *stanza.Error)
 func (r *Router) routeIQ(ctx context.Context, st *stanza.Stanza) {
 	to := st.To
 	switch {
-	case to.Domainpart() == "" || (to.Localpart() == "" && r.IsLocal(to.Domainpart()) && to.Resourcepart() == ""):
-		self := to.Domainpart() == ""
-		if self {
-			r.serveIQ(ctx, st, ToAccount, true)
-		} else {
-			r.serveIQ(ctx, st, ToServer, false)
-		}
+	case to.Domainpart() == "":
+		// RFC 6120 §10.3.3: the account's own bare JID.
+		r.serveIQ(ctx, st, ToAccount, Self, true)
+	case to.Localpart() == "" && r.IsLocal(to.Domainpart()) && to.Resourcepart() == "":
+		r.serveIQ(ctx, st, ToServer, Contact, false)
 	case r.IsLocal(to.Domainpart()) && to.Resourcepart() == "":
-		// RFC 6121 §8.5.1: no such account.
-		if ok, err := r.accountExists(ctx, to.Bare()); err != nil || !ok {
-			if err == nil {
-				err = stanza.NewError(stanza.ServiceUnavailable, "")
-			}
-			if st.Type == stanza.TypeGet || st.Type == stanza.TypeSet {
-				r.fail(ctx, st, err)
-			}
-			return
-		}
-		r.serveIQ(ctx, st, ToAccount, false)
+		r.serveAccountIQ(ctx, st)
 	case r.IsLocal(to.Domainpart()):
 		if r.deliverFull(ctx, st) == 0 {
 			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
@@ -146,7 +137,11 @@ func (r *Router) routeIQ(ctx context.Context, st *stanza.Stanza) {
 	}
 }
 
-func (r *Router) serveIQ(ctx context.Context, st *stanza.Stanza, to Addressee, self bool) {
+// serveIQ answers an IQ the server handles: to a served domain, or on an
+// account's behalf (to, from a requester with relation rel; noTo: the IQ
+// had no 'to', and the server's handlers answer what the account's do
+// not).
+func (r *Router) serveIQ(ctx context.Context, st *stanza.Stanza, to Addressee, rel Relation, noTo bool) {
 	switch st.Type {
 	case stanza.TypeResult, stanza.TypeError:
 		// Answers to the server's own requests went to SendIQ before
@@ -163,15 +158,30 @@ func (r *Router) serveIQ(ctx context.Context, st *stanza.Stanza, to Addressee, s
 		return
 	}
 	p := payloads[0]
-	h := r.mux.iqHandler(to, p.Name.Space, p.Name.Local)
-	if h == nil && self {
+	var (
+		h     IQHandler
+		ph    PublicIQHandler
+		reply *stanza.Stanza
+		err   error
+	)
+	if to == ToAccount {
+		h, ph = r.accountIQHandler(p.Name.Space, p.Name.Local, rel)
+	} else {
+		h = r.mux.iqHandler(to, p.Name.Space, p.Name.Local)
+	}
+	if h == nil && ph == nil && noTo {
 		h = r.mux.iqHandler(ToServer, p.Name.Space, p.Name.Local)
 	}
-	if h == nil {
-		r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
-		return
+	switch {
+	case ph != nil:
+		reply, err = ph(ctx, st, rel)
+	case h != nil:
+		reply, err = h(ctx, st)
+	default:
+		// RFC 6121 §8.5.1 and §8.5.2: a namespace nobody answers, the
+		// same for a stranger as for a JID without an account.
+		err = stanza.NewError(stanza.ServiceUnavailable, "")
 	}
-	reply, err := h(ctx, st)
 	switch {
 	case errors.Is(err, ErrAsync):
 	case err != nil:
@@ -227,26 +237,35 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 		}
 		return
 	}
-	if ok, err := r.accountExists(ctx, to.Bare()); err != nil {
+	exists, err := r.accountExists(ctx, to.Bare())
+	if err != nil {
 		r.fail(ctx, st, err)
 		return
-	} else if !ok {
-		// RFC 6121 §8.5.1: no such account.
-		if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
-			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
-		}
-		return
 	}
-	for _, s := range []Stage{StageArchive, StageCopy} {
-		if err := r.runHooks(ctx, s, rt); err != nil {
-			r.fail(ctx, st, err)
+	if exists {
+		for _, s := range []Stage{StageArchive, StageCopy} {
+			if err := r.runHooks(ctx, s, rt); err != nil {
+				r.fail(ctx, st, err)
+				return
+			}
+		}
+		st = rt.St
+		rt.Delivered = r.Deliver(ctx, st)
+		if rt.Delivered > 0 {
 			return
 		}
-	}
-	st = rt.St
-	rt.Delivered = r.Deliver(ctx, st)
-	if rt.Delivered > 0 {
-		return
+	} else {
+		// RFC 6121 §8.5.1: no such account.
+		if !r.privacy.HideAccounts {
+			if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
+				r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+			}
+			return
+		}
+		// Answered as for an account without resources, which the
+		// StageUndelivered hooks see flagged Hidden: they decide as for
+		// an account, but keep nothing.
+		rt.Hidden = true
 	}
 	switch st.Type {
 	case stanza.TypeError, stanza.TypeHeadline:

@@ -42,8 +42,11 @@ type Router struct {
 
 	pending pendingIQs // the server's IQ requests waiting for answers (SendIQ)
 
-	accounts AccountChecker // set before serving
-	observer Observer       // set before serving; may be nil
+	accounts  AccountChecker // set before serving
+	relations Relations      // set before serving; may be nil
+	privacy   Privacy        // set before serving
+	peers     *peerTracker   // strangers each account addressed; nil: no limit
+	observer  Observer       // set before serving; may be nil
 
 	// routings recycles the Routing values hooks see, so that routing a
 	// stanza allocates nothing (hooks receive a pointer, which escapes).

@@ -32,7 +32,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 			items = append(items, disco.Item{JID: j})
 		}
 	}
-	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, s.Router.AccountExists, log)
+	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, log)
 	d.Register(mux)
 	ping.New(ping.Config{}, log).Register(mux)
 	version.New(version.Config{Version: s.version}, log).Register(mux)
@@ -41,6 +41,9 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	rcfg := roster.Config{MaxItems: s.cfg.Roster.MaxItems, DisableVersioning: !s.cfg.Roster.Versioning, Accounts: s.Router}
 	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
 	rs.Register(mux)
+	// [privacy]: strangers learn nothing about accounts (see router).
+	s.Router.SetRelations(rosterRelations{rs})
+	s.Router.SetPrivacy(router.Privacy{HideAccounts: s.cfg.Privacy.HideAccounts, MaxNewPeers: s.cfg.Privacy.MaxNewPeers})
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
 	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, log)
 	s.offline.Register(mux)
@@ -77,6 +80,13 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 
 // presence depends on roster through an interface of its own.
 var _ presence.Roster = (*roster.Service)(nil)
+
+// rosterRelations tells the router who may see an account's presence.
+type rosterRelations struct{ roster *roster.Service }
+
+func (r rosterRelations) Subscribed(ctx context.Context, account, requester jid.JID) (bool, error) {
+	return r.roster.IsSubscriber(ctx, account, requester)
+}
 
 // rosterMembership tells the archive whether a contact is in a user's
 // roster (for the "roster" archiving default).

@@ -118,11 +118,12 @@ func TestArchive(t *testing.T) {
 	if len(msgs) != 7 {
 		t.Errorf("alice's archive has %d messages", len(msgs))
 	}
-	// eve cannot read bob's archive.
+	// eve cannot read bob's archive; a stranger to bob, she gets what a
+	// JID without an account answers.
 	eve := ts.dial("eve", "x")
 	eve.SendRaw("<iq type='set' id='e1' to='bob@localhost'><query xmlns='urn:xmpp:mam:2'/></iq>")
 	e := expectStanza(t, eve, "iq", func(e *xml.Element) bool { return e.AttrValue("id") == "e1" })
-	if e.AttrValue("type") != "error" || xmpptest.ErrorCondition(e) != "forbidden" {
+	if e.AttrValue("type") != "error" || xmpptest.ErrorCondition(e) != "service-unavailable" {
 		t.Errorf("eve querying bob's archive: %s", e)
 	}
 }

@@ -62,8 +62,9 @@ func TestVCard(t *testing.T) {
 	if r.AttrValue("type") != "error" {
 		t.Errorf("bob wrote alice's vCard: %s", r)
 	}
+	// The same as for an account without a vCard (privacy_test.go).
 	r, _ = b.IQ("n", "<iq type='get' id='n' to='ghost@localhost'><vCard xmlns='vcard-temp'/></iq>")
-	if xmpptest.ErrorCondition(r) != "service-unavailable" {
+	if xmpptest.ErrorCondition(r) != "item-not-found" {
 		t.Errorf("vCard of a non-existent account: %s", r)
 	}
 }

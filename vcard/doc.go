@@ -2,10 +2,11 @@
 // 1.3.0: users store their vCard on the server and anyone may read it.
 //
 // Register adds:
-//   - a handler for IQs with <vCard xmlns='vcard-temp'/> addressed to an
-//     account's bare JID, or without 'to' (the sender's own account):
-//     get returns the stored vCard, set (own account only, else forbidden)
-//     replaces it;
+//   - a public handler (router.Mux.HandlePublicIQ) for IQs with
+//     <vCard xmlns='vcard-temp'/> addressed to an account's bare JID, or
+//     without 'to' (the sender's own account): get returns the stored
+//     vCard, to anyone (a vCard is published), set (own account only, else
+//     forbidden) replaces it;
 //   - the disco#info feature vcard-temp, on the server (where clients look
 //     for it) and on accounts.
 //
@@ -13,9 +14,10 @@
 // item-not-found) or an empty vCard. A user asking for their own gets an
 // empty <vCard xmlns='vcard-temp'/>, as Prosody and ejabberd answer, so a
 // client can start editing one; asking for another user's gets
-// item-not-found. The same item-not-found answers a local JID without an
-// account, so the answer does not reveal which accounts exist (the router
-// does not check the existence of accounts for IQs, see package router).
+// item-not-found. Being public, the handler is also called for local JIDs
+// without an account: the same store lookup finds nothing and the same
+// item-not-found answers, so neither the answer nor its timing reveals
+// which accounts exist (see package router).
 //
 // A vCard larger than Config.MaxSize once serialized is refused with
 // not-acceptable. vCards are stored serialized with their own namespace

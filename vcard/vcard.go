@@ -46,12 +46,17 @@ func New(cfg Config, store Store, log *slog.Logger) *Service {
 
 // Register adds the vCard handler and its disco#info features to m.
 func (s *Service) Register(m *router.Mux) {
-	m.HandleIQ(router.ToAccount, NS, "vCard", s.handle)
+	// Public: a vCard is readable by anyone (XEP-0054), so strangers and
+	// the JIDs of missing accounts reach the handler too.
+	m.HandlePublicIQ(NS, "vCard", s.handle)
 	m.AddFeature(router.ToServer, NS)
 	m.AddFeature(router.ToAccount, NS)
 }
 
-func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+// handle answers a vCard IQ from a requester with relation rel to the
+// owner. A stranger gets the same answer for a missing account as for one
+// without a vCard (item-not-found), after the same store lookup.
+func (s *Service) handle(ctx context.Context, iq *stanza.Stanza, rel router.Relation) (*stanza.Stanza, error) {
 	owner := iq.To.Bare()
 	if owner.Domainpart() == "" {
 		owner = iq.From.Bare()
@@ -59,7 +64,7 @@ func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza
 	if owner.Localpart() == "" {
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
 	}
-	own := owner.Equal(iq.From.Bare())
+	own := rel == router.Self
 	user := owner.String()
 
 	if iq.Type == stanza.TypeSet {

@@ -121,6 +121,16 @@ func (a Accounts) AccountExists(_ context.Context, j jid.JID) (bool, error) {
 	return a[j.Bare().String()], nil
 }
 
+// Subscriptions is a router.Relations for Router.SetRelations: for each
+// account (a bare JID as jid.JID.String writes it), the bare JIDs it
+// shares its presence with.
+type Subscriptions map[string][]string
+
+// Subscribed reports whether account shares its presence with requester.
+func (s Subscriptions) Subscribed(_ context.Context, account, requester jid.JID) (bool, error) {
+	return slices.Contains(s[account.Bare().String()], requester.Bare().String()), nil
+}
+
 // Harness is a router serving some hosts, with an empty Mux for the
 // features under test, and the recorders bound on it. Its methods fail the
 // test T on any error; call In for a subtest's view.
