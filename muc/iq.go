@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
@@ -51,6 +52,9 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 	switch {
 	case get && p.Name.Space == router.NSDiscoInfo && p.AttrValue("node") == "":
 		return s.roomInfo(ctx, r, iq)
+	case get && p.Name.Space == router.NSDiscoInfo && p.AttrValue("node") == nodeRoomUser:
+		s.roomUserItem(ctx, r, iq)
+		return nil
 	case get && p.Name.Space == router.NSDiscoItems && p.AttrValue("node") == "":
 		reply = el(router.NSDiscoItems, "query")
 	case p.Name.Space == NSAdmin && p.Name.Local == "query":
@@ -63,6 +67,12 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 			reply, err = s.ownerGet(r, iq)
 		} else {
 			return s.ownerSet(ctx, r, iq, p)
+		}
+	case p.Name.Space == NSRegister && p.Name.Local == "query":
+		if get {
+			reply, err = s.registerGet(r, iq)
+		} else {
+			err = s.registerSet(ctx, r, iq, p)
 		}
 	case p.Name.Space == NSMAM && p.Name.Local == "query":
 		if get {
@@ -80,28 +90,57 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 	return nil
 }
 
-// occupantIQ answers IQs to an occupant JID: XEP-0410 self-ping, answered
-// by the room (§3.3). Other IQs to occupants are not relayed.
+// occupantIQ handles IQs to an occupant JID. A ping to one's own nick is
+// answered by the room (XEP-0410 §3.3); other requests from an occupant are
+// relayed to the target's session from the sender's occupant JID and the
+// answer relayed back (XEP-0045 §7.5), the real JIDs hidden both ways.
 func (s *Service) occupantIQ(ctx context.Context, r *room, iq *stanza.Stanza, p *xml.Element) error {
-	if p.Name.Space != NSPing || iq.Type != stanza.TypeGet {
-		return stanza.NewError(stanza.FeatureNotImplemented, "IQs to occupants are not relayed")
-	}
 	r.mu.Lock()
 	from := r.byJID[iq.From.String()]
+	to := r.occupants[iq.To.Resourcepart()]
+	var target jid.JID
+	if to != nil {
+		target = to.last.full
+	}
 	r.mu.Unlock()
 	switch {
 	case from == nil:
 		return stanza.NewError(stanza.NotAcceptable, "you are not joined to this room")
-	case from.nick != iq.To.Resourcepart():
-		return stanza.NewError(stanza.FeatureNotImplemented, "IQs to other occupants are not relayed")
+	case to == nil:
+		return stanza.NewError(stanza.ItemNotFound, "no occupant with that nickname")
+	case from == to && p.Name.Space == NSPing && iq.Type == stanza.TypeGet:
+		s.r.Route(ctx, iq.Result(nil))
+		return nil
 	}
-	s.r.Route(ctx, iq.Result(nil))
+	fwd := stanza.Build(stanza.KindIQ, iq.Type, "", r.occupantJID(from.nick), target)
+	fwd.El.Children = iq.El.Children // read-only: shared with the request
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.stop, relayTimeout)
+		defer cancel()
+		reply, err := s.r.SendIQ(ctx, fwd)
+		var res *stanza.Stanza
+		switch e := stanza.AsError(err); {
+		case err == nil:
+			res = stanza.Build(stanza.KindIQ, stanza.TypeResult, iq.ID, iq.To, iq.From)
+			res.El.Children = reply.El.Children
+		case e != nil:
+			res = iq.ErrorReply(e)
+		default:
+			res = iq.ErrorReply(stanza.NewError(stanza.RecipientUnavailable, "the occupant did not answer"))
+		}
+		s.r.Route(s.stop, res)
+	}()
 	return nil
 }
 
+// relayTimeout bounds the wait for an occupant's answer to a relayed IQ.
+const relayTimeout = 30 * time.Second
+
 // roomFeatures returns the disco features of r. Under r.mu.
 func (r *room) features() []string {
-	f := []string{NS, router.NSDiscoInfo, router.NSDiscoItems, NSSID, NSOccupant, NSPing}
+	f := []string{NS, router.NSDiscoInfo, router.NSDiscoItems, NSSID, NSOccupant, NSPing, NSRegister}
 	pick := func(b bool, yes, no string) {
 		if b {
 			f = append(f, yes)
@@ -478,8 +517,8 @@ func (s *Service) destroy(ctx context.Context, r *room, d *xml.Element, out *out
 	if err := s.store.DeleteRoom(ctx, r.jid.String()); err != nil {
 		return err
 	}
+	r.affs = map[string]*AffiliationItem{} // every removal item says affiliation none
 	for _, o := range r.sortedOccupants() {
-		r.affs = map[string]*AffiliationItem{} // every item says affiliation none
 		r.removeOccupant(out, o, []*xml.Element{notice})
 	}
 	r.gone = true

@@ -36,6 +36,9 @@ func (s *Service) handleMessage(ctx context.Context, st *stanza.Stanza) error {
 			return s.decline(ctx, r, st, d)
 		}
 	}
+	if x := requestForm(st.El); x != nil {
+		return s.voiceRequest(ctx, r, st, x)
+	}
 	return stanza.NewError(stanza.BadRequest, "messages to a room are of type groupchat")
 }
 

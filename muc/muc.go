@@ -85,6 +85,7 @@ type Config struct {
 type Router interface {
 	Route(ctx context.Context, st *stanza.Stanza)
 	Send(ctx context.Context, st *stanza.Stanza) int
+	SendIQ(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error)
 }
 
 // Service is the multi-user chat service at Config.Domain. It is a
@@ -97,6 +98,11 @@ type Service struct {
 	domain jid.JID
 	secret []byte
 	ids    idGen
+
+	// stop ends the goroutines relaying IQs to occupants; wg tracks them.
+	stop   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu    sync.Mutex
 	rooms map[string]*room // by bare JID string; guarded by mu
@@ -148,9 +154,11 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) (*Service, error) 
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
 	}
+	stop, cancel := context.WithCancel(context.Background())
 	return &Service{
 		cfg: cfg, store: store, r: r, domain: d, secret: secret,
 		log:   log.With("xep", "0045"),
+		stop:  stop, cancel: cancel,
 		rooms: map[string]*room{},
 	}, nil
 }
@@ -180,9 +188,18 @@ func (s *Service) Load(ctx context.Context) error {
 	return nil
 }
 
-// Close tells every occupant that the service is shutting down (status 332).
-// Persistent rooms stay in the store.
+// Close tells every occupant that the service is shutting down (status 332)
+// and waits (bounded by ctx) for the IQs it relays. Persistent rooms stay
+// in the store.
 func (s *Service) Close(ctx context.Context) error {
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("muc: waiting for relayed IQs: %w", ctx.Err())
+	}
 	s.mu.Lock()
 	rooms := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {

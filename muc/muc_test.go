@@ -4,10 +4,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
 )
 
 const (
@@ -381,5 +383,161 @@ func TestInvite(t *testing.T) {
 		return s.El.Child(muc.NSUser, "x") != nil && s.El.Child(muc.NSUser, "x").Child(muc.NSUser, "decline") != nil
 	}) {
 		t.Errorf("decline: %v", got)
+	}
+}
+
+func TestRejoin(t *testing.T) {
+	f := newFixture(t, nil)
+	f.Bind(alice)
+	f.Bind(bob)
+	f.create(alice, room, "Alice")
+	f.join(bob, room+"/Bob", "")
+	f.Send(alice, `<message type='groupchat' to='`+room+`'><body>before</body></message>`)
+	f.TakeAll()
+	// bob joins again from the same session: the whole join again.
+	got := f.join(bob, room+"/Bob", "")
+	pres := only(got, stanza.KindPresence)
+	if len(pres) != 2 || pres[0].From.String() != room+"/Alice" || !hasStatus(pres[1], "110") {
+		t.Fatalf("rejoin presences: %v", got)
+	}
+	if b := bodies(got); len(b) != 1 || b[0] != "before" {
+		t.Errorf("rejoin history: %v", b)
+	}
+	if a := f.Recorder(alice).Take(); len(a) != 1 || a[0].From.String() != room+"/Bob" || a[0].Type != "" {
+		t.Errorf("alice on bob's rejoin: %v", a)
+	}
+	// A plain presence update is broadcast, no join.
+	f.Send(bob, `<presence to='`+room+`/Bob'><show>away</show></presence>`)
+	got2 := f.TakeAll()
+	for _, who := range []string{alice, bob} {
+		if len(got2[who]) != 1 || got2[who][0].El.ChildText(stanza.NSClient, "show") != "away" {
+			t.Errorf("%s: presence update %v", who, got2[who])
+		}
+	}
+}
+
+func TestIQRelay(t *testing.T) {
+	f := newFixture(t, nil)
+	f.Bind(alice)
+	f.Bind(bob)
+	f.create(alice, room, "Alice")
+	f.join(bob, room+"/Bob", "")
+	f.TakeAll()
+	f.Send(alice, `<iq type='get' id='v1' to='`+room+`/Bob'><vCard xmlns='vcard-temp'/></iq>`)
+	var req *stanza.Stanza
+	for req == nil {
+		if got := f.Recorder(bob).Take(); len(got) > 0 {
+			req = got[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if req.From.String() != room+"/Alice" || req.To.String() != bob || req.Payload().Name.Local != "vCard" {
+		t.Fatalf("relayed request: %s", req)
+	}
+	reply := stanza.Build(stanza.KindIQ, stanza.TypeResult, req.ID, req.To, req.From)
+	reply.El.AddChild(xml.NewElement("vcard-temp", "vCard").AddChild(xml.NewElement("vcard-temp", "FN").AddText("Bob")))
+	f.Router.Route(f.Ctx, reply)
+	var res *stanza.Stanza
+	for res == nil {
+		if got := f.Recorder(alice).Take(); len(got) > 0 {
+			res = got[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	routertest.WantXML(t, res, `<iq type='result' id='v1' from='`+room+`/Bob' to='`+alice+`'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>`)
+	// An error answer comes back as the error.
+	f.Send(alice, `<iq type='get' id='v2' to='`+room+`/Bob'><query xmlns='jabber:iq:version'/></iq>`)
+	req = nil
+	for req == nil {
+		if got := f.Recorder(bob).Take(); len(got) > 0 {
+			req = got[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.Router.Route(f.Ctx, req.ErrorReply(stanza.NewError(stanza.ServiceUnavailable, "")))
+	res = nil
+	for res == nil {
+		if got := f.Recorder(alice).Take(); len(got) > 0 {
+			res = got[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if routertest.ErrorCondition(res) != "service-unavailable" || res.ID != "v2" || res.From.String() != room+"/Bob" {
+		t.Errorf("relayed error: %s", res)
+	}
+	if err := f.svc.Close(t.Context()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRegisterNick(t *testing.T) {
+	f := newFixture(t, nil)
+	f.Bind(alice)
+	f.Bind(bob)
+	f.Bind(carol)
+	f.create(alice, room, "Alice")
+	f.configure(alice, room, map[string]string{"persistentroom": "1"})
+	f.TakeAll()
+	reply := f.IQ(bob, `<iq type='get' id='r' to='`+room+`'><query xmlns='jabber:iq:register'/></iq>`)
+	if !strings.Contains(reply.String(), "muc#register_roomnick") {
+		t.Fatalf("registration form: %s", reply)
+	}
+	submit := func(who, nick string) *stanza.Stanza {
+		return f.IQ(who, `<iq type='set' id='s' to='`+room+`'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>`+nick+`</value></field></x></query></iq>`)
+	}
+	if r := submit(bob, "Bobby"); r.Type != "result" {
+		t.Fatalf("register: %s", r)
+	}
+	reply = f.IQ(bob, `<iq type='get' id='r' to='`+room+`'><query xmlns='jabber:iq:register'/></iq>`)
+	routertest.WantXML(t, reply, `<iq type='result' id='r' from='`+room+`' to='`+bob+`'><query xmlns='jabber:iq:register'><registered/><username>Bobby</username></query></iq>`)
+	reply = f.IQ(bob, `<iq type='get' id='n' to='`+room+`'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>`)
+	routertest.WantXML(t, reply, `<iq type='result' id='n' from='`+room+`' to='`+bob+`'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'><identity category='conference' type='text' name='Bobby'/></query></iq>`)
+	if r := submit(carol, "Bobby"); routertest.ErrorCondition(r) != "conflict" {
+		t.Errorf("carol registers bob's nick: %s", r)
+	}
+	if got := f.join(carol, room+"/Bobby", ""); len(got) != 1 || routertest.ErrorCondition(got[0]) != "conflict" {
+		t.Errorf("carol joins as bob's registered nick: %v", got)
+	}
+	// bob is a member now, and the registration survives a restart.
+	f.start(t, nil)
+	reply = f.IQ(alice, `<iq type='get' id='l' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`)
+	routertest.WantXML(t, reply, `<iq type='result' id='l' from='`+room+`' to='`+alice+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='bob@example.org' nick='Bobby'/></query></iq>`)
+	reply = f.IQ(bob, `<iq type='set' id='u' to='`+room+`'><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	if reply.Type != "result" {
+		t.Fatalf("unregister: %s", reply)
+	}
+	if r := submit(carol, "Bobby"); r.Type != "result" {
+		t.Errorf("the nick is free again: %s", r)
+	}
+}
+
+func TestVoiceRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	f.Bind(alice)
+	f.Bind(bob)
+	f.create(alice, room, "Alice")
+	f.configure(alice, room, map[string]string{"moderatedroom": "1"})
+	got := f.join(bob, room+"/Bob", "")
+	if self := only(got, stanza.KindPresence)[1]; item(self).AttrValue("role") != "visitor" {
+		t.Fatalf("bob joins a moderated room as %s", self)
+	}
+	f.TakeAll()
+	f.Send(bob, `<message type='groupchat' to='`+room+`'><body>hi</body></message>`)
+	if c := routertest.ErrorCondition(f.Recorder(bob).One(t)); c != "forbidden" {
+		t.Errorf("visitor's message: %s", c)
+	}
+	f.Send(bob, `<message to='`+room+`'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field><field var='muc#role' type='list-single'><value>participant</value></field></x></message>`)
+	req := f.Recorder(alice).One(t)
+	if !strings.Contains(req.String(), "muc#request_allow") || !strings.Contains(req.String(), "<value>Bob</value>") {
+		t.Fatalf("voice request at the moderator: %s", req)
+	}
+	f.Send(alice, `<message to='`+room+`'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field><field var='muc#role'><value>participant</value></field><field var='muc#roomnick'><value>Bob</value></field><field var='muc#request_allow'><value>true</value></field></x></message>`)
+	got2 := f.TakeAll()
+	if len(got2[bob]) != 1 || item(got2[bob][0]).AttrValue("role") != "participant" {
+		t.Fatalf("voice granted: %v", got2)
+	}
+	f.Send(bob, `<message type='groupchat' to='`+room+`'><body>now I speak</body></message>`)
+	if got := f.TakeAll(); len(got[alice]) != 1 || len(got[bob]) != 1 {
+		t.Errorf("participant's message: %v", got)
 	}
 }

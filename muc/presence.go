@@ -108,8 +108,29 @@ func (s *Service) enter(ctx context.Context, r *room, st *stanza.Stanza, nick st
 		sess.presence = st.El
 		if o.nick == nick {
 			o.last = sess
-			r.broadcastPresence(out, o, stanza.TypeAvailable, nil, nil, nil)
-			return nil, nil
+			if st.El.Child(NS, "x") == nil {
+				r.broadcastPresence(out, o, stanza.TypeAvailable, nil, nil, nil)
+				return nil, nil
+			}
+			// A join while joined: the client lost track (a new stream
+			// after a failed resumption, a restart of the client); it
+			// gets the whole join again, the others a presence update.
+			for _, other := range r.sortedOccupants() {
+				if other == o {
+					continue
+				}
+				out.add(r.presenceFor(other, full, false, stanza.TypeAvailable, nil))
+				for _, os := range other.sortedSessions() {
+					out.add(r.presenceFor(o, os.full, false, stanza.TypeAvailable, nil))
+				}
+			}
+			for _, os := range o.sortedSessions() {
+				if os != sess {
+					out.add(r.presenceFor(o, os.full, true, stanza.TypeAvailable, nil))
+				}
+			}
+			out.add(r.presenceFor(o, full, true, stanza.TypeAvailable, nil, r.joinCodes(false)...))
+			return o, nil
 		}
 		return nil, s.changeNick(r, o, st, nick, out)
 	}
@@ -172,7 +193,9 @@ func (s *Service) enter(ctx context.Context, r *room, st *stanza.Stanza, nick st
 		}
 	}
 	out.add(r.presenceFor(o, full, true, stanza.TypeAvailable, nil, r.joinCodes(created)...))
-	if a := r.affs[bare.String()]; a != nil && a.Nick != nick {
+	if a := r.affs[bare.String()]; a != nil && a.Nick == "" {
+		// A member's first nick is theirs (registered, reserved, and
+		// what mentions of them are matched against).
 		a.Nick = nick
 		if err := s.save(ctx, r); err != nil {
 			s.log.Warn("muc: nick not saved", "room", r.jid, "err", err)
