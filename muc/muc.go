@@ -157,8 +157,8 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) (*Service, error) 
 	stop, cancel := context.WithCancel(context.Background())
 	return &Service{
 		cfg: cfg, store: store, r: r, domain: d, secret: secret,
-		log:   log.With("xep", "0045"),
-		stop:  stop, cancel: cancel,
+		log:  log.With("xep", "0045"),
+		stop: stop, cancel: cancel,
 		rooms: map[string]*room{},
 	}, nil
 }
