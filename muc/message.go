@@ -58,7 +58,8 @@ func (s *Service) groupchat(ctx context.Context, r *room, st *stanza.Stanza) err
 	}
 	msg := st.El.Copy()
 	msg.SetAttr("to", "")
-	msg.SetAttr("from", r.occupantJID(o.nick).String())
+	from := r.occupantJID(o.nick)
+	msg.SetAttr("from", from.String())
 	stripForged(msg, r.jid)
 	subject := msg.Child(stanza.NSClient, "subject")
 	if subject != nil && !st.HasBody() {
@@ -90,10 +91,10 @@ func (s *Service) groupchat(ctx context.Context, r *room, st *stanza.Stanza) err
 			r.remember(historyEntry{at: now, msg: msg, n: len(msg.AppendXML(nil, stanza.NSClient))}, s.cfg.MaxHistory)
 		}
 	}
-	var out outbox
-	for _, other := range r.sortedOccupants() {
-		for _, sess := range other.sortedSessions() {
-			out.add(addressed(msg, sess.full))
+	out := make(outbox, 0, len(r.byJID))
+	for _, other := range r.occupants { // delivery order across recipients does not matter
+		for _, sess := range other.sessions {
+			out.add(addressed(msg, from, sess.full))
 		}
 	}
 	notify := s.membersToNotify(r, o, msg)
@@ -163,7 +164,8 @@ func (s *Service) privateMessage(ctx context.Context, r *room, st *stanza.Stanza
 		return err
 	}
 	msg := st.El.Copy()
-	msg.SetAttr("from", r.occupantJID(from.nick).String())
+	fromJID := r.occupantJID(from.nick)
+	msg.SetAttr("from", fromJID.String())
 	msg.RemoveChildren(NSOccupant, "occupant-id")
 	if msg.Child(NSUser, "x") == nil {
 		msg.AddChild(el(NSUser, "x"))
@@ -171,7 +173,7 @@ func (s *Service) privateMessage(ctx context.Context, r *room, st *stanza.Stanza
 	msg.AddChild(el(NSOccupant, "occupant-id", "id", from.id))
 	var out outbox
 	for _, sess := range to.sortedSessions() {
-		out.add(addressed(msg, sess.full))
+		out.add(addressed(msg, fromJID, sess.full))
 	}
 	r.mu.Unlock()
 	s.send(ctx, out)

@@ -261,13 +261,10 @@ func (r *room) removeOccupant(out *outbox, o *occupant, extra []*xml.Element, co
 	r.broadcastPresence(out, o, stanza.TypeUnavailable, extra, codes, nil)
 }
 
-// addressed returns a copy of msg (shared children) addressed to to.
-func addressed(msg *xml.Element, to jid.JID) *stanza.Stanza {
+// addressed returns a copy of msg (shared children) from from to to.
+func addressed(msg *xml.Element, from, to jid.JID) *stanza.Stanza {
 	c := &xml.Element{Name: msg.Name, Attr: slices.Clone(msg.Attr), Children: msg.Children}
-	st := &stanza.Stanza{El: c, Kind: stanza.KindMessage, Type: c.AttrValue("type"), ID: c.AttrValue("id")}
-	if f, err := jid.Parse(c.AttrValue("from")); err == nil {
-		st.From = f
-	}
+	st := &stanza.Stanza{El: c, Kind: stanza.KindMessage, Type: c.AttrValue("type"), ID: c.AttrValue("id"), From: from}
 	st.SetTo(to)
 	return st
 }
