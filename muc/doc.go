@@ -9,6 +9,8 @@
 //   - XEP-0421: Occupant identifiers for semi-anonymous MUCs, version 1.0.1;
 //   - XEP-0410: MUC Self-Ping, version 1.1.0 (the room answers a ping to
 //     the sender's own occupant JID, §3.3);
+//   - XEP-0004 data forms (muc#roomconfig, muc#roominfo, muc#register,
+//     muc#request) and XEP-0203 delay stamps on history;
 //   - XEP-0059: Result Set Management, version 1.0, in archive queries.
 //
 // Direct invitations (XEP-0249) go from user to user and are routed like
@@ -19,8 +21,9 @@
 // Joining with a nick (and a password), with the presence of the
 // occupants, the self-presence (status 110; 100 in non-anonymous rooms,
 // 170 when archiving, 201 for a new room), the history and the subject, in
-// that order; several resources of one account under one nick; presence
-// updates; nick changes (303); leaving; occupants whose session bounces a
+// that order; several resources of one account under one nick; a join
+// presence from a session already joined gets the whole join again (the
+// client lost track); presence updates; nick changes (303); leaving; occupants whose session bounces a
 // stanza are removed (333); service shutdown (332). Room creation: with
 // <x xmlns='http://jabber.org/protocol/muc'/> the room is locked until the
 // owner submits the muc#owner form (an empty submit makes an instant room;
@@ -37,12 +40,18 @@
 // affiliation, with the XEP-0045 permission rules (a room keeps an owner).
 // muc#owner: configuration and destruction with an alternate venue. Disco
 // of the service (public rooms in disco#items) and of rooms (muc_*
-// features and the muc#roominfo form).
+// features and the muc#roominfo form). Voice requests (§7.13: forwarded to
+// the moderators, granted by their answer). Nick registration
+// (jabber:iq:register at the room, §7.10; the x-roomuser-item node, §7.12):
+// registering makes the user a member; a member's registered nick (or the
+// first nick a member joins with) is reserved for them. IQs to another
+// occupant (vCards) are relayed to its session from the sender's occupant
+// JID with Router.SendIQ, and the answer relayed back (§7.5).
 //
-// Not done: voice requests, nick registration (jabber:iq:register at the
-// room), relaying IQs to occupants other than self-ping (vCards of
-// occupants), XEP-0425 moderation, MUC presence coalescing for
-// CSI-inactive clients, remote occupants (no s2s).
+// Not done: XEP-0425 moderation (retraction), presence coalescing for
+// CSI-inactive clients, remote occupants (no s2s), admin approval of
+// registrations in members-only rooms (non-members get
+// registration-required), persisting roles of visitors.
 //
 // # Archive and history
 //
