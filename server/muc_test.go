@@ -268,3 +268,37 @@ func TestMUCMembersOnlyAndPassword(t *testing.T) {
 		t.Errorf("after leaving: %s", el)
 	}
 }
+
+// TestMUCDisconnectAndInvite: a client that disconnects without leaving is
+// taken out of the room (its server sends unavailable presence to the
+// rooms it joined); an invitation to an account that does not exist looks
+// the same to the inviter as one to an offline account (nothing comes
+// back), and the offline one gets it at its next login.
+func TestMUCDisconnectAndInvite(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice", "bob", "carol")
+	alice := online(t, ts, "alice", "phone")
+	bob := online(t, ts, "bob", "pc")
+	joinRoom(t, alice, mucRoom, "Alice", "")
+	mucConfigure(t, alice, mucRoom, nil)
+	joinRoom(t, bob, mucRoom, "Bob", "")
+	expectStanza(t, alice, "presence", func(e *xml.Element) bool { return e.AttrValue("from") == mucRoom+"/Bob" })
+	bob.Close()
+	p := expectStanza(t, alice, "presence", func(e *xml.Element) bool {
+		return e.AttrValue("from") == mucRoom+"/Bob" && e.AttrValue("type") == "unavailable"
+	})
+	if mucItem(p).AttrValue("role") != "none" {
+		t.Errorf("bob's departure: %s", p)
+	}
+	for _, to := range []string{"ghost@localhost", "carol@localhost"} {
+		alice.Sendf("<message to='%s' id='inv'><x xmlns='%s'><invite to='%s'/></x></message>", mucRoom, nsMUCUser, to)
+		if el := alice.NoMore(300 * time.Millisecond); el != nil {
+			t.Errorf("inviter got something for the invitation to %s: %s", to, el)
+		}
+	}
+	carol := online(t, ts, "carol", "tab")
+	inv := expectStanza(t, carol, "message", nil)
+	if inv.AttrValue("from") != mucRoom || inv.Child(nsMUCUser, "x").Child(nsMUCUser, "invite").AttrValue("from") != "alice@localhost/phone" {
+		t.Errorf("offline invitation: %s", inv)
+	}
+}
