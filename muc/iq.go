@@ -140,7 +140,7 @@ const relayTimeout = 30 * time.Second
 
 // roomFeatures returns the disco features of r. Under r.mu.
 func (r *room) features() []string {
-	f := []string{NS, router.NSDiscoInfo, router.NSDiscoItems, NSSID, NSOccupant, NSPing, NSRegister}
+	f := []string{NS, NSStableID, NSSelfPing, router.NSDiscoInfo, router.NSDiscoItems, NSSID, NSOccupant, NSPing, NSRegister}
 	pick := func(b bool, yes, no string) {
 		if b {
 			f = append(f, yes)

@@ -131,14 +131,16 @@ func stripForged(msg *xml.Element, room jid.JID) {
 }
 
 // worthKeeping reports whether a groupchat message goes to the history and
-// archive: a body, a subject, or an end-to-end encrypted payload.
+// archive: a body, an end-to-end encrypted payload or a store hint, and no
+// no-store hint. Subject changes are not kept: the room sends its subject
+// after the history, and a subject in the history would read as the
+// current one to clients.
 func worthKeeping(msg *xml.Element) bool {
 	st := &stanza.Stanza{El: msg, Kind: stanza.KindMessage}
 	if msg.Child("urn:xmpp:hints", "no-store") != nil || msg.Child("urn:xmpp:hints", "no-permanent-store") != nil {
 		return false
 	}
-	return st.HasBody() || msg.Child(stanza.NSClient, "subject") != nil || stanza.Encrypted(msg) ||
-		msg.Child("urn:xmpp:hints", "store") != nil
+	return st.HasBody() || stanza.Encrypted(msg) || msg.Child("urn:xmpp:hints", "store") != nil
 }
 
 // privateMessage relays a private message between occupants (XEP-0045

@@ -30,6 +30,11 @@ const (
 	NSData     = "jabber:x:data"
 	NSConfig   = "http://jabber.org/protocol/muc#roomconfig"
 	NSRoomInfo = "http://jabber.org/protocol/muc#roominfo"
+	// NSStableID: the room reflects a groupchat message's 'id' unchanged
+	// (a XEP-0045 registered feature).
+	NSStableID = "http://jabber.org/protocol/muc#stable_id"
+	// NSSelfPing: the room answers self-pings itself (XEP-0410 §3.3).
+	NSSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization"
 )
 
 // Push policies for members who are not joined (Config.PushMembers).
@@ -291,7 +296,7 @@ func (s *Service) handleService(ctx context.Context, st *stanza.Stanza) error {
 	case st.Type == stanza.TypeGet && p != nil && p.Name.Space == router.NSDiscoInfo && p.AttrValue("node") == "":
 		s.r.Route(ctx, router.DiscoInfo(st,
 			[]router.Identity{{Category: "conference", Type: "text", Name: s.cfg.Name}},
-			[]string{router.NSDiscoInfo, router.NSDiscoItems, NS, NSSID, NSOccupant}))
+			[]string{router.NSDiscoInfo, router.NSDiscoItems, NS, NSStableID, NSSID, NSOccupant}))
 		return nil
 	case st.Type == stanza.TypeGet && p != nil && p.Name.Space == router.NSDiscoItems && p.AttrValue("node") == "":
 		s.r.Route(ctx, st.Result(s.publicRooms()))

@@ -161,7 +161,7 @@ func TestDiscoAndList(t *testing.T) {
 	}
 	reply = f.IQ(bob, `<iq type='get' id='i' to='`+room+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	s := reply.String()
-	for _, feat := range []string{"muc_persistent", "muc_public", "muc_open", "muc_unmoderated", "muc_unsecured", "muc_semianonymous", "muc#roominfo"} {
+	for _, feat := range []string{"muc#stable_id", "muc#self-ping-optimization", "jabber:iq:register", "muc_persistent", "muc_public", "muc_open", "muc_unmoderated", "muc_unsecured", "muc_semianonymous", "muc#roominfo"} {
 		if !strings.Contains(s, feat) {
 			t.Errorf("room info lacks %s: %s", feat, s)
 		}
