@@ -68,14 +68,9 @@ func parseMAMQuery(q *xml.Element) (*mamRequest, error) {
 		switch {
 		case c.Name.Space == NSData && c.Name.Local == "x":
 			for _, f := range c.ChildrenNamed(NSData, "field") {
-				name := f.AttrValue("var")
-				vs := f.ChildrenNamed(NSData, "value")
-				if len(vs) > 1 {
-					return nil, badRequest("field " + strconv.Quote(name) + " takes one value")
-				}
-				v := ""
-				if len(vs) == 1 {
-					v = vs[0].Text()
+				name, v, err := singleValue(f)
+				if err != nil {
+					return nil, err
 				}
 				if v == "" {
 					if name == "FORM_TYPE" {

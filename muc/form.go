@@ -80,6 +80,20 @@ func boolValue(b bool) string {
 
 func badRequest(text string) *stanza.Error { return stanza.NewError(stanza.BadRequest, text) }
 
+// singleValue returns the var of a submitted form field and its value ("" if
+// none); more than one value is bad-request.
+func singleValue(f *xml.Element) (name, value string, err error) {
+	name = f.AttrValue("var")
+	values := f.ChildrenNamed(NSData, "value")
+	switch len(values) {
+	case 0:
+		return name, "", nil
+	case 1:
+		return name, values[0].Text(), nil
+	}
+	return name, "", badRequest("field " + strconv.Quote(name) + " takes one value")
+}
+
 // parseConfig applies a submitted muc#roomconfig form to c. Fields not in
 // the form keep their values; unknown fields are ignored (XEP-0004 lets a
 // service ignore them); a malformed value is bad-request.
@@ -90,14 +104,9 @@ func parseConfig(x *xml.Element, c RoomConfig, maxUsers int) (RoomConfig, error)
 	passwordOn := c.Password != ""
 	seenPasswordOn := false
 	for _, f := range x.ChildrenNamed(NSData, "field") {
-		name := f.AttrValue("var")
-		values := f.ChildrenNamed(NSData, "value")
-		if len(values) > 1 {
-			return c, badRequest("field " + strconv.Quote(name) + " takes one value")
-		}
-		v := ""
-		if len(values) == 1 {
-			v = values[0].Text()
+		name, v, err := singleValue(f)
+		if err != nil {
+			return c, err
 		}
 		boolean := func(dst *bool) error {
 			switch v {
@@ -110,7 +119,6 @@ func parseConfig(x *xml.Element, c RoomConfig, maxUsers int) (RoomConfig, error)
 			}
 			return nil
 		}
-		var err error
 		switch name {
 		case "FORM_TYPE":
 			if v != NSConfig {

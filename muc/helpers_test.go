@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/muc"
@@ -149,6 +150,21 @@ func only(got []*stanza.Stanza, k stanza.Kind) []*stanza.Stanza {
 		}
 	}
 	return out
+}
+
+// waitFor waits for rec's first stanza (one relayed from another
+// goroutine) and returns it.
+func waitFor(t *testing.T, rec *routertest.Recorder) *stanza.Stanza {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := rec.Take(); len(got) > 0 {
+			return got[0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s got nothing", rec.JID.String())
+	return nil
 }
 
 func froms(got []*stanza.Stanza) []string {

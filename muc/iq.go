@@ -279,6 +279,12 @@ func (s *Service) adminSet(ctx context.Context, r *room, iq *stanza.Stanza, q *x
 	r.mu.Lock()
 	err = s.applyAdmin(ctx, r, iq.From, items, &out)
 	r.mu.Unlock()
+	return s.done(ctx, iq, out, err)
+}
+
+// done finishes an IQ set that changed a room: on success the stanzas the
+// change produced, then the result.
+func (s *Service) done(ctx context.Context, iq *stanza.Stanza, out outbox, err error) error {
 	if err != nil {
 		return err
 	}
@@ -442,12 +448,7 @@ func (s *Service) ownerSet(ctx context.Context, r *room, iq *stanza.Stanza, q *x
 		err = badRequest("a configuration form or a destroy request")
 	}
 	r.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	s.send(ctx, out)
-	s.r.Route(ctx, iq.Result(nil))
-	return nil
+	return s.done(ctx, iq, out, err)
 }
 
 // configure applies a submitted form. Under r.mu.

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/muc"
@@ -424,44 +423,20 @@ func TestIQRelay(t *testing.T) {
 	f.join(bob, room+"/Bob", "")
 	f.TakeAll()
 	f.Send(alice, `<iq type='get' id='v1' to='`+room+`/Bob'><vCard xmlns='vcard-temp'/></iq>`)
-	var req *stanza.Stanza
-	for req == nil {
-		if got := f.Recorder(bob).Take(); len(got) > 0 {
-			req = got[0]
-		}
-		time.Sleep(time.Millisecond)
-	}
+	req := waitFor(t, f.Recorder(bob))
 	if req.From.String() != room+"/Alice" || req.To.String() != bob || req.Payload().Name.Local != "vCard" {
 		t.Fatalf("relayed request: %s", req)
 	}
 	reply := stanza.Build(stanza.KindIQ, stanza.TypeResult, req.ID, req.To, req.From)
 	reply.El.AddChild(xml.NewElement("vcard-temp", "vCard").AddChild(xml.NewElement("vcard-temp", "FN").AddText("Bob")))
 	f.Router.Route(f.Ctx, reply)
-	var res *stanza.Stanza
-	for res == nil {
-		if got := f.Recorder(alice).Take(); len(got) > 0 {
-			res = got[0]
-		}
-		time.Sleep(time.Millisecond)
-	}
+	res := waitFor(t, f.Recorder(alice))
 	routertest.WantXML(t, res, `<iq type='result' id='v1' from='`+room+`/Bob' to='`+alice+`'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>`)
 	// An error answer comes back as the error.
 	f.Send(alice, `<iq type='get' id='v2' to='`+room+`/Bob'><query xmlns='jabber:iq:version'/></iq>`)
-	req = nil
-	for req == nil {
-		if got := f.Recorder(bob).Take(); len(got) > 0 {
-			req = got[0]
-		}
-		time.Sleep(time.Millisecond)
-	}
+	req = waitFor(t, f.Recorder(bob))
 	f.Router.Route(f.Ctx, req.ErrorReply(stanza.NewError(stanza.ServiceUnavailable, "")))
-	res = nil
-	for res == nil {
-		if got := f.Recorder(alice).Take(); len(got) > 0 {
-			res = got[0]
-		}
-		time.Sleep(time.Millisecond)
-	}
+	res = waitFor(t, f.Recorder(alice))
 	if routertest.ErrorCondition(res) != "service-unavailable" || res.ID != "v2" || res.From.String() != room+"/Bob" {
 		t.Errorf("relayed error: %s", res)
 	}

@@ -20,49 +20,24 @@ func (db *DB) MUC() *MUCStore { return &MUCStore{db: db} }
 
 // Rooms implements muc.Store.
 func (s *MUCStore) Rooms(ctx context.Context) ([]muc.StoredRoom, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT jid, config, subject, subject_nick, subject_stamp, created FROM muc_rooms ORDER BY jid`)
+	rows, err := s.db.r.QueryContext(ctx, norm.MUCRoomsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: muc rooms: %w", err)
 	}
-	var rooms []muc.StoredRoom
-	byJID := map[string]int{}
-	for rows.Next() {
-		var row norm.MUCRoomRow
-		if err := rows.Scan(&row.JID, &row.Config, &row.Subject, &row.SubjectNick, &row.SubjectStamp, &row.Created); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: muc rooms: %w", err)
-		}
-		r, err := row.Room()
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		byJID[r.JID] = len(rooms)
-		rooms = append(rooms, r)
-	}
+	out, err := norm.ScanMUCRooms(rows)
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: muc rooms: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	rows, err = s.db.r.QueryContext(ctx, `SELECT room, jid, affiliation, nick, reason FROM muc_affiliations ORDER BY room, jid`)
+	rows, err = s.db.r.QueryContext(ctx, norm.MUCAffiliationsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: muc affiliations: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var room string
-		var a muc.AffiliationItem
-		if err := rows.Scan(&room, &a.JID, &a.Affiliation, &a.Nick, &a.Reason); err != nil {
-			return nil, fmt.Errorf("sqlite: muc affiliations: %w", err)
-		}
-		if i, ok := byJID[room]; ok {
-			rooms[i].Affiliations = append(rooms[i].Affiliations, a)
-		}
+	if err := norm.AddMUCAffiliations(out, rows); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: muc affiliations: %w", err)
-	}
-	return rooms, nil
+	return out, nil
 }
 
 // SaveRoom implements muc.Store.
@@ -127,18 +102,9 @@ func (s *MUCStore) QueryArchive(ctx context.Context, q muc.ArchiveQuery) (muc.Ar
 		return muc.ArchivePage{}, fmt.Errorf("sqlite: muc archive query: %w", err)
 	}
 	defer rows.Close()
-	var msgs []muc.ArchivedMessage
-	for rows.Next() {
-		m := muc.ArchivedMessage{Room: q.Room}
-		var stamp int64
-		if err := rows.Scan(&m.ID, &stamp, &m.Nick, &m.Sender, &m.Body, &m.Stanza); err != nil {
-			return muc.ArchivePage{}, fmt.Errorf("sqlite: muc archive query: %w", err)
-		}
-		m.Stamp = norm.FromMicro(stamp)
-		msgs = append(msgs, m)
+	page, err := norm.ScanMUCArchive(rows, q)
+	if err != nil {
+		return page, fmt.Errorf("sqlite: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return muc.ArchivePage{}, fmt.Errorf("sqlite: muc archive query: %w", err)
-	}
-	return norm.MUCPage(msgs, q), nil
+	return page, nil
 }

@@ -51,9 +51,6 @@ func fromMicro(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
-// FromMicro is a stored stamp as a time (0: the zero time).
-func FromMicro(us int64) time.Time { return fromMicro(us) }
-
 // MUCArchiveQuery returns the SELECT of one page of a room archive (columns
 // id, stamp, nick, sender, body, stanza; one row more than q.Max, newest
 // first for q.Last), with placeholders written by ph(1), ph(2), ...
@@ -91,6 +88,84 @@ func MUCArchiveQuery(q muc.ArchiveQuery, ph func(int) string) (string, []any) {
 	}
 	b.WriteString(" LIMIT " + strconv.Itoa(max(q.Max, 0)+1))
 	return b.String(), args
+}
+
+// Rows is what both drivers' result sets offer (*database/sql.Rows,
+// pgx.Rows), for the scans both backends share.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// MUCRoomsQuery and MUCAffiliationsQuery read every stored room and
+// affiliation, in the order ScanMUCRooms expects.
+const (
+	MUCRoomsQuery        = `SELECT jid, config, subject, subject_nick, subject_stamp, created FROM muc_rooms ORDER BY jid`
+	MUCAffiliationsQuery = `SELECT room, jid, affiliation, nick, reason FROM muc_affiliations ORDER BY room, jid`
+)
+
+// ScanMUCRooms reads the rows of MUCRoomsQuery. The caller closes them,
+// then adds the affiliations with AddMUCAffiliations.
+func ScanMUCRooms(rows Rows) ([]muc.StoredRoom, error) {
+	var out []muc.StoredRoom
+	for rows.Next() {
+		var row MUCRoomRow
+		if err := rows.Scan(&row.JID, &row.Config, &row.Subject, &row.SubjectNick, &row.SubjectStamp, &row.Created); err != nil {
+			return nil, fmt.Errorf("muc rooms: %w", err)
+		}
+		r, err := row.Room()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("muc rooms: %w", err)
+	}
+	return out, nil
+}
+
+// AddMUCAffiliations reads the rows of MUCAffiliationsQuery into rooms
+// (those of rooms not in the list are skipped). The caller closes them.
+func AddMUCAffiliations(rooms []muc.StoredRoom, rows Rows) error {
+	byJID := make(map[string]int, len(rooms))
+	for i, r := range rooms {
+		byJID[r.JID] = i
+	}
+	for rows.Next() {
+		var room, aff string
+		var a muc.AffiliationItem
+		if err := rows.Scan(&room, &a.JID, &aff, &a.Nick, &a.Reason); err != nil {
+			return fmt.Errorf("muc affiliations: %w", err)
+		}
+		a.Affiliation = muc.Affiliation(aff)
+		if i, ok := byJID[room]; ok {
+			rooms[i].Affiliations = append(rooms[i].Affiliations, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("muc affiliations: %w", err)
+	}
+	return nil
+}
+
+// ScanMUCArchive reads the rows of a MUCArchiveQuery into its page.
+func ScanMUCArchive(rows Rows, q muc.ArchiveQuery) (muc.ArchivePage, error) {
+	var msgs []muc.ArchivedMessage
+	for rows.Next() {
+		m := muc.ArchivedMessage{Room: q.Room}
+		var stamp int64
+		if err := rows.Scan(&m.ID, &stamp, &m.Nick, &m.Sender, &m.Body, &m.Stanza); err != nil {
+			return muc.ArchivePage{}, fmt.Errorf("muc archive query: %w", err)
+		}
+		m.Stamp = fromMicro(stamp)
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return muc.ArchivePage{}, fmt.Errorf("muc archive query: %w", err)
+	}
+	return MUCPage(msgs, q), nil
 }
 
 // MUCPage finishes a page fetched by MUCArchiveQuery.
