@@ -14,9 +14,6 @@ import (
 // and n messages from bob ("m0" ...).
 func archivedRoom(t *testing.T, f *fixture, fields map[string]string, n int) {
 	t.Helper()
-	f.Bind(alice)
-	f.Bind(bob)
-	f.Bind(carol)
 	f.create(alice, room, "Alice")
 	if fields == nil {
 		fields = map[string]string{}
@@ -135,9 +132,6 @@ func TestHistory(t *testing.T) {
 			if archived {
 				archivedRoom(t, f, fields, 5)
 			} else {
-				f.Bind(alice)
-				f.Bind(bob)
-				f.Bind(carol)
 				f.create(alice, room, "Alice")
 				f.join(bob, room+"/Bob", "")
 				for i := range 5 {

@@ -45,11 +45,17 @@ func (p *pushes) take() []muc.MemberMessage {
 	return got
 }
 
+// newFixture returns a fixture with alice, bob and carol bound (not
+// available: an occupant needs no presence broadcast); mod adjusts the
+// service configuration.
 func newFixture(t *testing.T, mod func(*muc.Config)) *fixture {
 	t.Helper()
 	h := routertest.New(t)
 	f := &fixture{Harness: h, store: sqltest.SQLite(t).MUC, push: &pushes{}}
 	f.start(t, mod)
+	for _, full := range []string{alice, bob, carol} {
+		f.Bind(full)
+	}
 	return f
 }
 

@@ -20,8 +20,6 @@ const (
 
 func TestCreateJoinMessage(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 
 	got := f.join(alice, room+"/Alice", "")
 	if len(got) != 2 || !hasStatus(got[0], "110") || !hasStatus(got[0], "201") {
@@ -84,7 +82,6 @@ func TestCreateJoinMessage(t *testing.T) {
 		}
 	}
 	// Not an occupant: not-acceptable.
-	f.Bind(carol)
 	f.Send(carol, `<message type='groupchat' to='`+room+`'><body>hi</body></message>`)
 	if c := routertest.ErrorCondition(f.Recorder(carol).One(t)); c != "not-acceptable" {
 		t.Errorf("non-occupant's message: %s", c)
@@ -147,8 +144,6 @@ func TestCreateJoinMessage(t *testing.T) {
 
 func TestDiscoAndList(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"publicroom": "1", "roomname": "Coven", "persistentroom": "1"})
 	f.Recorder(alice).Take()
@@ -176,9 +171,6 @@ func TestDiscoAndList(t *testing.T) {
 
 func TestJoinRefusals(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
-	f.Bind(carol)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"passwordprotectedroom": "1", "roomsecret": "s3cret", "maxusers": "2"})
 	f.Recorder(alice).Take()
@@ -221,9 +213,6 @@ func TestJoinRefusals(t *testing.T) {
 
 func TestAffiliationsAndModeration(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
-	f.Bind(carol)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"persistentroom": "1"})
 	f.join(bob, room+"/Bob", "")
@@ -294,8 +283,6 @@ func TestAffiliationsAndModeration(t *testing.T) {
 
 func TestDestroy(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"persistentroom": "1"})
 	f.join(bob, room+"/Bob", "")
@@ -322,7 +309,6 @@ func TestDestroy(t *testing.T) {
 
 func TestTemporaryRoomDies(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
 	f.create(alice, room, "Alice")
 	f.Send(alice, `<presence type='unavailable' to='`+room+`/Alice'/>`)
 	f.TakeAll()
@@ -335,9 +321,7 @@ func TestTemporaryRoomDies(t *testing.T) {
 func TestMultiSessionNick(t *testing.T) {
 	f := newFixture(t, nil)
 	const alice2 = "alice@example.org/laptop"
-	f.Bind(alice)
 	f.Bind(alice2)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.join(bob, room+"/Bob", "")
 	f.TakeAll()
@@ -362,7 +346,6 @@ func TestMultiSessionNick(t *testing.T) {
 
 func TestInvite(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
 	f.Online(carol, 0)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"membersonly": "1", "persistentroom": "1"})
@@ -387,8 +370,6 @@ func TestInvite(t *testing.T) {
 
 func TestRejoin(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.join(bob, room+"/Bob", "")
 	f.Send(alice, `<message type='groupchat' to='`+room+`'><body>before</body></message>`)
@@ -417,8 +398,6 @@ func TestRejoin(t *testing.T) {
 
 func TestIQRelay(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.join(bob, room+"/Bob", "")
 	f.TakeAll()
@@ -447,9 +426,6 @@ func TestIQRelay(t *testing.T) {
 
 func TestRegisterNick(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
-	f.Bind(carol)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"persistentroom": "1"})
 	f.TakeAll()
@@ -488,8 +464,6 @@ func TestRegisterNick(t *testing.T) {
 
 func TestVoiceRequest(t *testing.T) {
 	f := newFixture(t, nil)
-	f.Bind(alice)
-	f.Bind(bob)
 	f.create(alice, room, "Alice")
 	f.configure(alice, room, map[string]string{"moderatedroom": "1"})
 	got := f.join(bob, room+"/Bob", "")
