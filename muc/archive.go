@@ -42,6 +42,7 @@ func (s *Service) mamForm(r *room, iq *stanza.Stanza) (*xml.Element, error) {
 	x.AddChild(el(NSData, "field", "var", "end", "type", "text-single"))
 	x.AddChild(el(NSData, "field", "var", "before-id", "type", "text-single"))
 	x.AddChild(el(NSData, "field", "var", "after-id", "type", "text-single"))
+	x.AddChild(el(NSData, "field", "var", "ids", "type", "text-multi"))
 	return el(NSMAM, "query").AddChild(x), nil
 }
 
@@ -52,11 +53,15 @@ type mamRequest struct {
 	start, end     time.Time
 	afterID        int64 // after-id or RSM after
 	beforeID       int64 // before-id or RSM before
-	max            int   // -1: not given
-	last           bool  // RSM <before/>: the last page
+	ids            []int64
+	max            int  // -1: not given
+	last           bool // RSM <before/>: the last page
 	flip           bool
 	rsmAfter, rsmB int64
 }
+
+// maxIDs bounds the ids field of a query.
+const maxIDs = 1000
 
 // parseMAMQuery parses a query element (XEP-0313 §4, XEP-0059).
 func parseMAMQuery(q *xml.Element) (*mamRequest, error) {
@@ -68,6 +73,20 @@ func parseMAMQuery(q *xml.Element) (*mamRequest, error) {
 		switch {
 		case c.Name.Space == NSData && c.Name.Local == "x":
 			for _, f := range c.ChildrenNamed(NSData, "field") {
+				if f.AttrValue("var") == "ids" {
+					vs := f.ChildrenNamed(NSData, "value")
+					if len(vs) > maxIDs {
+						return nil, stanza.NewError(stanza.PolicyViolation, "at most "+strconv.Itoa(maxIDs)+" ids")
+					}
+					for _, v := range vs {
+						id, ok := parseID(v.Text())
+						if !ok {
+							return nil, badID(v.Text())
+						}
+						m.ids = append(m.ids, id)
+					}
+					continue
+				}
 				name, v, err := singleValue(f)
 				if err != nil {
 					return nil, err
@@ -176,7 +195,7 @@ func (s *Service) mamQuery(ctx context.Context, r *room, iq *stanza.Stanza, q *x
 		max = s.cfg.MaxPage
 	}
 	page, err := s.store.QueryArchive(ctx, ArchiveQuery{Room: r.jid.String(), Start: req.start, End: req.end,
-		AfterID: req.afterID, BeforeID: req.beforeID, Sender: req.with, Max: max, Last: req.last})
+		AfterID: req.afterID, BeforeID: req.beforeID, Sender: req.with, IDs: req.ids, Max: max, Last: req.last})
 	if err != nil {
 		return err
 	}
@@ -216,6 +235,33 @@ func (s *Service) mamQuery(ctx context.Context, r *room, iq *stanza.Stanza, q *x
 	fin.AddChild(set)
 	s.r.Route(ctx, iq.Result(fin))
 	return nil
+}
+
+// mamMetadata answers <metadata xmlns='urn:xmpp:mam:2'/> at the room
+// (XEP-0313 §5): the first and last message's id and stamp, nothing for an
+// empty archive.
+func (s *Service) mamMetadata(ctx context.Context, r *room, iq *stanza.Stanza) (*xml.Element, error) {
+	r.mu.Lock()
+	err := r.mamAccess(iq)
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	md := el(NSMAM, "metadata")
+	for _, end := range []struct {
+		name string
+		last bool
+	}{{"start", false}, {"end", true}} {
+		p, err := s.store.QueryArchive(ctx, ArchiveQuery{Room: r.jid.String(), Max: 1, Last: end.last})
+		if err != nil {
+			return nil, err
+		}
+		if len(p.Messages) == 1 {
+			m := p.Messages[0]
+			md.AddChild(el(NSMAM, end.name, "id", formatID(m.ID), "timestamp", stamp(m.Stamp)))
+		}
+	}
+	return md, nil
 }
 
 // history returns the messages a join gets (XEP-0045 §7.2.15), without

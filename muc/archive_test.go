@@ -81,8 +81,19 @@ func TestRoomArchive(t *testing.T) {
 	if b := bodies(f.Recorder(bob).Take()); strings.Join(b, ",") != "m4,m3" {
 		t.Fatalf("last page flipped: %v", b)
 	}
+	// ids and metadata (#extended).
+	f.Send(bob, `<iq type='set' id='q4' to='`+room+`'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field><field var='ids'><value>`+last+`</value></field></x></query></iq>`)
+	if b := bodies(f.Recorder(bob).Take()); strings.Join(b, ",") != "m1" {
+		t.Errorf("ids: %v", b)
+	}
+	reply := f.IQ(bob, `<iq type='get' id='md' to='`+room+`'><metadata xmlns='urn:xmpp:mam:2'/></iq>`)
+	md := reply.El.Child(muc.NSMAM, "metadata")
+	if md == nil || md.Child(muc.NSMAM, "start") == nil || md.Child(muc.NSMAM, "end") == nil ||
+		md.Child(muc.NSMAM, "start").AttrValue("id") != res.AttrValue("id") {
+		t.Errorf("metadata: %s", reply)
+	}
 	// The form.
-	reply := f.IQ(bob, `<iq type='get' id='f' to='`+room+`'><query xmlns='urn:xmpp:mam:2'/></iq>`)
+	reply = f.IQ(bob, `<iq type='get' id='f' to='`+room+`'><query xmlns='urn:xmpp:mam:2'/></iq>`)
 	if !strings.Contains(reply.String(), "urn:xmpp:mam:2") || reply.Type != "result" {
 		t.Errorf("form: %s", reply)
 	}

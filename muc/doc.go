@@ -3,7 +3,8 @@
 //
 //   - XEP-0045: Multi-User Chat, version 1.35.1 (2024-09-17);
 //   - XEP-0313: Message Archive Management, version 1.1.3, at the room JID
-//     (urn:xmpp:mam:2) for rooms with muc#roomconfig_enablearchiving;
+//     (urn:xmpp:mam:2, urn:xmpp:mam:2#extended) for rooms with
+//     muc#roomconfig_enablearchiving (no full-text search);
 //   - XEP-0359: Unique and Stable Stanza IDs, version 0.7.0: every
 //     groupchat message carries <stanza-id by='room'/>;
 //   - XEP-0421: Occupant identifiers for semi-anonymous MUCs, version 1.0.1;
@@ -59,9 +60,10 @@
 // no no-store hint) in a room with archiving on is stored in the room's
 // archive (Store.Archive) with its stanza-id before it is fanned out; if
 // the store fails, the sender gets internal-server-error and nobody gets
-// the message. Archive queries accept start, end, before-id, after-id,
-// with (a real bare JID: for non-anonymous rooms, or admins and owners),
-// RSM max/after/before and flip-page; anyone not banned may query, only
+// the message. Archive queries (urn:xmpp:mam:2 and #extended) accept
+// start, end, before-id, after-id, ids, with (a real bare JID: for
+// non-anonymous rooms, or admins and owners), RSM max/after/before and
+// flip-page, and <metadata/> gives the first and last message; anyone not banned may query, only
 // members in members-only rooms. Join history (maxstanzas, maxchars,
 // seconds, since; Config.History by default, at most Config.MaxHistory)
 // comes from the archive, so it survives restarts; rooms without an

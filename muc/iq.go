@@ -74,6 +74,8 @@ func (s *Service) handleIQ(ctx context.Context, iq *stanza.Stanza) error {
 		} else {
 			err = s.registerSet(ctx, r, iq, p)
 		}
+	case get && p.Name.Space == NSMAM && p.Name.Local == "metadata":
+		reply, err = s.mamMetadata(ctx, r, iq)
 	case p.Name.Space == NSMAM && p.Name.Local == "query":
 		if get {
 			reply, err = s.mamForm(r, iq)
@@ -155,7 +157,7 @@ func (r *room) features() []string {
 	pick(r.cfg.Password != "", "muc_passwordprotected", "muc_unsecured")
 	pick(r.cfg.WhoIs == "anyone", "muc_nonanonymous", "muc_semianonymous")
 	if r.cfg.Archiving {
-		f = append(f, NSMAM)
+		f = append(f, NSMAM, NSMAMExtended)
 	}
 	return f
 }

@@ -25,11 +25,13 @@ const (
 	NSSID      = "urn:xmpp:sid:0"
 	NSOccupant = "urn:xmpp:occupant-id:0"
 	NSMAM      = "urn:xmpp:mam:2"
-	NSRSM      = "http://jabber.org/protocol/rsm"
-	NSForward  = "urn:xmpp:forward:0"
-	NSData     = "jabber:x:data"
-	NSConfig   = "http://jabber.org/protocol/muc#roomconfig"
-	NSRoomInfo = "http://jabber.org/protocol/muc#roominfo"
+	// NSMAMExtended: before-id, after-id, ids and metadata (XEP-0313).
+	NSMAMExtended = "urn:xmpp:mam:2#extended"
+	NSRSM         = "http://jabber.org/protocol/rsm"
+	NSForward     = "urn:xmpp:forward:0"
+	NSData        = "jabber:x:data"
+	NSConfig      = "http://jabber.org/protocol/muc#roomconfig"
+	NSRoomInfo    = "http://jabber.org/protocol/muc#roominfo"
 	// NSStableID: the room reflects a groupchat message's 'id' unchanged
 	// (a XEP-0045 registered feature).
 	NSStableID = "http://jabber.org/protocol/muc#stable_id"

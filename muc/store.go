@@ -121,6 +121,7 @@ type ArchiveQuery struct {
 	Start, End        time.Time // inclusive
 	AfterID, BeforeID int64     // exclusive
 	Sender            string    // real bare JID of the sender
+	IDs               []int64   // if not empty, only these ids (unknown ones are ignored)
 	Max               int       // most messages returned (<= 0: none)
 	Last              bool      // the newest Max matching messages instead of the oldest
 }

@@ -110,6 +110,8 @@ func testMUCArchive(t *testing.T, s *sql.Stores) {
 	want("start just after a stamp", muc.ArchiveQuery{Max: 100, Start: all[2].Stamp.Add(time.Nanosecond)}, all[3:], true)
 	want("sender", muc.ArchiveQuery{Max: 100, Sender: "u1@example.org"}, []muc.ArchivedMessage{all[1], all[3], all[5], all[7], all[9]}, true)
 	want("count only", muc.ArchiveQuery{Max: 0}, nil, false)
+	want("ids", muc.ArchiveQuery{Max: 100, IDs: []int64{all[8].ID, all[1].ID, 12345}}, []muc.ArchivedMessage{all[1], all[8]}, true)
+	want("ids and after", muc.ArchiveQuery{Max: 100, IDs: []int64{all[8].ID, all[1].ID}, AfterID: all[1].ID}, all[8:9], true)
 	p, err := st.QueryArchive(ctx, muc.ArchiveQuery{Room: room, Max: 1, AfterID: all[4].ID})
 	check(t, "QueryArchive", err)
 	if len(p.Messages) != 1 {

@@ -81,6 +81,17 @@ func MUCArchiveQuery(q muc.ArchiveQuery, ph func(int) string) (string, []any) {
 	if q.Sender != "" {
 		cond("sender =", q.Sender)
 	}
+	if len(q.IDs) > 0 {
+		b.WriteString(" AND id IN (")
+		for i, id := range q.IDs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, id)
+			b.WriteString(ph(len(args)))
+		}
+		b.WriteString(")")
+	}
 	if q.Last {
 		b.WriteString(" ORDER BY id DESC")
 	} else {
