@@ -114,11 +114,18 @@ func (s *Service) occupantIQ(ctx context.Context, r *room, iq *stanza.Stanza, p 
 		s.r.Route(ctx, iq.Result(nil))
 		return nil
 	}
+	if s.relays.Add(1) > maxRelays {
+		s.relays.Add(-1)
+		e := stanza.NewError(stanza.ResourceConstraint, "too many requests to occupants are waiting")
+		e.Type = stanza.Wait
+		return e
+	}
 	fwd := stanza.Build(stanza.KindIQ, iq.Type, "", r.occupantJID(from.nick), target)
 	fwd.El.Children = iq.El.Children // read-only: shared with the request
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.relays.Add(-1)
 		ctx, cancel := context.WithTimeout(s.stop, relayTimeout)
 		defer cancel()
 		reply, err := s.r.SendIQ(ctx, fwd)
@@ -137,8 +144,13 @@ func (s *Service) occupantIQ(ctx context.Context, r *room, iq *stanza.Stanza, p 
 	return nil
 }
 
-// relayTimeout bounds the wait for an occupant's answer to a relayed IQ.
-const relayTimeout = 30 * time.Second
+// relayTimeout bounds the wait for an occupant's answer to a relayed IQ;
+// maxRelays bounds the relayed IQs waiting at once (each holds one of the
+// router's pending requests, shared with the rest of the server).
+const (
+	relayTimeout = 30 * time.Second
+	maxRelays    = 1000
+)
 
 // roomFeatures returns the disco features of r. Under r.mu.
 func (r *room) features() []string {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/router"
@@ -110,6 +111,7 @@ type Service struct {
 	stop   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	relays atomic.Int32 // IQs relayed to occupants and waiting for the answer
 
 	mu    sync.Mutex
 	rooms map[string]*room // by bare JID string; guarded by mu
