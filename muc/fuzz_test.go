@@ -14,10 +14,10 @@ func parsed(data []byte) (*xml.Element, bool) {
 	return el, err == nil
 }
 
-// FuzzParseConfig feeds submitted configuration forms: parsing never
+// FuzzMUCRoomConfig feeds submitted configuration forms: parsing never
 // panics, errors are stanza errors, and a parsed configuration keeps its
 // invariants and parses again from the form the service writes for it.
-func FuzzParseConfig(f *testing.F) {
+func FuzzMUCRoomConfig(f *testing.F) {
 	f.Add([]byte(`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field><field var='muc#roomconfig_maxusers'><value>20</value></field></x>`))
 	f.Add([]byte(`<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_passwordprotectedroom'><value>1</value></field><field var='muc#roomconfig_roomsecret'><value>pw</value></field><field var='muc#roomconfig_whois'><value>anyone</value></field></x>`))
 	f.Add([]byte(`<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_allowpm'><value>none</value></field><field var='muc#roomconfig_enablearchiving'><value>true</value></field><field var='muc#roomconfig_maxusers'><value>-3</value></field></x>`))
@@ -49,8 +49,8 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-// FuzzParseAdminItems feeds muc#admin queries.
-func FuzzParseAdminItems(f *testing.F) {
+// FuzzMUCAdminItems feeds muc#admin queries.
+func FuzzMUCAdminItems(f *testing.F) {
 	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='x' role='none'><reason>r</reason></item></query>`))
 	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/muc#admin'><item jid='a@b/c' affiliation='outcast'/><item jid='d@e' affiliation='member'/></query>`))
 	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/muc#admin'><item jid='@' affiliation='king' role='none'/></query>`))
@@ -72,8 +72,8 @@ func FuzzParseAdminItems(f *testing.F) {
 	})
 }
 
-// FuzzParseMAMQuery feeds archive queries.
-func FuzzParseMAMQuery(f *testing.F) {
+// FuzzMUCArchiveQuery feeds archive queries.
+func FuzzMUCArchiveQuery(f *testing.F) {
 	f.Add([]byte(`<query xmlns='urn:xmpp:mam:2' queryid='q'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field><field var='start'><value>2026-01-01T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><max>10</max><before/></set><flip-page/></query>`))
 	f.Add([]byte(`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after>zz</after><before>1</before><index>3</index></set></query>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
