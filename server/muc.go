@@ -28,7 +28,10 @@ func (s *Server) registerMUC(ctx context.Context, secret []byte) error {
 		MaxHistory:      c.MaxHistory,
 		Default:         muc.RoomConfig{Archiving: c.Archive},
 		PushMembers:     c.PushMembers,
-		Secret:          mac.Sum(nil),
+		// Notifier: the push service, once merged (it implements
+		// muc.Notifier: MemberMessage queues a publish for the member's
+		// devices with the room as last-message-sender).
+		Secret: mac.Sum(nil),
 	}, s.Stores.MUC, s.Router, s.log.With("component", "muc"))
 	if err != nil {
 		return fmt.Errorf("server: muc: %w", err)

@@ -302,3 +302,29 @@ func TestMUCDisconnectAndInvite(t *testing.T) {
 		t.Errorf("offline invitation: %s", inv)
 	}
 }
+
+// TestMUCInactiveOccupant: a CSI-inactive occupant (XEP-0352) gets room
+// chatter held and a message mentioning it at once, after what was held.
+func TestMUCInactiveOccupant(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice", "bob")
+	alice := online(t, ts, "alice", "phone")
+	bob := online(t, ts, "bob", "pc")
+	joinRoom(t, alice, mucRoom, "alice", "")
+	mucConfigure(t, alice, mucRoom, nil)
+	joinRoom(t, bob, mucRoom, "bob", "")
+	bob.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+	if r, err := bob.IQ("p", "<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("ping: %v %v", r, err)
+	}
+	alice.Sendf("<message type='groupchat' to='%s'><body>chatter</body></message>", mucRoom)
+	if el := bob.NoMore(300 * time.Millisecond); el != nil {
+		t.Fatalf("inactive occupant got %s", el)
+	}
+	alice.Sendf("<message type='groupchat' to='%s'><body>bob, look at this</body></message>", mucRoom)
+	first := expectStanza(t, bob, "message", nil)
+	second := expectStanza(t, bob, "message", nil)
+	if first.ChildText("jabber:client", "body") != "chatter" || second.ChildText("jabber:client", "body") != "bob, look at this" {
+		t.Errorf("held then mention: %s, %s", first, second)
+	}
+}
