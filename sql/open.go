@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -33,6 +34,7 @@ type Stores struct {
 	Blocking blocking.Store
 	MAM      mam.Store
 	MUC      muc.Store
+	Push     push.Store
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -108,7 +110,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), Push: db.Push(),
 			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
@@ -118,7 +120,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), Push: db.Push(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
