@@ -196,6 +196,11 @@ func TestMemberPush(t *testing.T) {
 		got[0].Nick != "Alice" || got[0].ID == "" || got[0].Body != "hey bob, look" {
 		t.Fatalf("pushes: %+v", got)
 	}
+	// An encrypted message cannot be read: it counts as a mention.
+	f.Send(alice, `<message type='groupchat' to='`+room+`'><encrypted xmlns='eu.siacs.conversations.axolotl'><payload>AAAA</payload></encrypted><body>OMEMO</body></message>`)
+	if got := f.push.take(); len(got) != 1 || got[0].Mention {
+		t.Errorf("push for an encrypted message: %+v", got)
+	}
 	// Joined members get no push.
 	f.join(bob, room+"/Bob", "")
 	f.Send(alice, `<message type='groupchat' to='`+room+`'><body>Bob: hi</body></message>`)

@@ -73,9 +73,12 @@
 //
 // For every groupchat message in a persistent or members-only room, the
 // members (owner, admin, member) with no joined session get a
-// MemberMessage through Config.Notifier, as Config.PushMembers says
-// (mentions of the nick they last used, every message, or never). The
-// push service implements Notifier; server connects the two.
+// MemberMessage through Config.Notifier, as Config.PushMembers says:
+// mentions of the nick they registered or first joined with, and
+// end-to-end encrypted messages (the room cannot read them); every
+// message; or never. server connects it to the push service (the member's
+// devices without a live session are woken as for a message stored
+// offline).
 //
 // # Persistence
 //

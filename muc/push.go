@@ -18,13 +18,14 @@ type Notifier interface {
 
 // MemberMessage is a groupchat message for a member (owner, admin or
 // member) of a persistent or members-only room with no joined session,
-// chosen by Config.PushMembers: mentions only (the default), every
-// message, or never.
+// chosen by Config.PushMembers: mentions only (the default; an end-to-end
+// encrypted message, which the room cannot read, counts), every message,
+// or never.
 type MemberMessage struct {
 	Member  jid.JID        // the member's bare JID: whose devices to wake
 	Room    jid.JID        // the room's bare JID (last-message-sender of the push)
 	Nick    string         // the sender's nick
-	Mention bool           // the body names the member's nick
+	Mention bool           // the body names the member's nick (false for encrypted messages)
 	Body    string         // the body, "" for encrypted messages
 	ID      string         // the stanza-id by the room: the client fetches from here by MAM
 	Message *stanza.Stanza // the message as broadcast, without 'to'; read-only
@@ -36,7 +37,8 @@ func (s *Service) membersToNotify(r *room, o *occupant, msg *xml.Element) []Memb
 		return nil
 	}
 	body := msg.ChildText(stanza.NSClient, "body")
-	if body == "" && !stanza.Encrypted(msg) {
+	encrypted := stanza.Encrypted(msg)
+	if body == "" && !encrypted {
 		return nil
 	}
 	var out []MemberMessage
@@ -49,12 +51,12 @@ func (s *Service) membersToNotify(r *room, o *occupant, msg *xml.Element) []Memb
 		if err != nil || r.occupantOf(member) != nil {
 			continue
 		}
-		mention := mentions(body, a.Nick)
-		if s.cfg.PushMembers == PushMentions && !mention {
+		mention := !encrypted && mentions(body, a.Nick)
+		if s.cfg.PushMembers == PushMentions && !mention && !encrypted {
 			continue
 		}
 		if st == nil {
-			st = &stanza.Stanza{El: msg, Kind: stanza.KindMessage, Type: stanza.TypeGroupchat, From: r.occupantJID(o.nick)}
+			st = &stanza.Stanza{El: msg, Kind: stanza.KindMessage, Type: stanza.TypeGroupchat, ID: msg.AttrValue("id"), From: r.occupantJID(o.nick)}
 		}
 		sid := ""
 		if e := msg.Child(NSSID, "stanza-id"); e != nil {

@@ -5,8 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"dormouse.im/dormouse/muc"
+	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
 )
 
 // registerMUC builds the multi-user chat service ([muc]), brings back its
@@ -20,6 +24,10 @@ func (s *Server) registerMUC(ctx context.Context, secret []byte) error {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("dormouse muc occupant-id"))
 	c := s.cfg.MUC
+	var notifier muc.Notifier
+	if s.Push != nil {
+		notifier = memberPush{s.Push}
+	}
 	svc, err := muc.New(muc.Config{
 		Domain:          s.cfg.MUCDomain(),
 		MaxOccupants:    c.MaxOccupants,
@@ -28,10 +36,8 @@ func (s *Server) registerMUC(ctx context.Context, secret []byte) error {
 		MaxHistory:      c.MaxHistory,
 		Default:         muc.RoomConfig{Archiving: c.Archive},
 		PushMembers:     c.PushMembers,
-		// Notifier: the push service, once merged (it implements
-		// muc.Notifier: MemberMessage queues a publish for the member's
-		// devices with the room as last-message-sender).
-		Secret: mac.Sum(nil),
+		Notifier:        notifier,
+		Secret:          mac.Sum(nil),
 	}, s.Stores.MUC, s.Router, s.log.With("component", "muc"))
 	if err != nil {
 		return fmt.Errorf("server: muc: %w", err)
@@ -45,3 +51,26 @@ func (s *Server) registerMUC(ctx context.Context, secret []byte) error {
 	s.muc = svc
 	return nil
 }
+
+// memberPush wakes the phones of room members who are not joined (issue
+// 13 part 6) through the push service, as a message stored offline for
+// them would: push.Service.MessageStored wakes the devices without a live
+// session, with the occupant as the sender (the room in encrypted
+// payloads). The room has already decided that the message concerns the
+// member (a mention of its nick, any message with muc.push_members = all,
+// or an encrypted one); the copy handed to push says so with a XEP-0372
+// mention of the member, which push's rules for groupchat messages look
+// for. Nobody receives that copy.
+type memberPush struct{ p *push.Service }
+
+func (m memberPush) MemberMessage(ctx context.Context, mm muc.MemberMessage) {
+	el := mm.Message.El
+	mention := xml.NewElement(nsReference, "reference", "type", "mention", "uri", "xmpp:"+mm.Member.String())
+	c := &xml.Element{Name: el.Name, Attr: slices.Clone(el.Attr), Children: append(slices.Clip(el.Children), xml.Node{El: mention})}
+	st := &stanza.Stanza{El: c, Kind: stanza.KindMessage, Type: stanza.TypeGroupchat, ID: mm.Message.ID, From: mm.Message.From}
+	st.SetTo(mm.Member)
+	m.p.MessageStored(ctx, mm.Member, st)
+}
+
+// nsReference is XEP-0372 References.
+const nsReference = "urn:xmpp:reference:0"

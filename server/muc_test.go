@@ -328,3 +328,45 @@ func TestMUCInactiveOccupant(t *testing.T) {
 		t.Errorf("held then mention: %s, %s", first, second)
 	}
 }
+
+// TestMUCMemberPush: a member of a persistent room who is not joined (app
+// killed: no session) gets a push through her app server for a message
+// that mentions her nick, none for the others; once joined, none either.
+func TestMUCMemberPush(t *testing.T) {
+	ts := startSM(t, pushConfig(func(c *config.Config) { c.Push.IncludeSender = true }), nil, nil)
+	ts.users("alice", "bob")
+	app := dialAppServer(t, ts)
+	bob := online(t, ts, "bob", "pc")
+	joinRoom(t, bob, mucRoom, "bob", "")
+	mucConfigure(t, bob, mucRoom, map[string]string{"persistentroom": "1", "membersonly": "1"})
+	if r := admin(t, bob, "m", mucRoom, "<item jid='alice@localhost' affiliation='member'/>"); r.AttrValue("type") != "result" {
+		t.Fatalf("membership: %s", r)
+	}
+	alice := ts.dial("alice", "phone")
+	enablePush(t, alice, "tok-1", "")
+	joinRoom(t, alice, mucRoom, "Ally", "")
+	alice.Close() // her server sends the room her unavailable presence
+	waitFor(t, "alice gone", func() bool { return !available(ts, "alice@localhost/phone") })
+	expectStanza(t, bob, "presence", func(e *xml.Element) bool {
+		return e.AttrValue("from") == mucRoom+"/Ally" && e.AttrValue("type") == "unavailable"
+	})
+
+	bob.Sendf("<message type='groupchat' to='%s' id='g1'><body>just chatting</body></message>", mucRoom)
+	app.none(400 * time.Millisecond)
+	bob.Sendf("<message type='groupchat' to='%s' id='g2'><body>Ally, are you there?</body></message>", mucRoom)
+	p := app.expect()
+	if sum, _ := form(t, p); sum["message-count"] != "1" || sum["last-message-sender"] != mucRoom+"/bob" {
+		t.Errorf("member push summary: %v", sum)
+	}
+	if p.AttrValue("from") != "alice@localhost" {
+		t.Errorf("publish from %s", p.AttrValue("from"))
+	}
+
+	// Joined again: the room delivers, nobody pushes.
+	alice = ts.dial("alice", "phone")
+	alice.SendRaw("<presence/>")
+	joinRoom(t, alice, mucRoom, "Ally", "<history maxstanzas='0'/>")
+	bob.Sendf("<message type='groupchat' to='%s' id='g3'><body>Ally: welcome back</body></message>", mucRoom)
+	expectStanza(t, alice, "message", func(e *xml.Element) bool { return e.AttrValue("id") == "g3" })
+	app.none(400 * time.Millisecond)
+}
