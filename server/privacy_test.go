@@ -82,6 +82,8 @@ var accountIQCases = []accountIQCase{
 		self: "result", contact: "forbidden", stranger: "service-unavailable"},
 	{name: "blocking", payload: `<blocklist xmlns='urn:xmpp:blocking'/>`,
 		self: "result", contact: "forbidden", stranger: "service-unavailable"},
+	{name: "muc admin (rooms live at the MUC domain, not at accounts)", payload: `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>`,
+		self: "service-unavailable", contact: "service-unavailable", stranger: "service-unavailable"},
 }
 
 // privacyServer starts a server with the privacy tests' accounts and

@@ -18,6 +18,7 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
@@ -44,6 +45,7 @@ type Server struct {
 
 	offline       *offline.Service
 	pep           *pep.Service
+	muc           *muc.Service // nil when [muc] is off
 	stopRetention func(context.Context) error
 	stopForget    func(context.Context) error
 	CertFile      string
@@ -104,6 +106,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
 	if err := s.registerFeatures(mux, &scfg); err != nil {
+		stores.Close()
+		return nil, err
+	}
+	if err := s.registerMUC(ctx, secret); err != nil {
 		stores.Close()
 		return nil, err
 	}
@@ -226,6 +232,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
+	if s.muc != nil {
+		// Occupants hear of the shutdown (status 332) before their streams end.
+		if err := s.muc.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("muc: %w", err))
+		}
+	}
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}

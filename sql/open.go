@@ -9,6 +9,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
@@ -35,6 +36,7 @@ type Stores struct {
 	Blocking blocking.Store
 	MAM      mam.Store
 	PEP      pep.Store
+	MUC      muc.Store
 	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
 
@@ -112,7 +114,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PEP: db.PEP(), Push: db.Push(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
 			PushApps: db.PushApps(),
 			Backend:  SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
@@ -123,7 +125,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), PEP: db.PEP(), Push: db.Push(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
 			PushApps: db.PushApps(),
 			Backend:  Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil

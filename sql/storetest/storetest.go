@@ -39,6 +39,8 @@ func Run(t *testing.T, open Open) {
 		{"PushApps", testPushApps},
 		{"PEP", testPEP},
 		{"PEPConcurrent", testPEPConcurrent},
+		{"MUCRooms", testMUCRooms},
+		{"MUCArchive", testMUCArchive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
