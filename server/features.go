@@ -58,7 +58,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		Metrics:              s.Metrics,
 	}, log)
 	s.MAM.Register(mux)
-	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
+	s.carbons = carbons.New(carbons.Config{}, s.Router, log)
+	s.carbons.Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
 	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)

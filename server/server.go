@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"dormouse.im/dormouse/carbons"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,7 @@ type Server struct {
 	MAM     *mam.Service
 
 	offline       *offline.Service
+	carbons       *carbons.Service // also enabled inline by Bind 2
 	stopRetention func(context.Context) error
 	CertFile      string
 
@@ -103,6 +105,8 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Config:   scfg,
 		Router:   s.Router,
 		Accounts: stores.Accounts,
+		Carbons:  s.carbons,
+		Tokens:   stores.Tokens,
 		Throttle: throttle,
 		Log:      log.With("component", "c2s"),
 		// Messages of sessions that end unacknowledged (resume timeout,

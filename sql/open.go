@@ -31,6 +31,7 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	Tokens   auth.TokenStore // XEP-0484 FAST tokens
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -106,7 +107,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Tokens: db.Tokens(),
 			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
@@ -116,7 +117,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Tokens: db.Tokens(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}

@@ -42,6 +42,9 @@ type Options struct {
 	SMMax int
 	// Resume resumes that session instead of binding (see Resume).
 	Resume *SMState
+	// SASL2, if set, logs in with XEP-0388 (and Bind 2, inline
+	// resumption, FAST as it says) instead of RFC 6120 SASL and bind.
+	SASL2 *SASL2Options
 	// Dial, if set, opens the TCP connection (to wrap or delay it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -60,6 +63,11 @@ type Client struct {
 	// set.
 	SM       *SMState
 	ManualSM bool
+	// After a SASL2 login: the <success/> element, the FAST token it
+	// carried, and the <failed/> of an inline resumption.
+	Success       *xml.Element
+	Token         *FastToken
+	ResumeFailure *ResumeFailed
 	wmu      sync.Mutex
 	frozen   bool // guarded by wmu: SendStanzaPartial was called, writes fail
 	timeout  time.Duration
@@ -126,6 +134,16 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		}
 	}
 	if o.noAuth {
+		return c, nil
+	}
+	if o.SASL2 != nil {
+		if err := c.AuthSASL2(o); err != nil {
+			var af *AuthFailure
+			if errors.As(err, &af) {
+				return c, err // the stream goes on
+			}
+			return fail(err)
+		}
 		return c, nil
 	}
 	if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {

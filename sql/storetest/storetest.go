@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},
+		{"FastTokens", testFastTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
