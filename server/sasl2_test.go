@@ -1,0 +1,434 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+const (
+	uaPhone  = "d4565fa7-4d72-4749-b3d3-740edbf87770"
+	uaLaptop = "0b6e2b2c-8e0b-4d0b-9d55-2f1c6b4f7a10"
+)
+
+// dialSASL2 logs in with XEP-0388 and the inline requests of s.
+func (ts *testServer) dialSASL2(user string, o xmpptest.Options, s xmpptest.SASL2Options) (*xmpptest.Client, error) {
+	ts.t.Helper()
+	o.User = user
+	if o.Password == "" {
+		o.Password = "secret-" + user
+	}
+	o.SASL2 = &s
+	c, err := ts.dialErr(o)
+	if c != nil {
+		ts.t.Cleanup(func() { c.Conn.Close() })
+	}
+	return c, err
+}
+
+func mustSASL2(t *testing.T, ts *testServer, user string, o xmpptest.Options, s xmpptest.SASL2Options) *xmpptest.Client {
+	t.Helper()
+	c, err := ts.dialSASL2(user, o, s)
+	if err != nil {
+		t.Fatalf("SASL2 login of %s: %v", user, err)
+	}
+	return c
+}
+
+// TestSASL2Features: SASL2 is offered beside legacy SASL after TLS, with
+// exactly the inline features that work; not before TLS.
+func TestSASL2Features(t *testing.T) {
+	ts := start(t, nil)
+	for _, direct := range []bool{false, true} {
+		c2, err := xmpptest.DialTLSOnly(context.Background(), xmpptest.Options{Addr: ts.addr(addrName(direct)), Domain: "localhost", DirectTLS: direct, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := c2.Features
+		if f.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") == nil {
+			t.Errorf("direct=%v: legacy SASL not offered: %s", direct, f)
+		}
+		a := f.Child(xmpptest.NSSASL2, "authentication")
+		if a == nil {
+			t.Fatalf("direct=%v: SASL2 not offered: %s", direct, f)
+		}
+		var mechs []string
+		for _, m := range a.ChildrenNamed(xmpptest.NSSASL2, "mechanism") {
+			mechs = append(mechs, m.Text())
+		}
+		if !slices.Equal(mechs, []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}) {
+			t.Errorf("SASL2 mechanisms %v", mechs)
+		}
+		in := a.Child(xmpptest.NSSASL2, "inline")
+		b := in.Child(xmpptest.NSBind2, "bind")
+		var vars []string
+		for _, fe := range b.Child(xmpptest.NSBind2, "inline").Elements() {
+			vars = append(vars, fe.AttrValue("var"))
+		}
+		if !slices.Equal(vars, []string{"urn:xmpp:carbons:2", "urn:xmpp:csi:0", "urn:xmpp:sm:3"}) {
+			t.Errorf("Bind 2 inline features %v", vars)
+		}
+		if in.Child(xmpptest.NSSM, "sm") == nil {
+			t.Error("inline SM resumption not offered")
+		}
+		fast := in.Child(xmpptest.NSFAST, "fast")
+		if fast == nil || fast.ChildText(xmpptest.NSFAST, "mechanism") != "HT-SHA-256-NONE" || len(fast.Elements()) != 1 {
+			t.Errorf("FAST offer %v", fast)
+		}
+		c2.Close()
+	}
+	// Before STARTTLS: no SASL2.
+	nc, dec := ts.rawConn()
+	fmt.Fprint(nc, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+	if _, err := dec.Header(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := dec.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Child(xmpptest.NSSASL2, "authentication") != nil {
+		t.Errorf("SASL2 offered before TLS: %s", f)
+	}
+}
+
+func addrName(direct bool) string {
+	if direct {
+		return "c2s_tls"
+	}
+	return "c2s"
+}
+
+// TestSASL2Bind2Inline: one SASL2 exchange authenticates (SCRAM-SHA-256,
+// SCRAM-SHA-1, PLAIN) and binds with SM, carbons and CSI set inline; no
+// stream restart; the resource is the tag plus a suffix stable per
+// user-agent id.
+func TestSASL2Bind2Inline(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice", "bob")
+	for _, mech := range []string{"SCRAM-SHA-1", "PLAIN", "SCRAM-SHA-256"} {
+		for _, direct := range []bool{false, true} {
+			c := mustSASL2(t, ts, "alice", xmpptest.Options{Mechanism: mech, DirectTLS: direct}, xmpptest.SASL2Options{UserAgentID: uaLaptop})
+			if c.JID != "alice@localhost" {
+				t.Errorf("%s direct=%v: authorization-identifier %q, want the bare JID without Bind 2", mech, direct, c.JID)
+			}
+			if c.Success.ChildText(xmpptest.NSSASL2, "additional-data") == "" && mech != "PLAIN" {
+				t.Errorf("%s: no SCRAM server-final in additional-data", mech)
+			}
+			// RFC 6120 bind still works on the same stream (no restart).
+			if err := c.Bind("old"); err != nil {
+				t.Fatalf("%s: legacy bind after SASL2: %v", mech, err)
+			}
+			c.Close()
+		}
+	}
+
+	phone := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true}, xmpptest.SASL2Options{
+		UserAgentID: uaPhone, Software: "Test", Device: "Phone",
+		Bind: true, Tag: "Test", Carbons: true, Inactive: true,
+	})
+	if !strings.HasPrefix(phone.JID, "alice@localhost/Test.") || len(phone.JID) != len("alice@localhost/Test.")+8 {
+		t.Fatalf("bound JID %q, want alice@localhost/Test.<8 chars>", phone.JID)
+	}
+	if phone.SM == nil || phone.SM.ID == "" {
+		t.Fatalf("no inline <enabled/>: %s", phone.Success)
+	}
+	phone.SendStanza("<presence/>")
+	waitFor(t, "phone available", func() bool { return available(ts, phone.JID) })
+
+	// Carbons: a message to another resource of alice is copied.
+	pc := ts.dial("alice", "pc")
+	bob := ts.dial("bob", "pc")
+	bob.SendRaw(chat("alice@localhost/pc", "m1", "hello"))
+	expectStanza(t, pc, "message", nil)
+	el, _, err := phone.Expect(func(e *xml.Element) bool { return e.Name.Local == "message" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el.Child("urn:xmpp:carbons:2", "received") == nil {
+		t.Fatalf("first message to the phone: %s, want the carbon of m1", el)
+	}
+	// CSI inactive: bob's chat state waits, his message does not (and
+	// brings the held chat state first).
+	bob.SendRaw("<message to='" + phone.JID + "' type='chat' id='cs'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	if el := phone.NoMore(200 * time.Millisecond); el != nil {
+		t.Fatalf("inactive client got a chat state at once: %s", el)
+	}
+	bob.SendRaw(chat(phone.JID, "b1", "hi"))
+	if got := readIDs(t, phone, 2); !slices.Equal(got, []string{"cs", "b1"}) {
+		t.Errorf("after an urgent message: %v, want the held chat state then b1", got)
+	}
+
+	// The same device gets the same resource and replaces its session.
+	again := mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Tag: "Test"})
+	if again.JID != phone.JID {
+		t.Errorf("same user agent bound %q, then %q", phone.JID, again.JID)
+	}
+	other := mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaLaptop, Bind: true, Tag: "Test"})
+	if other.JID == phone.JID {
+		t.Error("two user agents share a resource")
+	}
+	noUA := mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{Bind: true})
+	if !strings.HasPrefix(noUA.JID, "alice@localhost/client.") {
+		t.Errorf("no tag: %q", noUA.JID)
+	}
+}
+
+// TestSASL2Failures: failures carry the RFC 6120 condition in the SASL2
+// <failure/>, the stream goes on, and MaxAuthTries still ends it.
+func TestSASL2Failures(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice")
+	expectFailure := func(c *xmpptest.Client, err error, cond string) {
+		t.Helper()
+		var af *xmpptest.AuthFailure
+		if !errors.As(err, &af) || af.Condition != cond {
+			t.Fatalf("got %v, want a SASL2 failure %s", err, cond)
+		}
+	}
+	c, err := ts.dialSASL2("alice", xmpptest.Options{Password: "wrong"}, xmpptest.SASL2Options{UserAgentID: uaPhone})
+	expectFailure(c, err, "not-authorized")
+	// The stream goes on: malformed user agent id, unknown mechanism.
+	if err := c.SendRaw("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>AGFsaWNlAHNlY3JldC1hbGljZQ==</initial-response><user-agent id='not-a-uuid'/></authenticate>"); err != nil {
+		t.Fatal(err)
+	}
+	el, _ := c.Next()
+	if el.Name.Space != xmpptest.NSSASL2 || el.Name.Local != "failure" || el.Child("urn:ietf:params:xml:ns:xmpp-sasl", "malformed-request") == nil || el.ChildText(xmpptest.NSSASL2, "text") == "" {
+		t.Errorf("bad user-agent id: %s", el)
+	}
+	// Third failure: the stream ends (MaxAuthTries 3).
+	c.SendRaw("<next xmlns='urn:xmpp:sasl:2' task='HOTP'/>")
+	el, _ = c.Next()
+	if el.Child("urn:ietf:params:xml:ns:xmpp-sasl", "malformed-request") == nil || !strings.Contains(el.ChildText(xmpptest.NSSASL2, "text"), "feature-not-implemented") {
+		t.Errorf("<next/> for a task not offered: %s", el)
+	}
+	if el, _ := c.Next(); xmpptest.StreamErrorCondition(el) != "policy-violation" {
+		t.Errorf("after 3 failures: %v, want a policy-violation stream error", el)
+	}
+	// Abort in the middle of SCRAM.
+	c2, err := xmpptest.DialTLSOnly(context.Background(), xmpptest.Options{Addr: ts.addr("c2s"), Domain: "localhost", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SendRaw("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='X-NOPE'/>")
+	if el, _ := c2.Next(); el.Child("urn:ietf:params:xml:ns:xmpp-sasl", "invalid-mechanism") == nil {
+		t.Errorf("unknown mechanism: %s", el)
+	}
+	c2.SendRaw("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'><initial-response>" + b64("n,,n=alice,r=abcdefgh") + "</initial-response></authenticate>")
+	if el, _ := c2.Next(); el.Name.Local != "challenge" || el.Name.Space != xmpptest.NSSASL2 {
+		t.Fatalf("SCRAM first message: %s", el)
+	}
+	c2.SendRaw("<abort xmlns='urn:xmpp:sasl:2'/>")
+	if el, _ := c2.Next(); el.Child("urn:ietf:params:xml:ns:xmpp-sasl", "aborted") == nil {
+		t.Errorf("abort: %s", el)
+	}
+}
+
+// TestSASL2InlineResume: a hibernated session resumes inside
+// <authenticate/>; <success/> carries <resumed/> and the full JID, and
+// the queued messages follow exactly once.
+func TestSASL2InlineResume(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("directTLS=%v", direct), func(t *testing.T) {
+			ts := startSM(t, nil, nil, nil)
+			ts.users("alice", "bob")
+			a := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true, DirectTLS: direct}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Tag: "T"})
+			a.SendStanza("<presence/>")
+			bob := ts.dial("bob", "pc")
+			waitFor(t, "alice available", func() bool { return available(ts, a.JID) })
+			bob.SendRaw(chat(a.JID, "b0", "x"))
+			if got := readIDs(t, a, 1); got[0] != "b0" {
+				t.Fatal(got)
+			}
+			a.Cut()
+			waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+			for _, id := range seq("b", 1, 4) {
+				bob.SendRaw(chat(a.JID, id, id))
+			}
+			r := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: a.SM, DirectTLS: direct}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Tag: "T"})
+			if r.Success.Child(xmpptest.NSSM, "resumed") == nil || r.Success.Child(xmpptest.NSBind2, "bound") != nil {
+				t.Fatalf("success %s: want <resumed/> and no <bound/>", r.Success)
+			}
+			if r.JID != a.JID {
+				t.Errorf("authorization-identifier %q, want %q", r.JID, a.JID)
+			}
+			if got := readIDs(t, r, 3); !slices.Equal(got, seq("b", 1, 4)) {
+				t.Fatalf("after inline resumption: %v", got)
+			}
+			if el := r.NoMore(150 * time.Millisecond); el != nil && el.Name.Local == "message" {
+				t.Errorf("delivered twice: %s", el)
+			}
+			if st := ts.SessionsForTest().Stats(); st.Resumptions != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestSASL2InlineResumeFallsBack: a failed inline resumption puts
+// <failed h/> (the old session's h) in <success/> and Bind 2 binds a new
+// session in the same round trip.
+func TestSASL2InlineResumeFallsBack(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice", "bob")
+	a := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true})
+	bob := ts.dial("bob", "pc")
+	for _, id := range seq("a", 0, 2) {
+		a.SendStanza(chat("bob@localhost/pc", id, id))
+	}
+	readIDs(t, bob, 2)
+	a.SendRaw("</stream:stream>") // a clean close ends the session
+	waitFor(t, "session end", func() bool { _, ok := ts.Router.Resource(jid.MustParse(a.JID)); return !ok })
+	r := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: a.SM, SM: true}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true})
+	if r.ResumeFailure == nil || r.ResumeFailure.Condition != "item-not-found" || !r.ResumeFailure.HasH || r.ResumeFailure.H != 2 {
+		t.Fatalf("resume failure %+v in %s, want item-not-found h=2", r.ResumeFailure, r.Success)
+	}
+	if r.Success.Child(xmpptest.NSBind2, "bound") == nil || r.SM == nil || r.SM == a.SM || r.SM.ID == "" {
+		t.Fatalf("no Bind 2 fallback: %s", r.Success)
+	}
+	if !strings.HasPrefix(r.JID, "alice@localhost/client.") {
+		t.Errorf("bound %q", r.JID)
+	}
+	// An unknown SM-ID without Bind 2: <failed/> without h, bare JID.
+	u := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: &xmpptest.SMState{ID: "nope"}}, xmpptest.SASL2Options{})
+	if u.ResumeFailure == nil || u.ResumeFailure.HasH || u.JID != "alice@localhost" {
+		t.Errorf("unknown SM-ID: %s", u.Success)
+	}
+}
+
+// TestFAST: a token requested at a password login logs in without the
+// password; counts protect against replay; rotation; invalidation; a
+// password change and another user agent cannot use it.
+func TestFAST(t *testing.T) {
+	clk := xmpptest.NewFakeClock(time.Now())
+	ts := startSM(t, nil, clk, nil)
+	ts.users("alice")
+	c := mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	if c.Token == nil || c.Token.Token == "" {
+		t.Fatalf("no token in %s", c.Success)
+	}
+	if d := c.Token.Expiry.Sub(clk.Now()); d < 14*24*time.Hour-time.Minute || d > 14*24*time.Hour+time.Minute {
+		t.Errorf("expiry in %v, want 14 days", d)
+	}
+	tok := c.Token.Token
+	fast := func(token string, count uint32, ua string, extra func(*xmpptest.SASL2Options)) (*xmpptest.Client, error) {
+		s := xmpptest.SASL2Options{UserAgentID: ua, Token: token, Count: count, Bind: true}
+		if extra != nil {
+			extra(&s)
+		}
+		return ts.dialSASL2("alice", xmpptest.Options{Password: "unused"}, s)
+	}
+	notAuthorized := func(err error, what string) {
+		t.Helper()
+		var af *xmpptest.AuthFailure
+		if !errors.As(err, &af) || af.Condition != "not-authorized" {
+			t.Errorf("%s: %v, want not-authorized", what, err)
+		}
+	}
+	f, err := fast(tok, 1, uaPhone, nil)
+	if err != nil {
+		t.Fatalf("FAST login: %v", err)
+	}
+	if f.Token != nil {
+		t.Error("a fresh token was rotated at once")
+	}
+	if !strings.HasPrefix(f.JID, "alice@localhost/client.") {
+		t.Errorf("FAST + Bind 2 bound %q", f.JID)
+	}
+	_, err = fast(tok, 1, uaPhone, nil)
+	notAuthorized(err, "replayed count")
+	_, err = fast(tok, 2, uaLaptop, nil)
+	notAuthorized(err, "another user agent")
+	_, err = fast(tok[:len(tok)-1]+"x", 3, uaPhone, nil)
+	notAuthorized(err, "a wrong token")
+	if _, err := fast(tok, 4, uaPhone, nil); err != nil {
+		t.Fatalf("count 4: %v", err)
+	}
+
+	// Rotation: after a day a FAST login gets a new token; the old one
+	// works until the new one is used.
+	clk.Advance(25 * time.Hour)
+	f, err = fast(tok, 5, uaPhone, nil)
+	if err != nil || f.Token == nil || f.Token.Token == tok {
+		t.Fatalf("rotation: %v, token %+v", err, f.Token)
+	}
+	next := f.Token.Token
+	if _, err := fast(tok, 6, uaPhone, nil); err != nil {
+		t.Fatalf("old token before the new one is used: %v", err)
+	}
+	// That login completed no rotation: it proved the old token, so the
+	// new one was dropped and a newer one issued.
+	f, err = fast(tok, 7, uaPhone, nil)
+	if err != nil || f.Token == nil {
+		t.Fatalf("second rotation: %v", err)
+	}
+	_, err = fast(next, 1, uaPhone, nil)
+	notAuthorized(err, "a token superseded by a login with the older one")
+	next = f.Token.Token
+	if _, err := fast(next, 1, uaPhone, nil); err != nil {
+		t.Fatalf("new token: %v", err)
+	}
+	_, err = fast(tok, 8, uaPhone, nil)
+	notAuthorized(err, "old token after the new one was used")
+
+	// Invalidation.
+	if _, err := fast(next, 2, uaPhone, func(s *xmpptest.SASL2Options) { s.Invalidate = true }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fast(next, 3, uaPhone, nil)
+	notAuthorized(err, "invalidated token")
+
+	// Expiry.
+	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	clk.Advance(15 * 24 * time.Hour)
+	_, err = fast(c.Token.Token, 1, uaPhone, nil)
+	notAuthorized(err, "expired token")
+
+	// A password change removes the tokens.
+	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	cr, err := auth.NewCredentials("secret-alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Stores.Accounts.SetCredentials(context.Background(), "alice@localhost", cr); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fast(c.Token.Token, 1, uaPhone, nil)
+	notAuthorized(err, "token after a password change")
+}
+
+// TestFASTInlineResume: the mobile reconnect — FAST token, inline
+// resumption, queued messages once, in one round trip after the stream
+// header.
+func TestFASTInlineResume(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice", "bob")
+	a := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true, DirectTLS: true}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, RequestToken: "HT-SHA-256-NONE"})
+	bob := ts.dial("bob", "pc")
+	a.SendStanza("<presence/>")
+	waitFor(t, "alice available", func() bool { return available(ts, a.JID) })
+	a.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	bob.SendRaw(chat(a.JID, "q1", "queued"))
+	r := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: a.SM, DirectTLS: true, Password: "unused"},
+		xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Token: a.Token.Token, Count: 1})
+	if r.Success.Child(xmpptest.NSSM, "resumed") == nil {
+		t.Fatalf("no <resumed/>: %s", r.Success)
+	}
+	if got := readIDs(t, r, 1); got[0] != "q1" {
+		t.Fatal(got)
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
