@@ -129,11 +129,11 @@ type CSIConfig struct {
 type Server struct {
 	Config   Config
 	Router   Router
-	Accounts auth.Store     // credentials lookup
+	Accounts auth.Store // credentials lookup
 	// Tokens keeps XEP-0484 FAST tokens; nil: FAST is not offered.
 	Tokens auth.TokenStore
 	// Carbons, if set, lets Bind 2 enable XEP-0280 carbons inline.
-	Carbons CarbonsEnabler
+	Carbons  CarbonsEnabler
 	Throttle *auth.Throttle // login throttling; nil disables it
 	Log      *slog.Logger
 

@@ -68,10 +68,10 @@ type Client struct {
 	Success       *xml.Element
 	Token         *FastToken
 	ResumeFailure *ResumeFailed
-	wmu      sync.Mutex
-	frozen   bool // guarded by wmu: SendStanzaPartial was called, writes fail
-	timeout  time.Duration
-	pending  []*xml.Element // read during negotiation, returned first by Next
+	wmu           sync.Mutex
+	frozen        bool // guarded by wmu: SendStanzaPartial was called, writes fail
+	timeout       time.Duration
+	pending       []*xml.Element // read during negotiation, returned first by Next
 }
 
 // Dial connects, negotiates TLS, authenticates and binds.
