@@ -8,6 +8,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -135,3 +137,23 @@ func VerifyHT(secret []byte, cands []FastToken, proof []byte, now time.Time) (in
 
 // ErrNoTokens is returned by token stores that do not keep tokens.
 var ErrNoTokens = errors.New("auth: FAST tokens are not stored")
+
+// SSDPString is the string S of XEP-0474 §5.1 (version 0.5): the
+// mechanisms sorted (i;octet) and joined by 0x1E, then, if channel-binding
+// types were advertised (XEP-0440; cbTypes not nil), 0x1F and the sorted
+// types joined by 0x1E. The SCRAM "h" attribute is its hash.
+func SSDPString(mechs []Mechanism, cbTypes []string) []byte {
+	ms := make([]string, len(mechs))
+	for i, m := range mechs {
+		ms[i] = string(m)
+	}
+	slices.Sort(ms)
+	s := []byte(strings.Join(ms, "\x1e"))
+	if cbTypes != nil {
+		cs := slices.Clone(cbTypes)
+		slices.Sort(cs)
+		s = append(s, 0x1f)
+		s = append(s, strings.Join(cs, "\x1e")...)
+	}
+	return s
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
@@ -66,8 +67,15 @@ func TestSASL2Features(t *testing.T) {
 		for _, m := range a.ChildrenNamed(xmpptest.NSSASL2, "mechanism") {
 			mechs = append(mechs, m.Text())
 		}
-		if !slices.Equal(mechs, []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}) {
+		if !slices.Equal(mechs, []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}) {
 			t.Errorf("SASL2 mechanisms %v", mechs)
+		}
+		var cbs []string
+		for _, e := range f.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding").Elements() {
+			cbs = append(cbs, e.AttrValue("type"))
+		}
+		if !slices.Equal(cbs, []string{"tls-exporter", "tls-server-end-point"}) {
+			t.Errorf("XEP-0440 channel-binding types %v", cbs)
 		}
 		in := a.Child(xmpptest.NSSASL2, "inline")
 		b := in.Child(xmpptest.NSBind2, "bind")
@@ -432,3 +440,84 @@ func TestFASTInlineResume(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestChannelBinding: SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS with
+// tls-exporter and tls-server-end-point, over legacy SASL and SASL2,
+// STARTTLS and direct TLS; tampered binding data and an unknown type are
+// refused; the "y" flag (a stripped -PLUS offer) is refused as a
+// downgrade; the XEP-0474 hash matches what the client saw.
+func TestChannelBinding(t *testing.T) {
+	// Many failures on purpose: without the login throttle, which would
+	// (rightly) slow the later attempts down.
+	ts := start(t, func(c *config.Config) { c.Auth.MaxFailuresPerIP = 0 })
+	ts.users("alice")
+	for _, mech := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"} {
+		for _, cbt := range []string{"tls-exporter", "tls-server-end-point"} {
+			for _, direct := range []bool{false, true} {
+				for _, sasl2 := range []bool{false, true} {
+					name := fmt.Sprintf("%s/%s/direct=%v/sasl2=%v", mech, cbt, direct, sasl2)
+					so := &xmpptest.SCRAMOptions{CBType: cbt, CheckSSDP: true}
+					o := xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: mech, DirectTLS: direct, SCRAM: so, NoBind: true}
+					if sasl2 {
+						o.SASL2 = &xmpptest.SASL2Options{}
+					}
+					c, err := ts.dialErr(o)
+					if err != nil {
+						t.Errorf("%s: %v", name, err)
+						continue
+					}
+					if !so.SSDPSeen {
+						t.Errorf("%s: no XEP-0474 hash checked", name)
+					}
+					c.Close()
+
+					so.TamperCB = true
+					c, err = ts.dialErr(o)
+					var ae *xmpptest.AuthError
+					var af *xmpptest.AuthFailure
+					if !(errors.As(err, &ae) && ae.Condition == "not-authorized") && !(errors.As(err, &af) && af.Condition == "not-authorized") {
+						t.Errorf("%s: tampered binding: %v, want not-authorized", name, err)
+					}
+					if c != nil {
+						c.Close()
+					}
+				}
+			}
+		}
+	}
+	// Downgrade: the client supports binding but was shown no -PLUS.
+	for _, sasl2 := range []bool{false, true} {
+		o := xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: "SCRAM-SHA-256", SCRAM: &xmpptest.SCRAMOptions{GS2Flag: 'y'}, NoBind: true}
+		if sasl2 {
+			o.SASL2 = &xmpptest.SASL2Options{}
+		}
+		c, err := ts.dialErr(o)
+		var ae *xmpptest.AuthError
+		var af *xmpptest.AuthFailure
+		if !(errors.As(err, &ae) && ae.Condition == "not-authorized") && !(errors.As(err, &af) && af.Condition == "not-authorized") {
+			t.Errorf("sasl2=%v: GS2 flag y: %v, want not-authorized", sasl2, err)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+	// XEP-0474: the client notices a list edited in transit (here: it
+	// checks against features without the -PLUS mechanisms).
+	c, err := xmpptest.DialTLSOnly(context.Background(), xmpptest.Options{Addr: ts.addr("c2s_tls"), Domain: "localhost", DirectTLS: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A man in the middle strips the -PLUS mechanisms.
+	m := c.Features.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms")
+	if n := m.RemoveChildren("urn:ietf:params:xml:ns:xmpp-sasl", "mechanism"); n != 5 {
+		t.Fatalf("%d mechanisms", n)
+	}
+	for _, name := range []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"} {
+		m.AddChild(xml.NewElement("urn:ietf:params:xml:ns:xmpp-sasl", "mechanism").AddText(name))
+	}
+	err = c.AuthSCRAM(xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: "SCRAM-SHA-256", SCRAM: &xmpptest.SCRAMOptions{CheckSSDP: true}})
+	if err == nil || !strings.Contains(err.Error(), "XEP-0474 hash mismatch") {
+		t.Errorf("stripped -PLUS mechanisms: %v, want a XEP-0474 mismatch", err)
+	}
+}

@@ -129,6 +129,7 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		if c.sasl2Offered() {
 			b = c.appendSASL2(b)
 		}
+		b = c.appendSASLCB(b)
 		for _, f := range c.srv.Config.PreAuthFeatures {
 			b = f.AppendXML(b, "")
 		}
@@ -142,8 +143,13 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 	return append(b, "</stream:features>"...)
 }
 
+// mechanisms returns the SASL mechanisms offered on this stream: the
+// -PLUS ones first when the connection has channel-binding data.
 func (c *Conn) mechanisms() []auth.Mechanism {
 	var out []auth.Mechanism
+	if len(c.channelBindings()) > 0 {
+		out = append(out, auth.PlusMechanisms()...)
+	}
 	for _, m := range auth.Mechanisms() {
 		if m == auth.Plain && !c.secure {
 			continue // never offer PLAIN in the clear
@@ -275,7 +281,13 @@ func (c *Conn) newAuthServer(mech auth.Mechanism) (*auth.Server, string) {
 	if !slices.Contains(c.mechanisms(), mech) {
 		return nil, auth.ConditionInvalidMechanism
 	}
-	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret), auth.BeforeVerify(c.throttleWait))
+	var cbTypes []string // XEP-0474: nil when XEP-0440 advertised none
+	if t := c.cbTypes(); len(t) > 0 {
+		cbTypes = t
+	}
+	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret),
+		auth.BeforeVerify(c.throttleWait), auth.ChannelBindings(c.channelBindings()),
+		auth.DowngradeProtection(c.mechanisms(), cbTypes))
 	if err != nil {
 		return nil, auth.ConditionInvalidMechanism
 	}
@@ -310,6 +322,7 @@ func (c *Conn) exchange(ns string, srv *auth.Server, msg []byte) (final []byte, 
 // loggedIn records a successful authentication as user.
 func (c *Conn) loggedIn(user string, mech auth.Mechanism) {
 	c.authed = true
+	c.cb = nil
 	c.user = user
 	c.srv.metrics.Login(true)
 	if c.srv.Throttle != nil {

@@ -45,6 +45,9 @@ type Options struct {
 	// SASL2, if set, logs in with XEP-0388 (and Bind 2, inline
 	// resumption, FAST as it says) instead of RFC 6120 SASL and bind.
 	SASL2 *SASL2Options
+	// SCRAM, if set, uses the client's own SCRAM (for -PLUS mechanisms,
+	// tampering and XEP-0474 checks) with Mechanism.
+	SCRAM *SCRAMOptions
 	// Dial, if set, opens the TCP connection (to wrap or delay it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -146,7 +149,15 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		}
 		return c, nil
 	}
-	if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
+	if o.SCRAM != nil {
+		if err := c.AuthSCRAM(o); err != nil {
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				return c, err // the stream goes on
+			}
+			return fail(err)
+		}
+	} else if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
 		return fail(err)
 	}
 	if err := c.Open(o.Domain); err != nil {
@@ -258,6 +269,54 @@ func (c *Client) Auth(mech, user, password string) error {
 				if _, _, err := neg.Step(ch); err != nil {
 					return fmt.Errorf("xmpptest: server signature: %w", err)
 				}
+			}
+			c.Dec.Reset(c.Conn)
+			return nil
+		case "failure":
+			cond := ""
+			if f := el.FirstChild(); f != nil {
+				cond = f.Name.Local
+			}
+			return &AuthError{Condition: cond}
+		default:
+			return fmt.Errorf("xmpptest: unexpected %s", el)
+		}
+	}
+}
+
+// AuthSCRAM runs an RFC 6120 SASL exchange with the client's own SCRAM
+// (o.Mechanism, o.SCRAM), checking XEP-0474 against c.Features.
+func (c *Client) AuthSCRAM(o Options) error {
+	sc, err := newSCRAM(o.Mechanism, o.User, o.Password, c.Conn, c.Features, false, o.SCRAM)
+	if err != nil {
+		return err
+	}
+	if err := c.SendRaw("<auth xmlns='" + stream.NSSASL + "' mechanism='" + o.Mechanism + "'>" + base64.StdEncoding.EncodeToString(sc.initial()) + "</auth>"); err != nil {
+		return err
+	}
+	for {
+		el, err := c.Next()
+		if err != nil {
+			return err
+		}
+		var data []byte
+		if el.Name.Local == "challenge" || el.Name.Local == "success" {
+			if data, err = base64.StdEncoding.DecodeString(el.Text()); err != nil {
+				return err
+			}
+		}
+		switch el.Name.Local {
+		case "challenge":
+			resp, err := sc.final(data)
+			if err != nil {
+				return err
+			}
+			if err := c.SendRaw("<response xmlns='" + stream.NSSASL + "'>" + base64.StdEncoding.EncodeToString(resp) + "</response>"); err != nil {
+				return err
+			}
+		case "success":
+			if err := sc.verify(data); err != nil {
+				return err
 			}
 			c.Dec.Reset(c.Conn)
 			return nil

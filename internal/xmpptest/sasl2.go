@@ -80,12 +80,19 @@ func (c *Client) AuthSASL2(o Options) error {
 	var (
 		initial []byte
 		neg     *sasl.Negotiator
+		sc      *scramClient
 		htToken string
 	)
 	if s.Token != "" {
 		mech = "HT-SHA-256-NONE"
 		htToken = s.Token
 		initial = append([]byte(o.User+"\x00"), htHash(s.Token, "Initiator")...)
+	} else if o.SCRAM != nil {
+		var err error
+		if sc, err = newSCRAM(mech, o.User, o.Password, c.Conn, c.Features, true, o.SCRAM); err != nil {
+			return err
+		}
+		initial = sc.initial()
 	} else {
 		var m sasl.Mechanism
 		switch mech {
@@ -173,14 +180,19 @@ func (c *Client) AuthSASL2(o Options) error {
 		}
 		switch el.Name.Local {
 		case "challenge":
-			if neg == nil {
-				return fmt.Errorf("xmpptest: unexpected challenge to HT: %s", el)
-			}
 			ch, err := base64.StdEncoding.DecodeString(el.Text())
 			if err != nil {
 				return err
 			}
-			_, resp, err := neg.Step(ch)
+			var resp []byte
+			switch {
+			case sc != nil:
+				resp, err = sc.final(ch)
+			case neg != nil:
+				_, resp, err = neg.Step(ch)
+			default:
+				return fmt.Errorf("xmpptest: unexpected challenge to HT: %s", el)
+			}
 			if err != nil {
 				return err
 			}
@@ -188,6 +200,16 @@ func (c *Client) AuthSASL2(o Options) error {
 				return err
 			}
 		case "success":
+			if sc != nil {
+				add, err := base64.StdEncoding.DecodeString(el.ChildText(NSSASL2, "additional-data"))
+				if err != nil {
+					return err
+				}
+				if err := sc.verify(add); err != nil {
+					return err
+				}
+				neg = nil
+			}
 			return c.sasl2Success(el, o, neg, htToken)
 		case "failure":
 			f := &AuthFailure{Text: el.ChildText(NSSASL2, "text")}
