@@ -7,21 +7,49 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// HTSHA256None is the SASL HT mechanism (draft-schmaus-kitten-sasl-ht) with
-// SHA-256 and no channel binding, the FAST (XEP-0484) token mechanism this
-// package implements.
-const HTSHA256None Mechanism = "HT-SHA-256-NONE"
+// The SASL HT mechanisms (draft-schmaus-kitten-sasl-ht) with SHA-256 this
+// package implements for FAST (XEP-0484): without channel binding, bound
+// to tls-exporter (RFC 9266) and to tls-server-end-point (RFC 5929).
+// HT-SHA-256-UNIQ (tls-unique) is not implemented.
+const (
+	HTSHA256None Mechanism = "HT-SHA-256-NONE"
+	HTSHA256Expr Mechanism = "HT-SHA-256-EXPR"
+	HTSHA256Endp Mechanism = "HT-SHA-256-ENDP"
+)
 
-// TokenMechanisms returns the FAST token mechanisms, in order of preference.
-// The channel-binding variants (-ENDP, -EXPR, -UNIQ) are not implemented.
-func TokenMechanisms() []Mechanism { return []Mechanism{HTSHA256None} }
+// TokenMechanisms returns the FAST token mechanisms usable on a
+// connection with channel-binding data cb (see ChannelBindings), strongest
+// first.
+func TokenMechanisms(cb map[string][]byte) []Mechanism {
+	var out []Mechanism
+	if _, ok := cb[CBTLSExporter]; ok {
+		out = append(out, HTSHA256Expr)
+	}
+	if _, ok := cb[CBTLSServerEndPoint]; ok {
+		out = append(out, HTSHA256Endp)
+	}
+	return append(out, HTSHA256None)
+}
+
+// TokenBinding returns the channel-binding type an HT mechanism binds to
+// ("" for -NONE), and whether the mechanism is one of these.
+func TokenBinding(m Mechanism) (cbType string, ok bool) {
+	switch m {
+	case HTSHA256None:
+		return "", true
+	case HTSHA256Expr:
+		return CBTLSExporter, true
+	case HTSHA256Endp:
+		return CBTLSServerEndPoint, true
+	}
+	return "", false
+}
 
 // FastToken is a stored FAST token (XEP-0484). The token itself is never
 // stored: it is derived from the server secret and Nonce ([DeriveToken]),
@@ -116,27 +144,26 @@ func htHash(token, label string, cb []byte) []byte {
 	return m.Sum(nil)
 }
 
-// VerifyHT checks an initiator's hashed token against each candidate token
-// (the account's tokens for this user agent, not expired at now), in
-// constant time per candidate. It returns the matching token's index, or
-// -1. It derives each token with one HMAC: no PBKDF2.
-func VerifyHT(secret []byte, cands []FastToken, proof []byte, now time.Time) (int, string) {
+// VerifyHT checks an initiator's hashed token, computed with mechanism
+// mech over the channel-binding data cbData (nil for -NONE), against each
+// candidate token (the account's tokens for this user agent issued for
+// mech, not expired at now), in constant time per candidate. It returns
+// the matching token's index, or -1. It derives each token with one HMAC:
+// no PBKDF2.
+func VerifyHT(secret []byte, cands []FastToken, mech Mechanism, proof, cbData []byte, now time.Time) (int, string) {
 	found, tok := -1, ""
 	for i := range cands {
 		c := &cands[i]
-		if !now.Before(c.Expiry) {
+		if !now.Before(c.Expiry) || c.Mechanism != mech {
 			continue
 		}
 		t := DeriveToken(secret, c.Account, c.UserAgent, c.Nonce)
-		if subtle.ConstantTimeCompare(HTInitiator(t, nil), proof) == 1 && found < 0 {
+		if subtle.ConstantTimeCompare(HTInitiator(t, cbData), proof) == 1 && found < 0 {
 			found, tok = i, t
 		}
 	}
 	return found, tok
 }
-
-// ErrNoTokens is returned by token stores that do not keep tokens.
-var ErrNoTokens = errors.New("auth: FAST tokens are not stored")
 
 // SSDPString is the string S of XEP-0474 §5.1 (version 0.5): the
 // mechanisms sorted (i;octet) and joined by 0x1E, then, if channel-binding

@@ -76,16 +76,30 @@ func TestVerifyHT(t *testing.T) {
 		return auth.HTInitiator(auth.DeriveToken(fastSecret, tk.Account, tk.UserAgent, tk.Nonce), nil)
 	}
 	for i, tk := range []auth.FastToken{nxt, cur} {
-		j, token := auth.VerifyHT(fastSecret, cands, proofOf(tk), now)
+		j, token := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(tk), nil, now)
 		if j != i || auth.DeriveToken(fastSecret, "a@x", "ua", tk.Nonce) != token {
 			t.Errorf("token %d matched %d", i, j)
 		}
 	}
-	if j, _ := auth.VerifyHT(fastSecret, cands, proofOf(old), now); j != -1 {
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(old), nil, now); j != -1 {
 		t.Error("an expired token verified")
 	}
-	if j, _ := auth.VerifyHT(fastSecret, cands, make([]byte, 32), now); j != -1 {
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, make([]byte, 32), nil, now); j != -1 {
 		t.Error("a wrong proof verified")
+	}
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256Expr, proofOf(cur), nil, now); j != -1 {
+		t.Error("a -NONE token verified for -EXPR")
+	}
+	// Bound to channel-binding data: other data fails.
+	expr := cur
+	expr.Mechanism = auth.HTSHA256Expr
+	cbd := []byte("exporter")
+	p := auth.HTInitiator(auth.DeriveToken(fastSecret, cur.Account, cur.UserAgent, cur.Nonce), cbd)
+	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, cbd, now); j != 0 {
+		t.Error("-EXPR token with its binding did not verify")
+	}
+	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, []byte("other"), now); j != -1 {
+		t.Error("-EXPR token verified over other binding data")
 	}
 	// The hashes of draft-schmaus-kitten-sasl-ht §3: HMAC(token, label || cb).
 	m := hmac.New(sha256.New, []byte("tok"))
@@ -134,7 +148,7 @@ func BenchmarkFASTVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		i, tok := auth.VerifyHT(fastSecret, cands, proof, now)
+		i, tok := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proof, nil, now)
 		if i != 1 {
 			b.Fatal("no match")
 		}

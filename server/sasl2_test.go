@@ -89,9 +89,12 @@ func TestSASL2Features(t *testing.T) {
 		if in.Child(xmpptest.NSSM, "sm") == nil {
 			t.Error("inline SM resumption not offered")
 		}
-		fast := in.Child(xmpptest.NSFAST, "fast")
-		if fast == nil || fast.ChildText(xmpptest.NSFAST, "mechanism") != "HT-SHA-256-NONE" || len(fast.Elements()) != 1 {
-			t.Errorf("FAST offer %v", fast)
+		var fm []string
+		for _, m := range in.Child(xmpptest.NSFAST, "fast").Elements() {
+			fm = append(fm, m.Text())
+		}
+		if !slices.Equal(fm, []string{"HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"}) {
+			t.Errorf("FAST mechanisms %v", fm)
 		}
 		c2.Close()
 	}
@@ -519,5 +522,35 @@ func TestChannelBinding(t *testing.T) {
 	err = c.AuthSCRAM(xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: "SCRAM-SHA-256", SCRAM: &xmpptest.SCRAMOptions{CheckSSDP: true}})
 	if err == nil || !strings.Contains(err.Error(), "XEP-0474 hash mismatch") {
 		t.Errorf("stripped -PLUS mechanisms: %v, want a XEP-0474 mismatch", err)
+	}
+}
+
+// TestFASTChannelBinding: tokens for HT-SHA-256-EXPR and -ENDP log in
+// bound to the TLS channel; a token works only with the mechanism it was
+// issued for.
+func TestFASTChannelBinding(t *testing.T) {
+	ts := start(t, func(c *config.Config) { c.Auth.MaxFailuresPerIP = 0 })
+	ts.users("alice")
+	for _, mech := range []string{"HT-SHA-256-EXPR", "HT-SHA-256-ENDP"} {
+		for _, direct := range []bool{false, true} {
+			c := mustSASL2(t, ts, "alice", xmpptest.Options{DirectTLS: direct}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: mech})
+			if c.Token == nil {
+				t.Fatalf("%s: no token", mech)
+			}
+			f, err := ts.dialSASL2("alice", xmpptest.Options{DirectTLS: direct, Password: "unused"},
+				xmpptest.SASL2Options{UserAgentID: uaPhone, Token: c.Token.Token, TokenMech: mech, Count: 1, Bind: true})
+			if err != nil {
+				t.Fatalf("%s direct=%v: %v", mech, direct, err)
+			}
+			if f.Success.Child(xmpptest.NSBind2, "bound") == nil {
+				t.Errorf("%s: not bound", mech)
+			}
+			_, err = ts.dialSASL2("alice", xmpptest.Options{DirectTLS: direct, Password: "unused"},
+				xmpptest.SASL2Options{UserAgentID: uaPhone, Token: c.Token.Token, TokenMech: "HT-SHA-256-NONE", Count: 2})
+			var af *xmpptest.AuthFailure
+			if !errors.As(err, &af) || af.Condition != "not-authorized" {
+				t.Errorf("%s token used with -NONE: %v", mech, err)
+			}
+		}
 	}
 }

@@ -21,9 +21,11 @@ const fastNonceSize = 16
 // password login. ok reports success; when !ok the failure was sent and
 // err says whether the stream goes on.
 func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, ok bool, err error) {
-	if !c.fastOffered() {
+	if !c.fastOffered() || !slices.Contains(auth.TokenMechanisms(c.channelBindings()), req.mech) {
 		return nil, nil, false, c.saslFailure(NSSASL2, auth.ConditionInvalidMechanism, "")
 	}
+	cbType, _ := auth.TokenBinding(req.mech)
+	cbData := c.channelBindings()[cbType] // nil for -NONE
 	if req.uaID == "" || !req.fast {
 		return nil, nil, false, c.saslFailure(NSSASL2, auth.ConditionMalformedRequest, "a FAST login needs <user-agent id/> and <fast count/>")
 	}
@@ -44,7 +46,7 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 	if err != nil {
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Err: err})
 	}
-	i, token := auth.VerifyHT(c.srv.Config.AuthSecret, cands, proof, c.srv.clock.Now())
+	i, token := auth.VerifyHT(c.srv.Config.AuthSecret, cands, req.mech, proof, cbData, c.srv.clock.Now())
 	if i < 0 {
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionNotAuthorized})
 	}
@@ -58,7 +60,7 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionNotAuthorized, Text: "the FAST count was already used"})
 	}
 	c.loggedIn(user, req.mech)
-	return auth.HTResponder(token, nil), &t, true, nil
+	return auth.HTResponder(token, cbData), &t, true, nil
 }
 
 // fastAfterLogin applies the FAST requests of a successful login and
@@ -102,7 +104,7 @@ func (c *Conn) fastAfterLogin(req *authRequest, used *auth.FastToken) ([]byte, e
 	if mech == "" {
 		mech = used.Mechanism
 	}
-	if !slices.Contains(auth.TokenMechanisms(), mech) {
+	if !slices.Contains(auth.TokenMechanisms(c.channelBindings()), mech) {
 		return nil, nil // XEP-0484: a mechanism we do not offer gets no token
 	}
 	if used == nil {

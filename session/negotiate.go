@@ -268,6 +268,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 		b = base64.StdEncoding.AppendEncode(b, final)
 	}
 	b = append(b, "</success>"...)
+	c.cb = nil
 	if err := c.writeNow(b); err != nil {
 		return false, err
 	}
@@ -322,7 +323,6 @@ func (c *Conn) exchange(ns string, srv *auth.Server, msg []byte) (final []byte, 
 // loggedIn records a successful authentication as user.
 func (c *Conn) loggedIn(user string, mech auth.Mechanism) {
 	c.authed = true
-	c.cb = nil
 	c.user = user
 	c.srv.metrics.Login(true)
 	if c.srv.Throttle != nil {

@@ -61,7 +61,7 @@ func (c *Conn) appendSASL2(b []byte) []byte {
 	b = append(b, "<feature var='"+NSCSI+"'/><feature var='"+NSSM+"'/></inline></bind><sm xmlns='"+NSSM+"'/>"...)
 	if c.fastOffered() {
 		b = append(b, "<fast xmlns='"+NSFAST+"'>"...)
-		for _, m := range auth.TokenMechanisms() {
+		for _, m := range auth.TokenMechanisms(c.channelBindings()) {
 			b = append(b, "<mechanism>"...)
 			b = append(b, m...)
 			b = append(b, "</mechanism>"...)
@@ -100,7 +100,7 @@ func (c *Conn) sasl2(el *xml.Element) error {
 		used  *auth.FastToken
 		err   error
 	)
-	if slices.Contains(auth.TokenMechanisms(), req.mech) {
+	if _, ht := auth.TokenBinding(req.mech); ht {
 		var ok bool
 		final, used, ok, err = c.fastLogin(req)
 		if !ok {
@@ -137,6 +137,7 @@ func (c *Conn) sasl2Success(req *authRequest, final []byte, used *auth.FastToken
 		c.log().Error("FAST token storage failed", "err", err)
 	}
 	head = append(head, tok...)
+	c.cb = nil // authenticated: the channel-binding data is not needed
 	var smFailed []byte
 	if r := req.resume; r != nil {
 		ok, failed, err := c.resumeSession(r.previd, r.h, func(full jid.JID) ([]byte, []byte) {

@@ -3,6 +3,7 @@ package xmpptest
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -47,6 +48,9 @@ type SASL2Options struct {
 	Token      string
 	Count      uint32
 	Invalidate bool
+	// TokenMech is the HT mechanism of the login with Token (default
+	// HT-SHA-256-NONE; -EXPR and -ENDP bind to the TLS channel).
+	TokenMech string
 
 	// Extra is raw XML added inside <authenticate/>.
 	Extra string
@@ -83,10 +87,24 @@ func (c *Client) AuthSASL2(o Options) error {
 		sc      *scramClient
 		htToken string
 	)
+	var htCB []byte
 	if s.Token != "" {
-		mech = "HT-SHA-256-NONE"
+		mech = s.TokenMech
+		if mech == "" {
+			mech = "HT-SHA-256-NONE"
+		}
+		if cbt := map[string]string{"HT-SHA-256-EXPR": "tls-exporter", "HT-SHA-256-ENDP": "tls-server-end-point"}[mech]; cbt != "" {
+			tc, ok := c.Conn.(*tls.Conn)
+			if !ok {
+				return errors.New("xmpptest: HT channel binding needs TLS")
+			}
+			var err error
+			if htCB, err = channelBinding(tc.ConnectionState(), cbt); err != nil {
+				return err
+			}
+		}
 		htToken = s.Token
-		initial = append([]byte(o.User+"\x00"), htHash(s.Token, "Initiator")...)
+		initial = append([]byte(o.User+"\x00"), htHash(s.Token, "Initiator", htCB)...)
 	} else if o.SCRAM != nil {
 		var err error
 		if sc, err = newSCRAM(mech, o.User, o.Password, c.Conn, c.Features, true, o.SCRAM); err != nil {
@@ -210,7 +228,7 @@ func (c *Client) AuthSASL2(o Options) error {
 				}
 				neg = nil
 			}
-			return c.sasl2Success(el, o, neg, htToken)
+			return c.sasl2Success(el, o, neg, htToken, htCB)
 		case "failure":
 			f := &AuthFailure{Text: el.ChildText(NSSASL2, "text")}
 			if x := el.FirstChild(); x != nil {
@@ -225,7 +243,7 @@ func (c *Client) AuthSASL2(o Options) error {
 
 // sasl2Success checks the server's additional data (SCRAM signature or HT
 // responder hash) and takes the inline results.
-func (c *Client) sasl2Success(el *xml.Element, o Options, neg *sasl.Negotiator, htToken string) error {
+func (c *Client) sasl2Success(el *xml.Element, o Options, neg *sasl.Negotiator, htToken string, htCB []byte) error {
 	c.Success = el
 	add, err := base64.StdEncoding.DecodeString(el.ChildText(NSSASL2, "additional-data"))
 	if err != nil {
@@ -233,7 +251,7 @@ func (c *Client) sasl2Success(el *xml.Element, o Options, neg *sasl.Negotiator, 
 	}
 	switch {
 	case htToken != "":
-		if !hmac.Equal(add, htHash(htToken, "Responder")) {
+		if !hmac.Equal(add, htHash(htToken, "Responder", htCB)) {
 			return errors.New("xmpptest: wrong HT responder hash")
 		}
 	case neg != nil && neg.State()&sasl.StepMask != sasl.ValidServerResponse && len(add) > 0:
@@ -283,9 +301,10 @@ func (c *Client) sasl2Success(el *xml.Element, o Options, neg *sasl.Negotiator, 
 	return nil
 }
 
-// htHash is HMAC-SHA-256(token, label) (HT without channel binding).
-func htHash(token, label string) []byte {
+// htHash is HMAC-SHA-256(token, label || cb).
+func htHash(token, label string, cb []byte) []byte {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte(label))
+	m.Write(cb)
 	return m.Sum(nil)
 }
