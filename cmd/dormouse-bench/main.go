@@ -83,6 +83,7 @@ type options struct {
 	password    string // fmt pattern with one %d, or fixed
 	mechanism   string
 	directTLS   bool
+	sasl2       bool // resume: SASL2 + Bind 2 + FAST + inline resumption
 	n           int
 	accounts    int // accounts available (index = i % accounts); 0: n
 	concurrency int
@@ -135,6 +136,7 @@ func main() {
 	flag.StringVar(&o.password, "password", "bench%d", "password, or pattern with %d")
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
+	flag.BoolVar(&o.sasl2, "sasl2", false, "log in with SASL2 + Bind 2 and a FAST token, resume inline in SASL2 (resume)")
 	flag.StringVar(&o.tlsGroups, "tls-groups", "X25519", "TLS key exchange groups offered, comma-separated, or \"default\" for Go's (X25519MLKEM768 first)")
 	flag.IntVar(&o.n, "n", 1000, "logins (login) or sessions (idle)")
 	flag.IntVar(&o.accounts, "accounts", 0, "accounts available, bench0..bench<accounts-1> (login); 0 means -n")

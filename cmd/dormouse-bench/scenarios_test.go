@@ -113,6 +113,29 @@ func TestScenariosAgainstDormouse(t *testing.T) {
 				t.Errorf("round_trips over direct TLS = %v, want about 7", res["round_trips"])
 			}
 		}},
+		{name: "resume SASL2 FAST", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			if res["resumed"] != 4 {
+				t.Errorf("resumed = %v, want 4", res["resumed"])
+			}
+			// TCP, stream, STARTTLS, TLS 1.3, stream, authenticate.
+			if rt, _ := res["round_trips"].(int); rt != 6 {
+				t.Errorf("round_trips = %v, want 6", res["round_trips"])
+			}
+		}},
+		{name: "resume SASL2 FAST direct TLS", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+			o.directTLS = true
+			o.addr = srv.Addr(server.ListenerC2STLS).String()
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, TLS 1.3, stream, authenticate: TLS + 2 round trips.
+			if rt, _ := res["round_trips"].(int); rt != 4 {
+				t.Errorf("round_trips over direct TLS = %v, want 4", res["round_trips"])
+			}
+		}},
 		{name: "hibernate", mod: func(o *options) {
 			o.scenario = "hibernate"
 			o.idleWarmup = 1
