@@ -74,10 +74,11 @@ type TokenStore interface {
 	// Tokens returns the tokens of an account for a user agent, newest
 	// first.
 	Tokens(ctx context.Context, account, userAgent string) ([]FastToken, error)
-	// UseToken records count for the token with this hash if it is greater
-	// than the stored count, atomically, and reports whether it was (false:
-	// a replay, or no such token).
-	UseToken(ctx context.Context, account string, hash []byte, count uint32) (bool, error)
+	// UseToken records a login with the token with this hash. With
+	// hasCount, count must be greater than every count stored for the
+	// token, atomically; it is then stored. It reports whether the login
+	// may go on (false: a replayed count, or no such token).
+	UseToken(ctx context.Context, account string, hash []byte, count uint32, hasCount bool) (bool, error)
 	// DeleteToken removes one token; DeleteTokens every token of the
 	// account for userAgent ("" for all).
 	DeleteToken(ctx context.Context, account string, hash []byte) error
@@ -147,14 +148,14 @@ func htHash(token, label string, cb []byte) []byte {
 // VerifyHT checks an initiator's hashed token, computed with mechanism
 // mech over the channel-binding data cbData (nil for -NONE), against each
 // candidate token (the account's tokens for this user agent issued for
-// mech, not expired at now), in constant time per candidate. It returns
-// the matching token's index, or -1. It derives each token with one HMAC:
-// no PBKDF2.
-func VerifyHT(secret []byte, cands []FastToken, mech Mechanism, proof, cbData []byte, now time.Time) (int, string) {
+// mech), in constant time per candidate. It returns the matching token's
+// index, or -1; the caller checks its expiry. It derives each token with
+// one HMAC: no PBKDF2.
+func VerifyHT(secret []byte, cands []FastToken, mech Mechanism, proof, cbData []byte) (int, string) {
 	found, tok := -1, ""
 	for i := range cands {
 		c := &cands[i]
-		if !now.Before(c.Expiry) || c.Mechanism != mech {
+		if c.Mechanism != mech {
 			continue
 		}
 		t := DeriveToken(secret, c.Account, c.UserAgent, c.Nonce)

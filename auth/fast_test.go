@@ -76,18 +76,18 @@ func TestVerifyHT(t *testing.T) {
 		return auth.HTInitiator(auth.DeriveToken(fastSecret, tk.Account, tk.UserAgent, tk.Nonce), nil)
 	}
 	for i, tk := range []auth.FastToken{nxt, cur} {
-		j, token := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(tk), nil, now)
+		j, token := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(tk), nil)
 		if j != i || auth.DeriveToken(fastSecret, "a@x", "ua", tk.Nonce) != token {
 			t.Errorf("token %d matched %d", i, j)
 		}
 	}
-	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(old), nil, now); j != -1 {
-		t.Error("an expired token verified")
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proofOf(old), nil); j != 2 {
+		t.Error("an expired token did not match (the caller reports credentials-expired)")
 	}
-	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, make([]byte, 32), nil, now); j != -1 {
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, make([]byte, 32), nil); j != -1 {
 		t.Error("a wrong proof verified")
 	}
-	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256Expr, proofOf(cur), nil, now); j != -1 {
+	if j, _ := auth.VerifyHT(fastSecret, cands, auth.HTSHA256Expr, proofOf(cur), nil); j != -1 {
 		t.Error("a -NONE token verified for -EXPR")
 	}
 	// Bound to channel-binding data: other data fails.
@@ -95,10 +95,10 @@ func TestVerifyHT(t *testing.T) {
 	expr.Mechanism = auth.HTSHA256Expr
 	cbd := []byte("exporter")
 	p := auth.HTInitiator(auth.DeriveToken(fastSecret, cur.Account, cur.UserAgent, cur.Nonce), cbd)
-	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, cbd, now); j != 0 {
+	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, cbd); j != 0 {
 		t.Error("-EXPR token with its binding did not verify")
 	}
-	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, []byte("other"), now); j != -1 {
+	if j, _ := auth.VerifyHT(fastSecret, []auth.FastToken{expr}, auth.HTSHA256Expr, p, []byte("other")); j != -1 {
 		t.Error("-EXPR token verified over other binding data")
 	}
 	// The hashes of draft-schmaus-kitten-sasl-ht §3: HMAC(token, label || cb).
@@ -148,7 +148,7 @@ func BenchmarkFASTVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		i, tok := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proof, nil, now)
+		i, tok := auth.VerifyHT(fastSecret, cands, auth.HTSHA256None, proof, nil)
 		if i != 1 {
 			b.Fatal("no match")
 		}

@@ -378,14 +378,14 @@ func TestFAST(t *testing.T) {
 	if _, err := fast(tok, 6, uaPhone, nil); err != nil {
 		t.Fatalf("old token before the new one is used: %v", err)
 	}
-	// That login completed no rotation: it proved the old token, so the
-	// new one was dropped and a newer one issued.
+	// That login with the old token got a newer token again (rotation
+	// still due), which replaces the unused one.
 	f, err = fast(tok, 7, uaPhone, nil)
 	if err != nil || f.Token == nil {
 		t.Fatalf("second rotation: %v", err)
 	}
 	_, err = fast(next, 1, uaPhone, nil)
-	notAuthorized(err, "a token superseded by a login with the older one")
+	notAuthorized(err, "an unused token replaced by a newer one")
 	next = f.Token.Token
 	if _, err := fast(next, 1, uaPhone, nil); err != nil {
 		t.Fatalf("new token: %v", err)
@@ -400,11 +400,21 @@ func TestFAST(t *testing.T) {
 	_, err = fast(next, 3, uaPhone, nil)
 	notAuthorized(err, "invalidated token")
 
-	// Expiry.
+	// Without a count (XEP-0484 needs one only with TLS 0-RTT).
 	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	for range 2 {
+		if _, err := fast(c.Token.Token, 0, uaPhone, func(s *xmpptest.SASL2Options) { s.NoCount = true }); err != nil {
+			t.Fatalf("FAST login without a count: %v", err)
+		}
+	}
+	// Expiry: credentials-expired (XEP-0484 §6.2), the client falls back
+	// to its password.
 	clk.Advance(15 * 24 * time.Hour)
 	_, err = fast(c.Token.Token, 1, uaPhone, nil)
-	notAuthorized(err, "expired token")
+	var af *xmpptest.AuthFailure
+	if !errors.As(err, &af) || af.Condition != "credentials-expired" {
+		t.Errorf("expired token: %v, want credentials-expired", err)
+	}
 
 	// A password change removes the tokens.
 	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})

@@ -15,9 +15,10 @@ const fastNonceSize = 16
 
 // fastLogin runs a FAST (XEP-0484) login: an HT-SHA-256-NONE initial
 // response checked against the account's tokens for the client's
-// user-agent id, with one HMAC per token and no PBKDF2. The count of
-// <fast/> must grow with each login with the same token (replay
-// protection). It goes through the login throttle and counts like a
+// user-agent id, with one HMAC per token and no PBKDF2. A count on
+// <fast/> must be greater than any count used before with the token
+// (replay protection; XEP-0484 requires it only for TLS 0-RTT, which is
+// not offered, so a login without one is accepted). It goes through the login throttle and counts like a
 // password login. ok reports success; when !ok the failure was sent and
 // err says whether the stream goes on.
 func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, ok bool, err error) {
@@ -27,7 +28,7 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 	cbType, _ := auth.TokenBinding(req.mech)
 	cbData := c.channelBindings()[cbType] // nil for -NONE
 	if req.uaID == "" || !req.fast {
-		return nil, nil, false, c.saslFailure(NSSASL2, auth.ConditionMalformedRequest, "a FAST login needs <user-agent id/> and <fast count/>")
+		return nil, nil, false, c.saslFailure(NSSASL2, auth.ConditionMalformedRequest, "a FAST login needs <user-agent id/> and <fast/>")
 	}
 	if len(req.initial) == 0 {
 		return nil, nil, false, c.saslFailure(NSSASL2, auth.ConditionMalformedRequest, "HT needs an initial response")
@@ -46,12 +47,17 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 	if err != nil {
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Err: err})
 	}
-	i, token := auth.VerifyHT(c.srv.Config.AuthSecret, cands, req.mech, proof, cbData, c.srv.clock.Now())
+	i, token := auth.VerifyHT(c.srv.Config.AuthSecret, cands, req.mech, proof, cbData)
 	if i < 0 {
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionNotAuthorized})
 	}
 	t := cands[i]
-	fresh, err := c.srv.Tokens.UseToken(c.rctx, account, t.Hash, req.fastCount)
+	if !c.srv.clock.Now().Before(t.Expiry) {
+		// XEP-0484 §6.2: a token the server no longer trusts fails with
+		// credentials-expired, so the client falls back to its password.
+		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionCredentialsExpired, Text: "the FAST token expired"})
+	}
+	fresh, err := c.srv.Tokens.UseToken(c.rctx, account, t.Hash, req.fastCount, req.hasCount)
 	if err != nil {
 		return nil, nil, false, c.authFailed(NSSASL2, user, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Err: err})
 	}
@@ -66,9 +72,8 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 // fastAfterLogin applies the FAST requests of a successful login and
 // returns the <token/> element to put in <success/>, if any:
 //
-//   - after a FAST login, the account's other tokens for this user agent
-//     are deleted (the client proved it has this one: a rotation is
-//     complete);
+//   - after a FAST login, the tokens of this user agent expiring before
+//     the one used are deleted (XEP-0484 §4.5: a rotation is complete);
 //   - <fast invalidate='true'/> deletes the token used;
 //   - a new token is issued on <request-token/>, or after a FAST login
 //     with a token older than FASTConfig.RotateAfter; a password login
@@ -86,7 +91,7 @@ func (c *Conn) fastAfterLogin(req *authRequest, used *auth.FastToken) ([]byte, e
 			return nil, err
 		}
 		for _, o := range olds {
-			if !slices.Equal(o.Hash, used.Hash) {
+			if o.Expiry.Before(used.Expiry) {
 				if err := ts.DeleteToken(c.rctx, account, o.Hash); err != nil {
 					return nil, err
 				}
@@ -107,9 +112,17 @@ func (c *Conn) fastAfterLogin(req *authRequest, used *auth.FastToken) ([]byte, e
 	if !slices.Contains(auth.TokenMechanisms(c.channelBindings()), mech) {
 		return nil, nil // XEP-0484: a mechanism we do not offer gets no token
 	}
-	if used == nil {
-		if err := ts.DeleteTokens(c.rctx, account, req.uaID); err != nil {
-			return nil, err
+	// A new token replaces the unused ones issued before (§4.5), and
+	// after a password login every token of the user agent.
+	olds, err := ts.Tokens(c.rctx, account, req.uaID)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range olds {
+		if used == nil || !slices.Equal(o.Hash, used.Hash) {
+			if err := ts.DeleteToken(c.rctx, account, o.Hash); err != nil {
+				return nil, err
+			}
 		}
 	}
 	nonce := make([]byte, fastNonceSize)

@@ -43,7 +43,8 @@ type authRequest struct {
 	// XEP-0484.
 	requestToken auth.Mechanism // <request-token mechanism/>
 	fast         bool           // <fast/> present: this is a FAST login
-	fastCount    uint32         // its count
+	fastCount    uint32         // its count, if hasCount
+	hasCount     bool
 	invalidate   bool           // <fast invalidate='true'/>
 }
 
@@ -121,7 +122,7 @@ func parseAuthenticate(el *xml.Element) (*authRequest, *parseError) {
 				if err != nil {
 					return nil, &parseError{auth.ConditionMalformedRequest, "<fast/> count must be an unsigned 32-bit integer"}
 				}
-				r.fastCount = uint32(n)
+				r.fastCount, r.hasCount = uint32(n), true
 			}
 			switch ch.AttrValue("invalidate") {
 			case "true", "1":

@@ -47,6 +47,7 @@ type SASL2Options struct {
 	// forget it.
 	Token      string
 	Count      uint32
+	NoCount    bool // send <fast/> without a count
 	Invalidate bool
 	// TokenMech is the HT mechanism of the login with Token (default
 	// HT-SHA-256-NONE; -EXPR and -ENDP bind to the TLS channel).
@@ -173,7 +174,10 @@ func (c *Client) AuthSASL2(o Options) error {
 		b.WriteString("<request-token xmlns='" + NSFAST + "' mechanism='" + s.RequestToken + "'/>")
 	}
 	if htToken != "" {
-		fmt.Fprintf(&b, "<fast xmlns='%s' count='%d'", NSFAST, s.Count)
+		b.WriteString("<fast xmlns='" + NSFAST + "'")
+		if !s.NoCount {
+			fmt.Fprintf(&b, " count='%d'", s.Count)
+		}
 		if s.Invalidate {
 			b.WriteString(" invalidate='true'")
 		}

@@ -59,7 +59,10 @@ func (s *TokenStore) Tokens(ctx context.Context, account, userAgent string) ([]a
 }
 
 // UseToken implements auth.TokenStore with one conditional UPDATE.
-func (s *TokenStore) UseToken(ctx context.Context, account string, hash []byte, count uint32) (bool, error) {
+func (s *TokenStore) UseToken(ctx context.Context, account string, hash []byte, count uint32, hasCount bool) (bool, error) {
+	if !hasCount {
+		return s.exists(ctx, account, hash)
+	}
 	tag, err := s.db.pool.Exec(ctx, `UPDATE fast_tokens SET count = $1
 	WHERE hash = $2 AND account = $3 AND (count IS NULL OR count < $1)`, int64(count), hash, account)
 	if err != nil {
@@ -88,4 +91,13 @@ func (s *TokenStore) DeleteTokens(ctx context.Context, account, userAgent string
 		return fmt.Errorf("postgres: delete fast tokens: %w", err)
 	}
 	return nil
+}
+
+// exists reports whether the account has the token.
+func (s *TokenStore) exists(ctx context.Context, account string, hash []byte) (bool, error) {
+	var n int
+	if err := s.db.pool.QueryRow(ctx, `SELECT count(*) FROM fast_tokens WHERE hash = $1 AND account = $2`, hash, account).Scan(&n); err != nil {
+		return false, fmt.Errorf("postgres: use fast token: %w", err)
+	}
+	return n == 1, nil
 }

@@ -57,7 +57,10 @@ func (s *TokenStore) Tokens(ctx context.Context, account, userAgent string) ([]a
 }
 
 // UseToken implements auth.TokenStore with one conditional UPDATE.
-func (s *TokenStore) UseToken(ctx context.Context, account string, hash []byte, count uint32) (bool, error) {
+func (s *TokenStore) UseToken(ctx context.Context, account string, hash []byte, count uint32, hasCount bool) (bool, error) {
+	if !hasCount {
+		return s.exists(ctx, account, hash)
+	}
 	res, err := s.db.w.ExecContext(ctx, `UPDATE fast_tokens SET count = ?
 	WHERE hash = ? AND account = ? AND (count IS NULL OR count < ?)`, int64(count), hash, account, int64(count))
 	if err != nil {
@@ -90,4 +93,13 @@ func (s *TokenStore) DeleteTokens(ctx context.Context, account, userAgent string
 		return fmt.Errorf("sqlite: delete fast tokens: %w", err)
 	}
 	return nil
+}
+
+// exists reports whether the account has the token.
+func (s *TokenStore) exists(ctx context.Context, account string, hash []byte) (bool, error) {
+	var n int
+	if err := s.db.r.QueryRowContext(ctx, `SELECT count(*) FROM fast_tokens WHERE hash = ? AND account = ?`, hash, account).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: use fast token: %w", err)
+	}
+	return n == 1, nil
 }

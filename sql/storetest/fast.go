@@ -61,13 +61,23 @@ func testFastTokens(t *testing.T, s *sql.Stores) {
 		count uint32
 		ok    bool
 	}{{0, true}, {0, false}, {5, true}, {5, false}, {4, false}, {6, true}} {
-		ok, err := ts.UseToken(ctx, alice, t1.Hash, c.count)
+		ok, err := ts.UseToken(ctx, alice, t1.Hash, c.count, true)
 		if err != nil || ok != c.ok {
 			t.Errorf("UseToken(count %d) = %v, %v; want %v", c.count, ok, err, c.ok)
 		}
 	}
-	if ok, _ := ts.UseToken(ctx, bob, t1.Hash, 100); ok {
+	if ok, _ := ts.UseToken(ctx, bob, t1.Hash, 100, true); ok {
 		t.Error("UseToken accepted another account's token")
+	}
+	// Without a count: any existing token of the account, count kept.
+	if ok, err := ts.UseToken(ctx, alice, t1.Hash, 0, false); !ok || err != nil {
+		t.Errorf("UseToken without a count = %v, %v", ok, err)
+	}
+	if ok, _ := ts.UseToken(ctx, bob, t1.Hash, 0, false); ok {
+		t.Error("UseToken without a count accepted another account's token")
+	}
+	if ok, _ := ts.UseToken(ctx, alice, []byte("nope"), 0, false); ok {
+		t.Error("UseToken without a count accepted an unknown token")
 	}
 	got, _ = ts.Tokens(ctx, alice, ua1)
 	if len(got) != 2 || got[1].Count != 6 {
