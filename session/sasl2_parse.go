@@ -45,7 +45,7 @@ type authRequest struct {
 	fast         bool           // <fast/> present: this is a FAST login
 	fastCount    uint32         // its count, if hasCount
 	hasCount     bool
-	invalidate   bool           // <fast invalidate='true'/>
+	invalidate   bool // <fast invalidate='true'/>
 }
 
 // bindRequest is a XEP-0386 <bind/> request.
