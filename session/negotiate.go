@@ -143,11 +143,16 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 	return append(b, "</stream:features>"...)
 }
 
-// mechanisms returns the SASL mechanisms offered on this stream: the
-// -PLUS ones first when the connection has channel-binding data.
-func (c *Conn) mechanisms() []auth.Mechanism {
+// mechanisms returns the SASL mechanisms offered on this stream, for
+// SASL2 (XEP-0388) or RFC 6120 SASL. Only SASL2 offers the -PLUS ones
+// (first, when the connection has channel-binding data): clients that
+// speak only RFC 6120 SASL, such as slixmpp 1.8, send the GS2 flag "y"
+// (RFC 5802 §6: "I could bind, but the server cannot") even when -PLUS is
+// offered, which the server must then refuse as a downgrade. Not claiming
+// channel binding there keeps them working, and makes "y" legitimate.
+func (c *Conn) mechanisms(sasl2 bool) []auth.Mechanism {
 	var out []auth.Mechanism
-	if len(c.channelBindings()) > 0 {
+	if sasl2 && len(c.channelBindings()) > 0 {
 		out = append(out, auth.PlusMechanisms()...)
 	}
 	for _, m := range auth.Mechanisms() {
@@ -161,7 +166,7 @@ func (c *Conn) mechanisms() []auth.Mechanism {
 
 func (c *Conn) appendMechanisms(b []byte) []byte {
 	b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'>"...)
-	for _, m := range c.mechanisms() {
+	for _, m := range c.mechanisms(false) {
 		b = append(b, "<mechanism>"...)
 		b = append(b, m...)
 		b = append(b, "</mechanism>"...)
@@ -251,7 +256,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 		return false, c.saslFailure(stream.NSSASL, "encryption-required", "use STARTTLS first")
 	}
 	mech := auth.Mechanism(el.AttrValue("mechanism"))
-	srv, fail := c.newAuthServer(mech)
+	srv, fail := c.newAuthServer(mech, false)
 	if fail != "" {
 		return false, c.saslFailure(stream.NSSASL, fail, "")
 	}
@@ -276,19 +281,25 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 	return true, nil
 }
 
-// newAuthServer starts an exchange of mech (legacy SASL and SASL2 alike);
-// fail is the SASL condition if mech is not offered on this stream.
-func (c *Conn) newAuthServer(mech auth.Mechanism) (*auth.Server, string) {
-	if !slices.Contains(c.mechanisms(), mech) {
+// newAuthServer starts an exchange of mech for SASL2 or RFC 6120 SASL;
+// fail is the SASL condition if mech is not offered on this stream. The
+// XEP-0474 hash covers the mechanisms of that profile (§5.1).
+func (c *Conn) newAuthServer(mech auth.Mechanism, sasl2 bool) (*auth.Server, string) {
+	mechs := c.mechanisms(sasl2)
+	if !slices.Contains(mechs, mech) {
 		return nil, auth.ConditionInvalidMechanism
+	}
+	var cb map[string][]byte // RFC 6120 SASL: no channel binding (see mechanisms)
+	if sasl2 {
+		cb = c.channelBindings()
 	}
 	var cbTypes []string // XEP-0474: nil when XEP-0440 advertised none
 	if t := c.cbTypes(); len(t) > 0 {
 		cbTypes = t
 	}
 	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret),
-		auth.BeforeVerify(c.throttleWait), auth.ChannelBindings(c.channelBindings()),
-		auth.DowngradeProtection(c.mechanisms(), cbTypes))
+		auth.BeforeVerify(c.throttleWait), auth.ChannelBindings(cb),
+		auth.DowngradeProtection(mechs, cbTypes))
 	if err != nil {
 		return nil, auth.ConditionInvalidMechanism
 	}

@@ -49,7 +49,7 @@ func (c *Conn) fastOffered() bool {
 // a CarbonsEnabler, carbons), inline SM resumption and FAST.
 func (c *Conn) appendSASL2(b []byte) []byte {
 	b = append(b, "<authentication xmlns='"+NSSASL2+"'>"...)
-	for _, m := range c.mechanisms() {
+	for _, m := range c.mechanisms(true) {
 		b = append(b, "<mechanism>"...)
 		b = append(b, m...)
 		b = append(b, "</mechanism>"...)
@@ -107,7 +107,7 @@ func (c *Conn) sasl2(el *xml.Element) error {
 			return err
 		}
 	} else {
-		srv, fail := c.newAuthServer(req.mech)
+		srv, fail := c.newAuthServer(req.mech, true)
 		if fail != "" {
 			return c.saslFailure(NSSASL2, fail, "")
 		}
