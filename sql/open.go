@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -31,6 +32,7 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	Push     push.Store
 	Tokens   auth.TokenStore // XEP-0484 FAST tokens
 
 	Backend  string // "sqlite" or "postgres"
@@ -107,7 +109,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Tokens: db.Tokens(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(), Tokens: db.Tokens(),
 			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
@@ -117,7 +119,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Tokens: db.Tokens(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(), Tokens: db.Tokens(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
