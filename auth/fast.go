@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -164,24 +162,4 @@ func VerifyHT(secret []byte, cands []FastToken, mech Mechanism, proof, cbData []
 		}
 	}
 	return found, tok
-}
-
-// SSDPString is the string S of XEP-0474 §5.1 (version 0.5): the
-// mechanisms sorted (i;octet) and joined by 0x1E, then, if channel-binding
-// types were advertised (XEP-0440; cbTypes not nil), 0x1F and the sorted
-// types joined by 0x1E. The SCRAM "h" attribute is its hash.
-func SSDPString(mechs []Mechanism, cbTypes []string) []byte {
-	ms := make([]string, len(mechs))
-	for i, m := range mechs {
-		ms[i] = string(m)
-	}
-	slices.Sort(ms)
-	s := []byte(strings.Join(ms, "\x1e"))
-	if cbTypes != nil {
-		cs := slices.Clone(cbTypes)
-		slices.Sort(cs)
-		s = append(s, 0x1f)
-		s = append(s, strings.Join(cs, "\x1e")...)
-	}
-	return s
 }

@@ -1,8 +1,6 @@
 package session
 
 import (
-	"crypto"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 
@@ -44,8 +42,7 @@ func (c *Conn) channelBindings() map[string][]byte {
 }
 
 // serverEndPoint is the RFC 5929 §4.1 hash of the certificate the server
-// presents for serverName: with the hash function of its signature
-// algorithm, SHA-256 if that is MD5 or SHA-1 (or has none, like Ed25519).
+// presents for serverName.
 func (c *Conn) serverEndPoint(serverName string) []byte {
 	cfg := c.srv.Config.TLS
 	var cert *tls.Certificate
@@ -65,20 +62,7 @@ func (c *Conn) serverEndPoint(serverName string) []byte {
 			return nil
 		}
 	}
-	h := crypto.SHA256
-	switch leaf.SignatureAlgorithm {
-	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
-		h = crypto.SHA384
-	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
-		h = crypto.SHA512
-	}
-	if h == crypto.SHA256 {
-		sum := sha256.Sum256(leaf.Raw)
-		return sum[:]
-	}
-	d := h.New()
-	d.Write(leaf.Raw)
-	return d.Sum(nil)
+	return auth.ServerEndPoint(leaf)
 }
 
 // cbTypes returns the channel-binding types this connection supports, in

@@ -219,8 +219,9 @@ type AuthError struct{ Condition string }
 
 func (e *AuthError) Error() string { return "xmpptest: sasl failure: " + e.Condition }
 
-// Auth runs a SASL exchange.
-func (c *Client) Auth(mech, user, password string) error {
+// newNegotiator starts a mellium.im/sasl client exchange of mech and
+// returns its first message.
+func newNegotiator(mech, user, password string) (*sasl.Negotiator, []byte, error) {
 	var m sasl.Mechanism
 	switch mech {
 	case "SCRAM-SHA-256":
@@ -230,12 +231,26 @@ func (c *Client) Auth(mech, user, password string) error {
 	case "PLAIN":
 		m = sasl.Plain
 	default:
-		return fmt.Errorf("xmpptest: unknown mechanism %s", mech)
+		return nil, nil, fmt.Errorf("xmpptest: unknown mechanism %s", mech)
 	}
 	neg := sasl.NewClient(m, sasl.Credentials(func() ([]byte, []byte, []byte) {
 		return []byte(user), []byte(password), nil
 	}))
 	_, resp, err := neg.Step(nil)
+	return neg, resp, err
+}
+
+// failureCondition is the condition of a SASL <failure/>.
+func failureCondition(el *xml.Element) string {
+	if f := el.FirstChild(); f != nil {
+		return f.Name.Local
+	}
+	return ""
+}
+
+// Auth runs a SASL exchange.
+func (c *Client) Auth(mech, user, password string) error {
+	neg, resp, err := newNegotiator(mech, user, password)
 	if err != nil {
 		return err
 	}
@@ -273,11 +288,7 @@ func (c *Client) Auth(mech, user, password string) error {
 			c.Dec.Reset(c.Conn)
 			return nil
 		case "failure":
-			cond := ""
-			if f := el.FirstChild(); f != nil {
-				cond = f.Name.Local
-			}
-			return &AuthError{Condition: cond}
+			return &AuthError{Condition: failureCondition(el)}
 		default:
 			return fmt.Errorf("xmpptest: unexpected %s", el)
 		}
@@ -321,11 +332,7 @@ func (c *Client) AuthSCRAM(o Options) error {
 			c.Dec.Reset(c.Conn)
 			return nil
 		case "failure":
-			cond := ""
-			if f := el.FirstChild(); f != nil {
-				cond = f.Name.Local
-			}
-			return &AuthError{Condition: cond}
+			return &AuthError{Condition: failureCondition(el)}
 		default:
 			return fmt.Errorf("xmpptest: unexpected %s", el)
 		}

@@ -113,25 +113,10 @@ func (c *Client) AuthSASL2(o Options) error {
 		}
 		initial = sc.initial()
 	} else {
-		var m sasl.Mechanism
-		switch mech {
-		case "SCRAM-SHA-256":
-			m = sasl.ScramSha256
-		case "SCRAM-SHA-1":
-			m = sasl.ScramSha1
-		case "PLAIN":
-			m = sasl.Plain
-		default:
-			return fmt.Errorf("xmpptest: unknown mechanism %s", mech)
-		}
-		neg = sasl.NewClient(m, sasl.Credentials(func() ([]byte, []byte, []byte) {
-			return []byte(o.User), []byte(o.Password), nil
-		}))
-		_, resp, err := neg.Step(nil)
-		if err != nil {
+		var err error
+		if neg, initial, err = newNegotiator(mech, o.User, o.Password); err != nil {
 			return err
 		}
-		initial = resp
 	}
 	var b strings.Builder
 	b.WriteString("<authenticate xmlns='" + NSSASL2 + "' mechanism='" + mech + "'><initial-response>")
@@ -234,11 +219,7 @@ func (c *Client) AuthSASL2(o Options) error {
 			}
 			return c.sasl2Success(el, o, neg, htToken, htCB)
 		case "failure":
-			f := &AuthFailure{Text: el.ChildText(NSSASL2, "text")}
-			if x := el.FirstChild(); x != nil {
-				f.Condition = x.Name.Local
-			}
-			return f
+			return &AuthFailure{Condition: failureCondition(el), Text: el.ChildText(NSSASL2, "text")}
 		default:
 			return fmt.Errorf("xmpptest: unexpected %s", el)
 		}

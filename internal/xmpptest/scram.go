@@ -2,7 +2,6 @@ package xmpptest
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
 )
@@ -107,17 +106,7 @@ func channelBinding(cs tls.ConnectionState, typ string) ([]byte, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return nil, errors.New("xmpptest: no server certificate")
 		}
-		leaf := cs.PeerCertificates[0]
-		h := crypto.SHA256
-		switch leaf.SignatureAlgorithm {
-		case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
-			h = crypto.SHA384
-		case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
-			h = crypto.SHA512
-		}
-		d := h.New()
-		d.Write(leaf.Raw)
-		return d.Sum(nil), nil
+		return auth.ServerEndPoint(cs.PeerCertificates[0]), nil
 	}
 	return nil, fmt.Errorf("xmpptest: unknown channel-binding type %q", typ)
 }
