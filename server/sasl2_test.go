@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"crypto/tls"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -561,5 +562,39 @@ func TestFASTChannelBinding(t *testing.T) {
 				t.Errorf("%s token used with -NONE: %v", mech, err)
 			}
 		}
+	}
+}
+
+// TestTLSSessionResumption: both listeners issue TLS session tickets
+// (crypto/tls, keys generated at start and rotated daily), so a
+// reconnecting client does an abbreviated handshake without a certificate
+// signature; with FAST and inline resumption on top, a reconnect costs the
+// server neither a signature nor a PBKDF2.
+func TestTLSSessionResumption(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice")
+	for _, direct := range []bool{false, true} {
+		cfg := &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", MinVersion: tls.VersionTLS12,
+			ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		a := mustSASL2(t, ts, "alice", xmpptest.Options{TLS: cfg, DirectTLS: direct, SM: true},
+			xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, RequestToken: "HT-SHA-256-NONE"})
+		if a.Conn.(*tls.Conn).ConnectionState().DidResume {
+			t.Fatal("the first connection resumed a TLS session")
+		}
+		// TLS 1.3 tickets come after the handshake: read past them.
+		a.SendStanza("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+		expectStanza(t, a, "iq", nil)
+		a.Cut()
+		waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+		r := mustSASL2(t, ts, "alice", xmpptest.Options{TLS: cfg, DirectTLS: direct, Resume: a.SM, Password: "unused"},
+			xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Token: a.Token.Token, Count: 1})
+		if !r.Conn.(*tls.Conn).ConnectionState().DidResume {
+			t.Errorf("direct=%v: the reconnect did a full TLS handshake", direct)
+		}
+		if r.Success.Child(xmpptest.NSSM, "resumed") == nil {
+			t.Errorf("direct=%v: not resumed: %s", direct, r.Success)
+		}
+		r.Close()
+		waitFor(t, "session end", func() bool { return ts.SessionsForTest().Stats().Hibernated == 0 })
 	}
 }

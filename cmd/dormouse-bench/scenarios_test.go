@@ -135,6 +135,20 @@ func TestScenariosAgainstDormouse(t *testing.T) {
 				t.Errorf("round_trips over direct TLS = %v, want 4", res["round_trips"])
 			}
 		}},
+		{name: "resume SASL2 FAST direct TLS with TLS session tickets", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+			o.tlsResume = true
+			o.directTLS = true
+			o.addr = srv.Addr(server.ListenerC2STLS).String()
+		}, checks: func(t *testing.T, res map[string]any) {
+			if rt, _ := res["round_trips"].(int); rt != 4 {
+				t.Errorf("round_trips = %v, want 4", res["round_trips"])
+			}
+			if info, _ := res["tls"].(string); !strings.HasSuffix(info, " resumed") {
+				t.Errorf("tls = %q, want an abbreviated handshake", info)
+			}
+		}},
 		{name: "hibernate", mod: func(o *options) {
 			o.scenario = "hibernate"
 			o.idleWarmup = 1
