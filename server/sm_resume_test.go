@@ -381,10 +381,10 @@ func TestSMResumeHTooHigh(t *testing.T) {
 	}
 	c.SendRaw("<resume xmlns='urn:xmpp:sm:3' previd='" + alice.SM.ID + "' h='7'/>")
 	el, _, err := c.Expect(func(e *xml.Element) bool { return xmpptest.StreamErrorCondition(e) != "" })
-	if err != nil || xmpptest.StreamErrorCondition(el) != "undefined-condition" || el.Child(nsSM, "handled-count-too-high") == nil {
+	if err != nil || xmpptest.StreamErrorCondition(el) != "undefined-condition" || el.Child(session.NSSM, "handled-count-too-high") == nil {
 		t.Fatalf("h too high: %v %v", el, err)
 	}
-	if hc := el.Child(nsSM, "handled-count-too-high"); hc.AttrValue("send-count") != "1" {
+	if hc := el.Child(session.NSSM, "handled-count-too-high"); hc.AttrValue("send-count") != "1" {
 		t.Errorf("send-count %s, want 1", hc.AttrValue("send-count"))
 	}
 	// The right client still resumes.

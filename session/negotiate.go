@@ -335,7 +335,7 @@ func (c *Conn) exchange(ns string, srv *auth.Server, msg []byte) (final []byte, 
 func (c *Conn) loggedIn(user string, mech auth.Mechanism) {
 	c.authed = true
 	c.user = user
-	c.srv.metrics.Login(true)
+	c.srv.stats.logins.Add(1)
 	if c.srv.Throttle != nil {
 		c.srv.Throttle.Success(c.ip, c.user)
 	}
@@ -422,7 +422,7 @@ func (c *Conn) throttleWait(ctx context.Context, user string) error {
 // authFailed reports a failed exchange of user (the authcid the client
 // tried, "" if unknown) and counts it against the limits.
 func (c *Conn) authFailed(ns, user string, err error) error {
-	c.srv.metrics.Login(false)
+	c.srv.stats.loginFailures.Add(1)
 	cond := "not-authorized"
 	text := ""
 	var f *auth.Failure

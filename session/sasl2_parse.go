@@ -12,10 +12,11 @@ import (
 
 // Namespaces of the SASL2 family.
 const (
-	NSSASL2 = "urn:xmpp:sasl:2" // XEP-0388 Extensible SASL Profile
-	NSBind2 = "urn:xmpp:bind:0" // XEP-0386 Bind 2
-	NSFAST  = "urn:xmpp:fast:0" // XEP-0484 Fast Authentication Streamlining Tokens
-	nsCSI   = NSCSI
+	NSSASL2   = "urn:xmpp:sasl:2" // XEP-0388 Extensible SASL Profile
+	NSBind2   = "urn:xmpp:bind:0" // XEP-0386 Bind 2
+	NSFAST    = "urn:xmpp:fast:0" // XEP-0484 Fast Authentication Streamlining Tokens
+	nsCSI     = NSCSI
+	nsCarbons = "urn:xmpp:carbons:2" // XEP-0280, enabled inline by Bind 2
 )
 
 // Bounds on what a client may put in <authenticate/>.
