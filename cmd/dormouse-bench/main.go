@@ -83,8 +83,10 @@ type options struct {
 	password    string // fmt pattern with one %d, or fixed
 	mechanism   string
 	directTLS   bool
-	sasl2       bool // resume: SASL2 + Bind 2 + FAST + inline resumption
-	tlsResume   bool // clients keep TLS session tickets
+	sasl2       bool     // resume: SASL2 + Bind 2 + FAST + inline resumption
+	tlsResume   bool     // clients keep TLS session tickets
+	fast        bool     // login: FAST token logins (implies sasl2)
+	tokens      []string // login with -fast: each account's FAST token
 	n           int
 	accounts    int // accounts available (index = i % accounts); 0: n
 	concurrency int
@@ -138,6 +140,7 @@ func main() {
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
 	flag.BoolVar(&o.sasl2, "sasl2", false, "log in with SASL2 + Bind 2 and a FAST token, resume inline in SASL2 (resume)")
+	flag.BoolVar(&o.fast, "fast", false, "log in with a FAST token (XEP-0484) obtained first for each account; implies -sasl2 (login)")
 	flag.BoolVar(&o.tlsResume, "tls-resume", false, "keep TLS session tickets, so reconnects do abbreviated TLS handshakes")
 	flag.StringVar(&o.tlsGroups, "tls-groups", "X25519", "TLS key exchange groups offered, comma-separated, or \"default\" for Go's (X25519MLKEM768 first)")
 	flag.IntVar(&o.n, "n", 1000, "logins (login) or sessions (idle)")

@@ -149,6 +149,26 @@ func TestScenariosAgainstDormouse(t *testing.T) {
 				t.Errorf("tls = %q, want an abbreviated handshake", info)
 			}
 		}},
+		{name: "login SASL2", mod: func(o *options) {
+			o.scenario = "login"
+			o.sasl2 = true
+			o.rttProbe = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, stream, STARTTLS, TLS 1.3, stream, SCRAM (2).
+			if res["logins"] != 4 || res["round_trips"] != 7 {
+				t.Errorf("logins %v, round_trips %v; want 4, 7", res["logins"], res["round_trips"])
+			}
+		}},
+		{name: "login FAST", mod: func(o *options) {
+			o.scenario = "login"
+			o.fast = true
+			o.rttProbe = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, stream, STARTTLS, TLS 1.3, stream, authenticate.
+			if res["logins"] != 4 || res["round_trips"] != 6 || res["fast"] != true {
+				t.Errorf("logins %v, round_trips %v; want 4, 6", res["logins"], res["round_trips"])
+			}
+		}},
 		{name: "hibernate", mod: func(o *options) {
 			o.scenario = "hibernate"
 			o.idleWarmup = 1
