@@ -1,8 +1,8 @@
 package server_test
 
 import (
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
