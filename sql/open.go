@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -33,6 +34,7 @@ type Stores struct {
 	Blocking blocking.Store
 	MAM      mam.Store
 	Push     push.Store
+	PushApps appserver.Store // the built-in push app server
 	Tokens   auth.TokenStore // XEP-0484 FAST tokens
 
 	Backend  string // "sqlite" or "postgres"
@@ -109,7 +111,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(), Tokens: db.Tokens(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			PushApps: db.PushApps(), Tokens: db.Tokens(),
 			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
@@ -119,7 +122,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(), Tokens: db.Tokens(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			PushApps: db.PushApps(), Tokens: db.Tokens(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}

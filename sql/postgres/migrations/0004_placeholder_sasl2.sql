@@ -1,3 +1,0 @@
--- Placeholder kept only on the sasl2 branch: version 0004 is reserved by
--- another helper's migration; delete this file when merging.
-SELECT 1;
