@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	dbsql "database/sql"
+	"fmt"
 	"testing"
 )
 
@@ -16,14 +17,14 @@ func TestPragmas(t *testing.T) {
 		pragma string
 		want   int64
 	}{
-		0: {"writer", db.w, "synchronous", 1}, // NORMAL
+		0: {"writer", db.w, "synchronous", 2}, // FULL
 		1: {"writer", db.w, "foreign_keys", 1},
 		2: {"writer", db.w, "temp_store", 2}, // MEMORY
 		3: {"writer", db.w, "cache_size", -32768},
 		4: {"writer", db.w, "wal_autocheckpoint", 8192},
 		5: {"writer", db.w, "busy_timeout", 5000},
 		6: {"reader", db.r, "temp_store", 2},
-		7: {"reader", db.r, "synchronous", 1},
+		7: {"reader", db.r, "synchronous", 2},
 		8: {"reader", db.r, "query_only", 1},
 	} {
 		var got int64
@@ -51,4 +52,39 @@ func testDB(t *testing.T, migrate bool) *DB {
 		}
 	}
 	return db
+}
+
+// TestSynchronousOption checks the path option choosing the synchronous
+// setting, and that other options are refused.
+func TestSynchronousOption(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	for i, tc := range []struct {
+		suffix string
+		want   int64 // -1: Open fails
+	}{
+		0: {"", 2},
+		1: {"?synchronous=full", 2},
+		2: {"?synchronous=NORMAL", 1},
+		3: {"?synchronous=off", -1},
+		4: {"?cache=shared", -1},
+		5: {"?", -1},
+	} {
+		db, err := Open(ctx, fmt.Sprintf("%s/%d.db%s", dir, i, tc.suffix))
+		if tc.want < 0 {
+			if err == nil {
+				db.Close()
+				t.Errorf("%d: Open(%q) succeeds, want an error", i, tc.suffix)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d: Open(%q): %v", i, tc.suffix, err)
+		}
+		var got int64
+		if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != tc.want {
+			t.Errorf("%d: Open(%q): synchronous = %d, %v; want %d", i, tc.suffix, got, err, tc.want)
+		}
+		db.Close()
+	}
 }

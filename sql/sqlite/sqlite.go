@@ -1,8 +1,9 @@
 // Package sqlite implements Dormouse's feature stores on one SQLite database
 // file, with the pure-Go driver modernc.org/sqlite.
 //
-// Every connection runs in WAL mode with synchronous=NORMAL,
-// busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
+// Every connection runs in WAL mode with synchronous=FULL (or NORMAL, if
+// the path asks for it with "?synchronous=normal"; see [Open] for what
+// each survives), busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
 // also has a 32 MiB page cache and checkpoints the WAL every 8192 pages
 // (32 MiB), so that the hot index pages of the archive are read and
 // checkpointed less often. Writes go through a single
@@ -100,8 +101,25 @@ func (c *stmtCache) close() error {
 // parent directory with mode 0700 if missing. It does not apply migrations;
 // call [DB.Migrate].
 //
-// path is a file name, not a URI: it may not contain '?', and ":memory:"
-// is rejected (the writer and the readers need to share one database).
+// path is a file name, not a URI, optionally followed by one option,
+// "?synchronous=full" (the default) or "?synchronous=normal"; the name
+// may not contain '?' otherwise, and ":memory:" is rejected (the writer
+// and the readers need to share one database).
+//
+// The two settings (in WAL mode) differ in what a power loss or operating
+// system crash keeps; a killed process keeps every committed transaction
+// with either, since a commit has written the WAL to the operating system:
+//   - FULL: every commit syncs the WAL to the disk before it returns, so a
+//     committed transaction survives a power loss (if the disk honours
+//     its flushes). A message acknowledged to its sender (XEP-0198) after
+//     its archive commit is then on the disk.
+//   - NORMAL: the WAL is synced only when it is checkpointed (every 8192
+//     pages, 32 MiB, or at close), so a power loss may roll back the
+//     transactions committed since the last checkpoint, at most 32 MiB
+//     of WAL (tens of thousands of messages), never corrupting the file.
+//     In the store benchmarks (2 cores, ext4 on a virtual disk), NORMAL
+//     archives 1.3 to 2 times as many messages per second in group
+//     commits, and 4 times as many one by one.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty database path")
@@ -109,8 +127,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		return nil, errors.New("sqlite: open: in-memory databases are not supported; use a file (e.g. in a temporary directory)")
 	}
-	if strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("sqlite: open %q: the path may not contain '?'", path)
+	path, sync, err := syncOption(path)
+	if err != nil {
+		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -123,7 +142,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(ON)")
 	// Temporary storage (statement journals of the archive's multi-index
 	// inserts, sorts) stays in memory instead of temporary files.
@@ -172,6 +191,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db := &DB{w: w, r: r, path: abs}
 	db.startFTSMerger(ctx)
 	return db, nil
+}
+
+// syncOption splits path into the file name and the synchronous setting
+// it asks for: "?synchronous=full" (the default) or "?synchronous=normal".
+func syncOption(path string) (name, sync string, err error) {
+	name, opt, ok := strings.Cut(path, "?")
+	if !ok {
+		return name, "FULL", nil
+	}
+	switch strings.ToLower(opt) {
+	case "synchronous=full":
+		return name, "FULL", nil
+	case "synchronous=normal":
+		return name, "NORMAL", nil
+	}
+	return "", "", fmt.Errorf("sqlite: open %q: after '?' the only option is synchronous=full or synchronous=normal", path)
 }
 
 // Path returns the absolute path of the database file.
