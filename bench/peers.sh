@@ -17,7 +17,10 @@
 #      packages would start are prevented with policy-rc.d, and the script
 #      checks that nothing listens on the standard XMPP ports afterwards);
 #   2. builds dormouse, dormouse-bench and bench/mkusers from this checkout;
-#   3. creates a private temporary directory on tmpfs (/dev/shm) holding a
+#   3. creates a private temporary directory on the real disk (STORAGE=disk,
+#      the default: under DISK_DIR, /var/tmp unless set; the script refuses a
+#      tmpfs there) or on tmpfs (STORAGE=tmpfs: /dev/shm, where fsync is free;
+#      the report labels the medium of every run) holding a
 #      self-signed ECDSA P-256 certificate shared by all three servers and one
 #      configuration and data directory per server, with TLS required, stream
 #      management, MAM (archive everything by default), carbons, CSI and push
@@ -34,7 +37,10 @@
 #      archived throughput; the heap with 1,000 idle sessions, and with
 #      HIB_N hibernated ones: Go heap per hibernated session), saved next to
 #      the results with their `go tool pprof -top` summaries;
-#   7. writes docs/benchmarks.md with bench/report.py.
+#   7. writes docs/benchmarks.md with bench/report.py: medians of the REPS
+#      repetitions with their range, the run's date, commit, storage medium
+#      and command, and every figure more than 10% worse than in the
+#      previous results file flagged.
 # Every server is stopped on exit (trap) and the temporary directory deleted.
 #
 # Ports (loopback only): Prosody c2s 15222, direct TLS 15223, components
@@ -56,6 +62,12 @@
 
 set -euo pipefail
 
+# The command as run, with the settings given in the environment, for the report.
+COMMAND="$0 $*"
+for k in REPS SERVERS FIGURES STORAGE DISK_DIR PROFILE; do
+	[ -z "${!k+x}" ] || COMMAND="$k=${!k} $COMMAND"
+done
+
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${REPS:-3}
 SERVERS=${SERVERS:-"dormouse prosody ejabberd"}
@@ -74,6 +86,8 @@ QUIET_CORES=${QUIET_CORES:-0.5}
 QUIET_MAX=${QUIET_MAX:-60}
 RETRY_BUDGET=${RETRY_BUDGET:-900}   # no waiting or retries after this many seconds
 PROFILE=${PROFILE:-1}
+STORAGE=${STORAGE:-disk}           # disk (under DISK_DIR) or tmpfs (/dev/shm)
+DISK_DIR=${DISK_DIR:-/var/tmp}
 FIGURES=${FIGURES:-"idle login messages resume hibernate mam_push"}
 RESUME_N=${RESUME_N:-200}          # sessions cut and resumed (each way: STARTTLS, direct TLS)
 RESUME_QUEUE=${RESUME_QUEUE:-5}    # messages read but not acknowledged per session at the cut
@@ -768,10 +782,10 @@ meta() {
 	local k params=()
 	for k in REPS SERVERS ACCOUNTS LOGIN_N LOGIN_C IDLE_N IDLE_SETTLE TP_PAIRS TP_WINDOW TP_DURATION \
 		ARCH_DURATION ARCH_WINDOW_LOW LAT_DURATION QUIET_CORES QUIET_MAX FIGURES RESUME_N RESUME_QUEUE RESUME_C HIB_N HIB_WAIT \
-		MAM_PREFILL MAM_QUERIES PUSH_BURSTS PUSH_BURST PUSH_GAP; do
+		MAM_PREFILL MAM_QUERIES PUSH_BURSTS PUSH_BURST PUSH_GAP STORAGE; do
 		params+=("PARAM_$k=${!k}")
 	done
-	env "${params[@]}" EVENT="$1" REPO="$REPO" WORK="$WORK" /usr/bin/python3 - >>"$RESULTS" <<-'EOF'
+	env "${params[@]}" EVENT="$1" REPO="$REPO" WORK="$WORK" COMMAND="$COMMAND" /usr/bin/python3 - >>"$RESULTS" <<-'EOF'
 		import json, os, subprocess
 		def sh(cmd, strip=True):
 		    try:
@@ -799,6 +813,8 @@ meta() {
 		        "erlang": sh("dpkg-query -W -f='${Version}' erlang-base"),
 		        "openssl": sh("openssl version"),
 		        "params": {k[6:]: v for k, v in os.environ.items() if k.startswith("PARAM_")},
+		        "storage": "%s (%s, %s)" % (os.environ["PARAM_STORAGE"], sh("stat -f -c %T \"$WORK\""), os.environ["WORK"]),
+		        "command": os.environ["COMMAND"],
 		    })
 		print(json.dumps(d))
 	EOF
@@ -810,7 +826,15 @@ meta() {
 
 install_peers
 mkdir -p "$RESULTS_DIR"
-WORK=$(mktemp -d /dev/shm/dormouse-peers.XXXXXX)
+case $STORAGE in
+disk)
+	fs=$(stat -f -c %T "$DISK_DIR") || die "DISK_DIR $DISK_DIR: no such directory"
+	case $fs in tmpfs | ramfs) die "DISK_DIR $DISK_DIR is on $fs, not a disk: set DISK_DIR, or STORAGE=tmpfs" ;; esac
+	WORK=$(mktemp -d "$DISK_DIR/dormouse-peers.XXXXXX")
+	;;
+tmpfs) WORK=$(mktemp -d /dev/shm/dormouse-peers.XXXXXX) ;;
+*) die "STORAGE=$STORAGE: want disk or tmpfs" ;;
+esac
 chmod 755 "$WORK"
 build
 meta start

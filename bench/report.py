@@ -75,6 +75,61 @@ def values(sel, server, figure, field):
     return [d[field] for d in sel.get((server, figure), []) if field in d and "error" not in d]
 
 
+def higher_is_better(field):
+    """Rates (msgs/s, logins/s) are better higher; times, CPU, memory,
+    round trips and publishes are better lower."""
+    return field.endswith("_per_s")
+
+
+def previous_results(path):
+    """The results file before path in its directory (by name: UTC stamps),
+    or None."""
+    d, name = os.path.split(os.path.abspath(path))
+    older = sorted(f for f in os.listdir(d) if f.endswith(".jsonl") and f < name)
+    return os.path.join(d, older[-1]) if older else None
+
+
+def regressions(w, path, sel, servers, table, medium, limit=0.10):
+    """Writes the section comparing each figure's median with the previous
+    results file, flagging those more than limit worse."""
+    prev = previous_results(path)
+    w("## Changes against the previous run")
+    w("")
+    if prev is None:
+        w("No previous results file in `%s`: nothing to compare." % os.path.dirname(path))
+        w("")
+        return
+    pmeta, prows = load(prev)
+    psel = select(prows)
+    pm = pmeta.get("start", {})
+    pmedium = pm.get("storage", "tmpfs (runs before the STORAGE setting)")
+    w("Compared with `%s` (%s, commit %s, storage %s): medians more than %d%% worse are flagged." % (
+        os.path.basename(prev), pm.get("time", "?"), pm.get("dormouse_commit", "?"), pmedium, limit * 100))
+    if pmedium != medium:
+        w("**The storage media differ, so the figures that write to disk are not comparable.**")
+    w("")
+    flagged = []
+    for label, figure, field in table:
+        for f in (field if isinstance(field, tuple) else (field,)):
+            for srv in servers:
+                a, b = med(psel, srv, figure, f), med(sel, srv, figure, f)
+                if not a or b is None:
+                    continue
+                change = (b - a) / abs(a)
+                worse = -change if higher_is_better(f) else change
+                if worse > limit:
+                    flagged.append("- **%s, %s** (`%s`): %s → %s (%+.0f%%)" % (
+                        NAMES.get(srv, srv), label.strip(), f, fmt(a), fmt(b), change * 100))
+    if flagged:
+        w("%d figures regressed by more than %d%%:" % (len(flagged), limit * 100))
+        w("")
+        for line in flagged:
+            w(line)
+    else:
+        w("No figure is more than %d%% worse." % (limit * 100))
+    w("")
+
+
 def med(sel, server, figure, field):
     v = values(sel, server, figure, field)
     return statistics.median(v) if v else None
@@ -344,6 +399,10 @@ def main():
       "rerun the script). Medians of %s repetitions, with the range in parentheses; all three servers in "
       "one run, on one machine, by the repository's own load tool (`cmd/dormouse-bench`)." % (rel_results, when, reps))
     w("")
+    medium = m0.get("storage", "tmpfs (runs before the STORAGE setting)")
+    w("Run: %s, commit %s, storage medium of the servers' data: %s; command: `%s`." % (
+        m0.get("time", "?"), m0.get("dormouse_commit", "?"), medium, m0.get("command", "sudo bench/peers.sh")))
+    w("")
     w("## Results")
     w("")
     w("| figure | " + " | ".join(NAMES[s] for s in servers) + " |")
@@ -361,6 +420,7 @@ def main():
                 cells.append(cell(sel, s, figure, field))
         w("| %s | %s |" % (label.replace("  ", "&nbsp;&nbsp;"), " | ".join(cells)))
     w("")
+    regressions(w, args.results, sel, servers, table, medium)
     # Checks the reader needs to trust the numbers.
     problems, unsupported = [], []
     for (s, fig), ds in sorted(sel.items()):
@@ -603,8 +663,8 @@ def main():
         w("")
         w("Differences in set-up explain most gaps: here ejabberd stores SCRAM keys (its default stores "
           "passwords and derives the SCRAM keys, 4,096 PBKDF2 iterations, at every login), has no c2s shaper "
-          "and a listen backlog of 128; all data is on tmpfs. The issue does not say how its peers were "
-          "configured beyond SM, MAM, carbons and CSI.")
+          "and a listen backlog of 128; data on %s. The issue does not say how its peers were "
+          "configured beyond SM, MAM, carbons and CSI." % medium)
         w("")
 
     # Profiles.
@@ -730,10 +790,10 @@ def main():
     w("")
     w("- One private instance per server, started by the script on its own loopback port (Prosody 15222, "
       "ejabberd 25222, Dormouse 30222; all below Linux's ephemeral port range, which starts at 32768), with its own configuration and data directory in a temporary "
-      "directory on tmpfs (`/dev/shm`), deleted at the end. Prosody runs as the `prosody` user and ejabberd "
+      "directory on %s, deleted at the end. Prosody runs as the `prosody` user and ejabberd "
       "as the `ejabberd` user (started with `setpriv`, which keeps the raised open-files limit; `su` would "
       "drop it to 1,024); Dormouse as root. Nothing else is installed system-wide apart from the Debian "
-      "packages, whose own services are not started.")
+      "packages, whose own services are not started." % medium)
     w("- TLS required (STARTTLS), one self-signed ECDSA P-256 certificate for all three, a full handshake "
       "for every connection (no session resumption), and the client offers only the X25519 key exchange "
       "(Go would offer the post-quantum hybrid X25519MLKEM768 first, which only Dormouse supports and which "
@@ -743,8 +803,9 @@ def main():
     w("- Features on: stream management (XEP-0198), MAM with archive-everything as the default policy, "
       "carbons, CSI, push (Prosody `mod_cloud_notify` from prosody-modules, ejabberd `mod_push`; Dormouse "
       "has no push yet), blocking, vCard-temp, offline storage, ping, version. Archives: Dormouse on its "
-      "SQLite default (WAL, synchronous=NORMAL), Prosody on SQLite (`storage = { archive = \"sql\" }`), "
-      "ejabberd on Mnesia (its default). Data on tmpfs makes fsync free for all three (\"without fsync\").")
+      "SQLite default (WAL; synchronous=NORMAL before 2026-12-07, FULL since), Prosody on SQLite "
+      "(`storage = { archive = \"sql\" }`), ejabberd on Mnesia (its default). Data on %s%s." % (
+          medium, ": fsync is free for all three (\"without fsync\")" if medium.startswith("tmpfs") else ""))
     w("- Rate limits off on all three: Dormouse `c2s.stanza_rate`/`stanza_burst` raised and "
       "`max_connections_per_ip = 0`; Prosody without `mod_limits`; ejabberd without a c2s shaper. "
       "Prosody with Nagle off (`network_settings = { nagle = false }`; 0.12's default leaves it on). "
