@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 		{"c2s.tls_listen", c.C2S.TLSListen},
 		{"components.listen", c.Components.Listen},
 		{"admin.listen", c.Admin.Listen},
+		{"http.listen", c.HTTP.Listen},
 	}
 	seen := make(map[string]string)
 	for _, l := range listeners {

@@ -23,6 +23,8 @@ import (
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
+	"dormouse.im/dormouse/web"
+	"dormouse.im/dormouse/websocket"
 )
 
 // Server is a running Dormouse.
@@ -43,6 +45,8 @@ type Server struct {
 	c2s   *session.Server
 	comp  *component.Server
 	admin *http.Server
+	web   *web.Server // nil when [http] listen is ""
+	ws    *websocket.Handler
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
@@ -59,6 +63,7 @@ const (
 	ListenerC2STLS    = "c2s_tls"
 	ListenerComponent = "component"
 	ListenerAdmin     = "admin"
+	ListenerHTTP      = "http"
 )
 
 // New opens storage and builds the server; it does not listen yet.
@@ -126,6 +131,12 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		s.stopRetention = stop
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.HTTP.Listen != "" {
+		if err := s.newWeb(cfg, tlsCfg); err != nil {
+			stores.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -143,6 +154,9 @@ func (s *Server) Start() error {
 		{ListenerC2STLS, s.cfg.C2S.TLSListen, func(nl net.Listener) error { return s.c2s.Serve(nl, true) }},
 		{ListenerComponent, s.cfg.Components.Listen, s.comp.Serve},
 		{ListenerAdmin, s.cfg.Admin.Listen, s.serveAdmin},
+	}
+	if s.web != nil {
+		ls = append(ls, l{ListenerHTTP, s.cfg.HTTP.Listen, s.web.Serve})
 	}
 	for _, x := range ls {
 		if x.addr == "" {
@@ -206,6 +220,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("components: %w", err))
 	}
 	_ = s.admin.Shutdown(ctx)
+	if s.web != nil {
+		// The c2s shutdown above ended the WebSocket streams.
+		_ = s.web.Shutdown(ctx)
+		_ = s.ws.Wait(ctx)
+	}
 	s.closeListeners()
 	s.wg.Wait()
 	if s.stopRetention != nil {

@@ -109,6 +109,7 @@ func TestUserAddWhileServing(t *testing.T) {
 	cfg.C2S.TLSListen = ""
 	cfg.Components.Listen = ""
 	cfg.Admin.Listen = ""
+	cfg.HTTP.Listen = ""
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
