@@ -18,12 +18,12 @@ const Protocol = "xmpp"
 type tagKind int
 
 const (
-	tagStart tagKind = iota // <a ...>
-	tagEmpty                // <a .../>
-	tagEnd                  // </a>
-	tagPI                   // <?...?>
-	tagComment              // <!--...-->
-	tagCDATA                // <![CDATA[...]]>
+	tagStart   tagKind = iota // <a ...>
+	tagEmpty                  // <a .../>
+	tagEnd                    // </a>
+	tagPI                     // <?...?>
+	tagComment                // <!--...-->
+	tagCDATA                  // <![CDATA[...]]>
 )
 
 var (
@@ -215,6 +215,9 @@ func Inbound(dst, msg []byte) ([]byte, error) {
 	if len(b) == 0 || b[0] != '<' {
 		return dst, frameError("a WebSocket message must hold one complete XML element (RFC 7395 §3.3.3)")
 	}
+	if bytes.HasPrefix(b, []byte("<stream:stream")) {
+		return dst, &stream.Error{Condition: stream.InvalidNamespace, Text: "over WebSocket, streams open with <open xmlns='" + NSFraming + "'/> (RFC 7395 §3.3.2)"}
+	}
 	n, err := scanElement(b)
 	if err != nil || n != len(b) {
 		return dst, frameError("a WebSocket message must hold exactly one complete XML element (RFC 7395 §3.3.3)")
@@ -226,8 +229,6 @@ func Inbound(dst, msg []byte) ([]byte, error) {
 	}
 	switch string(name) {
 	case "open", "close":
-	case "stream:stream":
-		return dst, &stream.Error{Condition: stream.InvalidNamespace, Text: "over WebSocket, streams open with <open xmlns='" + NSFraming + "'/> (RFC 7395 §3.3.2)"}
 	default:
 		return append(dst, b...), nil
 	}

@@ -27,11 +27,11 @@ type Options struct {
 	Domain    string // stream 'to'
 	User      string // localpart
 	Password  string
-	Resource  string      // "" lets the server choose
-	DirectTLS bool        // XEP-0368 instead of STARTTLS
+	Resource  string // "" lets the server choose
+	DirectTLS bool   // XEP-0368 instead of STARTTLS
 	// Secure: the connection Dial opens is secure already (XMPP over a
 	// WebSocket over HTTPS, RFC 7395): no TLS negotiation.
-	Secure bool
+	Secure    bool
 	TLS       *tls.Config // nil: InsecureSkipVerify with ServerName = Domain
 	Mechanism string      // "SCRAM-SHA-256" (default), "SCRAM-SHA-1", "PLAIN"
 	NoBind    bool        // stop after authentication
