@@ -23,6 +23,7 @@ import (
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
+	"dormouse.im/dormouse/upload"
 	"dormouse.im/dormouse/web"
 	"dormouse.im/dormouse/websocket"
 )
@@ -47,6 +48,9 @@ type Server struct {
 	admin *http.Server
 	web   *web.Server // nil when [http] listen is ""
 	ws    *websocket.Handler
+	// upload is the XEP-0363 service (nil when off); stopExpiry its job.
+	upload     *upload.Service
+	stopExpiry func(context.Context) error
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
@@ -132,7 +136,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	if cfg.HTTP.Listen != "" {
-		if err := s.newWeb(cfg, tlsCfg); err != nil {
+		if err := s.newWeb(ctx, cfg, tlsCfg, secret); err != nil {
 			stores.Close()
 			return nil, err
 		}
@@ -224,6 +228,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		// The c2s shutdown above ended the WebSocket streams.
 		_ = s.web.Shutdown(ctx)
 		_ = s.ws.Wait(ctx)
+	}
+	if s.stopExpiry != nil {
+		if err := s.stopExpiry(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.closeListeners()
 	s.wg.Wait()

@@ -1,0 +1,33 @@
+// Package upload implements XEP-0363: HTTP File Upload
+// (urn:xmpp:http:upload:0), XEP version 1.1.0, as an in-process service at
+// its own domain (upload.example.org, router.Service).
+//
+// A client asks the service for a slot (<request filename size
+// content-type/>); the service answers a PUT URL and a GET URL on the
+// server's HTTPS listener. The PUT URL carries its own authorization: an
+// HMAC-SHA256, keyed from the server secret, over the slot's id, file
+// name, size, content type, owner and expiry (5 minutes), so slots need no
+// storage. The PUT must send exactly the announced size and content type;
+// the body is streamed to disk (never held in memory), fsynced, and only
+// then answered 201 Created. GET and HEAD serve the file with its content
+// type, Content-Length, Content-Disposition, X-Content-Type-Options:
+// nosniff and range requests (media seeking); CORS lets browser clients
+// PUT and GET from other origins.
+//
+// Limits: Config.MaxFileSize per file (a larger request is refused with
+// <file-too-large/> naming the limit; disco#info announces it in a
+// XEP-0128 form), Config.Quota for the total size of one account's files
+// (resource-constraint), and only accounts of the served domains may
+// request slots. Files older than Config.ExpireAfter are deleted by a cron
+// job (StartExpiry); DeleteOwner removes an account's files.
+//
+// Files are kept by a Store: DiskStore keeps each file with a small JSON
+// record of its owner, name, type, size and time under a directory. The
+// interface is small on purpose: an S3-compatible object store can
+// implement it (Put streams the body, Open returns an io.ReadSeeker for
+// ranges, List feeds quota accounting and expiry).
+//
+// Not implemented: the optional <header/> elements of slots, a daily
+// upload quota, and deleting files of accounts removed by other means
+// than DeleteOwner's callers.
+package upload
