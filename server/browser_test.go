@@ -273,4 +273,3 @@ run(...Array.from(arguments).slice(0, -1)).then(done, e => done({error: String(e
 func xmppBody(el *xml.Element, want string) bool {
 	return strings.TrimSpace(el.ChildText("jabber:client", "body")) == want
 }
-

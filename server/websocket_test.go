@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	stdxml "encoding/xml"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -263,3 +264,31 @@ func TestHostMeta(t *testing.T) {
 }
 
 func decodeXML(resp *http.Response, v any) error { return stdxml.NewDecoder(resp.Body).Decode(v) }
+
+// TestOwnFromOverridden: a 'from' naming another resource of the client's
+// own account is overridden with the bound full JID (RFC 6120 §8.1.2.1;
+// Converse.js does this after resuming on a page reload), over WebSocket
+// and TCP alike; another account's address still ends the stream.
+func TestOwnFromOverridden(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice", "bob")
+	bob := ts.dial("bob", "pc")
+	ws, err := ts.dialWS(xmpptest.Options{User: "alice", Password: "secret-alice", Resource: "tab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := ts.dial("alice", "phone")
+	for i, c := range []*xmpptest.Client{ws, tcp} {
+		id := fmt.Sprintf("m%d", i)
+		c.SendRaw("<message from='alice@localhost/reloaded-tab' to='bob@localhost/pc' type='chat' id='" + id + "'><body>x</body></message>")
+		el := expectStanza(t, bob, "message", func(e *xml.Element) bool { return e.AttrValue("id") == id })
+		if want := []string{"alice@localhost/tab", "alice@localhost/phone"}[i]; el.AttrValue("from") != want {
+			t.Errorf("from %q, want %q", el.AttrValue("from"), want)
+		}
+	}
+	ws.SendRaw("<message from='bob@localhost/x' to='bob@localhost/pc'><body>spoof</body></message>")
+	el, _, err := ws.Expect(func(e *xml.Element) bool { return xmpptest.StreamErrorCondition(e) != "" })
+	if err != nil || xmpptest.StreamErrorCondition(el) != "invalid-from" {
+		t.Fatalf("spoofed from: %v %v", el, err)
+	}
+}
