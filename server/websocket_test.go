@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	stdxml "encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -290,5 +291,40 @@ func TestOwnFromOverridden(t *testing.T) {
 	el, _, err := ws.Expect(func(e *xml.Element) bool { return xmpptest.StreamErrorCondition(e) != "" })
 	if err != nil || xmpptest.StreamErrorCondition(el) != "invalid-from" {
 		t.Fatalf("spoofed from: %v %v", el, err)
+	}
+}
+
+// TestBehindProxy: with http.behind_proxy the listener speaks plain HTTP;
+// a WebSocket is accepted only when the trusted proxy (loopback) says the
+// client came over HTTPS, and the advertised URL is public_url's.
+func TestBehindProxy(t *testing.T) {
+	ts := start(t, func(c *config.Config) {
+		c.HTTP.BehindProxy = true
+		c.HTTP.PublicURL = "https://xmpp.example.org"
+	})
+	ts.users("alice")
+	url := "ws://" + ts.addr(server.ListenerHTTP) + server.WebSocketPath
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := websocket.Dial(ctx, url, nil, nil); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("without X-Forwarded-Proto: %v", err)
+	}
+	o := xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: "PLAIN", Secure: true}
+	o.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return websocket.Dial(ctx, url, nil, http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-For": {"203.0.113.5"}})
+	}
+	c, err := ts.dialErr(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	resp, err := http.Get("http://" + ts.addr(server.ListenerHTTP) + "/.well-known/host-meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"href":"wss://xmpp.example.org/xmpp-websocket"`) {
+		t.Errorf("host-meta %s", b)
 	}
 }
