@@ -328,3 +328,48 @@ func TestBehindProxy(t *testing.T) {
 		t.Errorf("host-meta %s", b)
 	}
 }
+
+// TestWebSocketFeatures: the features that live in the session and the
+// router work over WebSocket unchanged: carbons, MAM, CSI, and resuming a
+// TCP session over WebSocket.
+func TestWebSocketFeatures(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice", "bob")
+	tab, err := ts.dialWS(xmpptest.Options{User: "alice", Password: "secret-alice", Resource: "tab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enableCarbons(t, tab)
+	phone := ts.dialSM("alice", "phone")
+	bob := ts.dial("bob", "pc")
+	bob.SendRaw(chat("alice@localhost/phone", "c1", "to the phone"))
+	expectStanza(t, tab, "message", func(e *xml.Element) bool {
+		return e.Child(nsCarbons, "received") != nil && xmpptest.Contains(e, "id='c1'")
+	})
+	if msgs, fin := mamQuery(t, tab, "q1", ""); len(msgs) != 1 || fin == nil {
+		t.Fatalf("MAM over WebSocket: %d messages, fin %v", len(msgs), fin)
+	}
+	// CSI: presence waits while the tab is inactive.
+	tab.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+	if _, err := tab.IQ("p1", "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+		t.Fatal(err)
+	}
+	bob.SendRaw("<presence to='alice@localhost/tab' id='pres'/>")
+	if el := tab.NoMore(200 * time.Millisecond); el != nil {
+		t.Fatalf("inactive tab got %s", el)
+	}
+	tab.SendRaw("<active xmlns='urn:xmpp:csi:0'/>")
+	expectStanza(t, tab, "presence", func(e *xml.Element) bool { return e.AttrValue("id") == "pres" })
+
+	// The phone's TCP session resumes in a browser tab.
+	phone.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	bob.SendRaw(chat("alice@localhost/phone", "h1", "while away"))
+	c, err := ts.dialWS(xmpptest.Options{User: "alice", Password: "secret-alice", Resume: phone.SM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readIDs(t, c, 2); !slices.Contains(got, "h1") {
+		t.Fatalf("after resuming over WebSocket: %v", got)
+	}
+}
