@@ -87,8 +87,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 }
 
 // slot requests a slot as from.
-func (h *harness) slot(t *testing.T, from, name string, size int, ctype string) (put, get string, err error) {
-	t.Helper()
+func (h *harness) slot(_ testing.TB, from, name string, size int, ctype string) (put, get string, err error) {
 	iq := stanza.Build(stanza.KindIQ, stanza.TypeGet, "r", jid.MustParse(from), jid.MustParse("upload.example.org"))
 	iq.El.AddChild(xml.NewElement(NS, "request", "filename", name, "size", fmt.Sprint(size), "content-type", ctype))
 	if err := h.svc.HandleStanza(context.Background(), iq); err != nil {

@@ -99,6 +99,7 @@ type options struct {
 	idleWarmup  int
 	tlsGroups   string
 	tlsConfig   *tls.Config
+	websocket   string // wss:// URL: connect over WebSocket instead of TCP
 	tags        tags
 
 	first         int           // first account index (resume, hibernate, mam, push)
@@ -135,6 +136,7 @@ func main() {
 	flag.StringVar(&o.password, "password", "bench%d", "password, or pattern with %d")
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
+	flag.StringVar(&o.websocket, "websocket", "", "connect over XMPP over WebSocket (RFC 7395) at this wss:// URL instead of -addr")
 	flag.StringVar(&o.tlsGroups, "tls-groups", "X25519", "TLS key exchange groups offered, comma-separated, or \"default\" for Go's (X25519MLKEM768 first)")
 	flag.IntVar(&o.n, "n", 1000, "logins (login) or sessions (idle)")
 	flag.IntVar(&o.accounts, "accounts", 0, "accounts available, bench0..bench<accounts-1> (login); 0 means -n")
