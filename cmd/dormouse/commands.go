@@ -49,6 +49,7 @@ func commands() []command {
 		userListCommand(),
 		dbMigrateCommand(),
 		mamPurgeCommand(),
+		pushDevicesCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
