@@ -44,7 +44,9 @@ type Handler struct {
 	clientAddr func(*http.Request) netip.AddrPort
 	log        *slog.Logger
 
-	wg sync.WaitGroup // WebSockets still open
+	mu     sync.Mutex
+	open   int           // WebSockets still open
+	closed chan struct{} // closed when open drops to 0
 }
 
 // New returns a Handler serving sessions; clientAddr may be nil.
@@ -109,8 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := net.TCPAddrFromAddrPort(h.clientAddr(r))
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	nc := newConn(c, local, remote)
-	h.wg.Add(1)
-	defer h.wg.Done()
+	h.track(1)
+	defer h.track(-1)
 	if err := h.sessions.ServeConn(nc); err != nil {
 		h.log.Info("websocket refused", "err", err)
 		_ = c.Close(ws.StatusTryAgainLater, err.Error())
@@ -153,13 +155,30 @@ func (h *Handler) run(c *ws.Conn, nc *conn) {
 	<-pumped
 }
 
+// track counts open WebSockets for Wait.
+func (h *Handler) track(d int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open == 0 {
+		h.closed = make(chan struct{})
+	}
+	if h.open += d; h.open == 0 {
+		close(h.closed)
+	}
+}
+
 // Wait waits for the open WebSockets to close (after the session server's
-// Shutdown ended their streams).
+// Shutdown ended their streams), or for ctx to end.
 func (h *Handler) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	h.mu.Lock()
+	if h.open == 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	closed := h.closed
+	h.mu.Unlock()
 	select {
-	case <-done:
+	case <-closed:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
