@@ -75,7 +75,9 @@ func (s *Server) newUpload(ctx context.Context, cfg config.Config, secret []byte
 	}
 	s.web.Handle("/upload/", s.web.RequireSecure(up.Handler()))
 	if cfg.Upload.ExpireAfter > 0 {
-		s.stopExpiry = up.StartExpiry()
+		if s.stopExpiry, err = up.StartExpiry(); err != nil {
+			return fmt.Errorf("server: upload expiry: %w", err)
+		}
 	}
 	s.upload = up
 	return nil

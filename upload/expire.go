@@ -3,10 +3,9 @@ package upload
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/robfig/cron/v3"
+	"dormouse.im/dormouse/internal/cronjob"
 )
 
 // ExpirySchedule is when StartExpiry runs: every hour at minute 17
@@ -53,33 +52,10 @@ func (s *Service) deleteWhere(ctx context.Context, match func(Meta) bool) (int, 
 
 // StartExpiry runs RunExpiry by ExpirySchedule until stop is called; stop
 // waits for a running pass, or for ctx to end.
-func (s *Service) StartExpiry() (stop func(ctx context.Context) error) {
-	logger := cronLogger{s.log.With("job", "upload-expiry")}
-	c := cron.New(cron.WithSeconds(), cron.WithLogger(logger),
-		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
-	jobCtx, cancel := context.WithCancel(context.Background())
-	_, _ = c.AddFunc(ExpirySchedule, func() {
-		if _, err := s.RunExpiry(jobCtx); err != nil && !errors.Is(err, context.Canceled) {
+func (s *Service) StartExpiry() (stop func(ctx context.Context) error, err error) {
+	return cronjob.Start(ExpirySchedule, s.log.With("job", "upload-expiry"), func(ctx context.Context) {
+		if _, err := s.RunExpiry(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("upload expiry failed", "err", err)
 		}
 	})
-	c.Start()
-	return func(ctx context.Context) error {
-		cancel()
-		select {
-		case <-c.Stop().Done():
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("upload: stop expiry: %w", ctx.Err())
-		}
-	}
-}
-
-// cronLogger adapts slog to cron.Logger.
-type cronLogger struct{ log *slog.Logger }
-
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, kv...) }
-
-func (l cronLogger) Error(err error, msg string, kv ...any) {
-	l.log.Error(msg, append(kv, "err", err)...)
 }
