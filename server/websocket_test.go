@@ -178,6 +178,16 @@ func TestWebSocketFraming(t *testing.T) {
 	if _, _, err := c.Read(ctx); ws.CloseStatus(err) != ws.StatusNormalClosure {
 		t.Fatalf("after <close/>: %v", err)
 	}
+
+	// A message over c2s.max_stanza_size closes the WebSocket (1009).
+	c = rawWS(t, ts.wsURL(), nil)
+	wsWrite(t, c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	wsRead(t, c)
+	wsRead(t, c)
+	_ = c.Write(ctx, ws.MessageText, []byte("<iq type='get' id='big'><x>"+strings.Repeat("a", 300000)+"</x></iq>"))
+	if _, _, err := c.Read(ctx); ws.CloseStatus(err) != ws.StatusMessageTooBig {
+		t.Fatalf("after a large message: %v", err)
+	}
 }
 
 // TestWebSocketRefusals: a foreign origin, a missing subprotocol and plain
@@ -371,5 +381,20 @@ func TestWebSocketFeatures(t *testing.T) {
 	}
 	if got := readIDs(t, c, 2); !slices.Contains(got, "h1") {
 		t.Fatalf("after resuming over WebSocket: %v", got)
+	}
+}
+
+// TestWebSocketConnLimit: c2s.max_connections_per_ip counts WebSocket
+// streams with TCP ones.
+func TestWebSocketConnLimit(t *testing.T) {
+	ts := start(t, func(c *config.Config) { c.C2S.MaxConnectionsPerIP = 1 })
+	c := rawWS(t, ts.wsURL(), nil)
+	wsWrite(t, c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	wsRead(t, c) // the first is served
+	second := rawWS(t, ts.wsURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := second.Read(ctx); ws.CloseStatus(err) != ws.StatusTryAgainLater {
+		t.Fatalf("second WebSocket: %v", err)
 	}
 }
