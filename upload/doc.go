@@ -1,13 +1,14 @@
 // Package upload implements XEP-0363: HTTP File Upload
-// (urn:xmpp:http:upload:0), XEP version 1.1.0, as an in-process service at
-// its own domain (upload.example.org, router.Service).
+// (urn:xmpp:http:upload:0; the discovery, slot, error and upload rules of
+// §3–§7, current XEP version 1.2.0) as an in-process service at its own
+// domain (upload.example.org, router.Service).
 //
 // A client asks the service for a slot (<request filename size
 // content-type/>); the service answers a PUT URL and a GET URL on the
 // server's HTTPS listener. The PUT URL carries its own authorization: an
 // HMAC-SHA256, keyed from the server secret, over the slot's id, file
-// name, size, content type, owner and expiry (5 minutes), so slots need no
-// storage. The PUT must send exactly the announced size and content type;
+// name, size, content type, owner and expiry (60 s, as §7 recommends:
+// the upload must start by then), so slots need no storage. The PUT must send exactly the announced size and content type;
 // the body is streamed to disk (never held in memory), fsynced, and only
 // then answered 201 Created. GET and HEAD serve the file with its content
 // type, Content-Length, Content-Disposition, X-Content-Type-Options:
@@ -27,7 +28,8 @@
 // implement it (Put streams the body, Open returns an io.ReadSeeker for
 // ranges, List feeds quota accounting and expiry).
 //
-// Not implemented: the optional <header/> elements of slots, a daily
-// upload quota, and deleting files of accounts removed by other means
-// than DeleteOwner's callers.
+// Not implemented: the optional <header/> elements of slots and <retry/>
+// in quota errors, a daily upload quota, and deleting the files of
+// accounts removed by other means than DeleteOwner's callers (the server
+// calls it for in-band removal, XEP-0077).
 package upload

@@ -39,7 +39,8 @@ type Config struct {
 	Quota int64
 	// ExpireAfter deletes files this old (StartExpiry); 0 keeps them.
 	ExpireAfter time.Duration
-	// SlotTTL is how long a PUT URL is valid. Default 5 minutes.
+	// SlotTTL is how long a PUT URL is valid (the PUT must start within
+	// it). Default 60 s (XEP-0363 §7).
 	SlotTTL time.Duration
 	// Secret keys the slot signatures (the server secret). Required.
 	Secret []byte
@@ -76,7 +77,7 @@ func New(ctx context.Context, cfg Config, store Store, r Router, log *slog.Logge
 		cfg.MaxFileSize = 100 << 20
 	}
 	if cfg.SlotTTL <= 0 {
-		cfg.SlotTTL = 5 * time.Minute
+		cfg.SlotTTL = time.Minute
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
