@@ -38,6 +38,7 @@ type conn struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	onClose   func() // called once by Close (set before the session starts)
 }
 
 type message struct {
@@ -152,7 +153,12 @@ func (c *conn) Write(b []byte) (int, error) {
 // Close ends the connection; the handler's goroutine closes the WebSocket
 // with a closing handshake.
 func (c *conn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
 	return nil
 }
 

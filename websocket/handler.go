@@ -111,48 +111,107 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := net.TCPAddrFromAddrPort(h.clientAddr(r))
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	nc := newConn(c, local, remote)
+	l := &life{h: h, c: c, nc: nc, closing: make(chan struct{})}
+	nc.onClose = l.close
 	h.track(1)
-	defer h.track(-1)
 	if err := h.sessions.ServeConn(nc); err != nil {
+		h.track(-1)
 		h.log.Info("websocket refused", "err", err)
 		_ = c.Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
-	h.run(c, nc)
+	// One goroutine of its own for the WebSocket's life: this one (net/http's,
+	// with the deep stack of the TLS handshake) ends here.
+	go l.run()
 }
 
-// run pings the browser and closes the WebSocket when the session closes
-// its connection; the pump reads meanwhile.
-func (h *Handler) run(c *ws.Conn, nc *conn) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pumped := make(chan struct{})
+// life is one WebSocket after the upgrade: run reads it for the session
+// (conn.pump), a timer pings the browser, and when the session closes its
+// connection, a short-lived goroutine closes the WebSocket with a closing
+// handshake. run waits for both before it returns.
+type life struct {
+	h       *Handler
+	c       *ws.Conn
+	nc      *conn
+	closing chan struct{} // closed when the closing handshake is over
+
+	mu     sync.Mutex
+	ended  bool           // run is returning: start nothing more
+	pinger *time.Timer    // nil: pings off or over
+	bg     sync.WaitGroup // the ping and the closing handshake in flight
+}
+
+// begin counts a background task unless run is returning.
+func (l *life) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return false
+	}
+	l.bg.Add(1)
+	return true
+}
+
+// close is conn.Close's hook: the session closed its connection.
+func (l *life) close() {
+	if !l.begin() {
+		return // the WebSocket failed and is closed already
+	}
 	go func() {
-		defer close(pumped)
-		nc.pump(ctx)
+		defer l.bg.Done()
+		_ = l.c.Close(ws.StatusNormalClosure, "")
+		close(l.closing)
 	}()
-	var tick <-chan time.Time
-	if h.cfg.PingInterval > 0 {
-		t := time.NewTicker(h.cfg.PingInterval)
-		defer t.Stop()
-		tick = t.C
+}
+
+// ping pings the browser; no pong within the interval cuts the WebSocket
+// (the session then sees a lost connection and may hibernate).
+func (l *life) ping() {
+	if !l.begin() {
+		return
 	}
-	for done := false; !done; {
-		select {
-		case <-nc.closed:
-			done = true
-		case <-tick:
-			pctx, pcancel := context.WithTimeout(ctx, h.cfg.PingInterval)
-			if err := c.Ping(pctx); err != nil && !errors.Is(err, net.ErrClosed) {
-				h.log.Debug("websocket ping unanswered; closing", "err", err)
-				_ = c.CloseNow() // the session sees a lost connection
-			}
-			pcancel()
+	defer l.bg.Done()
+	d := l.h.cfg.PingInterval
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := l.c.Ping(ctx); err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			l.h.log.Debug("websocket ping unanswered; closing", "err", err)
 		}
+		_ = l.c.CloseNow()
+		return
 	}
-	_ = c.Close(ws.StatusNormalClosure, "")
-	cancel()
-	<-pumped
+	l.mu.Lock()
+	if l.pinger != nil {
+		l.pinger.Reset(d)
+	}
+	l.mu.Unlock()
+}
+
+func (l *life) run() {
+	defer l.h.track(-1)
+	if d := l.h.cfg.PingInterval; d > 0 {
+		l.mu.Lock()
+		l.pinger = time.AfterFunc(d, l.ping)
+		l.mu.Unlock()
+	}
+	l.nc.pump(context.Background()) // until the WebSocket fails or closes
+	select {
+	case <-l.nc.closed:
+		<-l.closing
+	default:
+		// The WebSocket failed; the session closes its connection after
+		// reading the error, and no handshake is possible any more.
+		_ = l.c.CloseNow()
+	}
+	l.mu.Lock()
+	l.ended = true
+	if l.pinger != nil {
+		l.pinger.Stop()
+		l.pinger = nil
+	}
+	l.mu.Unlock()
+	l.bg.Wait()
 }
 
 // track counts open WebSockets for Wait.
