@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -69,7 +70,8 @@ func converseDir(t *testing.T) string {
 }
 
 // TestConverse: the released Converse.js (14.0.0) in headless Chromium logs
-// in over WebSocket, chats with a native client both ways, and after a page
+// in over WebSocket, chats with a native client both ways, shares a file
+// (XEP-0363) that the native client downloads, and after a page
 // reload resumes its session (XEP-0198) and keeps chatting: its stanzas
 // then name a new resource in 'from', which the server overrides with the
 // resumed session's JID (RFC 6120 §8.1.2.1).
@@ -143,6 +145,24 @@ throw new Error('no message ' + %q + ': ' + JSON.stringify(window.dm.messages));
 	}
 	bob.SendRaw(chat("alice@localhost", "r1", "hello converse"))
 	waitBody("hello converse")
+
+	// Converse shares a file through XEP-0363 (its own discovery, slot
+	// request and PUT); the native client downloads it.
+	const fileText = "a file shared by Converse.js"
+	script(fmt.Sprintf(`const chat = await window.dm.api.chats.open('bob@localhost');
+await chat.sendFiles([new File([%q], 'converse.txt', {type: 'text/plain'})]);
+return true;`, fileText))
+	el = expectStanza(t, bob, "message", func(e *xml.Element) bool { return e.Child("jabber:x:oob", "x") != nil })
+	url := el.Child("jabber:x:oob", "x").ChildText("jabber:x:oob", "url")
+	resp, err := httpsClient().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != fileText {
+		t.Errorf("download of %s: %s %q", url, resp.Status, b)
+	}
 
 	// Reload: Converse resumes the stream-managed session.
 	before := ts.SessionsForTest().Stats().Resumptions
