@@ -132,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Log:           log.With("component", "xep0114"),
 	}
 	s.registerSessionMetrics()
+	s.registerCounts()
 	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
 		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
 		if err != nil {
