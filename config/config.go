@@ -414,6 +414,22 @@ func (c Config) StorageURL() string {
 	return "sqlite:" + filepath.Join(c.DataDir, "dormouse.db")
 }
 
+// UploadDir returns Upload.Dir, or "<data_dir>/upload" if it is empty.
+func (c Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// UploadDomain returns Upload.Domain, or "upload.<domain>" if it is empty.
+func (c Config) UploadDomain() string {
+	if c.Upload.Domain != "" {
+		return c.Upload.Domain
+	}
+	return "upload." + c.Domain
+}
+
 // AppServerDomain returns Push.AppServerDomain, or "push.<domain>" if it is
 // empty.
 func (c Config) AppServerDomain() string {

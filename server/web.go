@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"path/filepath"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/upload"
@@ -51,14 +50,7 @@ func (s *Server) newWeb(ctx context.Context, cfg config.Config, tlsCfg *tls.Conf
 // newUpload builds the XEP-0363 service at its domain, its files on the
 // HTTPS listener, and its expiry job.
 func (s *Server) newUpload(ctx context.Context, cfg config.Config, secret []byte) error {
-	domain := cfg.Upload.Domain
-	if domain == "" {
-		domain = "upload." + cfg.Domain
-	}
-	dir := cfg.Upload.Dir
-	if dir == "" {
-		dir = filepath.Join(cfg.DataDir, "upload")
-	}
+	domain, dir := cfg.UploadDomain(), cfg.UploadDir()
 	up, err := upload.New(ctx, upload.Config{
 		Domain:      domain,
 		MaxFileSize: int64(cfg.Upload.MaxFileSize),

@@ -20,7 +20,8 @@
 // XEP-0128 form), Config.Quota for the total size of one account's files
 // (resource-constraint), and only accounts of the served domains may
 // request slots. Files older than Config.ExpireAfter are deleted by a cron
-// job (StartExpiry); DeleteOwner removes an account's files.
+// job (StartExpiry); DeleteOwner (a running server, for in-band account
+// removal) and DeleteWhere (dormouse user del) remove an account's files.
 //
 // Files are kept by a Store: DiskStore keeps each file with a small JSON
 // record of its owner, name, type, size and time under a directory. The
@@ -29,7 +30,5 @@
 // ranges, List feeds quota accounting and expiry).
 //
 // Not implemented: the optional <header/> elements of slots and <retry/>
-// in quota errors, a daily upload quota, and deleting the files of
-// accounts removed by other means than DeleteOwner's callers (the server
-// calls it for in-band removal, XEP-0077).
+// in quota errors, and a daily upload quota.
 package upload

@@ -25,12 +25,24 @@ func (s *Service) RunExpiry(ctx context.Context) (int, error) {
 // DeleteOwner deletes every file of owner (a bare JID): the account is
 // being removed.
 func (s *Service) DeleteOwner(ctx context.Context, owner string) (int, error) {
-	return s.deleteWhere(ctx, func(m Meta) bool { return m.Owner == owner })
+	return s.deleteWhere(ctx, OwnedBy(owner))
 }
 
 func (s *Service) deleteWhere(ctx context.Context, match func(Meta) bool) (int, error) {
+	n, err := DeleteWhere(ctx, s.store, match, func(m Meta) { s.release(m.Owner, m.Size) })
+	if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "uploaded files deleted", slog.Int("files", n))
+	}
+	return n, err
+}
+
+// DeleteWhere deletes the files of store that match, calling deleted (if
+// not nil) after each, and returns how many it deleted. Without a running
+// Service (dormouse user del) it is how an account's files go:
+// DeleteWhere(ctx, DiskStore{Dir: dir}, OwnedBy(account), nil).
+func DeleteWhere(ctx context.Context, store Store, match func(Meta) bool, deleted func(Meta)) (int, error) {
 	var doomed []Meta
-	err := s.store.List(ctx, func(m Meta) error {
+	err := store.List(ctx, func(m Meta) error {
 		if match(m) {
 			doomed = append(doomed, m)
 		}
@@ -38,16 +50,20 @@ func (s *Service) deleteWhere(ctx context.Context, match func(Meta) bool) (int, 
 	})
 	n := 0
 	for _, m := range doomed {
-		if err := s.store.Delete(ctx, m.ID); err != nil {
+		if err := store.Delete(ctx, m.ID); err != nil {
 			return n, err
 		}
-		s.release(m.Owner, m.Size)
+		if deleted != nil {
+			deleted(m)
+		}
 		n++
 	}
-	if n > 0 {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "uploaded files deleted", slog.Int("files", n))
-	}
 	return n, err
+}
+
+// OwnedBy matches the files of owner (a bare JID).
+func OwnedBy(owner string) func(Meta) bool {
+	return func(m Meta) bool { return m.Owner == owner }
 }
 
 // StartExpiry runs RunExpiry by ExpirySchedule until stop is called; stop
