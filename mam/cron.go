@@ -12,8 +12,8 @@ import (
 // cron expression of six fields, seconds first, as in
 // mam.purge_schedule = "0 30 3 * * *".
 func ValidateSchedule(spec string) error {
-	if _, err := cronjob.Parser().Parse(spec); err != nil {
-		return fmt.Errorf("mam: invalid purge schedule %q (want 6 fields: second minute hour day-of-month month day-of-week): %w", spec, err)
+	if err := cronjob.Validate(spec); err != nil {
+		return fmt.Errorf("mam: purge schedule: %w", err)
 	}
 	return nil
 }
@@ -30,7 +30,16 @@ func (s *Service) StartRetention(spec string, maxAge time.Duration) (stop func(c
 	if maxAge <= 0 {
 		return nil, fmt.Errorf("mam: retention needs a positive maximum age, not %s", maxAge)
 	}
-	return cronjob.Start(spec, s.log.With("job", "retention"), func(ctx context.Context) {
+	stopJob, err := cronjob.Start(spec, s.log.With("job", "retention"), func(ctx context.Context) {
 		_, _ = s.RunRetention(ctx, maxAge) // RunRetention logs its outcome
 	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := stopJob(ctx); err != nil {
+			return fmt.Errorf("mam: stop retention: %w", err)
+		}
+		return nil
+	}, nil
 }

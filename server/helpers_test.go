@@ -25,7 +25,7 @@ type testServer struct {
 }
 
 // start starts a server; mod may adjust the configuration.
-func start(t *testing.T, mod func(*config.Config)) *testServer {
+func start(t *testing.T, mod func(*config.Config), opts ...server.Option) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -44,13 +44,13 @@ func start(t *testing.T, mod func(*config.Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return startWith(t, cfg)
+	return startWith(t, cfg, opts...)
 }
 
-func startWith(t *testing.T, cfg config.Config) *testServer {
+func startWith(t *testing.T, cfg config.Config, opts ...server.Option) *testServer {
 	t.Helper()
 	log := xmpptest.Logger(t)
-	srv, err := server.New(context.Background(), cfg, "test", log)
+	srv, err := server.New(context.Background(), cfg, "test", log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
@@ -40,9 +41,12 @@ type Server struct {
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
 	Push    *push.Service // nil when [push] is disabled
+	// AppServer is the built-in push app server (nil if push.appserver is off).
+	AppServer *appserver.Service
 
 	offline       *offline.Service
 	stopRetention func(context.Context) error
+	stopForget    func(context.Context) error
 	CertFile      string
 
 	c2s   *session.Server
@@ -73,7 +77,11 @@ const (
 )
 
 // New opens storage and builds the server; it does not listen yet.
-func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger, opts ...Option) (*Server, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	hosts := cfg.ServedHosts()
 	stores, err := sql.Open(ctx, cfg.StorageURL(), log.With("component", "storage"))
 	if err != nil {
@@ -140,6 +148,16 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			return nil, fmt.Errorf("server: mam retention: %w", err)
 		}
 		s.stopRetention = stop
+	}
+	if cfg.Push.AppServer {
+		if err := s.startAppServer(ctx, o); err != nil {
+			_ = s.stopAppServer(ctx)
+			if s.stopRetention != nil {
+				_ = s.stopRetention(ctx)
+			}
+			stores.Close()
+			return nil, fmt.Errorf("server: push app server: %w", err)
+		}
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	if cfg.HTTP.Listen != "" {
@@ -254,6 +272,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		if err := s.stopRetention(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("mam retention: %w", err))
 		}
+	}
+	if err := s.stopAppServer(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("push app server: %w", err))
 	}
 	if err := s.Stores.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("storage: %w", err))

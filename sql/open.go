@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -33,6 +34,7 @@ type Stores struct {
 	Blocking blocking.Store
 	MAM      mam.Store
 	Push     push.Store
+	PushApps appserver.Store // the built-in push app server
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -109,7 +111,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
-			Backend: SQLite, Location: db.Path(), close: db.Close,
+			PushApps: db.PushApps(),
+			Backend:  SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
 		db, err := postgres.Open(ctx, arg)
@@ -119,7 +122,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
-			Backend: Postgres, Location: db.Location(), close: db.Close,
+			PushApps: db.PushApps(),
+			Backend:  Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
 	return nil, nil, fmt.Errorf("sql: unknown backend %q", backend)

@@ -49,7 +49,12 @@ func commands() []command {
 		userListCommand(),
 		dbMigrateCommand(),
 		mamPurgeCommand(),
+		pushAppAddCommand(),
+		pushAppListCommand(),
+		pushAppRemoveCommand(),
+		pushTestCommand(),
 		pushDevicesCommand(),
+		appServerCommand(),
 		versionCommand(),
 		helpCommand(),
 	}

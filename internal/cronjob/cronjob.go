@@ -1,8 +1,9 @@
-// Package cronjob runs a maintenance job on a cron schedule (robfig/cron,
-// six fields, seconds first) for features such as MAM retention and upload
-// expiry: a run still going when the next is due makes that one skip, a
-// panicking run is logged and recovered, and stopping cancels a running
-// pass and waits for it.
+// Package cronjob runs the server's maintenance jobs (archive retention,
+// forgetting unused push registrations) on cron schedules with
+// github.com/robfig/cron/v3: six fields, seconds first ("0 30 3 * * *" is
+// 03:30:00 every day, local time), no descriptors. A run still going when
+// the next is due makes that one skip; a panicking run is logged and
+// recovered.
 package cronjob
 
 import (
@@ -14,18 +15,25 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Parser parses schedules: six fields, seconds first.
-func Parser() cron.Parser {
+func parser() cron.Parser {
 	return cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 }
 
-// Start runs job by spec (local time) until stop is called. job's context
-// is cancelled by stop, which then waits for a running pass to return, or
-// for its own ctx to end.
+// Validate reports whether spec is a valid schedule.
+func Validate(spec string) error {
+	if _, err := parser().Parse(spec); err != nil {
+		return fmt.Errorf("invalid schedule %q (want 6 fields: second minute hour day-of-month month day-of-week): %w", spec, err)
+	}
+	return nil
+}
+
+// Start runs job by spec until stop is called. The job's context is
+// cancelled by stop, which then waits for a running job to return, or for
+// its own ctx to end.
 func Start(spec string, log *slog.Logger, job func(ctx context.Context)) (stop func(ctx context.Context) error, err error) {
-	sched, err := Parser().Parse(spec)
+	sched, err := parser().Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("cronjob: schedule %q: %w", spec, err)
+		return nil, Validate(spec)
 	}
 	logger := cronLogger{log}
 	c := cron.New(cron.WithSeconds(), cron.WithLogger(logger),
@@ -39,7 +47,7 @@ func Start(spec string, log *slog.Logger, job func(ctx context.Context)) (stop f
 		case <-c.Stop().Done():
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("cronjob: stop: %w", ctx.Err())
+			return ctx.Err()
 		}
 	}, nil
 }

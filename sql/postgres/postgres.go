@@ -188,6 +188,9 @@ func (db *DB) Roster() *RosterStore { return &RosterStore{db: db} }
 // Offline returns the offline message store.
 func (db *DB) Offline() *OfflineStore { return &OfflineStore{db: db} }
 
+// PushApps returns the push app server store.
+func (db *DB) PushApps() *PushAppStore { return &PushAppStore{db: db} }
+
 // VCard returns the vCard store.
 func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
 

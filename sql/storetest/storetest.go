@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},
+		{"PushApps", testPushApps},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
