@@ -120,6 +120,9 @@ func (c *Config) Validate() error {
 		{"roster.max_items", c.Roster.MaxItems},
 		{"push.max_devices", c.Push.MaxDevices},
 		{"push.max_errors", c.Push.MaxErrors},
+		{"muc.max_occupants", c.MUC.MaxOccupants},
+		{"muc.max_rooms_per_user", c.MUC.MaxRoomsPerUser},
+		{"muc.max_history", c.MUC.MaxHistory},
 	}
 	for _, p := range positive {
 		if p.n <= 0 {
@@ -134,6 +137,7 @@ func (c *Config) Validate() error {
 		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
 		{"privacy.max_new_peers", c.Privacy.MaxNewPeers},
 		{"upload.quota", c.Upload.Quota},
+		{"muc.history", c.MUC.History},
 	}
 	for _, p := range nonNegative {
 		if p.n < 0 {
@@ -214,6 +218,21 @@ func (c *Config) Validate() error {
 				fail("upload.domain", "invalid domain %q: %v", c.Upload.Domain, err)
 			}
 		}
+	}
+
+	// MUC.
+	if c.MUC.Domain != "" {
+		if _, err := parseDomain(c.MUC.Domain); err != nil {
+			fail("muc.domain", "invalid domain %q: %v", c.MUC.Domain, err)
+		}
+	}
+	switch c.MUC.PushMembers {
+	case "mentions", "all", "never":
+	default:
+		fail("muc.push_members", "must be mentions, all or never (got %q)", c.MUC.PushMembers)
+	}
+	if c.MUC.History > c.MUC.MaxHistory {
+		fail("muc.history", "must be at most muc.max_history (%d; got %d)", c.MUC.MaxHistory, c.MUC.History)
 	}
 
 	// TLS.

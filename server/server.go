@@ -18,7 +18,9 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
@@ -45,6 +47,8 @@ type Server struct {
 	AppServer *appserver.Service
 
 	offline       *offline.Service
+	pep           *pep.Service
+	muc           *muc.Service // nil when [muc] is off
 	stopRetention func(context.Context) error
 	stopForget    func(context.Context) error
 	CertFile      string
@@ -111,6 +115,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
 	if err := s.registerFeatures(mux, &scfg); err != nil {
+		stores.Close()
+		return nil, err
+	}
+	if err := s.registerMUC(ctx, secret); err != nil {
 		stores.Close()
 		return nil, err
 	}
@@ -242,6 +250,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
+	if s.muc != nil {
+		// Occupants hear of the shutdown (status 332) before their streams end.
+		if err := s.muc.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("muc: %w", err))
+		}
+	}
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}
@@ -268,6 +282,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.closeListeners()
 	s.wg.Wait()
+	s.pep.Close()
 	if s.stopRetention != nil {
 		if err := s.stopRetention(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("mam retention: %w", err))

@@ -9,7 +9,9 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
@@ -33,6 +35,8 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	PEP      pep.Store
+	MUC      muc.Store
 	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
 
@@ -110,7 +114,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
 			PushApps: db.PushApps(),
 			Backend:  SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
@@ -121,7 +125,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
 			PushApps: db.PushApps(),
 			Backend:  Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil

@@ -279,6 +279,9 @@ func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }
 // MAM returns the message archive store.
 func (db *DB) MAM() *MAMStore { return newMAMStore(db) }
 
+// PEP returns the personal eventing store.
+func (db *DB) PEP() *PEPStore { return &PEPStore{db: db} }
+
 // inTx runs fn in a write (BEGIN IMMEDIATE) transaction, committing if it
 // returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*dbsql.Tx) error) error {
