@@ -34,6 +34,7 @@ func start(t *testing.T, mod func(*config.Config)) *testServer {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	if os.Getenv("DORMOUSE_TEST_E2E_POSTGRES") != "" {

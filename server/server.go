@@ -20,6 +20,7 @@ import (
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
@@ -35,6 +36,7 @@ type Server struct {
 	Router  *router.Router
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
+	S2S     *s2s.Service // nil when federation is disabled
 
 	offline       *offline.Service
 	stopRetention func(context.Context) error
@@ -45,7 +47,7 @@ type Server struct {
 	admin *http.Server
 
 	mu        sync.Mutex
-	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
+	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin, s2s, s2s_tls
 	wg        sync.WaitGroup
 	serveErr  chan error
 
@@ -63,6 +65,12 @@ const (
 
 // New opens storage and builds the server; it does not listen yet.
 func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
+	return NewWithResolver(ctx, cfg, version, nil, log)
+}
+
+// NewWithResolver is New with the DNS resolver of federation (nil: the
+// system's), for tests.
+func NewWithResolver(ctx context.Context, cfg config.Config, version string, resolver s2s.Resolver, log *slog.Logger) (*Server, error) {
 	hosts := cfg.ServedHosts()
 	stores, err := sql.Open(ctx, cfg.StorageURL(), log.With("component", "storage"))
 	if err != nil {
@@ -91,6 +99,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, err
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
+	if err := s.newS2S(cfg, secret, tlsCfg, resolver); err != nil {
+		stores.Close()
+		return nil, err
+	}
 	if err := s.registerFeatures(mux, &scfg); err != nil {
 		stores.Close()
 		return nil, err
@@ -144,6 +156,11 @@ func (s *Server) Start() error {
 		{ListenerComponent, s.cfg.Components.Listen, s.comp.Serve},
 		{ListenerAdmin, s.cfg.Admin.Listen, s.serveAdmin},
 	}
+	if s.S2S != nil {
+		ls = append(ls,
+			l{ListenerS2S, s.cfg.S2S.Listen, func(nl net.Listener) error { return s.S2S.Serve(nl, false) }},
+			l{ListenerS2STLS, s.cfg.S2S.TLSListen, func(nl net.Listener) error { return s.S2S.Serve(nl, true) }})
+	}
 	for _, x := range ls {
 		if x.addr == "" {
 			continue
@@ -160,7 +177,8 @@ func (s *Server) Start() error {
 		go func(name string, serve func(net.Listener) error, nl net.Listener) {
 			defer s.wg.Done()
 			if err := serve(nl); err != nil && !errors.Is(err, session.ErrServerClosed) &&
-				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, s2s.ErrServerClosed) {
 				s.log.Error("listener failed", "listener", name, "err", err)
 				s.serveErr <- err
 			}
@@ -204,6 +222,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if err := s.comp.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("components: %w", err))
+	}
+	if s.S2S != nil {
+		if err := s.S2S.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("s2s: %w", err))
+		}
 	}
 	_ = s.admin.Shutdown(ctx)
 	s.closeListeners()

@@ -1,0 +1,413 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/s2s"
+	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+// testCA issues certificates for test domains.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // PEM of the CA certificate
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Dormouse test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &testCA{cert: cert, key: key, file: filepath.Join(t.TempDir(), "ca.pem")}
+	writePEM(t, ca.file, "CERTIFICATE", der)
+	return ca
+}
+
+// issue writes a certificate for names, signed by the CA, and its key; it
+// returns the two paths.
+func (ca *testCA) issue(t *testing.T, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	kb, _ := x509.MarshalECPrivateKey(key)
+	writePEM(t, keyFile, "EC PRIVATE KEY", kb)
+	return certFile, keyFile
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeDNS resolves the test domains to loopback ports set once the
+// servers listen: SRV records for _xmpp-server (STARTTLS) and, when set,
+// _xmpps-server (direct TLS).
+type fakeDNS struct {
+	mu     sync.Mutex
+	plain  map[string]int
+	direct map[string]int
+}
+
+func newFakeDNS() *fakeDNS { return &fakeDNS{plain: map[string]int{}, direct: map[string]int{}} }
+
+func (d *fakeDNS) set(domain string, plain, direct net.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if plain != nil {
+		d.plain[domain] = plain.(*net.TCPAddr).Port
+	}
+	if direct != nil {
+		d.direct[domain] = direct.(*net.TCPAddr).Port
+	}
+}
+
+func (d *fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.plain
+	if service == "xmpps-server" {
+		m = d.direct
+	}
+	if p, ok := m[name]; ok {
+		return "", []*net.SRV{{Target: "xmpp." + name + ".", Port: uint16(p), Priority: 1, Weight: 1}}, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (d *fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, nil
+}
+
+// fedServer starts a server for domain with a certificate from ca (nil:
+// self-signed by itself) and federation on loopback.
+func fedServer(t *testing.T, domain string, ca *testCA, certCA *testCA, dns *fakeDNS, mod func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Domain = domain
+	cfg.DataDir = t.TempDir()
+	cfg.C2S.Listen = "127.0.0.1:0"
+	cfg.C2S.TLSListen = ""
+	cfg.Components.Listen = ""
+	cfg.Admin.Listen = ""
+	cfg.S2S.Listen = "127.0.0.1:0"
+	cfg.S2S.TLSListen = "127.0.0.1:0"
+	cfg.S2S.CAFile = ca.file
+	cfg.S2S.ConnectTimeout = config.Duration(5 * time.Second)
+	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
+	cfg.TLS.Cert, cfg.TLS.Key = certCA.issue(t, domain, "push."+domain)
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.NewWithResolver(context.Background(), cfg, "test", dns, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv, t: t, cfg: cfg}
+	t.Cleanup(func() { ts.stop() })
+	dns.set(domain, srv.Addr(server.ListenerS2S), nil)
+	return ts
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+// fedUser creates name@domain and logs it in.
+func (ts *testServer) fedUser(name, resource string) *xmpptest.Client {
+	ts.t.Helper()
+	c, err := auth.NewCredentials("secret-"+name, 0)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if err := ts.Stores.Accounts.CreateAccount(context.Background(), name+"@"+ts.cfg.Domain, c); err != nil {
+		ts.t.Fatal(err)
+	}
+	cl, err := ts.dialErr(xmpptest.Options{User: name, Password: "secret-" + name, Resource: resource, Domain: ts.cfg.Domain})
+	if err != nil {
+		ts.t.Fatalf("dial %s@%s: %v", name, ts.cfg.Domain, err)
+	}
+	ts.t.Cleanup(func() { cl.Conn.Close() })
+	if err := cl.SendRaw("<presence/>"); err != nil {
+		ts.t.Fatal(err)
+	}
+	return cl
+}
+
+func TestS2SFederation(t *testing.T) {
+	ca := newTestCA(t)
+	dns := newFakeDNS()
+	a := fedServer(t, "a.example", ca, ca, dns, nil)
+	b := fedServer(t, "b.example", ca, ca, dns, nil)
+	// a.example reaches b.example over direct TLS (XEP-0368); b.example
+	// reaches a.example over STARTTLS.
+	dns.set("b.example", nil, b.Addr(server.ListenerS2STLS))
+	alice := a.fedUser("alice", "phone")
+	bob := b.fedUser("bob", "phone")
+
+	// Messages both ways.
+	if err := alice.SendRaw("<message to='bob@b.example' type='chat' id='m1'><body>hi bob</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	m := expectStanza(t, bob, "message", nil)
+	if m.AttrValue("from") != "alice@a.example/phone" || m.ChildText("jabber:client", "body") != "hi bob" {
+		t.Fatalf("bob got %s", m)
+	}
+	if err := bob.SendRaw("<message to='alice@a.example/phone' type='chat' id='m2'><body>hi alice</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	m = expectStanza(t, alice, "message", nil)
+	if m.AttrValue("from") != "bob@b.example/phone" || m.ChildText("jabber:client", "body") != "hi alice" {
+		t.Fatalf("alice got %s", m)
+	}
+
+	// IQ round trips to the other server, both ways.
+	r, err := alice.IQ("v1", "<iq type='get' id='v1' to='b.example'><query xmlns='jabber:iq:version'/></iq>")
+	if err != nil || r.AttrValue("type") != "result" || r.AttrValue("from") != "b.example" {
+		t.Fatalf("version of b.example: %v %s", err, r)
+	}
+	r, err = bob.IQ("v2", "<iq type='get' id='v2' to='a.example'><query xmlns='jabber:iq:version'/></iq>")
+	if err != nil || r.AttrValue("type") != "result" {
+		t.Fatalf("version of a.example: %v %s", err, r)
+	}
+
+	// A presence subscription across servers (RFC 6121 §3.1).
+	if err := alice.SendRaw("<presence to='bob@b.example' type='subscribe'/>"); err != nil {
+		t.Fatal(err)
+	}
+	p := expectStanza(t, bob, "presence", func(e *xml.Element) bool { return e.AttrValue("type") == "subscribe" })
+	if p.AttrValue("from") != "alice@a.example" {
+		t.Fatalf("subscription request: %s", p)
+	}
+	if err := bob.SendRaw("<presence to='alice@a.example' type='subscribed'/>"); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, alice, "presence", func(e *xml.Element) bool {
+		return e.AttrValue("type") == "subscribed" && e.AttrValue("from") == "bob@b.example"
+	})
+	// Bob's presence follows the approval (§3.1.5).
+	expectStanza(t, alice, "presence", func(e *xml.Element) bool {
+		return e.AttrValue("type") == "" && e.AttrValue("from") == "bob@b.example/phone"
+	})
+
+	for _, ts := range []*testServer{a, b} {
+		for _, st := range ts.S2S.Streams() {
+			if st.Auth != s2s.AuthExternal {
+				t.Errorf("%s: stream %+v not authenticated with SASL EXTERNAL", ts.cfg.Domain, st)
+			}
+		}
+	}
+	if out := outStreams(a, "b.example"); out != 1 {
+		t.Errorf("a.example has %d outgoing streams to b.example, want 1", out)
+	}
+	for _, st := range a.S2S.Streams() {
+		if st.Direction == "out" && !st.DirectTLS {
+			t.Errorf("a.example's stream to b.example does not use direct TLS: %+v", st)
+		}
+	}
+	for _, st := range b.S2S.Streams() {
+		if st.Direction == "out" && st.DirectTLS {
+			t.Errorf("b.example's stream to a.example uses direct TLS, want STARTTLS: %+v", st)
+		}
+	}
+}
+
+func outStreams(ts *testServer, remote string) int {
+	n := 0
+	for _, st := range ts.S2S.Streams() {
+		if st.Direction == "out" && st.Remote == remote {
+			n++
+		}
+	}
+	return n
+}
+
+// A push publish (Router.SendIQ from an account's bare JID) reaches an app
+// server on another domain, a router.Service there, and its answers,
+// results and errors, come back.
+func TestS2SPushPublishToRemoteService(t *testing.T) {
+	ca := newTestCA(t)
+	dns := newFakeDNS()
+	a := fedServer(t, "a.example", ca, ca, dns, nil)
+	b := fedServer(t, "b.example", ca, ca, dns, nil)
+	dns.set("push.b.example", b.Addr(server.ListenerS2S), nil)
+	err := b.Router.AddService("push.b.example", "App server", router.ServiceFunc(func(ctx context.Context, st *stanza.Stanza) error {
+		if st.Kind != stanza.KindIQ || st.Type != stanza.TypeSet {
+			return nil
+		}
+		if st.From.String() != "alice@a.example" {
+			return stanza.NewError(stanza.Forbidden, "unexpected sender "+st.From.String())
+		}
+		if st.El.FirstChild().ChildText("http://jabber.org/protocol/pubsub", "publish") == "" && st.To.Localpart() == "bad" {
+			return stanza.NewError(stanza.ItemNotFound, "no such node")
+		}
+		b.Router.Route(ctx, st.Result(nil))
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := jid.MustParse("alice@a.example")
+	publish := func(to string) (*stanza.Stanza, error) {
+		iq := stanza.Build(stanza.KindIQ, stanza.TypeSet, "", alice, jid.MustParse(to))
+		iq.El.AddChild(xml.NewElement("http://jabber.org/protocol/pubsub", "pubsub"))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return a.Router.SendIQ(ctx, iq)
+	}
+	res, err := publish("push.b.example")
+	if err != nil || res.Type != stanza.TypeResult {
+		t.Fatalf("publish: %v %v", res, err)
+	}
+	_, err = publish("bad@push.b.example")
+	var se *stanza.Error
+	if !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
+		t.Fatalf("publish to a missing node: %v, want item-not-found", err)
+	}
+}
+
+// A peer whose certificate does not validate is refused, unless
+// insecure_domains names it: then dialback authenticates both ways.
+func TestS2SDialbackInsecureDomains(t *testing.T) {
+	ca := newTestCA(t)
+	other := newTestCA(t) // b.example's certificate is not from the CA a.example trusts
+	for _, insecure := range []bool{false, true} {
+		t.Run("insecure="+strconv.FormatBool(insecure), func(t *testing.T) {
+			dns := newFakeDNS()
+			a := fedServer(t, "a.example", ca, ca, dns, func(c *config.Config) {
+				if insecure {
+					c.S2S.InsecureDomains = []string{"b.example"}
+				}
+			})
+			b := fedServer(t, "b.example", ca, other, dns, nil)
+			alice := a.fedUser("alice", "phone")
+			bob := b.fedUser("bob", "phone")
+			if err := alice.SendRaw("<message to='bob@b.example' type='chat' id='d1'><body>over dialback?</body></message>"); err != nil {
+				t.Fatal(err)
+			}
+			if !insecure {
+				e := expectStanza(t, alice, "message", nil)
+				if e.AttrValue("type") != "error" || xmpptest.ErrorCondition(e) != "remote-server-not-found" {
+					t.Fatalf("want a remote-server-not-found bounce, got %s", e)
+				}
+				if n := a.S2S.Snapshot().Failures[s2s.ReasonCertificate]; n == 0 {
+					t.Error("the certificate failure was not counted")
+				}
+				// b.example cannot reach a.example by dialback either.
+				if err := bob.SendRaw("<message to='alice@a.example' type='chat' id='d2'><body>back?</body></message>"); err != nil {
+					t.Fatal(err)
+				}
+				e = expectStanza(t, bob, "message", nil)
+				if e.AttrValue("type") != "error" {
+					t.Fatalf("want a bounce, got %s", e)
+				}
+				return
+			}
+			m := expectStanza(t, bob, "message", nil)
+			if m.ChildText("jabber:client", "body") != "over dialback?" {
+				t.Fatalf("bob got %s", m)
+			}
+			if err := bob.SendRaw("<message to='alice@a.example' type='chat' id='d2'><body>yes</body></message>"); err != nil {
+				t.Fatal(err)
+			}
+			if m := expectStanza(t, alice, "message", nil); m.ChildText("jabber:client", "body") != "yes" {
+				t.Fatalf("alice got %s", m)
+			}
+			for _, ts := range []*testServer{a, b} {
+				for _, st := range ts.S2S.Streams() {
+					if st.Auth != s2s.AuthDialback {
+						t.Errorf("%s: stream %+v, want dialback", ts.cfg.Domain, st)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Stanzas to a server that went away are bounced, not lost.
+func TestS2SRemoteGoneBounces(t *testing.T) {
+	ca := newTestCA(t)
+	dns := newFakeDNS()
+	a := fedServer(t, "a.example", ca, ca, dns, nil)
+	b := fedServer(t, "b.example", ca, ca, dns, nil)
+	alice := a.fedUser("alice", "phone")
+	bob := b.fedUser("bob", "phone")
+	if err := alice.SendRaw("<message to='bob@b.example' type='chat' id='g1'><body>1</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, bob, "message", nil)
+	b.stop()
+	// The stream ends with b.example's shutdown; the next messages go to
+	// a new stream that cannot connect.
+	deadline := time.Now().Add(5 * time.Second)
+	for outStreams(a, "b.example") > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 3 {
+		if err := alice.Sendf("<message to='bob@b.example' type='chat' id='g%d'><body>lost?</body></message>", i+2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		e := expectStanza(t, alice, "message", nil)
+		if e.AttrValue("type") != "error" || xmpptest.ErrorCondition(e) != "remote-server-not-found" {
+			t.Fatalf("want remote-server-not-found, got %s", e)
+		}
+	}
+}
