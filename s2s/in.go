@@ -476,4 +476,3 @@ func (i *inStream) stanza(el *xml.Element) error {
 	i.s.r.Route(i.ctx, st)
 	return nil
 }
-

@@ -2,17 +2,9 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -21,6 +13,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/testca"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/s2s"
@@ -29,62 +22,6 @@ import (
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
-
-// testCA issues certificates for test domains.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // PEM of the CA certificate
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Dormouse test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, file: filepath.Join(t.TempDir(), "ca.pem")}
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-// issue writes a certificate for names, signed by the CA, and its key; it
-// returns the two paths.
-func (ca *testCA) issue(t *testing.T, names ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kb)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // fakeDNS resolves the test domains to loopback ports set once the
 // servers listen: SRV records for _xmpp-server (STARTTLS) and, when set,
@@ -127,7 +64,7 @@ func (d *fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, er
 
 // fedServer starts a server for domain with a certificate from ca (nil:
 // self-signed by itself) and federation on loopback.
-func fedServer(t *testing.T, domain string, ca *testCA, certCA *testCA, dns *fakeDNS, mod func(*config.Config)) *testServer {
+func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dns *fakeDNS, mod func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Domain = domain
@@ -138,10 +75,10 @@ func fedServer(t *testing.T, domain string, ca *testCA, certCA *testCA, dns *fak
 	cfg.Admin.Listen = ""
 	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.S2S.TLSListen = "127.0.0.1:0"
-	cfg.S2S.CAFile = ca.file
+	cfg.S2S.CAFile = ca.File
 	cfg.S2S.ConnectTimeout = config.Duration(5 * time.Second)
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
-	cfg.TLS.Cert, cfg.TLS.Key = certCA.issue(t, domain, "push."+domain)
+	_, cfg.TLS.Cert, cfg.TLS.Key = certCA.Issue(t, domain, "push."+domain)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -191,7 +128,7 @@ func (ts *testServer) fedUser(name, resource string) *xmpptest.Client {
 }
 
 func TestS2SFederation(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	dns := newFakeDNS()
 	a := fedServer(t, "a.example", ca, ca, dns, nil)
 	b := fedServer(t, "b.example", ca, ca, dns, nil)
@@ -282,7 +219,7 @@ func outStreams(ts *testServer, remote string) int {
 // server on another domain, a router.Service there, and its answers,
 // results and errors, come back.
 func TestS2SPushPublishToRemoteService(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	dns := newFakeDNS()
 	a := fedServer(t, "a.example", ca, ca, dns, nil)
 	b := fedServer(t, "b.example", ca, ca, dns, nil)
@@ -325,8 +262,8 @@ func TestS2SPushPublishToRemoteService(t *testing.T) {
 // A peer whose certificate does not validate is refused, unless
 // insecure_domains names it: then dialback authenticates both ways.
 func TestS2SDialbackInsecureDomains(t *testing.T) {
-	ca := newTestCA(t)
-	other := newTestCA(t) // b.example's certificate is not from the CA a.example trusts
+	ca := testca.New(t)
+	other := testca.New(t) // b.example's certificate is not from the CA a.example trusts
 	for _, insecure := range []bool{false, true} {
 		t.Run("insecure="+strconv.FormatBool(insecure), func(t *testing.T) {
 			dns := newFakeDNS()
@@ -382,7 +319,7 @@ func TestS2SDialbackInsecureDomains(t *testing.T) {
 
 // Stanzas to a server that went away are bounced, not lost.
 func TestS2SRemoteGoneBounces(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	dns := newFakeDNS()
 	a := fedServer(t, "a.example", ca, ca, dns, nil)
 	b := fedServer(t, "b.example", ca, ca, dns, nil)
