@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
@@ -16,12 +17,13 @@ const (
 	NSDialbackFeature = "urn:xmpp:features:dialback"
 )
 
-// dialbackKey returns the dialback key of XEP-0185 §3:
+// dialbackKey returns the dialback key of XEP-0185 §2:
 // HMAC-SHA256(SHA256(secret), receiving + " " + originating + " " + id) in
-// lowercase hex.
+// lowercase hex, the HMAC key being the hex form of SHA256(secret) (as in
+// the example of XEP-0185 §3).
 func dialbackKey(secret []byte, receiving, originating, streamID string) string {
 	k := sha256.Sum256(secret)
-	m := hmac.New(sha256.New, k[:])
+	m := hmac.New(sha256.New, []byte(hex.EncodeToString(k[:])))
 	m.Write([]byte(receiving))
 	m.Write([]byte{' '})
 	m.Write([]byte(originating))
@@ -81,7 +83,7 @@ func parseDialback(el *xml.Element) (dbElement, error) {
 		return d, errBadDialback
 	}
 	if d.Type == "" {
-		d.Key = el.Text()
+		d.Key = strings.TrimSpace(el.Text())
 		if d.Key == "" || len(d.Key) > 1024 {
 			return d, errBadDialback
 		}
