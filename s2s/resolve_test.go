@@ -133,6 +133,3 @@ func TestHappyEyeballs(t *testing.T) {
 		t.Errorf("a refused address delayed the next by %v", el)
 	}
 }
-
-
-
