@@ -244,20 +244,27 @@ func (s *Service) dialOut(ctx context.Context, local, remote string, verifyOnly 
 	if err != nil {
 		return nil, "", err
 	}
+	for _, e := range eps {
+		trace(ctx, "endpoint %s", e)
+	}
 	var errs []error
 	for _, e := range eps {
+		start := time.Now()
 		nc, err := dialEndpoint(ctx, s.resolver, s.dialer, e)
 		if err != nil {
 			if !errors.Is(err, errDNS) {
 				err = fmt.Errorf("%w: %s: %w", errTCP, e, err)
 			}
+			trace(ctx, "connect %s: FAILED: %v", e, err)
 			errs = append(errs, err)
 			continue
 		}
+		trace(ctx, "connect %s: connected to %s in %v", e, nc.RemoteAddr(), time.Since(start).Round(time.Millisecond))
 		c, auth, err := s.negotiateOut(ctx, nc, e.DirectTLS, local, remote, verifyOnly)
 		if err == nil {
 			return c, auth, nil
 		}
+		trace(ctx, "%s: FAILED: %v", e, err)
 		nc.Close()
 		errs = append(errs, fmt.Errorf("%s: %w", e, err))
 		if ctx.Err() != nil {
@@ -329,12 +336,23 @@ func (s *Service) negotiateOut(ctx context.Context, nc net.Conn, direct bool, lo
 			if err := c.startTLS(ctx, s.clientTLS(local, remote, false), true); err != nil {
 				return fail(err)
 			}
+			trace(ctx, "STARTTLS: %s", c.tlsState())
 			continue
 		}
 		if !certChecked {
 			certChecked = true
-			cerr := verifyPeer(c.tls.ConnectionState(), s.cfg.RootCAs, remote)
+			if direct {
+				trace(ctx, "direct TLS: %s", c.tlsState())
+			}
+			cs := c.tls.ConnectionState()
+			cerr := verifyPeer(cs, s.cfg.RootCAs, remote)
 			certOK = cerr == nil
+			if certOK {
+				trace(ctx, "certificate: valid for %s (issued by %s, expires %s)", remote,
+					cs.PeerCertificates[0].Issuer.CommonName, cs.PeerCertificates[0].NotAfter.Format(time.DateOnly))
+			} else {
+				trace(ctx, "certificate: NOT valid: %v", cerr)
+			}
 			if !certOK {
 				if !s.isInsecure(remote) {
 					return fail(cerr)
@@ -351,6 +369,7 @@ func (s *Service) negotiateOut(ctx context.Context, nc net.Conn, direct bool, lo
 			if err != nil {
 				return fail(err)
 			}
+			trace(ctx, "SASL EXTERNAL as %s: %s", local, map[bool]string{true: "success", false: "refused"}[ok])
 			if ok {
 				saslDone = true
 				c.restart()
@@ -358,9 +377,13 @@ func (s *Service) negotiateOut(ctx context.Context, nc net.Conn, direct bool, lo
 			}
 			s.log.Info("SASL EXTERNAL refused; trying dialback", "direction", "out", "domain", remote)
 		}
+		if !f.Dialback {
+			trace(ctx, "dialback: not advertised by %s; trying anyway", remote)
+		}
 		if err := dialbackOut(c, s.cfg.Secret, local, remote, id); err != nil {
 			return fail(err)
 		}
+		trace(ctx, "dialback as %s: valid", local)
 		return c, AuthDialback, nil
 	}
 	return fail(fmt.Errorf("%w: too many stream restarts", errAuth))
@@ -478,4 +501,34 @@ func (s *Service) answerVerify(el *xml.Element) []byte {
 		typ = "valid"
 	}
 	return appendDialback(nil, dbElement{Verify: true, From: d.To, To: d.From, ID: d.ID, Type: typ})
+}
+
+type traceKey struct{}
+
+// trace reports a step of setting up a stream to the function in ctx
+// (Check), if any.
+func trace(ctx context.Context, format string, args ...any) {
+	if f, ok := ctx.Value(traceKey{}).(func(string)); ok {
+		f(fmt.Sprintf(format, args...))
+	}
+}
+
+// Check sets up a stream from local to remote as Send would, reporting
+// each step to report (resolution, connection, TLS, certificate,
+// authentication), then closes it. It returns why it failed. It needs no
+// running server, except that a peer verifying dialback connects back to
+// local's server.
+func (s *Service) Check(ctx context.Context, local, remote string, report func(string)) error {
+	ctx = context.WithValue(ctx, traceKey{}, report)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	start := time.Now()
+	c, auth, err := s.dialOut(ctx, local, remote, false)
+	if err != nil {
+		return fmt.Errorf("%s failure: %w", ReasonNames[reason(err)], err)
+	}
+	report(fmt.Sprintf("authenticated with %s over %s in %v", auth, c.tlsState(), time.Since(start).Round(time.Millisecond)))
+	_ = c.write([]byte(stream.Close))
+	c.close()
+	return nil
 }

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/s2s"
+	"dormouse.im/dormouse/tlsutil"
 )
 
 // Listener names of federation, for Addr.
@@ -22,19 +26,31 @@ func (s *Server) newS2S(cfg config.Config, secret []byte, tlsCfg *tls.Config, re
 	if !cfg.S2S.Enabled {
 		return nil
 	}
+	sc, err := s2sConfig(cfg, secret, tlsCfg)
+	if err != nil {
+		return err
+	}
+	s.S2S = s2s.New(sc, s.Router, resolver, s.log.With("component", "s2s"))
+	s.Router.SetRemote(s.S2S)
+	s.registerS2SMetrics()
+	return nil
+}
+
+// s2sConfig translates [s2s].
+func s2sConfig(cfg config.Config, secret []byte, tlsCfg *tls.Config) (s2s.Config, error) {
 	var roots *x509.CertPool
 	if cfg.S2S.CAFile != "" {
 		pem, err := os.ReadFile(cfg.S2S.CAFile)
 		if err != nil {
-			return fmt.Errorf("server: s2s.ca_file: %w", err)
+			return s2s.Config{}, fmt.Errorf("server: s2s.ca_file: %w", err)
 		}
 		roots = x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("server: s2s.ca_file %s holds no PEM certificate", cfg.S2S.CAFile)
+			return s2s.Config{}, fmt.Errorf("server: s2s.ca_file %s holds no PEM certificate", cfg.S2S.CAFile)
 		}
 	}
 	c := cfg.S2S
-	s.S2S = s2s.New(s2s.Config{
+	return s2s.Config{
 		TLS:                 tlsCfg,
 		RootCAs:             roots,
 		Secret:              secret,
@@ -47,10 +63,28 @@ func (s *Server) newS2S(cfg config.Config, secret []byte, tlsCfg *tls.Config, re
 		MaxQueue:            c.MaxQueue,
 		MaxStanzaSize:       c.MaxStanzaSize,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
-	}, s.Router, resolver, s.log.With("component", "s2s"))
-	s.Router.SetRemote(s.S2S)
-	s.registerS2SMetrics()
-	return nil
+	}, nil
+}
+
+// CheckS2S sets up a server-to-server stream from local (a served host) to
+// remote with the server's certificate, secret and [s2s] settings,
+// reporting each step (s2s.Service.Check); it does not need the server to
+// run, except for dialback, where the peer connects back to it.
+func CheckS2S(ctx context.Context, cfg config.Config, local, remote string, report func(string)) error {
+	tlsCfg, _, err := tlsutil.LoadOrCreate(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.ServedHosts(), nil)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	secret, err := loadSecret(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	sc, err := s2sConfig(cfg, secret, tlsCfg)
+	if err != nil {
+		return err
+	}
+	r := router.New(cfg.ServedHosts(), router.NewMux(), slog.New(slog.DiscardHandler))
+	return s2s.New(sc, r, nil, slog.New(slog.DiscardHandler)).Check(ctx, local, remote, report)
 }
 
 func (s *Server) registerS2SMetrics() {

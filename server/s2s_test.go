@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -346,5 +347,35 @@ func TestS2SRemoteGoneBounces(t *testing.T) {
 		if e.AttrValue("type") != "error" || xmpptest.ErrorCondition(e) != "remote-server-not-found" {
 			t.Fatalf("want remote-server-not-found, got %s", e)
 		}
+	}
+}
+
+// server.CheckS2S (dormouse s2s check) reports each step, and why it
+// failed.
+func TestS2SCheck(t *testing.T) {
+	ca := testca.New(t)
+	dns := newFakeDNS()
+	b := fedServer(t, "b.example", ca, ca, dns, nil)
+	a := fedServer(t, "a.example", ca, ca, dns, nil)
+	cfg := a.cfg
+	cfg.S2S.Hosts = map[string]string{"b.example": b.addr(server.ListenerS2S), "gone.example": "127.0.0.1:1"}
+	var steps []string
+	report := func(s string) { steps = append(steps, s) }
+	if err := server.CheckS2S(context.Background(), cfg, "a.example", "b.example", report); err != nil {
+		t.Fatalf("check: %v (%q)", err, steps)
+	}
+	want := []string{"endpoint 127.0.0.1:", "connect 127.0.0.1:", "STARTTLS: TLS 1.3", "certificate: valid for b.example", "SASL EXTERNAL as a.example: success", "authenticated with sasl-external"}
+	if len(steps) != len(want) {
+		t.Fatalf("steps %q", steps)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(steps[i], w) {
+			t.Errorf("step %d: %q, want %q…", i, steps[i], w)
+		}
+	}
+	steps = nil
+	err := server.CheckS2S(context.Background(), cfg, "a.example", "gone.example", report)
+	if err == nil || !strings.HasPrefix(err.Error(), "tcp failure") || len(steps) != 2 || !strings.Contains(steps[1], "FAILED") {
+		t.Fatalf("check of a server that is not there: %v %q", err, steps)
 	}
 }
