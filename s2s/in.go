@@ -106,11 +106,12 @@ type inStream struct {
 	from   string // the header's 'from' (optional)
 	certOK bool   // the peer's certificate validates for from
 
-	mu     sync.Mutex // guards the fields below
-	authed map[string]bool
-	auth   string
-	tls    string
-	ended  bool
+	mu        sync.Mutex // guards the fields below
+	verifying int        // dialback verifications running
+	authed    map[string]bool
+	auth      string
+	tls       string
+	ended     bool
 }
 
 func newInStream(s *Service, nc net.Conn, ip string) *inStream {
@@ -420,10 +421,24 @@ func (i *inStream) dialback(el *xml.Element) error {
 		i.log().Warn("dialback refused: the certificate does not validate for the domain (list it in insecure_domains to allow dialback)", "from", d.From)
 		return i.write(dialbackError(d, "auth", "not-authorized"))
 	}
+	i.mu.Lock()
+	busy := i.verifying >= maxVerifications
+	if !busy {
+		i.verifying++
+	}
+	i.mu.Unlock()
+	if busy {
+		return &stream.Error{Condition: stream.PolicyViolation, Text: "too many dialback requests at once"}
+	}
 	id := i.id
 	i.s.wg.Add(1)
 	go func() {
 		defer i.s.wg.Done()
+		defer func() {
+			i.mu.Lock()
+			i.verifying--
+			i.mu.Unlock()
+		}()
 		ctx, cancel := context.WithTimeout(i.ctx, i.s.cfg.ConnectTimeout)
 		defer cancel()
 		ok, err := i.s.verifyDialback(ctx, d.To, d.From, id, d.Key)
@@ -445,6 +460,10 @@ func (i *inStream) dialback(el *xml.Element) error {
 	}()
 	return nil
 }
+
+// maxVerifications bounds the dialback verifications one incoming stream
+// may have running (each opens a connection to the claimed domain).
+const maxVerifications = 4
 
 // dialbackError is a db:result of type error (XEP-0220 §2.4).
 func dialbackError(d dbElement, typ, cond string) []byte {
