@@ -11,6 +11,8 @@ the test accounts through environment variables:
     XMPP_DOMAIN     the served domain (localhost)
     ALICE_PASSWORD  password of alice@XMPP_DOMAIN
     BOB_PASSWORD    password of bob@XMPP_DOMAIN
+    XMPP_COMPONENT_PORT    the XEP-0114 component port ([components] listen)
+    XMPP_COMPONENT_SECRET  the secret of the component push.XMPP_DOMAIN
     INTEROP_DEBUG   if set to 1, log every stanza sent and received
 
 A test reports failure by raising TestFailure (or letting any exception

@@ -143,6 +143,7 @@ fi
 # --- configuration -----------------------------------------------------------
 # Four free loopback ports, picked by the kernel (bound at the same time so
 # they are distinct, then released for the server).
+COMPONENT_SECRET="comp-$RANDOM$RANDOM"
 read -r C2S_PORT TLS_PORT COMP_PORT ADMIN_PORT < <("$PY" -c '
 import socket
 ss = [socket.socket() for _ in range(4)]
@@ -169,11 +170,15 @@ require_tls = true
 [components]
 listen = "127.0.0.1:$COMP_PORT"
 
+[components.secrets]
+"push.localhost" = "$COMPONENT_SECRET"
+
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 EOF
 
 export XMPP_HOST=127.0.0.1 XMPP_PORT=$C2S_PORT XMPP_TLS_PORT=$TLS_PORT XMPP_DOMAIN=localhost
+export XMPP_COMPONENT_PORT=$COMP_PORT XMPP_COMPONENT_SECRET=$COMPONENT_SECRET
 export ALICE_PASSWORD="alice-pw-$RANDOM$RANDOM,=!" BOB_PASSWORD="bob-pw-$RANDOM$RANDOM"
 # Keep the clients' Python from picking up a virtualenv's packages, and
 # from writing __pycache__ into the source tree.

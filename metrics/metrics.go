@@ -25,6 +25,8 @@ type Metrics struct {
 	archived       prometheus.Counter
 	mamQuery       prometheus.Histogram
 	logins         *prometheus.CounterVec // result: success, failure
+	pushes         *prometheus.CounterVec // outcome
+	pushLatency    prometheus.Histogram
 }
 
 // latencyBuckets returns the histogram buckets for in-process latencies,
@@ -73,8 +75,17 @@ func New() *Metrics {
 		Namespace: "dormouse", Name: "logins_total",
 		Help: "SASL authentications of client streams, by result (success, failure).",
 	}, []string{"result"})
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Name: "push_publishes_total",
+		Help: "Push notifications (XEP-0357) published to app servers, by outcome (ok, rejected, wait, timeout, remote-server-not-found, error).",
+	}, []string{"outcome"})
+	m.pushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Name: "push_latency_seconds",
+		Help:    "Time from the stanza that causes a push notification to its publish leaving for the app server (coalesced and retried publishes included).",
+		Buckets: append(latencyBuckets(), 2.5, 10, 60, 600),
+	})
 	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors,
-		m.offline, m.archived, m.mamQuery, m.logins)
+		m.offline, m.archived, m.mamQuery, m.logins, m.pushes, m.pushLatency)
 	for _, r := range []string{"success", "failure"} {
 		m.logins.WithLabelValues(r) // present from the start, at 0
 	}
@@ -104,6 +115,12 @@ func (m *Metrics) Archived(n int) { m.archived.Add(float64(n)) }
 
 // MAMQueried records the duration of one archive query.
 func (m *Metrics) MAMQueried(d time.Duration) { m.mamQuery.Observe(d.Seconds()) }
+
+// PushSent records the latency of one push notification publish.
+func (m *Metrics) PushSent(d time.Duration) { m.pushLatency.Observe(d.Seconds()) }
+
+// PushOutcome counts one push notification publish by outcome.
+func (m *Metrics) PushOutcome(outcome string) { m.pushes.WithLabelValues(outcome).Inc() }
 
 // Login counts one SASL authentication by its result.
 func (m *Metrics) Login(success bool) {

@@ -12,6 +12,7 @@ import (
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/presence"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/register"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/router"
@@ -45,7 +46,25 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	s.Router.SetRelations(rosterRelations{rs})
 	s.Router.SetPrivacy(router.Privacy{HideAccounts: s.cfg.Privacy.HideAccounts, MaxNewPeers: s.cfg.Privacy.MaxNewPeers})
 	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
-	s.offline = offline.New(s.Stores.Offline, s.Router, offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}, log)
+	ocfg := offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}
+	if pc := s.cfg.Push; pc.Enabled {
+		// Push notifications (XEP-0357): woken by hibernated sessions
+		// (Events), offline storage and CSI-inactive sessions.
+		s.Push = push.New(push.Config{
+			MaxDevices:     pc.MaxDevices,
+			Coalesce:       pc.Coalesce.Duration(),
+			CSIInactive:    pc.CSIInactive,
+			IncludeSender:  pc.IncludeSender,
+			IncludeBody:    pc.IncludeBody,
+			MaxErrors:      pc.MaxErrors,
+			PublishTimeout: pc.PublishTimeout.Duration(),
+			MaxHibernation: pc.MaxHibernation.Duration(),
+			Metrics:        s.Metrics,
+		}, s.Stores.Push, s.Router, log)
+		s.Push.Register(mux)
+		ocfg.Events = s.Push
+	}
+	s.offline = offline.New(s.Stores.Offline, s.Router, ocfg, log)
 	s.offline.Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
 	s.MAM = mam.New(s.Stores.MAM, s.Router, mam.Config{

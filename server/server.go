@@ -19,6 +19,7 @@ import (
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/session"
@@ -36,7 +37,8 @@ type Server struct {
 	Router  *router.Router
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
-	S2S     *s2s.Service // nil when federation is disabled
+	S2S     *s2s.Service  // nil when federation is disabled
+	Push    *push.Service // nil when [push] is disabled
 
 	offline       *offline.Service
 	stopRetention func(context.Context) error
@@ -121,6 +123,10 @@ func NewWithResolver(ctx context.Context, cfg config.Config, version string, res
 		// overflow, shutdown) go to another resource or offline storage.
 		Rescuer: s.offline,
 		Metrics: s.Metrics,
+	}
+	if s.Push != nil {
+		s.c2s.Events = []session.Events{s.Push}
+		s.c2s.ResumePolicy = s.Push.ResumePolicy
 	}
 	s.comp = &component.Server{
 		Router:        s.Router,
@@ -219,6 +225,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
+	}
+	if s.Push != nil {
+		// After the sessions (whose messages it may be publishing about),
+		// before the components it publishes to.
+		if err := s.Push.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := s.comp.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("components: %w", err))

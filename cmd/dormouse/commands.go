@@ -49,6 +49,7 @@ func commands() []command {
 		userListCommand(),
 		dbMigrateCommand(),
 		mamPurgeCommand(),
+		pushDevicesCommand(),
 		s2sCheckCommand(),
 		versionCommand(),
 		helpCommand(),

@@ -8,6 +8,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/vcard"
@@ -33,6 +34,10 @@ func fillUserData(t *testing.T, s *sql.Stores, user string) {
 	check(t, "Block", s.Blocking.Block(ctx, user, []string{"d@example.com"}))
 	check(t, "MAM.Append", s.MAM.Append(ctx, mamMessages(user, 0, 3)))
 	check(t, "MAM.SetPrefs", s.MAM.SetPrefs(ctx, user, mam.Prefs{Default: mam.PrefRoster, Always: []string{"a@example.com"}}))
+	for _, node := range []string{"n1", "n2"} {
+		_, err := s.Push.Enable(ctx, push.Registration{Account: user, Resource: "phone", JID: "push.example.net", Node: node, Since: time.Now()}, 5)
+		check(t, "Push.Enable", err)
+	}
 }
 
 // userDataCount counts user's data in every store (tombstones show up in
@@ -58,6 +63,9 @@ func userDataCount(t *testing.T, s *sql.Stores, user string) int {
 	bl, err := s.Blocking.BlockList(ctx, user)
 	check(t, "BlockList", err)
 	n += len(bl)
+	regs, err := s.Push.Registrations(ctx, user)
+	check(t, "Push.Registrations", err)
+	n += len(regs)
 	p, err := s.MAM.Query(ctx, mam.Query{Owner: user, Count: true})
 	check(t, "MAM.Query", err)
 	n += p.Count
@@ -115,6 +123,8 @@ func testUnknownAccount(t *testing.T, s *sql.Stores) {
 	wantErr(t, "MAM.Append", s.MAM.Append(ctx, mamMessages(ghost, 0, 1)), auth.ErrNotFound)
 	wantErr(t, "MAM.Append of a batch", s.MAM.Append(ctx, mamMessages(ghost, 0, 3)), auth.ErrNotFound)
 	wantErr(t, "MAM.SetPrefs", s.MAM.SetPrefs(ctx, ghost, mam.Prefs{Default: mam.PrefAlways}), auth.ErrNotFound)
+	_, err = s.Push.Enable(ctx, push.Registration{Account: ghost, Resource: "r", JID: "push.example.net", Node: "n", Since: time.Now()}, 5)
+	wantErr(t, "Push.Enable", err, auth.ErrNotFound)
 
 	items, ver, err := s.Roster.Roster(ctx, ghost)
 	if err != nil || len(items) != 0 || ver != 0 {

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		{"OfflineLimitConcurrent", testOfflineLimitConcurrent},
 		{"VCard", testVCard},
 		{"Blocking", testBlocking},
+		{"Push", testPush},
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},

@@ -1,0 +1,192 @@
+package push
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
+)
+
+// Namespaces the rules look at.
+const (
+	nsCarbons   = "urn:xmpp:carbons:2"   // XEP-0280
+	nsForward   = "urn:xmpp:forward:0"   // XEP-0297
+	nsStanzaID  = "urn:xmpp:sid:0"       // XEP-0359
+	nsReference = "urn:xmpp:reference:0" // XEP-0372
+	nsJingleRTP = "urn:xmpp:jingle:apps:rtp:1"
+	nsOMEMOOld  = "urn:xmpp:omemo:0" // OMEMO as Prosody's rules list it
+)
+
+// Kind is what a wake-worthy stanza is.
+type Kind uint8
+
+// Kinds of stanzas that wake a device.
+const (
+	None      Kind = iota // not worth a notification
+	Message               // a message with a body or an encrypted payload
+	Call                  // a XEP-0353 call proposal: urgent
+	Subscribe             // a presence subscription request
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Message:
+		return "message"
+	case Call:
+		return "call"
+	case Subscribe:
+		return "subscribe"
+	}
+	return "none"
+}
+
+// Wake reports whether st, routed to user (the recipient account's bare
+// JID), is worth waking the user's phone for, following Prosody
+// mod_cloud_notify's is_important rules:
+//   - a presence subscription request;
+//   - a message (a received carbon copy is unwrapped) that proposes a
+//     call (XEP-0353, urgent), or carries an end-to-end encrypted payload
+//     (OMEMO, legacy PGP, OX), or a non-empty body;
+//   - but not: a carbon of a message the user sent (XEP-0280 <sent/>),
+//     headlines, errors, a room's subject change, and a groupchat
+//     message that does not mention the user (a XEP-0372 mention of the
+//     account, or the account's local part as a word of the body; an
+//     encrypted groupchat message, which cannot be read, counts).
+//
+// Chat states, receipts and markers alone have no body: never.
+// It returns the message that decided (the carbon's inner message); it
+// allocates nothing except for groupchat messages.
+func Wake(st *stanza.Stanza, user jid.JID) (Kind, *xml.Element) {
+	switch st.Kind {
+	case stanza.KindPresence:
+		if st.Type == stanza.TypeSubscribe {
+			return Subscribe, st.El
+		}
+		return None, nil
+	case stanza.KindMessage:
+	default:
+		return None, nil
+	}
+	m := st.El
+	if c := m.Child(nsCarbons, "received"); c != nil {
+		inner := c.Child(nsForward, "forwarded").Child(stanza.NSClient, "message")
+		if inner == nil {
+			return None, nil
+		}
+		m = inner
+	} else if m.Child(nsCarbons, "sent") != nil {
+		return None, nil // what the user sent from another device
+	}
+	typ := m.AttrValue("type")
+	switch typ {
+	case stanza.TypeHeadline, stanza.TypeError:
+		return None, nil
+	}
+	if m.Child(stanza.NSJingleMsg, "propose") != nil {
+		return Call, m
+	}
+	if stanza.Encrypted(m) || m.Child(nsOMEMOOld, "encrypted") != nil {
+		return Message, m
+	}
+	body := m.ChildText(stanza.NSClient, "body")
+	if body == "" {
+		return None, nil
+	}
+	if typ == stanza.TypeGroupchat {
+		if m.Child(stanza.NSClient, "subject") != nil || !mentions(m, body, user) {
+			return None, nil
+		}
+	}
+	return Message, m
+}
+
+// mentions reports whether a groupchat message mentions user: a XEP-0372
+// mention reference of the account, or its local part as a whole word of
+// body (case-insensitive).
+func mentions(m *xml.Element, body string, user jid.JID) bool {
+	for _, n := range m.Children {
+		r := n.El
+		if r == nil || r.Name.Space != nsReference || r.Name.Local != "reference" || r.AttrValue("type") != "mention" {
+			continue
+		}
+		uri, ok := strings.CutPrefix(r.AttrValue("uri"), "xmpp:")
+		if ok && strings.EqualFold(strings.SplitN(uri, "/", 2)[0], user.Bare().String()) {
+			return true
+		}
+	}
+	return containsWord(body, user.Localpart())
+}
+
+// containsWord reports whether word occurs in s, case-insensitively, with
+// no letter or digit just before or after it.
+func containsWord(s, word string) bool {
+	if word == "" {
+		return false
+	}
+	for i := 0; i+len(word) <= len(s); {
+		j := indexFold(s[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		before, _ := utf8.DecodeLastRuneInString(s[:start])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if (start == 0 || !isWordRune(before)) && (end == len(s) || !isWordRune(after)) {
+			return true
+		}
+		_, size := utf8.DecodeRuneInString(s[start:])
+		i = start + size
+	}
+	return false
+}
+
+// indexFold is strings.Index, case-insensitive (simple folding, same
+// byte length: enough for local parts, which are case-folded already).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// stanzaKey identifies a stanza across the paths that may report it twice
+// (a hibernated session's queue, then offline storage when it times out):
+// the archive's stanza-id for the user (XEP-0359), else sender and id. ""
+// when the stanza has neither.
+func stanzaKey(st *stanza.Stanza, user jid.JID) string {
+	for _, n := range st.El.Children {
+		c := n.El
+		if c != nil && c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id" && c.AttrValue("by") == user.String() {
+			if id := c.AttrValue("id"); id != "" {
+				return "s:" + id
+			}
+		}
+	}
+	if st.ID == "" {
+		return ""
+	}
+	return "i:" + st.From.String() + "\x00" + st.ID
+}
+
+// callInfo returns a call proposal's session id and media (XEP-0353,
+// XEP-0167 descriptions).
+func callInfo(m *xml.Element) (sid string, media []string) {
+	p := m.Child(stanza.NSJingleMsg, "propose")
+	if p == nil {
+		return "", nil
+	}
+	for _, d := range p.ChildrenNamed(nsJingleRTP, "description") {
+		if md := d.AttrValue("media"); md != "" && !slices.Contains(media, md) {
+			media = append(media, md)
+		}
+	}
+	return p.AttrValue("id"), media
+}
