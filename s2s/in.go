@@ -356,6 +356,9 @@ func (i *inStream) sasl(el *xml.Element) (bool, error) {
 	if i.from == "" || !i.certOK {
 		return failure("not-authorized", "the certificate does not validate for the stream's 'from' domain")
 	}
+	if !i.s.allowed(i.from) {
+		return failure("not-authorized", "federation with "+i.from+" is not allowed here")
+	}
 	authz := strings.TrimSpace(el.Text())
 	if authz != "" && authz != "=" {
 		b, err := base64.StdEncoding.DecodeString(authz)

@@ -287,6 +287,21 @@ func TestQueuedStanzasBouncedOnTimeout(t *testing.T) {
 	}
 }
 
+func TestDeniedPeerRefused(t *testing.T) {
+	ca := testca.New(t)
+	a := startPeer(t, ca, "a.example", func(c *Config) { c.Deny = []string{"b.example"} })
+	cert, _, _ := ca.Issue(t, "b.example")
+	rp, _ := dialRaw(t, a.addr, "b.example", "a.example", &cert)
+	rp.send("<auth xmlns='" + stream.NSSASL + "' mechanism='EXTERNAL'>=</auth>")
+	if el := rp.next(); el.Name.Local != "failure" {
+		t.Fatalf("SASL EXTERNAL of a denied domain: %s", el)
+	}
+	rp.send("<db:result from='b.example' to='a.example'>key</db:result>")
+	if el := rp.next(); el.AttrValue("type") != "error" {
+		t.Fatalf("dialback of a denied domain: %s", el)
+	}
+}
+
 func TestSendPolicy(t *testing.T) {
 	s := New(Config{Deny: []string{"evil.example"}, Allow: nil}, newFakeRouter("a.example"), noDNS{}, nil)
 	var se *stanza.Error
