@@ -156,9 +156,10 @@ log "dormouse $DDOM (c2s $D_C2S, s2s $DIP:5269), prosody $PDOM (c2s $P_C2S, s2s 
 
 unset PYTHONPATH PYTHONHOME
 export PYTHONDONTWRITEBYTECODE=1 XMPP_HOST=127.0.0.1 XMPP_DOMAIN=$DDOM
-export DORMOUSE_DOMAIN=$DDOM PROSODY_DOMAIN=$PDOM DORMOUSE_C2S_PORT=$D_C2S PROSODY_C2S_PORT=$P_C2S
+export INTEROP_DORMOUSE_DOMAIN=$DDOM INTEROP_PROSODY_DOMAIN=$PDOM INTEROP_DORMOUSE_C2S_PORT=$D_C2S INTEROP_PROSODY_C2S_PORT=$P_C2S
 export ALICE_PASSWORD BOB_PASSWORD
 timeout -k 5 60 "$PY" "$HERE/s2s_prosody.py"
+"$WORK/dormouse" s2s status -config dormouse.toml
 grep -q 'outgoing stream established.*domain=prosody.test auth=sasl-external' dormouse.log ||
 	{ log "the stream to Prosody did not use SASL EXTERNAL"; exit 1; }
 grep -q 'incoming stream authenticated.*authenticated=prosody.test auth=sasl-external' dormouse.log ||

@@ -3,13 +3,13 @@
 on Prosody, two servers joined by server-to-server streams over TLS with
 certificates from a private CA (started by interop/s2s.sh).
 
-- alice@DORMOUSE_DOMAIN -> bob@PROSODY_DOMAIN chat message, and the reply;
+- alice@INTEROP_DORMOUSE_DOMAIN -> bob@INTEROP_PROSODY_DOMAIN chat message, and the reply;
 - a presence subscription alice -> bob, approved: alice gets 'subscribed'
   and bob's presence (RFC 6121 §3.1);
 - XEP-0199 pings to the other server, both ways (IQ round trips).
 
-Environment: XMPP_HOST, DORMOUSE_DOMAIN, DORMOUSE_C2S_PORT, PROSODY_DOMAIN,
-PROSODY_C2S_PORT, ALICE_PASSWORD, BOB_PASSWORD.
+Environment: XMPP_HOST, INTEROP_DORMOUSE_DOMAIN, INTEROP_DORMOUSE_C2S_PORT, INTEROP_PROSODY_DOMAIN,
+INTEROP_PROSODY_C2S_PORT, ALICE_PASSWORD, BOB_PASSWORD.
 """
 
 import asyncio
@@ -30,12 +30,12 @@ class FedClient(Client):
 
 
 async def test():
-    ddom, pdom = env('DORMOUSE_DOMAIN'), env('PROSODY_DOMAIN')
+    ddom, pdom = env('INTEROP_DORMOUSE_DOMAIN'), env('INTEROP_PROSODY_DOMAIN')
     ajid, bjid = f'alice@{ddom}', f'bob@{pdom}'
     a = FedClient(ajid, env('ALICE_PASSWORD'), plugins=('xep_0199',))
     b = FedClient(bjid, env('BOB_PASSWORD'), plugins=('xep_0199',))
-    await a.start_at(int(env('DORMOUSE_C2S_PORT')))
-    await b.start_at(int(env('PROSODY_C2S_PORT')))
+    await a.start_at(int(env('INTEROP_DORMOUSE_C2S_PORT')))
+    await b.start_at(int(env('INTEROP_PROSODY_C2S_PORT')))
     try:
         a.send_presence()
         b.send_presence()

@@ -6,7 +6,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"text/tabwriter"
+	"time"
 
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/router"
@@ -117,4 +120,36 @@ func (s *Server) registerS2SMetrics() {
 			}
 			return out
 		})
+}
+
+// serveS2SStatus lists the server-to-server streams, one per line
+// (dormouse s2s status).
+func (s *Server) serveS2SStatus(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.S2S == nil {
+		fmt.Fprintln(w, "federation is disabled ([s2s] enabled = false)")
+		return
+	}
+	streams := s.S2S.Streams()
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DIR\tLOCAL\tREMOTE\tAUTH\tTLS\tSINCE\tPEER")
+	for _, st := range streams {
+		auth := st.Auth
+		if auth == "" {
+			auth = "(setting up)"
+		}
+		tlsv := st.TLS
+		if st.DirectTLS {
+			tlsv += " direct"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Direction, st.Local, st.Remote, auth, tlsv,
+			st.Since.UTC().Format(time.RFC3339), st.Addr)
+	}
+	tw.Flush()
+	sn := s.S2S.Snapshot()
+	fmt.Fprintf(w, "%d stream(s); stanzas in %d, out %d; failures:", len(streams), sn.StanzasIn, sn.StanzasOut)
+	for i, n := range sn.Failures {
+		fmt.Fprintf(w, " %s %d", s2s.ReasonNames[i], n)
+	}
+	fmt.Fprintln(w)
 }

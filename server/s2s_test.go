@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,7 +75,7 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = ""
 	cfg.Components.Listen = ""
-	cfg.Admin.Listen = ""
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.S2S.TLSListen = "127.0.0.1:0"
 	cfg.S2S.CAFile = ca.File
@@ -189,6 +191,13 @@ func TestS2SFederation(t *testing.T) {
 			if st.Auth != s2s.AuthExternal {
 				t.Errorf("%s: stream %+v not authenticated with SASL EXTERNAL", ts.cfg.Domain, st)
 			}
+		}
+	}
+	// The admin listener lists the streams (dormouse s2s status).
+	status := httpGet(t, "http://"+a.addr(server.ListenerAdmin)+"/s2s")
+	for _, w := range []string{"out  a.example  b.example  sasl-external  TLS 1.3 direct", "in   a.example  b.example  sasl-external", "2 stream(s)"} {
+		if !strings.Contains(status, w) {
+			t.Errorf("GET /s2s does not show %q:\n%s", w, status)
 		}
 	}
 	if out := outStreams(a, "b.example"); out != 1 {
@@ -378,4 +387,18 @@ func TestS2SCheck(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "tcp failure") || len(steps) != 2 || !strings.Contains(steps[1], "FAILED") {
 		t.Fatalf("check of a server that is not there: %v %q", err, steps)
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(b)
 }

@@ -51,6 +51,7 @@ func commands() []command {
 		mamPurgeCommand(),
 		pushDevicesCommand(),
 		s2sCheckCommand(),
+		s2sStatusCommand(),
 		versionCommand(),
 		helpCommand(),
 	}

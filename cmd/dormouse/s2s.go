@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -47,6 +50,40 @@ func s2sCheckCommand() command {
 				}
 				fmt.Fprintln(inv.stdout, "OK")
 				return nil
+			}
+		},
+	}
+}
+
+// s2sStatusCommand: "dormouse s2s status" lists the running server's
+// server-to-server streams, from the admin listener (GET /s2s).
+func s2sStatusCommand() command {
+	return command{
+		name: "s2s status", summary: "list the running server's federation streams",
+		setup: func(*flag.FlagSet) runFunc {
+			return func(inv *invocation) error {
+				addr := inv.cfg.Admin.Listen
+				if addr == "" {
+					return fmt.Errorf("admin.listen is empty: the status comes from the admin listener")
+				}
+				host, port, err := net.SplitHostPort(addr)
+				if err != nil {
+					return err
+				}
+				if host == "" || host == "0.0.0.0" || host == "::" {
+					host = "127.0.0.1"
+				}
+				c := &http.Client{Timeout: 10 * time.Second}
+				resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/s2s")
+				if err != nil {
+					return fmt.Errorf("is the server running? %w", err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("GET /s2s: %s", resp.Status)
+				}
+				_, err = io.Copy(inv.stdout, resp.Body)
+				return err
 			}
 		},
 	}
