@@ -305,15 +305,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	outs := make([]*outStream, 0, len(s.out))
-	for _, o := range s.out {
-		outs = append(outs, o)
-	}
-	ins := make([]*inStream, 0, len(s.in))
-	for i := range s.in {
-		ins = append(ins, i)
-	}
 	s.mu.Unlock()
+	outs, ins := s.streams()
 	for _, o := range outs {
 		o.stop()
 	}
@@ -326,8 +319,35 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// Out of time: cut the connections still open.
+		outs, ins := s.streams()
+		for _, o := range outs {
+			o.mu.Lock()
+			if o.c != nil {
+				o.c.nc.Close()
+			}
+			o.mu.Unlock()
+		}
+		for _, i := range ins {
+			i.c.nc.Close()
+		}
 		return ctx.Err()
 	}
+}
+
+// streams returns the current streams.
+func (s *Service) streams() ([]*outStream, []*inStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	outs := make([]*outStream, 0, len(s.out))
+	for _, o := range s.out {
+		outs = append(outs, o)
+	}
+	ins := make([]*inStream, 0, len(s.in))
+	for i := range s.in {
+		ins = append(ins, i)
+	}
+	return outs, ins
 }
 
 // StreamInfo describes one stream for status output.
@@ -344,16 +364,7 @@ type StreamInfo struct {
 
 // Streams lists the current streams, outgoing first, by domain.
 func (s *Service) Streams() []StreamInfo {
-	s.mu.Lock()
-	outs := make([]*outStream, 0, len(s.out))
-	for _, o := range s.out {
-		outs = append(outs, o)
-	}
-	ins := make([]*inStream, 0, len(s.in))
-	for i := range s.in {
-		ins = append(ins, i)
-	}
-	s.mu.Unlock()
+	outs, ins := s.streams()
 	var out []StreamInfo
 	for _, o := range outs {
 		out = append(out, o.info())

@@ -13,6 +13,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/server"
 	"dormouse.im/dormouse/sql/sqltest"
 	"dormouse.im/dormouse/xml"
@@ -51,12 +52,19 @@ func start(t *testing.T, mod func(*config.Config)) *testServer {
 
 func startWith(t *testing.T, cfg config.Config) *testServer {
 	t.Helper()
+	return startWithResolver(t, cfg, nil)
+}
+
+// startWithResolver starts a server whose federation resolves domains
+// with resolver (nil: the system's).
+func startWithResolver(t *testing.T, cfg config.Config, resolver s2s.Resolver) *testServer {
+	t.Helper()
 	level := slog.LevelWarn
 	if testing.Verbose() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	srv, err := server.New(context.Background(), cfg, "test", log)
+	srv, err := server.NewWithResolver(context.Background(), cfg, "test", resolver, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -65,8 +64,9 @@ func (d *fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, er
 	return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}}, nil
 }
 
-// fedServer starts a server for domain with a certificate from ca (nil:
-// self-signed by itself) and federation on loopback.
+// fedServer starts a server for domain (and push.domain) with a
+// certificate issued by certCA, trusting the peers that ca issued
+// certificates to, with federation on loopback resolved by dns.
 func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dns *fakeDNS, mod func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()
@@ -88,25 +88,9 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.NewWithResolver(context.Background(), cfg, "test", dns, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, t: t, cfg: cfg}
-	t.Cleanup(func() { ts.stop() })
-	dns.set(domain, srv.Addr(server.ListenerS2S), nil)
+	ts := startWithResolver(t, cfg, dns)
+	dns.set(domain, ts.Addr(server.ListenerS2S), nil)
 	return ts
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	level := slog.LevelWarn
-	if testing.Verbose() {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 // fedUser creates name@domain and logs it in.
