@@ -64,6 +64,9 @@ check() {
 	if [[ -n $(under "$d" "sql") && -z $(under "$p" "sql server cmd bench") ]]; then
 		violation "$p $kind $d (only server, cmd and bench open storage)"
 	fi
+	if [[ $d == metrics && -z $(under "$p" "server cmd") ]]; then
+		violation "$p $kind metrics (only server wires metrics; see docs/ARCHITECTURE.md, Metrics)"
+	fi
 	return 0
 }
 

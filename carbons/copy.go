@@ -99,7 +99,7 @@ type wrapperElements struct {
 func newWrapper(local string, st *stanza.Stanza) *wrapperElements {
 	w := &wrapperElements{}
 	w.forwardedC[0].El = st.El
-	w.forwarded = xml.Element{Name: xml.Name{Space: NSForward, Local: "forwarded"}, Children: w.forwardedC[:]}
+	w.forwarded = xml.Element{Name: xml.Name{Space: stanza.NSForward, Local: "forwarded"}, Children: w.forwardedC[:]}
 	w.wrapperC[0].El = &w.forwarded
 	w.wrapper = xml.Element{Name: xml.Name{Space: NS, Local: local}, Children: w.wrapperC[:]}
 	return w

@@ -73,7 +73,7 @@ func (e *env) twoUsers() (a, ab, b1, b2 *routertest.Recorder) {
 // carbon returns the wrapper name of a carbon ("sent" or "received"), or
 // "" if st is not one.
 func carbon(st *stanza.Stanza) string {
-	if c := st.El.Child(carbons.NS, ""); c != nil && c.Child(carbons.NSForward, "forwarded") != nil {
+	if c := st.El.Child(carbons.NS, ""); c != nil && c.Child(stanza.NSForward, "forwarded") != nil {
 		return c.Name.Local
 	}
 	return ""
@@ -82,7 +82,7 @@ func carbon(st *stanza.Stanza) string {
 // forwarded returns the message inside a carbon.
 func forwarded(t *testing.T, st *stanza.Stanza) *xml.Element {
 	t.Helper()
-	m := st.El.Child(carbons.NS, "").Child(carbons.NSForward, "forwarded").Child(stanza.NSClient, "message")
+	m := st.El.Child(carbons.NS, "").Child(stanza.NSForward, "forwarded").Child(stanza.NSClient, "message")
 	if m == nil {
 		t.Fatalf("no forwarded message in %s", st)
 	}

@@ -10,24 +10,14 @@ import (
 
 // Namespaces.
 const (
-	NS        = "urn:xmpp:carbons:2"       // protocol and disco#info feature
-	NSRules   = "urn:xmpp:carbons:rules:0" // disco#info feature: §6's recommended rules are followed
-	NSForward = "urn:xmpp:forward:0"       // XEP-0297, the wrapper of a copy
+	NS      = stanza.NSCarbons           // protocol and disco#info feature
+	NSRules = "urn:xmpp:carbons:rules:0" // disco#info feature: §6's recommended rules are followed
 )
 
-// Namespaces of the payloads that decide whether a message is copied. They
-// are not exported: other features define their own (features do not import
-// each other).
-const (
-	nsHints       = "urn:xmpp:hints"                        // XEP-0334 <no-copy/>
-	nsChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
-	nsReceipts    = "urn:xmpp:receipts"                     // XEP-0184
-	nsChatMarkers = "urn:xmpp:chat-markers:0"               // XEP-0333
-	nsJingleMsg   = "urn:xmpp:jingle-message:0"             // XEP-0353
-	nsConference  = "jabber:x:conference"                   // XEP-0249 direct invitation
-	nsMUCUser     = "http://jabber.org/protocol/muc#user"   // XEP-0045
-	nsMAMPrefix   = "urn:xmpp:mam:"                         // XEP-0313 results (urn:xmpp:mam:2 and older)
-)
+// nsMAMPrefix starts the namespaces of XEP-0313 results (urn:xmpp:mam:2
+// and older). The other payloads that decide whether a message is copied
+// have their namespaces in package stanza.
+const nsMAMPrefix = "urn:xmpp:mam:"
 
 // payload is what the eligibility rules need to know about a message's
 // children, found in one pass.
@@ -60,20 +50,20 @@ func scan(el *xml.Element) payload {
 			case "sent", "received":
 				p.carbon = true
 			}
-		case nsHints:
+		case stanza.NSHints:
 			if c.Name.Local == "no-copy" {
 				p.noCopy = true
 			}
-		case nsChatStates, nsReceipts, nsChatMarkers, nsJingleMsg:
+		case stanza.NSChatStates, stanza.NSReceipts, stanza.NSChatMarkers, stanza.NSJingleMsg:
 			p.im = true
-		case nsConference:
+		case stanza.NSConference:
 			if c.Name.Local == "x" {
 				p.im = true // direct invitation
 			}
-		case nsMUCUser:
+		case stanza.NSMUCUser:
 			if c.Name.Local == "x" {
 				p.mucUser = true
-				if c.Child(nsMUCUser, "invite") != nil {
+				if c.Child(stanza.NSMUCUser, "invite") != nil {
 					p.im = true // mediated invitation
 				}
 			}

@@ -31,6 +31,7 @@
 // The server's answer and its XEP-0115 verification string are computed
 // once, from the Mux, the first time they are needed (a query, or a call to
 // CapsElement or Ver). Every feature must therefore be registered before
-// the first of those: cmd registers all features, then calls CapsElement for
-// the stream features, then starts listening.
+// the first of those: package server (server/features.go) registers all
+// features, then calls CapsElement for the stream features, then starts
+// listening.
 package disco

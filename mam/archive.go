@@ -90,7 +90,7 @@ func (s *Service) archive(ctx context.Context, rt *router.Routing) error {
 		c = st.Copy()
 	}
 	body := ""
-	if !encrypted(st.El) {
+	if !stanza.Encrypted(st.El) { // an encrypted message's body is a fallback text
 		body = st.Body()
 	}
 	originID := ""
@@ -180,7 +180,7 @@ func worthArchiving(st *stanza.Stanza) bool {
 			continue
 		}
 		switch e.Name.Space {
-		case NSHints:
+		case stanza.NSHints:
 			switch e.Name.Local {
 			case "no-store", "no-permanent-store":
 				return false
@@ -191,25 +191,13 @@ func worthArchiving(st *stanza.Stanza) bool {
 			if e.Name.Local == "body" && e.Text() != "" {
 				keep = true
 			}
-		case NSOMEMOLegacy, NSOMEMO, NSPGPLegacy, NSOpenPGP:
-			keep = true
-		}
-	}
-	return keep
-}
-
-// encrypted reports whether el carries an end-to-end encrypted payload (its
-// body, if any, is a fallback text, not the message).
-func encrypted(el *xml.Element) bool {
-	for _, n := range el.Children {
-		if e := n.El; e != nil {
-			switch e.Name.Space {
-			case NSOMEMOLegacy, NSOMEMO, NSPGPLegacy, NSOpenPGP:
-				return true
+		default:
+			if stanza.EncryptedPayload(e) {
+				keep = true
 			}
 		}
 	}
-	return false
+	return keep
 }
 
 // claimsArchive reports whether a stanza-id element names one of the local

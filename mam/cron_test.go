@@ -49,7 +49,7 @@ func TestStartRetention(t *testing.T) {
 }
 
 func ExampleService_StartRetention() {
-	svc := mam.New(mamtest.New(), nil, mam.Config{}, nil)
+	svc := mam.New(mam.Config{}, mamtest.New(), nil, nil)
 	// mam.purge_schedule and mam.expire_after: every day at 03:30:00,
 	// delete what is older than a year.
 	stop, err := svc.StartRetention("0 30 3 * * *", 365*24*time.Hour)

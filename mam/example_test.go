@@ -11,22 +11,22 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// rosterStub stands for cmd's adapter of roster.Store to mam.Roster.
+// rosterStub stands for the server's adapter of roster.Store to mam.Roster.
 type rosterStub struct{}
 
 func (rosterStub) InRoster(context.Context, jid.JID, jid.JID) (bool, error) { return false, nil }
 
-// Wiring the archive, as cmd does: a store (sql.Stores.MAM in the server),
-// the router, the configuration, then Register (and the retention job:
-// see Service.StartRetention).
+// Wiring the archive, as package server does: the configuration, a store
+// (sql.Stores.MAM in the server), the router, then Register (and the
+// retention job: see Service.StartRetention).
 func Example() {
 	mux := router.NewMux()
 	r := router.New([]string{"example.org"}, mux, slog.New(slog.DiscardHandler))
-	svc := mam.New(mamtest.New(), r, mam.Config{
+	svc := mam.New(mam.Config{
 		Default: mam.PrefAlways, // mam.default
 		MaxPage: 50,             // mam.max_page
 		Roster:  rosterStub{},
-	}, nil)
+	}, mamtest.New(), r, nil)
 	svc.Register(mux)
 	fmt.Println(mux.Features(router.ToAccount))
 	// Output: [urn:xmpp:mam:2 urn:xmpp:mam:2#extended urn:xmpp:sid:0]

@@ -163,7 +163,7 @@ func newEnvStore(t testing.TB, backend string, store mam.Store, mem *mamtest.Mem
 		acc[u] = true
 	}
 	e.r.SetAccounts(acc)
-	e.svc = mam.New(store, e.r, cfg, h.Log)
+	e.svc = mam.New(cfg, store, e.r, h.Log)
 	e.svc.Register(e.mux)
 	return e
 }
@@ -265,7 +265,7 @@ func (e *env) parseAnswer(got []*stanza.Stanza) fin {
 				e.t.Fatalf("result after the IQ answer: %s", st)
 			}
 			r := st.El.Child(mam.NS, "result")
-			fw := r.Child(mam.NSForward, "forwarded")
+			fw := r.Child(stanza.NSForward, "forwarded")
 			res := result{
 				queryID: r.AttrValue("queryid"), id: r.AttrValue("id"),
 				stamp: fw.Child(stanza.NSDelay, "delay").AttrValue("stamp"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/router"
@@ -22,27 +23,12 @@ const (
 	NSSID = "urn:xmpp:sid:0"
 	// NSRSM is XEP-0059 Result Set Management.
 	NSRSM = "http://jabber.org/protocol/rsm"
-	// NSForward is XEP-0297 Stanza Forwarding.
-	NSForward = "urn:xmpp:forward:0"
-	// NSData is XEP-0004 Data Forms.
-	NSData = "jabber:x:data"
 	// NSXDataValidate is XEP-0122 Data Forms Validation.
 	NSXDataValidate = "http://jabber.org/protocol/xdata-validate"
 	// NSFulltext is the namespace of the Clark-notation full-text search
 	// field {urn:xmpp:fulltext:0}fulltext (XEP-0431); also a disco
 	// feature, advertised only when the store supports it.
 	NSFulltext = "urn:xmpp:fulltext:0"
-	// NSHints is XEP-0334 Message Processing Hints.
-	NSHints = "urn:xmpp:hints"
-)
-
-// Namespaces of the encrypted payloads that make a body-less message worth
-// archiving.
-const (
-	NSOMEMOLegacy = "eu.siacs.conversations.axolotl" // XEP-0384 up to 0.3 (Conversations)
-	NSOMEMO       = "urn:xmpp:omemo:2"               // XEP-0384
-	NSPGPLegacy   = "jabber:x:encrypted"             // XEP-0027
-	NSOpenPGP     = "urn:xmpp:openpgp:0"             // XEP-0373
 )
 
 // FulltextField is the query form field for full-text search.
@@ -100,18 +86,16 @@ type Config struct {
 	// Now is the clock for archive stamps, ids and retention; nil means
 	// time.Now.
 	Now func() time.Time
-	// Metrics, if set, receives archive writes and query timings.
+	// Metrics, if set, receives storage and query timings. (Counts:
+	// Stats.)
 	Metrics Metrics
 }
 
-// Metrics receives the service's measurements; *metrics.Metrics
-// implements it.
+// Metrics receives the service's timings; *metrics.Metrics implements it.
 type Metrics interface {
 	// StorageDone reports one storage operation ("archive_append", one
 	// group commit; "mam_query", one page): its duration and result.
 	StorageDone(op string, d time.Duration, err error)
-	// Archived counts n messages written to archives.
-	Archived(n int)
 	// MAMQueried reports the time to answer one archive query.
 	MAMQueried(d time.Duration)
 }
@@ -120,8 +104,15 @@ type Metrics interface {
 type noMetrics struct{}
 
 func (noMetrics) StorageDone(string, time.Duration, error) {}
-func (noMetrics) Archived(int)                             {}
 func (noMetrics) MAMQueried(time.Duration)                 {}
+
+// Stats counts the service's work since it started, for metrics.
+type Stats struct {
+	Archived uint64 // messages written to archives (a message between two local users counts twice)
+}
+
+// Stats returns the counts.
+func (s *Service) Stats() Stats { return Stats{Archived: s.archived.Load()} }
 
 // Roster tells whether contact (compared as a bare JID) is in user's
 // roster. The server (package server) adapts the roster store to it.
@@ -133,7 +124,7 @@ type Roster interface {
 // safe for concurrent use.
 type Service struct {
 	store Store
-	r     *router.Router
+	r     *router.Router // concrete: the archive hook runs for every message, and strings passed to an interface method escape to the heap
 	cfg   Config
 	log   *slog.Logger
 
@@ -142,11 +133,13 @@ type Service struct {
 	queries querySlots // bounds concurrent queries per user
 	prefs   prefsCache // archiving preferences of recent users
 	failLog rateLimit  // archiving failures logged at most once a second
+
+	archived atomic.Uint64 // Stats
 }
 
 // New returns an archive service that keeps messages in store and sends
 // query results through r. log may be nil.
-func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
+func New(cfg Config, store Store, r *router.Router, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -194,13 +187,14 @@ func (s *Service) append(ctx context.Context, msgs []Message) error {
 	err := s.store.Append(ctx, msgs)
 	s.cfg.Metrics.StorageDone("archive_append", time.Since(start), err)
 	if err == nil {
-		s.cfg.Metrics.Archived(len(msgs))
+		s.archived.Add(uint64(len(msgs)))
 	}
 	return err
 }
 
 // ValidateDefault reports whether d is a valid archiving default ("" is
-// accepted and means PrefAlways), for the configuration's validation (package config).
+// accepted and means PrefAlways), for the validation of the configuration
+// (package config).
 func ValidateDefault(d string) error {
 	switch d {
 	case "", PrefAlways, PrefRoster, PrefNever:

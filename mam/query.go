@@ -58,7 +58,7 @@ func parseRequest(el *xml.Element, fulltext bool) (*request, error) {
 	var form *xml.Element
 	for _, c := range el.Elements() {
 		switch {
-		case c.Name.Space == NSData && c.Name.Local == "x":
+		case c.Name.Space == stanza.NSData && c.Name.Local == "x":
 			if form != nil {
 				return nil, badRequest("more than one data form")
 			}
@@ -86,7 +86,7 @@ func (q *request) parseForm(x *xml.Element, fulltext bool) error {
 		return badRequest("the query form must be of type submit")
 	}
 	seen := map[string]bool{}
-	for _, f := range x.ChildrenNamed(NSData, "field") {
+	for _, f := range x.ChildrenNamed(stanza.NSData, "field") {
 		name, ok := f.LookupAttr("var")
 		if !ok || name == "" {
 			return badRequest("a form field has no var")
@@ -96,7 +96,7 @@ func (q *request) parseForm(x *xml.Element, fulltext bool) error {
 		}
 		seen[name] = true
 		var values []string
-		for _, v := range f.ChildrenNamed(NSData, "value") {
+		for _, v := range f.ChildrenNamed(stanza.NSData, "value") {
 			values = append(values, v.Text())
 		}
 		single := func() (string, error) {
@@ -364,7 +364,7 @@ func (s *Service) resultMessage(ctx context.Context, owner, to jid.JID, queryID 
 	r := xml.NewElement(NS, "result")
 	r.SetAttr("queryid", queryID)
 	r.SetAttr("id", FormatID(m.ID))
-	f := xml.NewElement(NSForward, "forwarded")
+	f := xml.NewElement(stanza.NSForward, "forwarded")
 	f.AddChild(stanza.Delay("", FormatStamp(m.Stamp)))
 	orig, err := xml.Parse(m.Stanza, stanza.NSClient)
 	if err != nil {
@@ -409,13 +409,13 @@ func finElement(page Page, q Query) *xml.Element {
 
 // form is the query form (XEP-0313 §4.1.5).
 func (s *Service) form() *xml.Element {
-	x := xml.NewElement(NSData, "x", "type", "form")
+	x := xml.NewElement(stanza.NSData, "x", "type", "form")
 	field := func(typ, name string) *xml.Element {
-		f := xml.NewElement(NSData, "field", "type", typ, "var", name)
+		f := xml.NewElement(stanza.NSData, "field", "type", typ, "var", name)
 		x.AddChild(f)
 		return f
 	}
-	field("hidden", "FORM_TYPE").AddChild(xml.NewElement(NSData, "value").AddText(NS))
+	field("hidden", "FORM_TYPE").AddChild(xml.NewElement(stanza.NSData, "value").AddText(NS))
 	field("jid-single", "with")
 	field("text-single", "start")
 	field("text-single", "end")

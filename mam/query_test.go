@@ -403,14 +403,14 @@ func TestForm(t *testing.T) {
 			if len(got) != 1 || got[0].Type != stanza.TypeResult {
 				t.Fatalf("form: %v", got)
 			}
-			x := got[0].El.Child(mam.NS, "query").Child(mam.NSData, "x")
+			x := got[0].El.Child(mam.NS, "query").Child(stanza.NSData, "x")
 			if x.AttrValue("type") != "form" {
 				t.Errorf("form type %q", x.AttrValue("type"))
 			}
 			fields := map[string]string{}
-			for _, f := range x.ChildrenNamed(mam.NSData, "field") {
+			for _, f := range x.ChildrenNamed(stanza.NSData, "field") {
 				fields[f.AttrValue("var")] = f.AttrValue("type")
-				if f.Child(mam.NSData, "required") != nil {
+				if f.Child(stanza.NSData, "required") != nil {
 					t.Errorf("field %s is required (XEP-0313 §4.1: must not be)", f.AttrValue("var"))
 				}
 			}

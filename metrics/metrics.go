@@ -1,7 +1,15 @@
 // Package metrics exposes the server's Prometheus metrics on the admin
-// listener. It owns a private registry (no global state): features and
-// connection layers report through small interfaces they define, and
-// server wires them to a Metrics value.
+// listener. It owns a private registry (no global state). No other package
+// imports it; package server wires them to it, in one style:
+//
+//   - counts and gauges are kept by the package that does the work (atomic
+//     counters, or a walk over its state) and read at scrape time:
+//     server registers them with CounterFunc, CounterVecFunc, GaugeFunc
+//     and GaugeGroup (session.Stats and Census, offline.Stats, mam.Stats);
+//   - durations, which a histogram must see one by one, are pushed through
+//     a small interface the package defines (router.Observer,
+//     session.Metrics, offline.Metrics, mam.Metrics), which Metrics
+//     implements.
 package metrics
 
 import (
@@ -21,10 +29,7 @@ type Metrics struct {
 	routeSeconds   *prometheus.HistogramVec // kind
 	storageSeconds *prometheus.HistogramVec // op
 	storageErrors  *prometheus.CounterVec   // op
-	offline        *prometheus.CounterVec   // event: stored, delivered
-	archived       prometheus.Counter
 	mamQuery       prometheus.Histogram
-	logins         *prometheus.CounterVec // result: success, failure
 	pushes         *prometheus.CounterVec // outcome
 	pushLatency    prometheus.Histogram
 }
@@ -58,23 +63,11 @@ func New() *Metrics {
 		Namespace: "dormouse", Name: "storage_errors_total",
 		Help: "Storage operations that failed, by operation.",
 	}, []string{"op"})
-	m.offline = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "dormouse", Name: "offline_messages_total",
-		Help: "Offline messages (XEP-0160) stored and delivered.",
-	}, []string{"event"})
-	m.archived = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "dormouse", Name: "archived_messages_total",
-		Help: "Messages written to archives (XEP-0313); a message between two local users counts twice.",
-	})
 	m.mamQuery = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Name: "mam_query_duration_seconds",
 		Help:    "Time to answer one archive query (XEP-0313), from the request to the last result queued.",
 		Buckets: latencyBuckets(),
 	})
-	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "dormouse", Name: "logins_total",
-		Help: "SASL authentications of client streams, by result (success, failure).",
-	}, []string{"result"})
 	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Name: "push_publishes_total",
 		Help: "Push notifications (XEP-0357) published to app servers, by outcome (ok, rejected, wait, timeout, remote-server-not-found, error).",
@@ -84,14 +77,7 @@ func New() *Metrics {
 		Help:    "Time from the stanza that causes a push notification to its publish leaving for the app server (coalesced and retried publishes included).",
 		Buckets: append(latencyBuckets(), 2.5, 10, 60, 600),
 	})
-	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors,
-		m.offline, m.archived, m.mamQuery, m.logins, m.pushes, m.pushLatency)
-	for _, r := range []string{"success", "failure"} {
-		m.logins.WithLabelValues(r) // present from the start, at 0
-	}
-	for _, e := range []string{"stored", "delivered"} {
-		m.offline.WithLabelValues(e)
-	}
+	m.reg.MustRegister(m.stanzasRouted, m.routeSeconds, m.storageSeconds, m.storageErrors, m.mamQuery, m.pushes, m.pushLatency)
 	return m
 }
 
@@ -104,32 +90,15 @@ func (m *Metrics) StorageDone(op string, d time.Duration, err error) {
 	}
 }
 
-// OfflineStored counts one message stored offline.
-func (m *Metrics) OfflineStored() { m.offline.WithLabelValues("stored").Inc() }
-
-// OfflineDelivered counts n offline messages delivered.
-func (m *Metrics) OfflineDelivered(n int) { m.offline.WithLabelValues("delivered").Add(float64(n)) }
-
-// Archived counts n messages written to archives.
-func (m *Metrics) Archived(n int) { m.archived.Add(float64(n)) }
-
 // MAMQueried records the duration of one archive query.
 func (m *Metrics) MAMQueried(d time.Duration) { m.mamQuery.Observe(d.Seconds()) }
 
 // PushSent records the latency of one push notification publish.
 func (m *Metrics) PushSent(d time.Duration) { m.pushLatency.Observe(d.Seconds()) }
 
-// PushOutcome counts one push notification publish by outcome.
+// PushOutcome counts one push notification publish by outcome. (The one
+// count pushed rather than read at scrape time; see the package doc.)
 func (m *Metrics) PushOutcome(outcome string) { m.pushes.WithLabelValues(outcome).Inc() }
-
-// Login counts one SASL authentication by its result.
-func (m *Metrics) Login(success bool) {
-	r := "failure"
-	if success {
-		r = "success"
-	}
-	m.logins.WithLabelValues(r).Inc()
-}
 
 // Routed records one routed stanza (implements router.Observer).
 func (m *Metrics) Routed(kind string, d time.Duration) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/internal/keylock"
@@ -17,21 +18,6 @@ import (
 // Feature is the disco#info feature advertised for offline storage
 // (XEP-0160's short name, as Prosody and ejabberd advertise it).
 const Feature = "msgoffline"
-
-// Namespaces of the payloads that decide whether a message is kept.
-const (
-	NSHints       = stanza.NSHints
-	NSChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
-	NSReceipts    = stanza.NSReceipts
-	NSChatMarkers = stanza.NSChatMarkers
-	NSJingleMsg   = stanza.NSJingleMsg
-	NSConference  = stanza.NSConference
-	NSMUCUser     = stanza.NSMUCUser
-	NSOMEMOLegacy = stanza.NSOMEMOLegacy
-	NSOMEMO       = stanza.NSOMEMO
-	NSPGPLegacy   = stanza.NSPGPLegacy
-	NSOpenPGP     = stanza.NSOpenPGP
-)
 
 // delayReason is the natural-language reason in the <delay/> element.
 const delayReason = "Offline Storage"
@@ -64,42 +50,57 @@ type Config struct {
 	Now func() time.Time
 	// Events, if set, is told about every stored message.
 	Events Events
-	// Metrics, if set, receives counts and storage timings.
+	// Metrics, if set, receives storage timings. (Counts: Stats.)
 	Metrics Metrics
 }
 
-// Metrics receives the service's measurements; *metrics.Metrics
-// implements it.
+// Metrics receives the service's timings; *metrics.Metrics implements it.
 type Metrics interface {
 	// StorageDone reports one storage operation ("offline_store",
 	// "offline_load", "offline_delete"): its duration and result.
 	StorageDone(op string, d time.Duration, err error)
-	// OfflineStored counts one stored message.
-	OfflineStored()
-	// OfflineDelivered counts n delivered messages.
-	OfflineDelivered(n int)
 }
 
 // noMetrics is Metrics when none is configured.
 type noMetrics struct{}
 
 func (noMetrics) StorageDone(string, time.Duration, error) {}
-func (noMetrics) OfflineStored()                           {}
-func (noMetrics) OfflineDelivered(int)                     {}
+
+// Stats counts the service's work since it started, for metrics.
+type Stats struct {
+	Stored    uint64 // messages stored
+	Delivered uint64 // stored messages delivered (and deleted)
+}
+
+// Stats returns the counts.
+func (s *Service) Stats() Stats {
+	return Stats{Stored: s.stored.Load(), Delivered: s.delivered.Load()}
+}
+
+// Router is what the service needs from the router; *router.Router
+// implements it.
+type Router interface {
+	// Resources returns snapshots of the bound resources of a bare JID.
+	Resources(bare jid.JID) []router.Resource
+	// Resource returns a snapshot of one bound resource.
+	Resource(full jid.JID) (router.Resource, bool)
+}
 
 // Service stores and delivers offline messages. Its methods are safe for
 // concurrent use.
 type Service struct {
 	store Store
-	r     *router.Router
+	r     Router
 	cfg   Config
 	log   *slog.Logger
 
 	locks keylock.Map // serializes delivery per user
+
+	stored, delivered atomic.Uint64 // Stats
 }
 
 // New returns an offline service keeping messages in store.
-func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
+func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
 	if cfg.MaxMessages == 0 {
 		cfg.MaxMessages = DefaultMaxMessages
 	}
@@ -183,7 +184,7 @@ func (s *Service) put(ctx context.Context, st *stanza.Stanza) error {
 	if err != nil {
 		return fmt.Errorf("offline: store for %s: %w", user.String(), err)
 	}
-	s.cfg.Metrics.OfflineStored()
+	s.stored.Add(1)
 	if s.cfg.Events != nil {
 		s.cfg.Events.MessageStored(ctx, user, st)
 	}
@@ -247,7 +248,7 @@ func (s *Service) Deliver(ctx context.Context, full jid.JID) {
 				s.log.Error("deleting delivered offline messages failed", "user", user, "err", err)
 				return
 			}
-			s.cfg.Metrics.OfflineDelivered(len(done))
+			s.delivered.Add(uint64(len(done)))
 		}
 		if stopped || len(msgs) < deliveryPage {
 			return
@@ -304,13 +305,13 @@ func classify(st *stanza.Stanza) verdict {
 		return verdictDrop // RFC 6121 §8.5.2: never stored
 	}
 	el := st.El
-	if el.Child(NSHints, "no-store") != nil || el.Child(NSHints, "no-storage") != nil {
+	if el.Child(stanza.NSHints, "no-store") != nil || el.Child(stanza.NSHints, "no-storage") != nil {
 		return verdictDrop
 	}
 	if worthKeeping(st) {
 		return verdictKeep
 	}
-	if el.Child(NSChatStates, "") != nil {
+	if el.Child(stanza.NSChatStates, "") != nil {
 		return verdictDrop
 	}
 	return verdictBounce

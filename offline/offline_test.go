@@ -77,7 +77,7 @@ func newEnv(t *testing.T, cfg offline.Config) *env {
 	}
 	cfg.Events = e.events
 	e.Router.SetAccounts(accountChecker{e.stores.Accounts})
-	e.svc = offline.New(e.stores.Offline, e.Router, cfg, e.Log)
+	e.svc = offline.New(cfg, e.stores.Offline, e.Router, e.Log)
 	e.svc.Register(e.Mux)
 	return e
 }
@@ -421,7 +421,7 @@ func TestDeliverySerialized(t *testing.T) {
 	store := &slowStore{inner: stores.Offline, second: make(chan struct{})}
 	h := routertest.New(t, "localhost")
 	r := h.Router
-	offline.New(store, r, offline.Config{}, h.Log).Register(h.Mux)
+	offline.New(offline.Config{}, store, r, h.Log).Register(h.Mux)
 	one, two := h.Bind("bob@localhost/one"), h.Bind("bob@localhost/two")
 	done := make(chan struct{})
 	store.first = func() {

@@ -38,11 +38,27 @@ type Config struct {
 	MaxDirected int
 }
 
+// Router is what the service needs from the router; *router.Router
+// implements it.
+type Router interface {
+	// Send routes a stanza the service generates on a user's behalf,
+	// through the policy hooks; it returns how many resources took it.
+	Send(ctx context.Context, st *stanza.Stanza) int
+	// Bounce answers st with an error stanza from its recipient.
+	Bounce(ctx context.Context, st *stanza.Stanza, e *stanza.Error)
+	// IsLocal reports whether domain is served here.
+	IsLocal(domain string) bool
+	// Resources returns snapshots of the bound resources of a bare JID.
+	Resources(bare jid.JID) []router.Resource
+	// SetPresence records a resource's broadcast presence.
+	SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza) (wasAvailable bool, ok bool)
+}
+
 // Service implements presence for local users. Its methods are safe for
 // concurrent use.
 type Service struct {
 	roster Roster
-	r      *router.Router
+	r      Router
 	cfg    Config
 	log    *slog.Logger
 
@@ -58,8 +74,9 @@ type resourceState struct {
 	directed  map[string]jid.JID // recipients of directed available presence, by JID string
 }
 
-// New returns a presence service.
-func New(roster Roster, r *router.Router, cfg Config, log *slog.Logger) *Service {
+// New returns a presence service that reads subscriptions from roster and
+// sends through r. log may be nil.
+func New(cfg Config, roster Roster, r Router, log *slog.Logger) *Service {
 	if cfg.MaxDirected <= 0 {
 		cfg.MaxDirected = DefaultMaxDirected
 	}

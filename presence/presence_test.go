@@ -67,7 +67,7 @@ type env struct {
 func newEnv(t *testing.T, cfg presence.Config) *env {
 	h := routertest.New(t, "localhost")
 	e := &env{Harness: h, roster: &fakeRoster{}}
-	e.svc = presence.New(e.roster, e.Router, cfg, e.Log)
+	e.svc = presence.New(cfg, e.roster, e.Router, e.Log)
 	e.svc.Register(e.Mux)
 	e.rooms = e.Component("conference.example")
 	return e

@@ -357,14 +357,20 @@ func (s *Service) stopTimerLocked(d *device) {
 }
 
 // Hibernated implements session.Events. Only sessions that may have push
-// enabled are remembered: hibernated sessions stay cheap.
-func (s *Service) Hibernated(_ context.Context, full jid.JID, _ int) {
+// enabled are remembered: hibernated sessions stay cheap. The stanzas the
+// client had not acknowledged when its connection was lost may never have
+// reached it: the important ones wake it (once, like any burst).
+func (s *Service) Hibernated(_ context.Context, full jid.JID, unacked []*stanza.Stanza) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if a := s.accounts[full.Bare().String()]; a != nil && a.loaded() && !hasResource(a.devices, full.Resourcepart()) {
+		s.mu.Unlock()
 		return
 	}
 	s.asleep[full.String()] = true
+	s.mu.Unlock()
+	for _, st := range unacked {
+		s.stanza(full.Bare(), full.Resourcepart(), st)
+	}
 }
 
 func hasResource(ds []*device, resource string) bool {

@@ -89,7 +89,7 @@ func (h *harness) msg(body string) *stanza.Stanza {
 
 func (h *harness) hibernate(full string) {
 	h.r.bind(full, true)
-	h.s.Hibernated(h.t.Context(), mustJID(h.t, full), 0)
+	h.s.Hibernated(h.t.Context(), mustJID(h.t, full), nil)
 }
 
 func (h *harness) queued(full string, st *stanza.Stanza) {
@@ -176,6 +176,30 @@ func TestHibernatedPublishesOnce(t *testing.T) {
 	if len(regs) != 1 || regs[0].LastSuccess.IsZero() {
 		t.Errorf("registrations %+v", regs)
 	}
+}
+
+// TestHibernatedUnacked: stanzas the client had not acknowledged when its
+// connection was lost may never have reached it: the important ones wake
+// it, once for the lot; chat states alone do not.
+func TestHibernatedUnacked(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.enable(phone, "tok-1", secretForm)
+	state := routertest.Parse(t, `<message type='chat' id='cs' from='romeo@example.net/orchard' to='`+user+`'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	h.r.bind(phone, true)
+	h.s.Hibernated(t.Context(), mustJID(t, phone), []*stanza.Stanza{state})
+	waitIdle(t, h.s)
+	h.wantPublishes(0)
+
+	h.s.Resumed(t.Context(), mustJID(t, phone))
+	h.s.Hibernated(t.Context(), mustJID(t, phone), []*stanza.Stanza{state, h.msg("one"), h.msg("two")})
+	waitIdle(t, h.s)
+	h.wantPublishes(1)
+	if sum, _ := fields(t, h.r.last()); sum["message-count"] != "1" {
+		// The first wakes at once; the second waits for the window.
+		t.Errorf("summary %v", sum)
+	}
+	h.advance(2 * time.Second)
+	h.wantPublishes(2)
 }
 
 func TestBurstCoalesced(t *testing.T) {
@@ -549,7 +573,7 @@ func BenchmarkStanzaQueued(b *testing.B) {
 		b.Fatal(err)
 	}
 	full := mustJID(b, phone)
-	s.Hibernated(ctx, full, 0)
+	s.Hibernated(ctx, full, nil)
 	st := routertest.Parse(b, "<message type='chat' from='romeo@example.net/o' to='"+user+"' id='m1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='"+user+"' id='s1'/></message>")
 	s.StanzaQueued(ctx, full, st) // the leading edge publishes
 	s.wg.Wait()

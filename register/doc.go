@@ -13,8 +13,9 @@
 //     Config.AllowPasswordChange or Config.Enabled is set.
 //
 // PreAuth answers registration before authentication (§3.1), if
-// Config.Enabled: package server sets it as session.Config.PreAuth and offers
-// StreamFeature in session.Config.PreAuthFeatures, both only when enabled.
+// Config.Enabled: package server sets it as session.Config.PreAuth and
+// offers StreamFeature in session.Config.PreAuthFeatures, both only when
+// enabled.
 // A get returns the fields (<instructions/>, <username/>, <password/>); a
 // set creates the account username@host: conflict if it exists,
 // not-acceptable for an invalid username (it must be a valid JID

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"dormouse.im/dormouse/auth"
+	"dormouse.im/dormouse/auth/authtest"
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/register"
 	"dormouse.im/dormouse/router"
@@ -24,18 +25,13 @@ var ctx = context.Background()
 
 const phone = "alice@example.org/phone"
 
-// memAccounts is an in-memory auth.Store.
-type memAccounts struct {
-	mu   sync.Mutex
-	m    map[string]auth.Credentials
-	fail error
-}
-
-func newAccounts(t *testing.T, names ...string) *memAccounts {
+func newAccounts(t *testing.T, names ...string) *authtest.MemStore {
 	t.Helper()
-	a := &memAccounts{m: map[string]auth.Credentials{}}
+	a := &authtest.MemStore{}
 	for _, n := range names {
-		a.m[n] = mustCredentials(t, "old password")
+		if err := a.CreateAccount(ctx, n, mustCredentials(t, "old password")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return a
 }
@@ -47,66 +43,6 @@ func mustCredentials(t *testing.T, pw string) auth.Credentials {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func (a *memAccounts) CreateAccount(_ context.Context, name string, c auth.Credentials) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fail != nil {
-		return a.fail
-	}
-	if _, ok := a.m[name]; ok {
-		return auth.ErrExists
-	}
-	a.m[name] = c
-	return nil
-}
-
-func (a *memAccounts) Credentials(_ context.Context, name string) (auth.Credentials, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c, ok := a.m[name]
-	if !ok {
-		return auth.Credentials{}, auth.ErrNotFound
-	}
-	return c, nil
-}
-
-func (a *memAccounts) SetCredentials(_ context.Context, name string, c auth.Credentials) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fail != nil {
-		return a.fail
-	}
-	if _, ok := a.m[name]; !ok {
-		return auth.ErrNotFound
-	}
-	a.m[name] = c
-	return nil
-}
-
-func (a *memAccounts) DeleteAccount(_ context.Context, name string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fail != nil {
-		return a.fail
-	}
-	if _, ok := a.m[name]; !ok {
-		return auth.ErrNotFound
-	}
-	delete(a.m, name)
-	return nil
-}
-
-func (a *memAccounts) Accounts(_ context.Context, domain string) ([]string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []string
-	for n := range a.m {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // session is a recorder that can be closed like a session.Conn.

@@ -33,7 +33,7 @@ func (sh *shared) forEach(t *testing.T, fail error, names []string, f func(t *te
 		t.Run(backend, func(t *testing.T) {
 			if backend == "memory" {
 				m := newAccounts(t, names...)
-				m.fail = fail
+				m.FailWrites(fail)
 				f(t, m)
 				return
 			}

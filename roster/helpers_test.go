@@ -51,7 +51,7 @@ func newEnv(t *testing.T, cfg roster.Config, accounts ...string) *env {
 		cfg.Accounts = accountChecker{stores.Accounts}
 	}
 	e.Router.SetAccounts(accountChecker{stores.Accounts})
-	e.svc = roster.New(stores.Roster, e.Router, cfg, e.Log)
+	e.svc = roster.New(cfg, stores.Roster, e.Router, e.Log)
 	e.svc.Register(e.Mux)
 	e.comp = e.Component(compDomain)
 	return e

@@ -49,11 +49,35 @@ type Config struct {
 	Accounts router.AccountChecker
 }
 
+// Router is what the service needs from the router; *router.Router
+// implements it.
+type Router interface {
+	// Send routes a stanza the service generates on a user's behalf,
+	// through the policy hooks; it returns how many resources took it.
+	Send(ctx context.Context, st *stanza.Stanza) int
+	// Deliver hands a stanza the service generates to its recipients.
+	Deliver(ctx context.Context, st *stanza.Stanza) int
+	// Bounce answers st with an error stanza from its recipient.
+	Bounce(ctx context.Context, st *stanza.Stanza, e *stanza.Error)
+	// IsLocal reports whether domain is served here.
+	IsLocal(domain string) bool
+	// Resources returns snapshots of the bound resources of a bare JID.
+	Resources(bare jid.JID) []router.Resource
+	// Resource returns a snapshot of one bound resource.
+	Resource(full jid.JID) (router.Resource, bool)
+	// SetInterested marks a resource as having requested the roster
+	// (RFC 6121 §2.1.6: it gets roster pushes and presence).
+	SetInterested(full jid.JID)
+	// HidesAccounts reports whether [privacy] hide_accounts is on: the
+	// server does not tell strangers which accounts exist.
+	HidesAccounts() bool
+}
+
 // Service implements the roster and presence subscriptions. Its methods
 // are safe for concurrent use.
 type Service struct {
 	store Store
-	r     *router.Router
+	r     Router
 	cfg   Config
 	log   *slog.Logger
 
@@ -64,8 +88,8 @@ type Service struct {
 }
 
 // New returns a roster service that keeps rosters in store and sends
-// through r.
-func New(store Store, r *router.Router, cfg Config, log *slog.Logger) *Service {
+// through r. log may be nil.
+func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
 	if cfg.MaxItems == 0 {
 		cfg.MaxItems = DefaultMaxItems
 	}

@@ -40,12 +40,12 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	vcard.New(vcard.Config{}, s.Stores.VCard, log).Register(mux)
 
 	rcfg := roster.Config{MaxItems: s.cfg.Roster.MaxItems, DisableVersioning: !s.cfg.Roster.Versioning, Accounts: s.Router}
-	rs := roster.New(s.Stores.Roster, s.Router, rcfg, log)
+	rs := roster.New(rcfg, s.Stores.Roster, s.Router, log)
 	rs.Register(mux)
 	// [privacy]: strangers learn nothing about accounts (see router).
 	s.Router.SetRelations(rosterRelations{rs})
 	s.Router.SetPrivacy(router.Privacy{HideAccounts: s.cfg.Privacy.HideAccounts, MaxNewPeers: s.cfg.Privacy.MaxNewPeers})
-	presence.New(rs, s.Router, presence.Config{}, log).Register(mux)
+	presence.New(presence.Config{}, rs, s.Router, log).Register(mux)
 	ocfg := offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}
 	if pc := s.cfg.Push; pc.Enabled {
 		// Push notifications (XEP-0357): woken by hibernated sessions
@@ -64,10 +64,10 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		s.Push.Register(mux)
 		ocfg.Events = s.Push
 	}
-	s.offline = offline.New(s.Stores.Offline, s.Router, ocfg, log)
+	s.offline = offline.New(ocfg, s.Stores.Offline, s.Router, log)
 	s.offline.Register(mux)
 	scfg.Features = append(scfg.Features, rs.StreamFeatures()...)
-	s.MAM = mam.New(s.Stores.MAM, s.Router, mam.Config{
+	s.MAM = mam.New(mam.Config{
 		Default:              s.cfg.MAM.Default,
 		MaxPage:              s.cfg.MAM.MaxPage,
 		MaxConcurrentQueries: s.cfg.MAM.MaxConcurrentQueries,
@@ -75,7 +75,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxBatch:             s.cfg.MAM.MaxBatch,
 		BatchLinger:          batchLinger(s.cfg.MAM.BatchLinger.Duration()),
 		Metrics:              s.Metrics,
-	}, log)
+	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
 

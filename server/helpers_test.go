@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -59,12 +57,7 @@ func startWith(t *testing.T, cfg config.Config) *testServer {
 // with resolver (nil: the system's).
 func startWithResolver(t *testing.T, cfg config.Config, resolver s2s.Resolver) *testServer {
 	t.Helper()
-	level := slog.LevelWarn
-	if testing.Verbose() {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	srv, err := server.NewWithResolver(context.Background(), cfg, "test", resolver, log)
+	srv, err := server.NewWithResolver(context.Background(), cfg, "test", resolver, xmpptest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,13 +77,6 @@ func (ts *testServer) stop() {
 	}
 }
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // addUser creates an account.
 func (ts *testServer) addUser(name, password string) {
 	ts.t.Helper()
@@ -108,30 +94,16 @@ func (ts *testServer) addr(name string) string { return ts.Addr(name).String() }
 // dial logs in as user with password "secret-<user>" and binds resource.
 func (ts *testServer) dial(user, resource string) *xmpptest.Client {
 	ts.t.Helper()
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource})
-	if err != nil {
-		ts.t.Fatalf("dial %s/%s: %v", user, resource, err)
-	}
-	ts.t.Cleanup(func() { c.Conn.Close() })
-	return c
+	return ts.clients().DialUser(ts.t, user, resource)
 }
 
 func (ts *testServer) dialErr(o xmpptest.Options) (*xmpptest.Client, error) {
-	if o.Addr == "" {
-		o.Addr = ts.addr(server.ListenerC2S)
-		if o.DirectTLS {
-			o.Addr = ts.addr(server.ListenerC2STLS)
-		}
-	}
-	if o.Domain == "" {
-		o.Domain = "localhost"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return xmpptest.Dial(ctx, o)
+	return ts.clients().Dial(o)
+}
+
+// clients names the client listeners.
+func (ts *testServer) clients() xmpptest.Server {
+	return xmpptest.Server{Addr: ts.addr(server.ListenerC2S), TLSAddr: ts.addr(server.ListenerC2STLS)}
 }
 
 // rawConn opens a plain TCP connection to the STARTTLS port.
@@ -156,11 +128,5 @@ func (ts *testServer) users(names ...string) {
 // expectStanza reads until a top-level element named local arrives.
 func expectStanza(t *testing.T, c *xmpptest.Client, local string, pred func(*xml.Element) bool) *xml.Element {
 	t.Helper()
-	el, _, err := c.Expect(func(e *xml.Element) bool {
-		return e.Name.Local == local && (pred == nil || pred(e))
-	})
-	if err != nil {
-		t.Fatalf("waiting for <%s>: %v", local, err)
-	}
-	return el
+	return xmpptest.ExpectStanza(t, c, local, pred)
 }

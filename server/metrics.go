@@ -6,9 +6,27 @@ import (
 	"dormouse.im/dormouse/stanza"
 )
 
+// registerCounts exposes the counts the features keep (metrics are read
+// at scrape time; see package metrics).
+func (s *Server) registerCounts() {
+	m, off, arch := s.Metrics, s.offline, s.MAM
+	m.CounterVecFunc("offline_messages_total", "Offline messages (XEP-0160) stored and delivered.", "event",
+		[]string{"stored", "delivered"}, func() []float64 {
+			st := off.Stats()
+			return []float64{float64(st.Stored), float64(st.Delivered)}
+		})
+	m.CounterFunc("archived_messages_total", "Messages written to archives (XEP-0313); a message between two local users counts twice.",
+		func() float64 { return float64(arch.Stats().Archived) })
+}
+
 // registerSessionMetrics exposes the client sessions' counters.
 func (s *Server) registerSessionMetrics() {
 	m, c := s.Metrics, s.c2s
+	m.CounterVecFunc("logins_total", "SASL authentications of client streams, by result (success, failure).", "result",
+		[]string{"success", "failure"}, func() []float64 {
+			st := c.Stats()
+			return []float64{float64(st.Logins), float64(st.LoginFailures)}
+		})
 	m.GaugeFunc("c2s_connections", "Open client connections.", func() float64 { return float64(c.Count()) })
 	m.CounterVecFunc("c2s_stanzas_out_total", "Stanzas queued for writing to clients, by kind.", "kind",
 		[]string{"message", "presence", "iq"}, func() []float64 {

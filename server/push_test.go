@@ -193,6 +193,28 @@ func registrationGone(t *testing.T, ts *testServer) {
 	})
 }
 
+// TestPushUnacked: a message the phone had not acknowledged when its
+// connection was lost wakes it at once.
+func TestPushUnacked(t *testing.T) {
+	ts := startSM(t, pushConfig(nil), nil, nil)
+	ts.users("alice", "bob")
+	app := dialAppServer(t, ts)
+	alice := ts.dialSM("alice", "phone")
+	enablePush(t, alice, "tok-1", pushSecretForm)
+	alice.SendStanza("<presence/>")
+	bob := ts.dial("bob", "pc")
+	waitFor(t, "alice available", func() bool { return available(ts, "alice@localhost/phone") })
+	bob.SendRaw(chat("alice@localhost", "lost", "in flight"))
+	expectStanza(t, alice, "message", func(e *xml.Element) bool { return e.AttrValue("id") == "lost" })
+	app.none(200 * time.Millisecond)
+	alice.Cut()
+	p := app.expect()
+	if sum, _ := form(t, p); sum["message-count"] != "1" {
+		t.Errorf("summary %v", sum)
+	}
+	app.none(300 * time.Millisecond)
+}
+
 // TestPushHibernated: a phone enables push and loses its network; one
 // message wakes it with one well-formed publish, a burst of ten with two,
 // a chat state with none, and the resumption time is push's.
@@ -213,6 +235,10 @@ func TestPushHibernated(t *testing.T) {
 	bob.SendRaw(chat("alice@localhost", "live", "you are here"))
 	expectStanza(t, alice, "message", func(e *xml.Element) bool { return e.AttrValue("id") == "live" })
 	app.none(300 * time.Millisecond)
+	// Acknowledged: it reached the phone, so losing the connection does
+	// not push it (an unacknowledged one would, see TestPushUnacked).
+	alice.Ack()
+	waitFor(t, "ack", func() bool { return ts.SessionsForTest().Census().Unacked == 0 })
 
 	alice.Cut()
 	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })

@@ -43,7 +43,7 @@ func TestRescuableMatchesOffline(t *testing.T) {
 		if err := stores.Accounts.CreateAccount(context.Background(), "a@x", auth.Credentials{}); err != nil {
 			t.Fatal(err)
 		}
-		off := offline.New(stores.Offline, router.New([]string{"x"}, router.NewMux(), nil), offline.Config{}, nil)
+		off := offline.New(offline.Config{}, stores.Offline, router.New([]string{"x"}, router.NewMux(), nil), nil)
 		if err := off.Rescue(context.Background(), st); err != nil {
 			t.Fatalf("%d: %v", i, err)
 		}

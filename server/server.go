@@ -135,6 +135,7 @@ func NewWithResolver(ctx context.Context, cfg config.Config, version string, res
 		Log:           log.With("component", "xep0114"),
 	}
 	s.registerSessionMetrics()
+	s.registerCounts()
 	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
 		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
 		if err != nil {

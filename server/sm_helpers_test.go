@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
@@ -46,11 +44,7 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 	cfg.Components.Listen = "127.0.0.1:0"
 	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
-	level := slog.LevelWarn
-	if testing.Verbose() {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	log := xmpptest.Logger(t)
 	srv, err := server.New(context.Background(), cfg, "test", log)
 	if err != nil {
 		t.Fatal(err)
@@ -73,35 +67,17 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 // dialSM logs in, binds and enables stream management with resumption.
 func (ts *testServer) dialSM(user, resource string) *xmpptest.Client {
 	ts.t.Helper()
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resource: resource, SM: true})
-	if err != nil {
-		ts.t.Fatalf("dial %s/%s with SM: %v", user, resource, err)
-	}
-	ts.t.Cleanup(func() { c.Conn.Close() })
-	if c.SM.ID == "" {
-		ts.t.Fatalf("%s: <enabled/> without an id", user)
-	}
-	return c
+	return ts.clients().DialSM(ts.t, user, resource)
 }
 
 // resume resumes st on a new connection.
 func (ts *testServer) resume(user string, st *xmpptest.SMState, direct bool) (*xmpptest.Client, error) {
-	c, err := ts.dialErr(xmpptest.Options{User: user, Password: "secret-" + user, Resume: st, DirectTLS: direct})
-	if c != nil {
-		ts.t.Cleanup(func() { c.Conn.Close() })
-	}
-	return c, err
+	return ts.clients().Resume(ts.t, user, st, direct)
 }
 
 // waitFor polls cond (real time, for server-side effects of socket
 // events, never for timers) for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	xmpptest.WaitFor(t, what, cond)
 }

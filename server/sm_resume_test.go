@@ -29,8 +29,12 @@ func (e *events) add(s string) {
 	e.mu.Unlock()
 }
 
-func (e *events) Hibernated(_ context.Context, j jid.JID, n int) {
-	e.add(fmt.Sprintf("hibernated %s %d", j, n))
+func (e *events) Hibernated(_ context.Context, j jid.JID, unacked []*stanza.Stanza) {
+	ids := make([]string, len(unacked))
+	for i, st := range unacked {
+		ids[i] = st.Kind.String() + ":" + st.ID
+	}
+	e.add(fmt.Sprintf("hibernated %s %v", j, ids))
 }
 func (e *events) StanzaQueued(_ context.Context, j jid.JID, st *stanza.Stanza) {
 	e.add(fmt.Sprintf("queued %s %s", j, st.ID))
@@ -139,7 +143,7 @@ func TestSMHibernateAndResume(t *testing.T) {
 			}
 			// Hibernated with 4 unacknowledged: alice's own presence and
 			// b0..b2 (fewer than 5, and the 2 s ack timer is virtual).
-			want := []string{"hibernated alice@localhost/phone 4", "queued alice@localhost/phone b3",
+			want := []string{"hibernated alice@localhost/phone [presence: message:b0 message:b1 message:b2]", "queued alice@localhost/phone b3",
 				"queued alice@localhost/phone b4", "queued alice@localhost/phone b5", "resumed alice@localhost/phone"}
 			waitFor(t, "resumed event", func() bool { return len(ev.get()) == 5 })
 			if got := ev.get(); !slices.Equal(got, want) {
@@ -381,10 +385,10 @@ func TestSMResumeHTooHigh(t *testing.T) {
 	}
 	c.SendRaw("<resume xmlns='urn:xmpp:sm:3' previd='" + alice.SM.ID + "' h='7'/>")
 	el, _, err := c.Expect(func(e *xml.Element) bool { return xmpptest.StreamErrorCondition(e) != "" })
-	if err != nil || xmpptest.StreamErrorCondition(el) != "undefined-condition" || el.Child(nsSM, "handled-count-too-high") == nil {
+	if err != nil || xmpptest.StreamErrorCondition(el) != "undefined-condition" || el.Child(session.NSSM, "handled-count-too-high") == nil {
 		t.Fatalf("h too high: %v %v", el, err)
 	}
-	if hc := el.Child(nsSM, "handled-count-too-high"); hc.AttrValue("send-count") != "1" {
+	if hc := el.Child(session.NSSM, "handled-count-too-high"); hc.AttrValue("send-count") != "1" {
 		t.Errorf("send-count %s, want 1", hc.AttrValue("send-count"))
 	}
 	// The right client still resumes.

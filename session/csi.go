@@ -8,6 +8,9 @@ import (
 	"dormouse.im/dormouse/xml"
 )
 
+// nsReference is XEP-0372 References (mentions).
+const nsReference = "urn:xmpp:reference:0"
+
 // NSCSI is the XEP-0352 Client State Indication namespace (version 1.0.0).
 const NSCSI = "urn:xmpp:csi:0"
 
@@ -37,18 +40,18 @@ func urgent(st *stanza.Stanza, local, bare string) bool {
 	// A carbon (XEP-0280) is as urgent as the message it carries, except
 	// that a copy of what the user sent from another device only matters
 	// now if it is a call signal (answering elsewhere stops the ringing).
-	if w := st.El.Child(nsCarbons, "received"); w != nil {
+	if w := st.El.Child(stanza.NSCarbons, "received"); w != nil {
 		if inner := forwardedMessage(w); inner != nil {
 			return urgent(inner, local, bare)
 		}
 	}
-	if w := st.El.Child(nsCarbons, "sent"); w != nil {
+	if w := st.El.Child(stanza.NSCarbons, "sent"); w != nil {
 		if inner := forwardedMessage(w); inner != nil {
-			return hasChildIn(inner.El, nsJingleMsg)
+			return hasChildIn(inner.El, stanza.NSJingleMsg)
 		}
 	}
 	for _, c := range st.El.Elements() {
-		if c.Name.Space == nsJingleMsg {
+		if c.Name.Space == stanza.NSJingleMsg {
 			return true
 		}
 	}
@@ -136,15 +139,10 @@ func (q *holdQueue) take() []queued {
 	return out
 }
 
-const (
-	nsCarbons = "urn:xmpp:carbons:2"
-	nsForward = "urn:xmpp:forward:0"
-)
-
 // forwardedMessage returns the message inside a carbons wrapper's
 // <forwarded/>, or nil.
 func forwardedMessage(wrapper *xml.Element) *stanza.Stanza {
-	m := wrapper.Child(nsForward, "forwarded").Child(stanza.NSClient, "message")
+	m := wrapper.Child(stanza.NSForward, "forwarded").Child(stanza.NSClient, "message")
 	if m == nil {
 		return nil
 	}

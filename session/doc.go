@@ -75,11 +75,11 @@
 // resource, server shutdown — is unbound first (contacts get unavailable
 // presence), then hands every queued message worth keeping (Rescuable) to
 // the Server's Rescuer, stamped with the time the session got it (XEP-0203)
-// and in queue order: package server connects it to delivery to another resource of
-// the account, else offline storage. Queued IQ requests are answered
-// service-unavailable; presence and chat states are dropped; nothing is
-// bounced to a message's sender. Shutdown ends every live and hibernated
-// session this way before it returns.
+// and in queue order: package server connects it to offline storage, which
+// delivers to another resource of the account, else stores the message.
+// Queued IQ requests are answered service-unavailable; presence and chat
+// states are dropped; nothing is bounced to a message's sender. Shutdown
+// ends every live and hibernated session this way before it returns.
 //
 // # Client state indication (XEP-0352)
 //
@@ -105,8 +105,8 @@
 // reader holds while it routes and counts one stanza, so a resumption on
 // another connection reads a count that includes every stanza the old
 // connection handed on. Lock order: Session.resumeMu → Session.inMu →
-// Session.mu → the lock of Conn.q (its outbound queue); the registry lock and Server.mu are leaves. A
-// hibernated session has no goroutine: its resumption timeout is an entry
+// Session.mu → the lock of Conn.q (its outbound queue); the registry lock
+// and Server.mu are leaves. A hibernated session has no goroutine: its resumption timeout is an entry
 // in a heap run by one Clock timer for all (sm_hibernate.go).
 // Timer callbacks and background endings are counted so Shutdown waits for
 // them.

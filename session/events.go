@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"dormouse.im/dormouse/stanza"
@@ -17,16 +18,19 @@ import (
 // concurrently for different sessions. Embed NopEvents to implement only
 // some of them.
 //
-// For one session the calls are ordered: Hibernated, then any number of
-// StanzaQueued, then Resumed (and possibly Hibernated again) or TimedOut.
-// InactiveStanza comes only while the session is live.
+// For one session the calls are ordered, and made one at a time:
+// Hibernated, then any number of StanzaQueued, then Resumed (and possibly
+// Hibernated again) or TimedOut. InactiveStanza comes only while the
+// session is live. A slow subscriber delays the session's other events
+// (and the Deliver calls that cause them), never other sessions.
 type Events interface {
 	// Hibernated: the connection of a resumable session was lost without
 	// </stream:stream>. The session stays bound and available to contacts
-	// and queues what is routed to it. queued is how many stanzas it holds
-	// that the client has not acknowledged (some may be only held back by
-	// CSI, not yet sent).
-	Hibernated(ctx context.Context, full jid.JID, queued int)
+	// and queues what is routed to it. unacked are the stanzas sent to the
+	// client that it has not acknowledged, oldest first: the client may
+	// never have seen them (push wakes it for the important ones). The
+	// slice is the receiver's; the stanzas are shared and read-only.
+	Hibernated(ctx context.Context, full jid.JID, unacked []*stanza.Stanza)
 	// StanzaQueued: st was routed to the session while it is hibernated.
 	// st is shared and read-only.
 	StanzaQueued(ctx context.Context, full jid.JID, st *stanza.Stanza)
@@ -46,7 +50,7 @@ type Events interface {
 // NopEvents implements Events and does nothing.
 type NopEvents struct{}
 
-func (NopEvents) Hibernated(context.Context, jid.JID, int)                {}
+func (NopEvents) Hibernated(context.Context, jid.JID, []*stanza.Stanza)   {}
 func (NopEvents) StanzaQueued(context.Context, jid.JID, *stanza.Stanza)   {}
 func (NopEvents) Resumed(context.Context, jid.JID)                        {}
 func (NopEvents) TimedOut(context.Context, jid.JID, int)                  {}
@@ -55,9 +59,12 @@ func (NopEvents) InactiveStanza(context.Context, jid.JID, *stanza.Stanza) {}
 // eventList calls every subscriber in order.
 type eventList []Events
 
-func (l eventList) Hibernated(ctx context.Context, full jid.JID, queued int) {
-	for _, e := range l {
-		e.Hibernated(ctx, full, queued)
+func (l eventList) Hibernated(ctx context.Context, full jid.JID, unacked []*stanza.Stanza) {
+	for i, e := range l {
+		if i > 0 {
+			unacked = slices.Clone(unacked) // each receiver owns its slice
+		}
+		e.Hibernated(ctx, full, unacked)
 	}
 }
 

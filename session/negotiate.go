@@ -264,7 +264,7 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 		if ok2 {
 			c.authed = true
 			c.user = srv.Username()
-			c.srv.metrics.Login(true)
+			c.srv.stats.logins.Add(1)
 			if c.srv.Throttle != nil {
 				c.srv.Throttle.Success(c.ip, c.user)
 			}
@@ -368,7 +368,7 @@ func (c *Conn) throttleWait(ctx context.Context, user string) error {
 
 // authFailed reports a failed exchange and counts it against the limits.
 func (c *Conn) authFailed(srv *auth.Server, err error) error {
-	c.srv.metrics.Login(false)
+	c.srv.stats.loginFailures.Add(1)
 	cond := "not-authorized"
 	text := ""
 	var f *auth.Failure

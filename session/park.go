@@ -137,10 +137,14 @@ func (c *Conn) waitReadable(deadline time.Time) {
 	_ = c.nc.SetReadDeadline(deadline)
 	if !c.stopping.Load() && !c.superseded.Load() {
 		first := true
-		err := c.rc.Read(func(uintptr) bool {
+		err := c.rc.Read(func(fd uintptr) bool {
 			if first {
+				// RawConn.Read forgets a readiness event that came
+				// before it, and the runtime poller is edge-triggered:
+				// input that is already there would only be seen at the
+				// deadline. So look first, then wait for readability.
 				first = false
-				return false // wait for readability
+				return pending(fd)
 			}
 			return true
 		})

@@ -8,14 +8,6 @@ import (
 	"dormouse.im/dormouse/stanza"
 )
 
-// Namespaces of the payloads that decide whether a message is rescued
-// (Rescuable) or delivered at once to an inactive client (CSI).
-const (
-	nsHints     = stanza.NSHints
-	nsJingleMsg = stanza.NSJingleMsg
-	nsReference = "urn:xmpp:reference:0" // XEP-0372
-)
-
 // Rescuable reports whether a stanza left unacknowledged in a session that
 // ends without resumption is worth handing to the Rescuer: a message its
 // recipient would want to see later: the rule of offline storage, through
@@ -39,7 +31,7 @@ func Rescuable(st *stanza.Stanza) bool {
 		return false
 	}
 	el := st.El
-	if el.Child(nsHints, "no-store") != nil || el.Child(nsHints, "no-storage") != nil {
+	if el.Child(stanza.NSHints, "no-store") != nil || el.Child(stanza.NSHints, "no-storage") != nil {
 		return false
 	}
 	return stanza.WorthKeeping(st)

@@ -87,6 +87,11 @@ type Session struct {
 	counting bool   // XEP-0198 enabled: inbound stanzas are counted; guarded by inMu
 	inH      uint32 // stanzas handled from the client, modulo 2^32; guarded by inMu
 
+	// evMu orders this session's Events calls: taken while mu is held,
+	// released after the call (lock order mu, then evMu), so a later state
+	// change cannot report before an earlier one.
+	evMu sync.Mutex
+
 	mu       sync.Mutex // guards the fields below
 	state    sessState
 	conn     *Conn         // the attached connection (stateLive only)
@@ -159,11 +164,15 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 			} else {
 				s.holdLocked(queued{st, s.now()})
 			}
-			s.mu.Unlock()
-			if ok {
-				srv.events.InactiveStanza(context.Background(), s.jid, st)
+			if !ok {
+				s.mu.Unlock()
+				return false
 			}
-			return ok
+			s.evMu.Lock()
+			s.mu.Unlock()
+			srv.events.InactiveStanza(context.Background(), s.jid, st)
+			s.evMu.Unlock()
+			return true
 		}
 		if s.held.len() > 0 {
 			s.flushHeldLocked()
@@ -188,8 +197,10 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 	if overflow {
 		q = s.markEndedLocked()
 	}
+	s.evMu.Lock()
 	s.mu.Unlock()
 	srv.events.StanzaQueued(context.Background(), s.jid, st)
+	s.evMu.Unlock()
 	if overflow {
 		if srv.rescuing(s.bare) {
 			// This Deliver may come from a rescue of this very account
@@ -296,7 +307,9 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 		s.log().Info("session ended", "reason", why.String(), "queued", len(q), "rescued", rescued)
 	}
 	if why == endTimeout || why == endOverflow {
+		s.evMu.Lock()
 		srv.events.TimedOut(ctx, s.jid, rescued)
+		s.evMu.Unlock()
 	}
 }
 
@@ -320,10 +333,16 @@ func (s *Session) connEnded(c *Conn, lost bool) {
 			return
 		}
 		timeout := s.timeout
+		unacked := make([]*stanza.Stanza, 0, s.out.len())
+		for _, e := range s.out.items() {
+			unacked = append(unacked, e.st)
+		}
+		s.evMu.Lock()
 		s.mu.Unlock()
 		srv.stats.hibernations.Add(1)
 		s.log().Info("session hibernated", "queued", queued, "timeout", timeout)
-		srv.events.Hibernated(context.Background(), s.jid, queued)
+		srv.events.Hibernated(context.Background(), s.jid, unacked)
+		s.evMu.Unlock()
 		return
 	}
 	q := s.markEndedLocked()

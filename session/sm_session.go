@@ -226,9 +226,11 @@ func (s *Session) resume(c *Conn, h uint32) error {
 	if s.out.len() > 0 && !s.rOut {
 		s.requestAckLocked()
 	}
+	s.evMu.Lock()
 	s.mu.Unlock()
 	srv.stats.resumptions.Add(1)
 	c.log().Info("session resumed", "h", h, "replayed", replayed)
 	srv.events.Resumed(context.Background(), s.jid)
+	s.evMu.Unlock()
 	return nil
 }

@@ -26,6 +26,9 @@ type Stats struct {
 
 	Parked int64  // connections parked now: no goroutine, no read buffer (park.go)
 	Parks  uint64 // times a connection parked
+
+	Logins        uint64 // successful SASL authentications
+	LoginFailures uint64 // failed SASL authentications
 }
 
 type stats struct {
@@ -35,6 +38,7 @@ type stats struct {
 	timeouts, overflows, rescued, rescueErrors atomic.Uint64
 	csiHeld, csiSuperseded, csiFlushes         atomic.Uint64
 	stanzasOut                                 [4]atomic.Uint64 // by stanza.Kind
+	logins, loginFailures                      atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -56,6 +60,8 @@ func (s *Server) Stats() Stats {
 		CSIFlushes:     st.csiFlushes.Load(),
 		Parked:         st.parked.Load(),
 		Parks:          st.parks.Load(),
+		Logins:         st.logins.Load(),
+		LoginFailures:  st.loginFailures.Load(),
 	}
 	for k := range st.stanzasOut {
 		n := st.stanzasOut[k].Load()
@@ -65,11 +71,9 @@ func (s *Server) Stats() Stats {
 	return out
 }
 
-// Metrics receives the sessions' measurements; *metrics.Metrics
-// implements it.
+// Metrics receives the sessions' timings; *metrics.Metrics implements it.
+// (Counts: Stats.)
 type Metrics interface {
-	// Login counts one SASL exchange by its result.
-	Login(success bool)
 	// StorageDone reports one storage operation ("credentials", the
 	// lookup of a login): its duration and result.
 	StorageDone(op string, d time.Duration, err error)
@@ -78,7 +82,6 @@ type Metrics interface {
 // noMetrics is Metrics when none is set.
 type noMetrics struct{}
 
-func (noMetrics) Login(bool)                               {}
 func (noMetrics) StorageDone(string, time.Duration, error) {}
 
 // Census counts the sessions by state and their queued stanzas. It visits

@@ -3,33 +3,42 @@ package stanza
 import "dormouse.im/dormouse/xml"
 
 // Namespaces of the message payloads that decide whether a message is worth
-// keeping for later (offline storage, rescue of unacknowledged messages) or
-// urgent (client state indication).
+// keeping for later (offline storage, rescue of unacknowledged messages,
+// the archive), copied (carbons) or urgent (client state indication), and
+// of the wrappers and forms several features read. This is their one home:
+// features do not import each other, so what two of them need is here.
 const (
-	NSHints       = "urn:xmpp:hints"                      // XEP-0334
-	NSReceipts    = "urn:xmpp:receipts"                   // XEP-0184
-	NSChatMarkers = "urn:xmpp:chat-markers:0"             // XEP-0333
-	NSJingleMsg   = "urn:xmpp:jingle-message:0"           // XEP-0353
-	NSConference  = "jabber:x:conference"                 // XEP-0249
-	NSMUCUser     = "http://jabber.org/protocol/muc#user" // XEP-0045
-	NSOMEMOLegacy = "eu.siacs.conversations.axolotl"      // XEP-0384 up to 0.3 (Conversations)
-	NSOMEMO       = "urn:xmpp:omemo:2"                    // XEP-0384
-	NSPGPLegacy   = "jabber:x:encrypted"                  // XEP-0027
-	NSOpenPGP     = "urn:xmpp:openpgp:0"                  // XEP-0373 (OX)
+	NSHints       = "urn:xmpp:hints"                        // XEP-0334
+	NSReceipts    = "urn:xmpp:receipts"                     // XEP-0184
+	NSChatMarkers = "urn:xmpp:chat-markers:0"               // XEP-0333
+	NSJingleMsg   = "urn:xmpp:jingle-message:0"             // XEP-0353
+	NSConference  = "jabber:x:conference"                   // XEP-0249
+	NSMUCUser     = "http://jabber.org/protocol/muc#user"   // XEP-0045
+	NSOMEMOLegacy = "eu.siacs.conversations.axolotl"        // XEP-0384 up to 0.3 (Conversations)
+	NSOMEMO       = "urn:xmpp:omemo:2"                      // XEP-0384
+	NSPGPLegacy   = "jabber:x:encrypted"                    // XEP-0027
+	NSOpenPGP     = "urn:xmpp:openpgp:0"                    // XEP-0373 (OX)
+	NSChatStates  = "http://jabber.org/protocol/chatstates" // XEP-0085
+	NSForward     = "urn:xmpp:forward:0"                    // XEP-0297, the wrapper of carbons and archive results
+	NSCarbons     = "urn:xmpp:carbons:2"                    // XEP-0280
+	NSData        = "jabber:x:data"                         // XEP-0004 data forms
 )
 
 // Encrypted reports whether a message carries an end-to-end encrypted
 // payload (OMEMO, legacy OpenPGP, OX).
 func Encrypted(el *xml.Element) bool {
 	for _, n := range el.Children {
-		if c := n.El; c != nil && encryptedPayload(c) {
+		if c := n.El; c != nil && EncryptedPayload(c) {
 			return true
 		}
 	}
 	return false
 }
 
-func encryptedPayload(c *xml.Element) bool {
+// EncryptedPayload reports whether c, a child of a message, is an end-to-end
+// encrypted payload (OMEMO <encrypted/>, legacy OpenPGP <x/>, OX
+// <openpgp/>).
+func EncryptedPayload(c *xml.Element) bool {
 	switch c.Name.Space {
 	case NSOMEMOLegacy, NSOMEMO:
 		return c.Name.Local == "encrypted"
@@ -55,7 +64,7 @@ func WorthKeeping(st *Stanza) bool {
 		if c == nil {
 			continue
 		}
-		if encryptedPayload(c) {
+		if EncryptedPayload(c) {
 			return true
 		}
 		switch c.Name.Space {

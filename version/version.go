@@ -18,8 +18,8 @@ const Name = "Dormouse"
 
 // Config configures the version service.
 type Config struct {
-	// Version is the server's version, as built (package server passes the build
-	// version). Default "unknown".
+	// Version is the server's version, as built (package server passes
+	// the build version). Default "unknown".
 	Version string
 	// ShowOS adds the operating system (runtime.GOOS) to answers. Default
 	// false: it helps attackers more than users.

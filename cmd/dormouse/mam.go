@@ -18,8 +18,8 @@ func mamPurgeCommand() command {
 	return command{
 		name: "mam purge", args: "-before DATE [-user JID]", summary: "delete archived messages older than DATE",
 		setup: func(fs *flag.FlagSet) runFunc {
-			before := fs.String("before", "", "delete messages archived before this time (2026-01-02 or RFC 3339)")
-			user := fs.String("user", "", "only this account's archive (default: every account)")
+			before := fs.String("before", "", "delete messages archived before `DATE` (2026-01-02 or RFC 3339)")
+			user := fs.String("user", "", "only the archive of the account `JID` (default: every account)")
 			return func(inv *invocation) error {
 				t, err := parseDate(*before)
 				if err != nil {
@@ -32,7 +32,7 @@ func mamPurgeCommand() command {
 					}
 				}
 				return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
-					n, err := mam.New(stores.MAM, nil, mam.Config{}, slog.New(slog.DiscardHandler)).Purge(ctx, t, owner)
+					n, err := mam.New(mam.Config{}, stores.MAM, nil, slog.New(slog.DiscardHandler)).Purge(ctx, t, owner)
 					if err != nil {
 						return fmt.Errorf("%w (deleted %d before the error)", err, n)
 					}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
@@ -18,71 +19,75 @@ import (
 // credentials at each login.
 
 func userAddCommand() command {
-	return command{
-		name: "user add", args: "JID PASSWORD", summary: "create an account",
-		minArgs: 2, maxArgs: 2,
-		setup: func(*flag.FlagSet) runFunc {
-			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
-				creds, err := auth.NewCredentials(inv.args[1], 0)
-				if err != nil {
-					return fmt.Errorf("unusable password: %w", err)
-				}
-				err = accounts.CreateAccount(ctx, account, creds)
-				if errors.Is(err, auth.ErrExists) {
-					return fmt.Errorf("%s already exists (use 'dormouse user passwd' to change its password)", account)
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(inv.stdout, "created %s\n", account)
-				return nil
-			})
-		},
-	}
+	return accountCommand("user add", "JID PASSWORD", "create an account", func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error) {
+		creds, err := credentials(args[0])
+		if err != nil {
+			return "", err
+		}
+		err = accounts.CreateAccount(ctx, account, creds)
+		if errors.Is(err, auth.ErrExists) {
+			return "", fmt.Errorf("%s already exists (use 'dormouse user passwd' to change its password)", account)
+		}
+		return "created " + account, err
+	})
 }
 
 func userPasswdCommand() command {
+	return accountCommand("user passwd", "JID PASSWORD", "change an account's password", func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error) {
+		creds, err := credentials(args[0])
+		if err != nil {
+			return "", err
+		}
+		err = accounts.SetCredentials(ctx, account, creds)
+		if errors.Is(err, auth.ErrNotFound) {
+			return "", fmt.Errorf("%s does not exist (use 'dormouse user add')", account)
+		}
+		return "password changed for " + account, err
+	})
+}
+
+func userDelCommand() command {
+	return accountCommand("user del", "JID", "delete an account and all its data", func(ctx context.Context, accounts auth.Store, account string, _ []string) (string, error) {
+		err := accounts.DeleteAccount(ctx, account)
+		if errors.Is(err, auth.ErrNotFound) {
+			return "", fmt.Errorf("%s does not exist", account)
+		}
+		return "deleted " + account + " and all its data", err
+	})
+}
+
+// accountCommand is a "user" command on the account its first argument
+// names: do gets the other arguments and returns what to print.
+func accountCommand(name, args, summary string, do func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error)) command {
+	n := len(strings.Fields(args))
 	return command{
-		name: "user passwd", args: "JID PASSWORD", summary: "change an account's password",
-		minArgs: 2, maxArgs: 2,
+		name: name, args: args, summary: summary, minArgs: n, maxArgs: n,
 		setup: func(*flag.FlagSet) runFunc {
-			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
-				creds, err := auth.NewCredentials(inv.args[1], 0)
-				if err != nil {
-					return fmt.Errorf("unusable password: %w", err)
-				}
-				err = accounts.SetCredentials(ctx, account, creds)
-				if errors.Is(err, auth.ErrNotFound) {
-					return fmt.Errorf("%s does not exist (use 'dormouse user add')", account)
-				}
+			return func(inv *invocation) error {
+				account, err := accountName(inv.cfg, inv.args[0])
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(inv.stdout, "password changed for %s\n", account)
-				return nil
-			})
+				return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
+					msg, err := do(ctx, stores.Accounts, account, inv.args[1:])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(inv.stdout, msg)
+					return nil
+				})
+			}
 		},
 	}
 }
 
-func userDelCommand() command {
-	return command{
-		name: "user del", args: "JID", summary: "delete an account and all its data",
-		minArgs: 1, maxArgs: 1,
-		setup: func(*flag.FlagSet) runFunc {
-			return withAccount(func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error {
-				err := accounts.DeleteAccount(ctx, account)
-				if errors.Is(err, auth.ErrNotFound) {
-					return fmt.Errorf("%s does not exist", account)
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(inv.stdout, "deleted %s and all its data\n", account)
-				return nil
-			})
-		},
+// credentials derives the stored credentials of a password.
+func credentials(password string) (auth.Credentials, error) {
+	creds, err := auth.NewCredentials(password, 0)
+	if err != nil {
+		return auth.Credentials{}, fmt.Errorf("unusable password: %w", err)
 	}
+	return creds, nil
 }
 
 func userListCommand() command {
@@ -107,20 +112,6 @@ func userListCommand() command {
 				})
 			}
 		},
-	}
-}
-
-// withAccount checks the account named by the first argument, opens
-// storage and calls f.
-func withAccount(f func(ctx context.Context, inv *invocation, accounts auth.Store, account string) error) runFunc {
-	return func(inv *invocation) error {
-		account, err := accountName(inv.cfg, inv.args[0])
-		if err != nil {
-			return err
-		}
-		return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
-			return f(ctx, inv, stores.Accounts, account)
-		})
 	}
 }
 

@@ -118,6 +118,12 @@ func (c *Client) SendStanza(st string) error {
 // RequestAck sends <r/>.
 func (c *Client) RequestAck() error { return c.SendRaw("<r xmlns='" + NSSM + "'/>") }
 
+// Ack acknowledges every stanza received so far (<a h='…'/>), as a client
+// does unasked.
+func (c *Client) Ack() error {
+	return c.SendRaw(fmt.Sprintf("<a xmlns='%s' h='%d'/>", NSSM, c.SM.Received()))
+}
+
 // ResumeFailed is the server's <failed/> answer to <resume/>.
 type ResumeFailed struct {
 	Condition string

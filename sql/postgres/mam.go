@@ -369,13 +369,7 @@ func (s *MAMStore) Prefs(ctx context.Context, owner string) (mam.Prefs, error) {
 	if err != nil {
 		return mam.Prefs{}, fmt.Errorf("postgres: mam prefs: %w", err)
 	}
-	if len(p.Always) == 0 {
-		p.Always = nil
-	}
-	if len(p.Never) == 0 {
-		p.Never = nil
-	}
-	return p, nil
+	return norm.ReadMAMPrefs(p), nil
 }
 
 // SetPrefs implements mam.Store. The lists are stored sorted and without

@@ -101,6 +101,17 @@ func MAMPrefs(p mam.Prefs) (mam.Prefs, error) {
 	return mam.Prefs{Default: p.Default, Always: Groups(p.Always), Never: Groups(p.Never)}, nil
 }
 
+// ReadMAMPrefs returns preferences as read from a row: empty lists are nil.
+func ReadMAMPrefs(p mam.Prefs) mam.Prefs {
+	if len(p.Always) == 0 {
+		p.Always = nil
+	}
+	if len(p.Never) == 0 {
+		p.Never = nil
+	}
+	return p
+}
+
 // Strings returns s, or an empty non-nil slice for nil, for NOT NULL array
 // (and JSON array) columns.
 func Strings(s []string) []string {

@@ -1,12 +1,13 @@
-package server_test
+package session_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
-	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/xml"
 )
 
@@ -30,7 +31,7 @@ func streamError(t *testing.T, dec *xml.Decoder) string {
 }
 
 func TestConnectionsPerIP(t *testing.T) {
-	ts := start(t, func(c *config.Config) { c.C2S.MaxConnectionsPerIP = 2 })
+	ts := start(t, func(s *session.Server) { s.Config.MaxConnsPerIP = 2 })
 	ts.users("alice")
 	ts.dial("alice", "one")
 	ts.dial("alice", "two")
@@ -42,7 +43,7 @@ func TestConnectionsPerIP(t *testing.T) {
 }
 
 func TestAuthTimeout(t *testing.T) {
-	ts := start(t, func(c *config.Config) { c.C2S.AuthTimeout = config.Duration(300 * time.Millisecond) })
+	ts := start(t, func(s *session.Server) { s.Config.AuthTimeout = 300 * time.Millisecond })
 	nc, dec := ts.rawConn()
 	fmt.Fprint(nc, clientHeader)
 	if c := streamError(t, dec); c != "connection-timeout" {
@@ -52,7 +53,7 @@ func TestAuthTimeout(t *testing.T) {
 
 // TestIdlePing: a bound stream that stays silent is pinged (XEP-0199).
 func TestIdlePing(t *testing.T) {
-	ts := start(t, func(c *config.Config) { c.C2S.IdleTimeout = config.Duration(200 * time.Millisecond) })
+	ts := start(t, func(s *session.Server) { s.Config.IdleTimeout = 200 * time.Millisecond })
 	ts.users("alice")
 	a := ts.dial("alice", "phone")
 	el := expectStanza(t, a, "iq", func(e *xml.Element) bool { return e.Child("urn:xmpp:ping", "ping") != nil })
@@ -72,7 +73,9 @@ func TestIdlePing(t *testing.T) {
 // Other client addresses are unaffected (auth/throttle_test.go covers that:
 // all test connections come from 127.0.0.1).
 func TestLoginThrottle(t *testing.T) {
-	ts := start(t, func(c *config.Config) { c.Auth.MaxFailuresPerIP = 2 })
+	ts := start(t, func(s *session.Server) {
+		s.Throttle = auth.NewThrottle(auth.ThrottleConfig{Burst: 2, HalfLife: time.Minute}, time.Now)
+	})
 	ts.users("alice", "bob")
 	for i := 0; i < 3; i++ {
 		if _, err := ts.dialErr(xmpptest.Options{User: "alice", Password: "wrong"}); err == nil {

@@ -1,4 +1,4 @@
-package server_test
+package session_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"dormouse.im/dormouse/xml"
 )
 
-const nsSM = "urn:xmpp:sm:3"
+const nsSM = session.NSSM
 
 func isSM(local string) func(*xml.Element) bool {
 	return func(e *xml.Element) bool { return e.Name.Space == nsSM && e.Name.Local == local }
@@ -27,7 +27,7 @@ func failedCondition(el *xml.Element) string {
 
 // TestSMFeatures: <sm/> and <csi/> are offered after authentication only.
 func TestSMFeatures(t *testing.T) {
-	ts := startSM(t, nil, nil, nil)
+	ts := start(t, nil)
 	ts.users("alice")
 	c, err := ts.dialErr(xmpptest.Options{User: "alice", Password: "secret-alice", NoBind: true})
 	if err != nil {
@@ -37,7 +37,7 @@ func TestSMFeatures(t *testing.T) {
 	if c.Features.Child(nsSM, "sm") == nil || c.Features.Child(session.NSCSI, "csi") == nil {
 		t.Errorf("features after SASL: %s", c.Features)
 	}
-	pre, err := xmpptest.DialTLSOnly(t.Context(), xmpptest.Options{Addr: ts.addr("c2s"), Domain: "localhost"})
+	pre, err := xmpptest.DialTLSOnly(t.Context(), xmpptest.Options{Addr: ts.addr, Domain: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestSMFeatures(t *testing.T) {
 
 // TestSMEnable covers <enable/>: before bind, max negotiation, twice.
 func TestSMEnable(t *testing.T) {
-	ts := startSM(t, nil, nil, func(s *session.Server) {
+	ts := start(t, func(s *session.Server) {
 		s.Config.SM.MaxResumeTimeout = 0 // default: 1 h
 	})
 	ts.users("alice")
@@ -113,7 +113,7 @@ func TestSMEnable(t *testing.T) {
 
 // TestSMAcks covers <r/> and <a/> both ways.
 func TestSMAcks(t *testing.T) {
-	ts := startSM(t, nil, nil, nil)
+	ts := start(t, nil)
 	ts.users("alice", "bob")
 	alice := ts.dialSM("alice", "phone")
 	alice.ManualSM = true
@@ -173,7 +173,7 @@ func TestSMAcks(t *testing.T) {
 // TestSMResumeRefused: another account, an unknown id, a resumption after
 // bind, and a bad h.
 func TestSMResumeRefused(t *testing.T) {
-	ts := startSM(t, nil, nil, nil)
+	ts := start(t, nil)
 	ts.users("alice", "mallory")
 	alice := ts.dialSM("alice", "phone")
 	st := alice.SM
@@ -217,7 +217,7 @@ func TestSMResumeRefused(t *testing.T) {
 // the ack delay (virtual time), once.
 func TestSMAckTimer(t *testing.T) {
 	clk := xmpptest.NewFakeClock(time.Unix(1e9, 0))
-	ts := startSM(t, nil, clk, nil)
+	ts := start(t, func(s *session.Server) { s.Clock = clk })
 	ts.users("alice", "bob")
 	alice := ts.dialSM("alice", "phone")
 	alice.ManualSM = true

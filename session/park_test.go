@@ -1,4 +1,4 @@
-package server_test
+package session_test
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ const parkAfter = 3 * time.Millisecond
 // startPark starts a server whose idle connections park after parkAfter,
 // in the epoll poller or (portable) with a waiting goroutine each.
 func startPark(t *testing.T, portable bool, idle time.Duration) *testServer {
-	ts := startSM(t, nil, nil, func(s *session.Server) {
+	ts := start(t, func(s *session.Server) {
 		s.Config.ParkAfter = parkAfter
 		s.Config.PortablePark = portable
 		if idle > 0 {
@@ -95,7 +95,7 @@ func (ts *testServer) dialHeld(direct, sm bool, tcfg *tls.Config) (*xmpptest.Cli
 // waitParked waits until the connection parked (again).
 func (ts *testServer) waitParked(after uint64) uint64 {
 	ts.t.Helper()
-	ss := ts.SessionsForTest()
+	ss := ts.Server
 	waitFor(ts.t, "the connection to park", func() bool {
 		st := ss.Stats()
 		return st.Parked == 1 && st.Parks > after
@@ -129,7 +129,7 @@ func TestParkedTLSInput(t *testing.T) {
 	}{
 		{"one record, every byte apart", nil, func(t *testing.T, ts *testServer, c *xmpptest.Client, hc *heldConn) []string {
 			b := hc.capture(t, func() error { return pings("b1")(c) })
-			parks := ts.SessionsForTest().Stats().Parks
+			parks := ts.Server.Stats().Parks
 			for i := range b {
 				if _, err := hc.Conn.Write(b[i : i+1]); err != nil {
 					t.Fatal(err)
@@ -137,7 +137,7 @@ func TestParkedTLSInput(t *testing.T) {
 				time.Sleep(2 * parkAfter)
 			}
 			// The connection parked with part of a record read.
-			if n := ts.SessionsForTest().Stats().Parks - parks; n < 2 {
+			if n := ts.Server.Stats().Parks - parks; n < 2 {
 				t.Errorf("parked %d times while a record came byte by byte", n)
 			}
 			return []string{"b1"}
@@ -251,7 +251,7 @@ func TestParkedConnectionEnds(t *testing.T) {
 					c, hc := ts.dialHeld(false, sm, nil)
 					ts.waitParked(0)
 					tc.end(c, hc)
-					ss := ts.SessionsForTest()
+					ss := ts.Server
 					waitFor(t, "the connection to end", func() bool { return ss.Count() == 0 })
 					if st := ss.Stats(); st.Parked != 0 || (sm && st.Hibernated != 1) || (!sm && st.Hibernated != 0) {
 						t.Fatalf("after the end: %+v", st)
