@@ -73,7 +73,7 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	cfg.Domain = domain
 	cfg.DataDir = t.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
-	cfg.C2S.TLSListen = ""
+	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = ""
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.S2S.Listen = "127.0.0.1:0"
