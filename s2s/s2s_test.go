@@ -316,3 +316,29 @@ func TestSendPolicy(t *testing.T) {
 		t.Errorf("domain not in allow: %v", err)
 	}
 }
+
+func TestIncomingLimits(t *testing.T) {
+	ca := testca.New(t)
+	a := startPeer(t, ca, "a.example", func(c *Config) {
+		c.MaxStanzaSize = 10000
+		c.MaxConnectionsPerIP = 2
+	})
+	rp := authedRaw(t, ca, a, "=")
+	rp.send("<message from='bob@b.example' to='alice@a.example'><body>" + strings.Repeat("x", 20000) + "</body></message>")
+	if got := rp.streamError(); got != string(stream.PolicyViolation) {
+		t.Errorf("oversized stanza: stream error %s, want policy-violation", got)
+	}
+	waitFor(t, "the stream to end", func() bool { return len(a.s.Streams()) == 0 })
+	// Two connections from one address are allowed, a third is closed.
+	dialRaw(t, a.addr, "b.example", "a.example", nil)
+	dialRaw(t, a.addr, "b.example", "a.example", nil)
+	nc, err := net.Dial("tcp", a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nc.Read(make([]byte, 1)); err == nil {
+		t.Errorf("a third connection from the address was served (read %d byte)", n)
+	}
+}
