@@ -324,7 +324,10 @@ func TestIncomingLimits(t *testing.T) {
 		c.MaxConnectionsPerIP = 2
 	})
 	rp := authedRaw(t, ca, a, "=")
-	rp.send("<message from='bob@b.example' to='alice@a.example'><body>" + strings.Repeat("x", 20000) + "</body></message>")
+	// The server may close the connection before the write ends.
+	go func() {
+		_, _ = rp.nc.Write([]byte("<message from='bob@b.example' to='alice@a.example'><body>" + strings.Repeat("x", 20000) + "</body></message>"))
+	}()
 	if got := rp.streamError(); got != string(stream.PolicyViolation) {
 		t.Errorf("oversized stanza: stream error %s, want policy-violation", got)
 	}

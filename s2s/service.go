@@ -192,13 +192,18 @@ func (s *Service) Send(ctx context.Context, st *stanza.Stanza) error {
 		}
 		o := s.out[p]
 		if o == nil {
+			// A new stream starts with st queued, so that a connection
+			// that fails at once bounces it like the stanzas queued later.
 			o = newOutStream(s, p)
+			o.queue = append(o.queue, st)
 			s.out[p] = o
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				o.run()
 			}()
+			s.mu.Unlock()
+			return nil
 		}
 		s.mu.Unlock()
 		switch err := o.push(st); {
