@@ -169,6 +169,19 @@ func TestS2SFederation(t *testing.T) {
 	expectStanza(t, alice, "presence", func(e *xml.Element) bool {
 		return e.AttrValue("type") == "" && e.AttrValue("from") == "bob@b.example/phone"
 	})
+	// A new resource of alice's probes bob's server and gets his presence
+	// (RFC 6121 §4.3).
+	laptop, err := a.dialErr(xmpptest.Options{User: "alice", Password: "secret-alice", Resource: "laptop", Domain: "a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer laptop.Conn.Close()
+	if err := laptop.SendRaw("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, laptop, "presence", func(e *xml.Element) bool {
+		return e.AttrValue("type") == "" && e.AttrValue("from") == "bob@b.example/phone"
+	})
 
 	for _, ts := range []*testServer{a, b} {
 		for _, st := range ts.S2S.Streams() {
