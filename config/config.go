@@ -169,6 +169,13 @@ type S2S struct {
 	// MaxConnectionsPerIP limits incoming server connections from one IP
 	// address. Default 20.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// StanzaRate is the sustained number of stanzas per second one
+	// incoming server stream may send (a server carries many users).
+	// Default 1000.
+	StanzaRate int `toml:"stanza_rate"`
+	// StanzaBurst is the number of stanzas an incoming server stream may
+	// send at once above StanzaRate. Default 2000.
+	StanzaBurst int `toml:"stanza_burst"`
 }
 
 // StreamManagement configures XEP-0198.
@@ -364,6 +371,8 @@ func Default() Config {
 			MaxQueue:            1000,
 			MaxStanzaSize:       262144,
 			MaxConnectionsPerIP: 20,
+			StanzaRate:          1000,
+			StanzaBurst:         2000,
 		},
 		StreamManagement: StreamManagement{
 			ResumeTimeout:    Duration(10 * time.Minute),

@@ -233,7 +233,8 @@ func (c *Config) Validate() error {
 	for _, x := range []struct {
 		key string
 		v   int
-	}{{"s2s.max_queue", c.S2S.MaxQueue}, {"s2s.max_connections_per_ip", c.S2S.MaxConnectionsPerIP}} {
+	}{{"s2s.max_queue", c.S2S.MaxQueue}, {"s2s.max_connections_per_ip", c.S2S.MaxConnectionsPerIP},
+		{"s2s.stanza_rate", c.S2S.StanzaRate}, {"s2s.stanza_burst", c.S2S.StanzaBurst}} {
 		if x.v <= 0 {
 			fail(x.key, "must be positive, got %d", x.v)
 		}

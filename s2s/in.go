@@ -101,10 +101,12 @@ type inStream struct {
 	cancel context.CancelFunc
 
 	// Reader-goroutine state.
-	id     string // our current stream ID
-	local  string // the header's 'to'
-	from   string // the header's 'from' (optional)
-	certOK bool   // the peer's certificate validates for from
+	id     string    // our current stream ID
+	local  string    // the header's 'to'
+	from   string    // the header's 'from' (optional)
+	certOK bool      // the peer's certificate validates for from
+	tokens float64   // stanza rate limit: tokens left
+	filled time.Time // when tokens were last refilled
 
 	mu        sync.Mutex // guards the fields below
 	verifying int        // dialback verifications running
@@ -496,5 +498,32 @@ func (i *inStream) stanza(el *xml.Element) error {
 	}
 	i.s.stats.stanzasIn.Add(1)
 	i.s.r.Route(i.ctx, st)
+	i.rateLimit()
 	return nil
+}
+
+// rateLimit blocks the reader while the peer exceeds StanzaRate: reading
+// slower pushes back on the peer (TCP flow control) without dropping
+// anything.
+func (i *inStream) rateLimit() {
+	rate, burst := float64(i.s.cfg.StanzaRate), float64(i.s.cfg.StanzaBurst)
+	now := time.Now()
+	if i.filled.IsZero() {
+		i.tokens = burst
+	} else {
+		i.tokens = min(burst, i.tokens+now.Sub(i.filled).Seconds()*rate)
+	}
+	i.filled = now
+	if i.tokens >= 1 {
+		i.tokens--
+		return
+	}
+	wait := time.Duration((1 - i.tokens) / rate * float64(time.Second))
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+	case <-i.ctx.Done():
+	}
+	t.Stop()
+	i.filled, i.tokens = time.Now(), 0
 }

@@ -345,3 +345,25 @@ func TestIncomingLimits(t *testing.T) {
 		t.Errorf("a third connection from the address was served (read %d byte)", n)
 	}
 }
+
+func TestIncomingRateLimit(t *testing.T) {
+	ca := testca.New(t)
+	a := startPeer(t, ca, "a.example", func(c *Config) { c.StanzaRate, c.StanzaBurst = 20, 1 })
+	rp := authedRaw(t, ca, a, "=")
+	start := time.Now()
+	for range 6 {
+		rp.send("<message from='bob@b.example' to='alice@a.example'><body>x</body></message>")
+	}
+	for range 6 {
+		select {
+		case <-a.r.routed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not routed")
+		}
+	}
+	// 1 at once, then 5 more at 20/s: at least 200 ms (less a little for
+	// the first wait, which starts with the first stanza).
+	if el := time.Since(start); el < 190*time.Millisecond {
+		t.Errorf("6 stanzas at 20/s with a burst of 1 took %v", el)
+	}
+}

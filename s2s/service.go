@@ -59,6 +59,10 @@ type Config struct {
 	// MaxConnectionsPerIP bounds incoming connections from one address;
 	// default 20.
 	MaxConnectionsPerIP int
+	// StanzaRate is the sustained number of stanzas per second one
+	// incoming stream may send (it carries many users); default 1000.
+	// StanzaBurst is how many it may send at once above it; default 2000.
+	StanzaRate, StanzaBurst int
 	// RetryAfter is the first back-off after a failed connection; it
 	// doubles with each failure up to 5 minutes. Default 5 s.
 	RetryAfter time.Duration
@@ -125,6 +129,12 @@ func New(cfg Config, r Router, resolver Resolver, log *slog.Logger) *Service {
 	}
 	if cfg.MaxConnectionsPerIP <= 0 {
 		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if cfg.StanzaRate <= 0 {
+		cfg.StanzaRate = 1000
+	}
+	if cfg.StanzaBurst <= 0 {
+		cfg.StanzaBurst = 2 * cfg.StanzaRate
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = DefaultRetryAfter

@@ -66,6 +66,8 @@ func s2sConfig(cfg config.Config, secret []byte, tlsCfg *tls.Config) (s2s.Config
 		MaxQueue:            c.MaxQueue,
 		MaxStanzaSize:       c.MaxStanzaSize,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		StanzaRate:          c.StanzaRate,
+		StanzaBurst:         c.StanzaBurst,
 	}, nil
 }
 
