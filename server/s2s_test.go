@@ -313,7 +313,13 @@ func TestS2SDialbackInsecureDomains(t *testing.T) {
 			if m := expectStanza(t, alice, "message", nil); m.ChildText("jabber:client", "body") != "yes" {
 				t.Fatalf("alice got %s", m)
 			}
+			// The connections that verified the keys (db:verify) close
+			// soon after; then every stream is a dialback one.
 			for _, ts := range []*testServer{a, b} {
+				deadline := time.Now().Add(5 * time.Second)
+				for len(ts.S2S.Streams()) != 2 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
 				for _, st := range ts.S2S.Streams() {
 					if st.Auth != s2s.AuthDialback {
 						t.Errorf("%s: stream %+v, want dialback", ts.cfg.Domain, st)
