@@ -38,6 +38,7 @@ type Config struct {
 	MAM              MAM              `toml:"mam"`
 	Push             Push             `toml:"push"`
 	Privacy          Privacy          `toml:"privacy"`
+	MUC              MUC              `toml:"muc"`
 }
 
 // Log configures the server's structured log.
@@ -321,6 +322,33 @@ type Push struct {
 	APIToken string `toml:"api_token"`
 }
 
+// MUC configures multi-user chat (XEP-0045), a service at its own domain.
+type MUC struct {
+	// Enabled serves multi-user chat. Default true.
+	Enabled bool `toml:"enabled"`
+	// Domain is the service's domain. Empty (the default):
+	// "conference.<domain>"; use Config.MUCDomain to read it.
+	Domain string `toml:"domain"`
+	// MaxOccupants is the largest room (and the default
+	// muc#roomconfig_maxusers). Default 200.
+	MaxOccupants int `toml:"max_occupants"`
+	// MaxRoomsPerUser is how many rooms one account may own. Default 100.
+	MaxRoomsPerUser int `toml:"max_rooms_per_user"`
+	// History is how many messages a join gets when the client does not
+	// say; MaxHistory bounds what a client may ask for and the in-memory
+	// history of rooms without an archive. Defaults 20 and 100.
+	History    int `toml:"history"`
+	MaxHistory int `toml:"max_history"`
+	// Archive turns the room archive (XEP-0313 at the room) on in new
+	// rooms; owners change it with muc#roomconfig_enablearchiving. Default
+	// true.
+	Archive bool `toml:"archive"`
+	// PushMembers is which groupchat messages wake members who are not
+	// joined to a persistent or members-only room: "mentions" (the
+	// default), "all" or "never".
+	PushMembers string `toml:"push_members"`
+}
+
 // Privacy configures what strangers may learn about accounts.
 type Privacy struct {
 	// HideAccounts: messages and subscription requests to a missing
@@ -405,6 +433,15 @@ func Default() Config {
 			ForgetAfter:    Duration(90 * 24 * time.Hour),
 		},
 		Privacy: Privacy{MaxNewPeers: 100},
+		MUC: MUC{
+			Enabled:         true,
+			MaxOccupants:    200,
+			MaxRoomsPerUser: 100,
+			History:         20,
+			MaxHistory:      100,
+			Archive:         true,
+			PushMembers:     "mentions",
+		},
 	}
 }
 
@@ -437,6 +474,14 @@ func (c Config) AppServerDomain() string {
 		return canonicalDomain(c.Push.AppServerDomain)
 	}
 	return "push." + canonicalDomain(c.Domain)
+}
+
+// MUCDomain returns MUC.Domain, or "conference.<domain>" if it is empty.
+func (c Config) MUCDomain() string {
+	if c.MUC.Domain != "" {
+		return canonicalDomain(c.MUC.Domain)
+	}
+	return "conference." + canonicalDomain(c.Domain)
 }
 
 // canonicalDomain returns the canonical form of a domain JID, or s

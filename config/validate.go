@@ -120,6 +120,9 @@ func (c *Config) Validate() error {
 		{"roster.max_items", c.Roster.MaxItems},
 		{"push.max_devices", c.Push.MaxDevices},
 		{"push.max_errors", c.Push.MaxErrors},
+		{"muc.max_occupants", c.MUC.MaxOccupants},
+		{"muc.max_rooms_per_user", c.MUC.MaxRoomsPerUser},
+		{"muc.max_history", c.MUC.MaxHistory},
 	}
 	for _, p := range positive {
 		if p.n <= 0 {
@@ -133,6 +136,7 @@ func (c *Config) Validate() error {
 		{"c2s.max_connections_per_ip", c.C2S.MaxConnectionsPerIP},
 		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
 		{"privacy.max_new_peers", c.Privacy.MaxNewPeers},
+		{"muc.history", c.MUC.History},
 	}
 	for _, p := range nonNegative {
 		if p.n < 0 {
@@ -188,6 +192,21 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(e.u); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			fail(e.key, "must be an http(s) URL (got %q)", e.u)
 		}
+	}
+
+	// MUC.
+	if c.MUC.Domain != "" {
+		if _, err := parseDomain(c.MUC.Domain); err != nil {
+			fail("muc.domain", "invalid domain %q: %v", c.MUC.Domain, err)
+		}
+	}
+	switch c.MUC.PushMembers {
+	case "mentions", "all", "never":
+	default:
+		fail("muc.push_members", "must be mentions, all or never (got %q)", c.MUC.PushMembers)
+	}
+	if c.MUC.History > c.MUC.MaxHistory {
+		fail("muc.history", "must be at most muc.max_history (%d; got %d)", c.MUC.MaxHistory, c.MUC.History)
 	}
 
 	// TLS.

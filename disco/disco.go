@@ -58,6 +58,11 @@ type Config struct {
 	Services func() []router.ServiceEntry
 	// Contacts are published as a XEP-0157 form in the server's disco#info.
 	Contacts Contacts
+	// AccountNodes, if set, returns the nodes of an account that a
+	// requester with relation rel may see (PEP nodes, XEP-0163 §5); they
+	// are listed in the account's disco#items as <item jid='account'
+	// node='…'/>.
+	AccountNodes func(ctx context.Context, account jid.JID, rel router.Relation) ([]string, error)
 }
 
 // Service answers service discovery queries for the server and its
@@ -136,6 +141,9 @@ func (s *Service) build() {
 
 		a := xml.NewElement(NSInfo, "query")
 		a.AddChild(identity(router.Identity{Category: "account", Type: "registered"}))
+		for _, id := range s.mux.AccountIdentities() {
+			a.AddChild(identity(id))
+		}
 		for _, f := range s.mux.Features(router.ToAccount) {
 			a.AddChild(xml.NewElement(NSInfo, "feature", "var", f))
 		}
@@ -270,7 +278,7 @@ func (s *Service) accountInfo(_ context.Context, iq *stanza.Stanza) (*stanza.Sta
 	return iq.Result(s.account.Copy()), nil
 }
 
-func (s *Service) accountItems(_ context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
+func (s *Service) accountItems(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	node, err := query(iq)
 	if err != nil {
 		return nil, err
@@ -281,5 +289,19 @@ func (s *Service) accountItems(_ context.Context, iq *stanza.Stanza) (*stanza.St
 	if node != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	return iq.Result(xml.NewElement(NSItems, "query")), nil
+	q := xml.NewElement(NSItems, "query")
+	if s.cfg.AccountNodes != nil {
+		account, rel := iq.To.Bare(), router.Contact
+		if account.Domainpart() == "" || account.Equal(iq.From.Bare()) {
+			account, rel = iq.From.Bare(), router.Self
+		}
+		nodes, err := s.cfg.AccountNodes(ctx, account, rel)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			q.AddChild(xml.NewElement(NSItems, "item", "jid", account.String(), "node", n))
+		}
+	}
+	return iq.Result(q), nil
 }

@@ -151,6 +151,8 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))
 for s in ss: s.close()
 ')
+# A fifth one for the FCM stand-in of test_push_appserver.
+FCM_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$DATA"
 cat >"$CONF" <<EOF
 domain = "localhost"
@@ -158,6 +160,10 @@ data_dir = "$DATA"
 
 [log]
 level = "${INTEROP_LOG_LEVEL:-debug}"
+
+[push]
+appserver_domain = "appserver.localhost" # the built-in app server (push.localhost may be a test's component)
+fcm_endpoint = "http://127.0.0.1:$FCM_PORT/v1"
 
 [storage]
 url = "sqlite:$DATA/dormouse.db"
@@ -184,6 +190,8 @@ export ALICE_PASSWORD="alice-pw-$RANDOM$RANDOM,=!" BOB_PASSWORD="bob-pw-$RANDOM$
 # from writing __pycache__ into the source tree.
 unset PYTHONPATH PYTHONHOME
 export PYTHONDONTWRITEBYTECODE=1
+export INTEROP_BIN=$BIN INTEROP_CONF=$CONF # for tests that run the CLI (push app add)
+export FCM_PORT
 
 # --- start -------------------------------------------------------------------
 log "starting server (c2s $C2S_PORT, tls $TLS_PORT, admin $ADMIN_PORT, work dir $WORK)"

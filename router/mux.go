@@ -112,6 +112,7 @@ type Mux struct {
 	onGone      []LifecycleFunc
 	features    [2][]string // by Addressee
 	identities  []Identity
+	accountIDs  []Identity // identities of accounts (XEP-0163: pubsub/pep)
 }
 
 // NewMux returns an empty Mux.
@@ -163,6 +164,13 @@ func (m *Mux) Features(to Addressee) []string {
 	sort.Strings(f)
 	return slices.Compact(f)
 }
+
+// AddAccountIdentity adds an identity to accounts' disco#info, such as
+// pubsub/pep for a personal eventing service (XEP-0163 §6.1).
+func (m *Mux) AddAccountIdentity(id Identity) { m.accountIDs = append(m.accountIDs, id) }
+
+// AccountIdentities returns the identities added to accounts.
+func (m *Mux) AccountIdentities() []Identity { return slices.Clone(m.accountIDs) }
 
 // Identities returns the server identities.
 func (m *Mux) Identities() []Identity { return slices.Clone(m.identities) }

@@ -23,6 +23,9 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if s.AppServer != nil && s.cfg.Push.APIToken != "" {
+		mux.Handle("/push/v1/", s.AppServer.HTTPHandler(s.cfg.Push.APIToken))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/disco"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/ping"
 	"dormouse.im/dormouse/presence"
 	"dormouse.im/dormouse/push"
@@ -33,7 +34,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 			items = append(items, disco.Item{JID: j})
 		}
 	}
-	d := disco.New(disco.Config{Items: items, Services: s.Router.Services}, log)
+	d := disco.New(disco.Config{Items: items, Services: s.Router.Services, AccountNodes: s.accountNodes}, log)
 	d.Register(mux)
 	ping.New(ping.Config{}, log).Register(mux)
 	version.New(version.Config{Version: s.version}, log).Register(mux)
@@ -78,6 +79,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
 	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
+	s.pep = pep.New(pep.Config{CapsVer: disco.CapsVer}, s.Stores.PEP, rs, s.Router, log)
+	s.pep.Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
 	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)
@@ -97,8 +100,16 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	return nil
 }
 
-// presence depends on roster through an interface of its own.
-var _ presence.Roster = (*roster.Service)(nil)
+// presence and pep depend on roster through interfaces of their own.
+var (
+	_ presence.Roster = (*roster.Service)(nil)
+	_ pep.Roster      = (*roster.Service)(nil)
+)
+
+// accountNodes lists an account's PEP nodes in its disco#items.
+func (s *Server) accountNodes(ctx context.Context, account jid.JID, rel router.Relation) ([]string, error) {
+	return s.pep.VisibleNodes(ctx, account, rel)
+}
 
 // rosterRelations tells the router who may see an account's presence.
 type rosterRelations struct{ roster *roster.Service }

@@ -11,7 +11,6 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
-	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/server"
 	"dormouse.im/dormouse/sql/sqltest"
 	"dormouse.im/dormouse/xml"
@@ -26,7 +25,7 @@ type testServer struct {
 }
 
 // start starts a server; mod may adjust the configuration.
-func start(t *testing.T, mod func(*config.Config)) *testServer {
+func start(t *testing.T, mod func(*config.Config), opts ...server.Option) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -45,19 +44,13 @@ func start(t *testing.T, mod func(*config.Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return startWith(t, cfg)
+	return startWith(t, cfg, opts...)
 }
 
-func startWith(t *testing.T, cfg config.Config) *testServer {
+func startWith(t *testing.T, cfg config.Config, opts ...server.Option) *testServer {
 	t.Helper()
-	return startWithResolver(t, cfg, nil)
-}
-
-// startWithResolver starts a server whose federation resolves domains
-// with resolver (nil: the system's).
-func startWithResolver(t *testing.T, cfg config.Config, resolver s2s.Resolver) *testServer {
-	t.Helper()
-	srv, err := server.NewWithResolver(context.Background(), cfg, "test", resolver, xmpptest.Logger(t))
+	log := xmpptest.Logger(t)
+	srv, err := server.New(context.Background(), cfg, "test", log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/server"
 	"dormouse.im/dormouse/stanza"
@@ -63,14 +64,26 @@ var accountIQCases = []accountIQCase{
 		self: "service-unavailable", contact: "service-unavailable", stranger: "service-unavailable"},
 	{name: "unknown namespace", payload: `<foo xmlns='urn:example:unknown'/>`,
 		self: "service-unavailable", contact: "service-unavailable", stranger: "service-unavailable"},
-	{name: "pubsub items (no PEP yet)", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:omemo:2:devices'/></pubsub>`,
-		self: "service-unavailable", contact: "service-unavailable", stranger: "service-unavailable"},
+	{name: "pubsub items", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:omemo:2:devices'/></pubsub>`,
+		self: "item-not-found", contact: "item-not-found", stranger: "item-not-found", published: "result"},
+	{name: "pubsub items of a closed node", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub>`,
+		self: "item-not-found", contact: "item-not-found", stranger: "item-not-found"},
+	{name: "pubsub publish", typ: "set", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:example:pep'><item><x xmlns='urn:example:pep'/></item></publish></pubsub>`,
+		self: "result", contact: "forbidden", stranger: "forbidden"},
+	{name: "pubsub affiliations", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub'><affiliations/></pubsub>`,
+		self: "result", contact: "result", stranger: "result"},
+	{name: "pubsub#owner configure", payload: `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:omemo:2:devices'/></pubsub>`,
+		self: "item-not-found", contact: "forbidden", stranger: "service-unavailable"},
+	{name: "private storage", payload: `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>`,
+		self: "result", contact: "forbidden", stranger: "service-unavailable"},
 	{name: "roster", payload: `<query xmlns='jabber:iq:roster'/>`,
 		self: "result", contact: "forbidden", stranger: "service-unavailable"},
 	{name: "mam", typ: "set", payload: `<query xmlns='urn:xmpp:mam:2'/>`,
 		self: "result", contact: "forbidden", stranger: "service-unavailable"},
 	{name: "blocking", payload: `<blocklist xmlns='urn:xmpp:blocking'/>`,
 		self: "result", contact: "forbidden", stranger: "service-unavailable"},
+	{name: "muc admin (rooms live at the MUC domain, not at accounts)", payload: `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>`,
+		self: "service-unavailable", contact: "service-unavailable", stranger: "service-unavailable"},
 }
 
 // privacyServer starts a server with the privacy tests' accounts and
@@ -93,6 +106,18 @@ func privacyServer(t *testing.T, mod func(*config.Config)) (*testServer, *xmppte
 	}
 	// What dave publishes for everyone.
 	if err := ts.Stores.VCard.SetVCard(ctx, privPublished, []byte(`<vCard xmlns='vcard-temp'><FN>Dave</FN></vCard>`)); err != nil {
+		t.Fatal(err)
+	}
+	open := pep.DefaultNodeConfig
+	open.Access = pep.AccessOpen
+	if err := ts.Stores.PEP.CreateNode(ctx, privPublished, "urn:xmpp:omemo:2:devices", open); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Stores.PEP.Publish(ctx, privPublished, "urn:xmpp:omemo:2:devices",
+		pep.Item{ID: "current", Payload: []byte(`<devices xmlns='urn:xmpp:omemo:2'><device id='1'/></devices>`)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Stores.PEP.CreateNode(ctx, privPublished, "urn:xmpp:bookmarks:1", pep.DefaultNodeConfig); err != nil {
 		t.Fatal(err)
 	}
 	alice := ts.dial("alice", "phone")

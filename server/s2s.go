@@ -23,6 +23,12 @@ const (
 	ListenerS2STLS = "s2s_tls"
 )
 
+// WithS2SResolver makes federation resolve domains with r instead of the
+// system's DNS (tests point domains at loopback ports).
+func WithS2SResolver(r s2s.Resolver) Option {
+	return func(o *options) { o.s2sResolver = r }
+}
+
 // newS2S builds the federation service from [s2s] and routes remote
 // domains to it. resolver may be nil (system DNS).
 func (s *Server) newS2S(cfg config.Config, secret []byte, tlsCfg *tls.Config, resolver s2s.Resolver) error {

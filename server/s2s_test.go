@@ -88,7 +88,7 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ts := startWithResolver(t, cfg, dns)
+	ts := startWith(t, cfg, server.WithS2SResolver(dns))
 	dns.set(domain, ts.Addr(server.ListenerS2S), nil)
 	return ts
 }

@@ -18,8 +18,11 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/metrics"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/session"
@@ -39,9 +42,14 @@ type Server struct {
 	MAM     *mam.Service
 	S2S     *s2s.Service  // nil when federation is disabled
 	Push    *push.Service // nil when [push] is disabled
+	// AppServer is the built-in push app server (nil if push.appserver is off).
+	AppServer *appserver.Service
 
 	offline       *offline.Service
+	pep           *pep.Service
+	muc           *muc.Service // nil when [muc] is off
 	stopRetention func(context.Context) error
+	stopForget    func(context.Context) error
 	CertFile      string
 
 	c2s   *session.Server
@@ -66,13 +74,11 @@ const (
 )
 
 // New opens storage and builds the server; it does not listen yet.
-func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
-	return NewWithResolver(ctx, cfg, version, nil, log)
-}
-
-// NewWithResolver is New with the DNS resolver of federation (nil: the
-// system's), for tests.
-func NewWithResolver(ctx context.Context, cfg config.Config, version string, resolver s2s.Resolver, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger, opts ...Option) (*Server, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	hosts := cfg.ServedHosts()
 	stores, err := sql.Open(ctx, cfg.StorageURL(), log.With("component", "storage"))
 	if err != nil {
@@ -101,11 +107,15 @@ func NewWithResolver(ctx context.Context, cfg config.Config, version string, res
 		return nil, err
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
-	if err := s.newS2S(cfg, secret, tlsCfg, resolver); err != nil {
+	if err := s.newS2S(cfg, secret, tlsCfg, o.s2sResolver); err != nil {
 		stores.Close()
 		return nil, err
 	}
 	if err := s.registerFeatures(mux, &scfg); err != nil {
+		stores.Close()
+		return nil, err
+	}
+	if err := s.registerMUC(ctx, secret); err != nil {
 		stores.Close()
 		return nil, err
 	}
@@ -143,6 +153,16 @@ func NewWithResolver(ctx context.Context, cfg config.Config, version string, res
 			return nil, fmt.Errorf("server: mam retention: %w", err)
 		}
 		s.stopRetention = stop
+	}
+	if cfg.Push.AppServer {
+		if err := s.startAppServer(ctx, o); err != nil {
+			_ = s.stopAppServer(ctx)
+			if s.stopRetention != nil {
+				_ = s.stopRetention(ctx)
+			}
+			stores.Close()
+			return nil, fmt.Errorf("server: push app server: %w", err)
+		}
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
@@ -224,6 +244,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
+	if s.muc != nil {
+		// Occupants hear of the shutdown (status 332) before their streams end.
+		if err := s.muc.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("muc: %w", err))
+		}
+	}
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}
@@ -245,10 +271,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 	_ = s.admin.Shutdown(ctx)
 	s.closeListeners()
 	s.wg.Wait()
+	s.pep.Close()
 	if s.stopRetention != nil {
 		if err := s.stopRetention(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("mam retention: %w", err))
 		}
+	}
+	if err := s.stopAppServer(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("push app server: %w", err))
 	}
 	if err := s.Stores.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("storage: %w", err))

@@ -16,7 +16,7 @@ import (
 // startSM starts a server like start, with the session clock replaced by
 // clk (nil: the system clock) and smod applied to the session server
 // before it serves. The rate limit is lifted: these tests send fast.
-func startSM(t *testing.T, mod func(*config.Config), clk *xmpptest.FakeClock, smod func(*session.Server)) *testServer {
+func startSM(t *testing.T, mod func(*config.Config), clk *xmpptest.FakeClock, smod func(*session.Server), opts ...server.Option) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -33,11 +33,11 @@ func startSM(t *testing.T, mod func(*config.Config), clk *xmpptest.FakeClock, sm
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return restartSM(t, cfg, clk, smod)
+	return restartSM(t, cfg, clk, smod, opts...)
 }
 
 // restartSM starts a server on cfg's data (new ports) with the hooks.
-func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod func(*session.Server)) *testServer {
+func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod func(*session.Server), opts ...server.Option) *testServer {
 	t.Helper()
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = "127.0.0.1:0"
@@ -45,7 +45,7 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
 	log := xmpptest.Logger(t)
-	srv, err := server.New(context.Background(), cfg, "test", log)
+	srv, err := server.New(context.Background(), cfg, "test", log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,17 @@
 // URLs as single words, FTS5 splits them). Appends are batched: one
 // transaction with a prepared statement on SQLite, one COPY on PostgreSQL.
 //
+// # Multi-user chat
+//
+// Persistent rooms ([Stores.MUC]) are the tables muc_rooms (configuration
+// as JSON, subject, creation time) and muc_affiliations (room, bare JID,
+// affiliation, nick, reason), replaced together by SaveRoom in one
+// transaction. Room archives are muc_archive, keyed by (room, id), paged
+// like the account archive (keyset on the id, time bounds as id bounds),
+// with an index (room, sender, id) for queries by real JID. Rooms are not
+// per-user data: these tables have no foreign key to accounts, and
+// deleting an account leaves its affiliations.
+//
 // # Testing
 //
 // Package storetest is the conformance suite. The SQLite tests always run;

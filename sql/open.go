@@ -9,8 +9,11 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
+	"dormouse.im/dormouse/pep"
 	"dormouse.im/dormouse/push"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
@@ -32,7 +35,10 @@ type Stores struct {
 	VCard    vcard.Store
 	Blocking blocking.Store
 	MAM      mam.Store
+	PEP      pep.Store
+	MUC      muc.Store
 	Push     push.Store
+	PushApps appserver.Store // the built-in push app server
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -108,8 +114,9 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
-			Backend: SQLite, Location: db.Path(), close: db.Close,
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
+			PushApps: db.PushApps(),
+			Backend:  SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
 		db, err := postgres.Open(ctx, arg)
@@ -118,8 +125,9 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		}
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
-			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), Push: db.Push(),
-			Backend: Postgres, Location: db.Location(), close: db.Close,
+			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
+			PushApps: db.PushApps(),
+			Backend:  Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
 	return nil, nil, fmt.Errorf("sql: unknown backend %q", backend)

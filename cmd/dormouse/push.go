@@ -13,14 +13,24 @@ import (
 )
 
 // pushDevicesCommand: "dormouse push devices JID" lists an account's push
-// registrations (XEP-0357) and how their app servers answered. It works
-// while the server runs (the outcomes are written as publishes happen).
+// registrations (XEP-0357) and how their app servers answered;
+// "dormouse push devices [-app NAME]" lists the devices registered with the
+// built-in app server (see appServerDevices). It works while the server
+// runs (the outcomes are written as publishes happen).
 func pushDevicesCommand() command {
 	return command{
-		name: "push devices", args: "JID", summary: "list an account's push registrations and their health",
-		minArgs: 1, maxArgs: 1,
-		setup: func(*flag.FlagSet) runFunc {
+		name: "push devices", args: "JID | [-app NAME]",
+		summary: "list an account's push registrations, or the app server's devices, and their health",
+		maxArgs: 1,
+		setup: func(fs *flag.FlagSet) runFunc {
+			app := fs.String("app", "", "without JID: only this app's devices (built-in app server)")
 			return func(inv *invocation) error {
+				if len(inv.args) == 0 {
+					return appServerDevices(inv, *app)
+				}
+				if *app != "" {
+					return usageErrorf("-app lists the app server's devices: give no JID with it")
+				}
 				account, err := accountName(inv.cfg, inv.args[0])
 				if err != nil {
 					return err

@@ -74,6 +74,9 @@ func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir strin
 			fmt.Fprintf(w, "  listening on %-22s %s\n", a.String(), l.what)
 		}
 	}
+	if srv.AppServer != nil {
+		fmt.Fprintf(w, "  push:        app server at %s (FCM, APNs; apps: dormouse push app add)\n", srv.AppServer.JID())
+	}
 	fmt.Fprintf(w, "  storage:     %s %s\n", srv.Stores.Backend, srv.Stores.Location)
 	fmt.Fprintf(w, "  data dir:    %s\n", abs(dataDir))
 	fmt.Fprintf(w, "  certificate: %s\n", abs(srv.CertFile))

@@ -188,8 +188,14 @@ func (db *DB) Roster() *RosterStore { return &RosterStore{db: db} }
 // Offline returns the offline message store.
 func (db *DB) Offline() *OfflineStore { return &OfflineStore{db: db} }
 
+// PushApps returns the push app server store.
+func (db *DB) PushApps() *PushAppStore { return &PushAppStore{db: db} }
+
 // VCard returns the vCard store.
 func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
+
+// PEP returns the personal eventing store.
+func (db *DB) PEP() *PEPStore { return &PEPStore{db: db} }
 
 // Blocking returns the block list store.
 func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }

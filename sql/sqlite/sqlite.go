@@ -267,6 +267,9 @@ func (db *DB) Roster() *RosterStore { return &RosterStore{db: db} }
 // Offline returns the offline message store.
 func (db *DB) Offline() *OfflineStore { return &OfflineStore{db: db} }
 
+// PushApps returns the push app server store.
+func (db *DB) PushApps() *PushAppStore { return &PushAppStore{db: db} }
+
 // VCard returns the vCard store.
 func (db *DB) VCard() *VCardStore { return &VCardStore{db: db} }
 
@@ -275,6 +278,9 @@ func (db *DB) Blocking() *BlockingStore { return &BlockingStore{db: db} }
 
 // MAM returns the message archive store.
 func (db *DB) MAM() *MAMStore { return newMAMStore(db) }
+
+// PEP returns the personal eventing store.
+func (db *DB) PEP() *PEPStore { return &PEPStore{db: db} }
 
 // inTx runs fn in a write (BEGIN IMMEDIATE) transaction, committing if it
 // returns nil.

@@ -36,6 +36,11 @@ func Run(t *testing.T, open Open) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"UnknownAccount", testUnknownAccount},
 		{"Concurrent", testConcurrent},
+		{"PushApps", testPushApps},
+		{"PEP", testPEP},
+		{"PEPConcurrent", testPEPConcurrent},
+		{"MUCRooms", testMUCRooms},
+		{"MUCArchive", testMUCArchive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
 )
 
@@ -140,4 +141,34 @@ func Page(page *mam.Page, limit int, last bool) (fetched int) {
 		slices.Reverse(page.Messages)
 	}
 	return fetched
+}
+
+// Micros is t as Unix microseconds, 0 for the zero time (columns of push
+// app server registrations).
+func Micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// FromMicros reverses Micros, in UTC.
+func FromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// PushDeviceColumns are the columns ScanPushDevice reads, in order.
+const PushDeviceColumns = `node, secret, app, device, token, domain, account, created, last_used, last_success, last_error, last_error_text`
+
+// ScanPushDevice reads a push_devices row selected with PushDeviceColumns.
+func ScanPushDevice(scan func(dest ...any) error) (appserver.Registration, error) {
+	var r appserver.Registration
+	var created, used, ok, failed int64
+	err := scan(&r.Node, &r.Secret, &r.App, &r.Device, &r.Token, &r.Domain, &r.Account,
+		&created, &used, &ok, &failed, &r.LastErrorText)
+	r.Created, r.LastUsed, r.LastSuccess, r.LastError = FromMicros(created), FromMicros(used), FromMicros(ok), FromMicros(failed)
+	return r, err
 }
