@@ -81,7 +81,7 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	cfg.S2S.CAFile = ca.File
 	cfg.S2S.ConnectTimeout = config.Duration(5 * time.Second)
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
-	_, cfg.TLS.Cert, cfg.TLS.Key = certCA.Issue(t, domain, "push."+domain)
+	_, cfg.TLS.Cert, cfg.TLS.Key = certCA.Issue(t, domain, "push."+domain, "apps."+domain)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -230,15 +230,16 @@ func TestS2SPushPublishToRemoteService(t *testing.T) {
 	dns := newFakeDNS()
 	a := fedServer(t, "a.example", ca, ca, dns, nil)
 	b := fedServer(t, "b.example", ca, ca, dns, nil)
+	dns.set("apps.b.example", b.Addr(server.ListenerS2S), nil)
 	dns.set("push.b.example", b.Addr(server.ListenerS2S), nil)
-	err := b.Router.AddService("push.b.example", "App server", router.ServiceFunc(func(ctx context.Context, st *stanza.Stanza) error {
+	err := b.Router.AddService("apps.b.example", "App server", router.ServiceFunc(func(ctx context.Context, st *stanza.Stanza) error {
 		if st.Kind != stanza.KindIQ || st.Type != stanza.TypeSet {
 			return nil
 		}
 		if st.From.String() != "alice@a.example" {
 			return stanza.NewError(stanza.Forbidden, "unexpected sender "+st.From.String())
 		}
-		if st.El.FirstChild().ChildText("http://jabber.org/protocol/pubsub", "publish") == "" && st.To.Localpart() == "bad" {
+		if st.To.Localpart() == "bad" {
 			return stanza.NewError(stanza.ItemNotFound, "no such node")
 		}
 		b.Router.Route(ctx, st.Result(nil))
@@ -250,19 +251,26 @@ func TestS2SPushPublishToRemoteService(t *testing.T) {
 	alice := jid.MustParse("alice@a.example")
 	publish := func(to string) (*stanza.Stanza, error) {
 		iq := stanza.Build(stanza.KindIQ, stanza.TypeSet, "", alice, jid.MustParse(to))
-		iq.El.AddChild(xml.NewElement("http://jabber.org/protocol/pubsub", "pubsub"))
+		item := xml.NewElement("http://jabber.org/protocol/pubsub", "item").
+			AddChild(xml.NewElement("urn:xmpp:push:0", "notification"))
+		pub := xml.NewElement("http://jabber.org/protocol/pubsub", "publish", "node", "no-such-node").AddChild(item)
+		iq.El.AddChild(xml.NewElement("http://jabber.org/protocol/pubsub", "pubsub").AddChild(pub))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return a.Router.SendIQ(ctx, iq)
 	}
-	res, err := publish("push.b.example")
+	res, err := publish("apps.b.example")
 	if err != nil || res.Type != stanza.TypeResult {
 		t.Fatalf("publish: %v %v", res, err)
 	}
-	_, err = publish("bad@push.b.example")
 	var se *stanza.Error
-	if !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
+	if _, err = publish("bad@apps.b.example"); !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
 		t.Fatalf("publish to a missing node: %v, want item-not-found", err)
+	}
+	// b.example's built-in push app server answers too: a node it never
+	// registered.
+	if _, err = publish("push.b.example"); !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
+		t.Fatalf("publish to the built-in app server: %v, want item-not-found", err)
 	}
 }
 
