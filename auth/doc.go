@@ -15,14 +15,25 @@
 //     <encryption-required/> ([ConditionEncryptionRequired]) without calling
 //     [NewServer].
 //
-// The channel-binding variants (SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS) are not
-// implemented: there is no channel binding yet. Consequently a client GS2
-// header with the "p=" flag (the client requires channel binding) is refused
-// with <malformed-request/>. The "y" flag (the client supports channel binding
-// but believes the server does not) is accepted, which RFC 5802 §6 allows
-// because the server does not advertise any -PLUS mechanism. If -PLUS
-// mechanisms are ever advertised, "y" must be refused instead, as it then
-// signals a downgrade attack.
+// The channel-binding variants SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS
+// ([PlusMechanisms], RFC 5802 §6) verify the binding data the caller gives
+// with [ChannelBindings]: tls-exporter (RFC 9266) and tls-server-end-point
+// (RFC 5929); tls-unique is not supported. With channel-binding data, a GS2
+// "y" flag (the client could bind but believes the server cannot) is refused
+// with not-authorized, as a downgrade; without it "y" is accepted (RFC 5802
+// §6). "p=" needs a -PLUS mechanism and a -PLUS mechanism needs "p=" (else
+// malformed-request); data that does not match gives not-authorized.
+// [DowngradeProtection] adds the XEP-0474 (version 0.5) "h" attribute to
+// SCRAM server-first-messages.
+//
+// # FAST tokens
+//
+// [ParseHT], [VerifyHT], [HTInitiator] and [HTResponder] implement the
+// server side of the HT mechanisms of draft-schmaus-kitten-sasl-ht
+// (HT-SHA-256-NONE, -EXPR, -ENDP) for XEP-0484. Tokens are never stored:
+// [DeriveToken] recomputes a token from the server secret, the account, the
+// user-agent id and a stored nonce, and [TokenStore] keeps the nonce and the
+// token's SHA-256. Checking a token costs a few HMACs, no PBKDF2.
 //
 // # Credentials
 //

@@ -23,9 +23,26 @@ const serverNonceSize = 24
 //
 // and answers with the server-first-message "r=c-nonce s-nonce,s=salt,i=iter".
 func (s *Server) scramFirst(ctx context.Context, msg []byte) ([]byte, bool, error) {
-	header, authzid, hasAuthzid, bare, text := parseGS2Header(msg)
+	header, flag, cbName, authzid, hasAuthzid, bare, text := parseGS2Header(msg)
 	if text != "" {
 		return s.fail(ConditionMalformedRequest, text, nil)
+	}
+	// RFC 5802 §6 and §7: the GS2 flag must fit the mechanism.
+	switch {
+	case s.plus() && flag != 'p':
+		return s.fail(ConditionMalformedRequest, "a -PLUS mechanism needs channel binding (p=)", nil)
+	case !s.plus() && flag == 'p':
+		return s.fail(ConditionMalformedRequest, "channel binding needs a -PLUS mechanism", nil)
+	case flag == 'y' && len(s.cfg.cb) > 0:
+		// The client supports channel binding but believes the server
+		// does not: someone removed the -PLUS mechanisms.
+		return s.fail(ConditionNotAuthorized, "channel binding downgrade detected", nil)
+	case flag == 'p':
+		data, ok := s.cfg.cb[cbName]
+		if !ok {
+			return s.fail(ConditionMalformedRequest, "unsupported channel-binding type "+cbName, nil)
+		}
+		s.cbData = data
 	}
 	attrs := bytes.Split(bare, []byte{','})
 	if len(attrs) < 2 {
@@ -80,6 +97,10 @@ func (s *Server) scramFirst(ctx context.Context, msg []byte) ([]byte, bool, erro
 	serverFirst = base64.StdEncoding.AppendEncode(serverFirst, keys.Salt)
 	serverFirst = append(serverFirst, ",i="...)
 	serverFirst = strconv.AppendInt(serverFirst, int64(keys.Iter), 10)
+	if s.cfg.ssdp != nil {
+		serverFirst = append(serverFirst, ",h="...)
+		serverFirst = base64.StdEncoding.AppendEncode(serverFirst, hashSum(s.h, s.cfg.ssdp))
+	}
 
 	s.keys, s.known = keys, known
 	s.gs2Header = bytes.Clone(header)
@@ -113,7 +134,13 @@ func (s *Server) scramFinal(ctx context.Context, msg []byte) ([]byte, bool, erro
 	if !ok {
 		return s.fail(ConditionIncorrectEncoding, "client-final-message: invalid base64 in channel binding", nil)
 	}
-	if !bytes.Equal(cb, s.gs2Header) {
+	// c= is the GS2 header followed by the channel-binding data (none
+	// without p=). Constant time: the data is a secret of the TLS session.
+	if len(cb) != len(s.gs2Header)+len(s.cbData) || !bytes.Equal(cb[:len(s.gs2Header)], s.gs2Header) ||
+		subtle.ConstantTimeCompare(cb[len(s.gs2Header):], s.cbData) != 1 {
+		if s.cbData != nil {
+			return s.fail(ConditionNotAuthorized, "channel binding mismatch", nil)
+		}
 		return s.fail(ConditionMalformedRequest, "client-final-message: channel binding does not match the GS2 header", nil)
 	}
 	if !bytes.HasPrefix(attrs[1], []byte("r=")) {
@@ -160,36 +187,59 @@ func (s *Server) scramFinal(ctx context.Context, msg []byte) ([]byte, bool, erro
 }
 
 // parseGS2Header splits a client-first-message into its GS2 header (with
-// the trailing comma), the decoded authzid, and the client-first-message-bare.
-// text is non-empty, describing the problem, if the header is malformed or
-// asks for channel binding.
-func parseGS2Header(msg []byte) (header []byte, authzid string, hasAuthzid bool, bare []byte, text string) {
-	if len(msg) < 2 {
-		return nil, "", false, nil, "client-first-message: invalid GS2 header"
+// the trailing comma), the channel-binding flag ('n', 'y' or 'p') and, for
+// 'p', the channel-binding type name, the decoded authzid, and the
+// client-first-message-bare. text is non-empty, describing the problem, if
+// the header is malformed:
+//
+//	gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
+//	cb-name        = 1*(ALPHA / DIGIT / "." / "-")
+func parseGS2Header(msg []byte) (header []byte, flag byte, cbName string, authzid string, hasAuthzid bool, bare []byte, text string) {
+	bad := func(t string) ([]byte, byte, string, string, bool, []byte, string) {
+		return nil, 0, "", "", false, nil, t
 	}
+	if len(msg) < 2 {
+		return bad("client-first-message: invalid GS2 header")
+	}
+	var rest []byte
 	switch {
 	case msg[0] == 'p' && msg[1] == '=':
-		return nil, "", false, nil, "channel binding is not supported"
+		end := bytes.IndexByte(msg, ',')
+		if end < 3 || !validCBName(msg[2:end]) {
+			return bad("client-first-message: invalid channel-binding type")
+		}
+		flag, cbName, rest = 'p', string(msg[2:end]), msg[end+1:]
 	case (msg[0] == 'n' || msg[0] == 'y') && msg[1] == ',':
+		flag, rest = msg[0], msg[2:]
 	default:
-		return nil, "", false, nil, "client-first-message: invalid GS2 header"
+		return bad("client-first-message: invalid GS2 header")
 	}
-	rest := msg[2:]
 	end := bytes.IndexByte(rest, ',')
 	if end < 0 {
-		return nil, "", false, nil, "client-first-message: invalid GS2 header"
+		return bad("client-first-message: invalid GS2 header")
 	}
 	if field := rest[:end]; len(field) > 0 {
 		if !bytes.HasPrefix(field, []byte("a=")) {
-			return nil, "", false, nil, "client-first-message: invalid GS2 header"
+			return bad("client-first-message: invalid GS2 header")
 		}
 		var ok bool
 		if authzid, ok = parseSaslname(field[2:]); !ok {
-			return nil, "", false, nil, "client-first-message: invalid authzid"
+			return bad("client-first-message: invalid authzid")
 		}
 		hasAuthzid = true
 	}
-	return msg[:2+end+1], authzid, hasAuthzid, rest[end+1:], ""
+	n := len(msg) - len(rest) + end + 1
+	return msg[:n], flag, cbName, authzid, hasAuthzid, rest[end+1:], ""
+}
+
+// validCBName reports whether b is an RFC 5056 channel-binding type name.
+func validCBName(b []byte) bool {
+	for _, c := range b {
+		if !isAlpha(c) && !('0' <= c && c <= '9') && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 // parseSaslname decodes a SCRAM saslname (RFC 5802 §7):

@@ -20,7 +20,24 @@ const (
 	ScramSHA256 Mechanism = "SCRAM-SHA-256"
 	ScramSHA1   Mechanism = "SCRAM-SHA-1"
 	Plain       Mechanism = "PLAIN"
+
+	// The channel-binding variants (RFC 5802 §6), offered only where the
+	// caller has channel-binding data (see ChannelBindings).
+	ScramSHA256Plus Mechanism = "SCRAM-SHA-256-PLUS"
+	ScramSHA1Plus   Mechanism = "SCRAM-SHA-1-PLUS"
 )
+
+// Channel-binding types the server can verify.
+const (
+	CBTLSExporter       = "tls-exporter"         // RFC 9266 (TLS 1.3)
+	CBTLSServerEndPoint = "tls-server-end-point" // RFC 5929 §4
+)
+
+// PlusMechanisms returns the channel-binding mechanisms, strongest first.
+// Offer them only with ChannelBindings data for the connection.
+func PlusMechanisms() []Mechanism {
+	return []Mechanism{ScramSHA256Plus, ScramSHA1Plus}
+}
 
 // Mechanisms returns the supported mechanisms in the order they should be
 // offered, strongest first: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN.
@@ -53,6 +70,27 @@ type config struct {
 	secret       []byte
 	iter         int
 	beforeVerify func(ctx context.Context, username string) error
+	cb           map[string][]byte // channel-binding type → data
+	ssdp         []byte            // XEP-0474 string S; nil: no "h" attribute
+}
+
+// ChannelBindings gives the channel-binding data of the connection by type
+// (CBTLSExporter, CBTLSServerEndPoint). With a non-empty map the server
+// supports channel binding: a -PLUS exchange must use one of these types
+// with matching data, and a client that says it supports channel binding
+// but thinks the server does not (GS2 flag "y") is refused as a downgrade
+// (RFC 5802 §6). Without it, -PLUS mechanisms fail with invalid-mechanism.
+func ChannelBindings(cb map[string][]byte) Option {
+	return func(c *config) { c.cb = cb }
+}
+
+// DowngradeProtection makes SCRAM server-first-messages carry the XEP-0474
+// (version 0.5) attribute h: the hash of the advertised mechanisms and,
+// if XEP-0440 advertised them, channel-binding types (cbTypes nil: not
+// advertised), so a client detects a man in the middle who edited either
+// list.
+func DowngradeProtection(mechs []Mechanism, cbTypes []string) Option {
+	return func(c *config) { c.ssdp = SSDPString(mechs, cbTypes) }
 }
 
 // Domain sets the domain the server authenticates users of. It is required.
@@ -119,6 +157,7 @@ type Server struct {
 	keys            Keys
 	known           bool // keys are the user's, not fake
 	gs2Header       []byte
+	cbData          []byte // the channel-binding data the client bound to
 	clientFirstBare []byte
 	serverFirst     []byte
 	nonce           []byte // client nonce + server nonce
@@ -132,9 +171,9 @@ type Server struct {
 func NewServer(mech Mechanism, lookup Lookup, opts ...Option) (*Server, error) {
 	s := &Server{mech: mech, lookup: lookup, cfg: config{iter: DefaultIterations}}
 	switch mech {
-	case ScramSHA256:
+	case ScramSHA256, ScramSHA256Plus:
 		s.h = sha256.New
-	case ScramSHA1:
+	case ScramSHA1, ScramSHA1Plus:
 		s.h = sha1.New
 	case Plain:
 		s.h = sha256.New // PLAIN prefers the SHA-256 keys
@@ -149,6 +188,9 @@ func NewServer(mech Mechanism, lookup Lookup, opts ...Option) (*Server, error) {
 	}
 	if s.cfg.domain == "" {
 		return nil, errors.New("auth: NewServer: no domain (use auth.Domain)")
+	}
+	if s.plus() && len(s.cfg.cb) == 0 {
+		return nil, &Failure{Condition: ConditionInvalidMechanism, Text: "no channel binding on this connection"}
 	}
 	d, err := jid.New("", s.cfg.domain, "")
 	if err != nil {
@@ -205,6 +247,9 @@ func (s *Server) Step(ctx context.Context, msg []byte) (challenge []byte, done b
 	}
 }
 
+// plus reports whether the mechanism is a channel-binding one.
+func (s *Server) plus() bool { return s.mech == ScramSHA256Plus || s.mech == ScramSHA1Plus }
+
 // Username returns the authenticated username, prepared as a JID localpart,
 // after the exchange succeeded, and "" before or after failure.
 func (s *Server) Username() string {
@@ -242,7 +287,7 @@ func (s *Server) notAuthorized() ([]byte, bool, error) {
 func (s *Server) forget() {
 	s.keys = Keys{}
 	s.known = false
-	s.gs2Header, s.clientFirstBare, s.serverFirst, s.nonce = nil, nil, nil, nil
+	s.gs2Header, s.clientFirstBare, s.serverFirst, s.nonce, s.cbData = nil, nil, nil, nil, nil
 }
 
 // prepareUsername prepares an authcid as a JID localpart of the server's

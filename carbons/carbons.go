@@ -2,6 +2,7 @@ package carbons
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -137,9 +138,17 @@ func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza
 	if !ok {
 		return nil, stanza.NewError(stanza.NotAllowed, "no session is bound to this address")
 	}
+	s.set(res, p.Name.Local == "enable")
+	s.log.LogAttrs(ctx, slog.LevelDebug, "carbons "+p.Name.Local+"d", slog.String("jid", from.String()))
+	return iq.Result(nil), nil
+}
+
+// set enables or disables carbons for the bound resource res.
+func (s *Service) set(res router.Resource, enable bool) {
+	from := res.JID
 	user := accountOf(from)
-	enable := p.Name.Local == "enable"
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	on := s.enabled[user]
 	i := slices.IndexFunc(on, func(e enabledResource) bool { return e.jid.Equal(from) })
 	switch {
@@ -156,9 +165,21 @@ func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza
 	} else {
 		s.enabled[user] = on
 	}
-	s.mu.Unlock()
-	s.log.LogAttrs(ctx, slog.LevelDebug, "carbons "+p.Name.Local+"d", slog.String("jid", from.String()))
-	return iq.Result(nil), nil
+}
+
+// EnableCarbons enables carbons for the bound resource full, as an
+// <enable/> from it would: Bind 2 (XEP-0386) does it inline at login.
+func (s *Service) EnableCarbons(ctx context.Context, full jid.JID) error {
+	if !s.isAccount(full) || !hasResource(full) {
+		return fmt.Errorf("carbons: %s is not a client of this server", full)
+	}
+	res, ok := s.r.Resource(full)
+	if !ok {
+		return fmt.Errorf("carbons: no session is bound to %s", full)
+	}
+	s.set(res, true)
+	s.log.LogAttrs(ctx, slog.LevelDebug, "carbons enabled inline", slog.String("jid", full.String()))
+	return nil
 }
 
 // gone forgets a resource whose session ended. A session that replaced it

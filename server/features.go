@@ -78,7 +78,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		Metrics:              s.Metrics,
 	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
-	carbons.New(carbons.Config{}, s.Router, log).Register(mux)
+	s.carbons = carbons.New(carbons.Config{}, s.Router, log)
+	s.carbons.Register(mux)
 	s.pep = pep.New(pep.Config{CapsVer: disco.CapsVer}, s.Stores.PEP, rs, s.Router, log)
 	s.pep.Register(mux)
 

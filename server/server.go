@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"dormouse.im/dormouse/carbons"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,7 +48,8 @@ type Server struct {
 
 	offline       *offline.Service
 	pep           *pep.Service
-	muc           *muc.Service // nil when [muc] is off
+	muc           *muc.Service     // nil when [muc] is off
+	carbons       *carbons.Service // also enabled inline by Bind 2
 	stopRetention func(context.Context) error
 	stopForget    func(context.Context) error
 	CertFile      string
@@ -127,6 +129,8 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Config:   scfg,
 		Router:   s.Router,
 		Accounts: stores.Accounts,
+		Carbons:  s.carbons,
+		Tokens:   stores.Tokens,
 		Throttle: throttle,
 		Log:      log.With("component", "c2s"),
 		// Messages of sessions that end unacknowledged (resume timeout,

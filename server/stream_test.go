@@ -72,6 +72,9 @@ func TestStartTLSRequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.Child("urn:xmpp:sasl:2", "authentication") != nil {
+		t.Errorf("SASL2 (XEP-0388) offered before TLS: %s", f)
+	}
 	st := f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls")
 	if st == nil || st.Child("urn:ietf:params:xml:ns:xmpp-tls", "required") == nil {
 		t.Fatalf("features = %s, want required starttls", f)

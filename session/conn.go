@@ -57,6 +57,8 @@ type Conn struct {
 	lastFill    int64 // Unix nanoseconds of the last token refill; 0: none yet
 	lost        bool  // the stream ended by a transport failure, not </stream:stream> or a stream error
 	csiInactive bool  // XEP-0352 state asked for before bind
+	// cb is the channel-binding data by type until authentication (cb.go).
+	cb map[string][]byte
 
 	// Parking (park.go), reader state too.
 	canPark   bool            // nc is a socket and Config.ParkAfter >= 0

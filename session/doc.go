@@ -5,7 +5,11 @@
 // (§4.9), and a bounded outbound queue written in batches. It implements
 // XEP-0198 Stream Management (urn:xmpp:sm:3, version 1.6 semantics) with
 // resumption and hibernation, and XEP-0352 Client State Indication
-// (urn:xmpp:csi:0, version 1.0.0).
+// (urn:xmpp:csi:0, version 1.0.0), XEP-0388 Extensible SASL Profile
+// (urn:xmpp:sasl:2, version 1.0.4) with XEP-0386 Bind 2 (urn:xmpp:bind:0,
+// version 1.1.0) and XEP-0484 FAST (urn:xmpp:fast:0, version 0.1.0) inline,
+// XEP-0440 SASL channel-binding types (urn:xmpp:sasl-cb:0, version 1.0.0)
+// and SCRAM -PLUS channel binding (tls-exporter, tls-server-end-point).
 //
 // # Connections and sessions
 //
@@ -81,6 +85,21 @@
 // states are dropped; nothing is bounced to a message's sender. Shutdown
 // ends every live and hibernated session this way before it returns.
 //
+// # SASL2, Bind 2 and FAST
+//
+// After TLS, <authentication xmlns='urn:xmpp:sasl:2'/> is offered beside
+// RFC 6120 SASL, with the same mechanisms plus the -PLUS ones (only there:
+// see Conn.mechanisms), the same throttle, limits and metrics. An
+// <authenticate/> may carry, inline: <user-agent id/>, Bind 2 <bind/>
+// (with SM <enable/>, carbons <enable/>, CSI <inactive/>), an XEP-0198
+// <resume/>, and FAST <request-token/> or <fast/>. <success/> carries the
+// authorization identifier, a FAST <token/>, then either <resumed/> (the
+// queued stanzas follow in the same write) or, if there was no resumption
+// or it failed (<failed h/>), Bind 2's <bound/>. No stream restart. FAST
+// logins (fast.go) check the token with HMACs only; tokens are bound to the
+// account, the user-agent id and the mechanism, rotated after
+// Config.FAST.RotateAfter and expire after Config.FAST.Expiry.
+//
 // # Client state indication (XEP-0352)
 //
 // While a client is inactive, presence (only the latest per contact full
@@ -116,6 +135,10 @@
 //	server.go        Server, Config, accept loop, Shutdown
 //	conn.go          Conn: one TCP connection, its write queue and lifecycle
 //	negotiate.go     stream header, STARTTLS, SASL, stream features
+//	sasl2.go         XEP-0388 SASL2 and XEP-0386 Bind 2
+//	sasl2_parse.go   the <authenticate/> parser (fuzzed)
+//	fast.go          XEP-0484 FAST logins and tokens
+//	cb.go            channel-binding data, XEP-0440
 //	stanzas.go       bound stanzas: bind, 'from' stamping, rate limit, routing
 //	park.go          idle connections without goroutine or buffer
 //	session.go       Session: the bound resource, delivery, ending

@@ -126,6 +126,10 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		}
 	case !c.authed:
 		b = c.appendMechanisms(b)
+		if c.sasl2Offered() {
+			b = c.appendSASL2(b)
+		}
+		b = c.appendSASLCB(b)
 		for _, f := range c.srv.Config.PreAuthFeatures {
 			b = f.AppendXML(b, "")
 		}
@@ -139,8 +143,18 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 	return append(b, "</stream:features>"...)
 }
 
-func (c *Conn) mechanisms() []auth.Mechanism {
+// mechanisms returns the SASL mechanisms offered on this stream, for
+// SASL2 (XEP-0388) or RFC 6120 SASL. Only SASL2 offers the -PLUS ones
+// (first, when the connection has channel-binding data): clients that
+// speak only RFC 6120 SASL, such as slixmpp 1.8, send the GS2 flag "y"
+// (RFC 5802 §6: "I could bind, but the server cannot") even when -PLUS is
+// offered, which the server must then refuse as a downgrade. Not claiming
+// channel binding there keeps them working, and makes "y" legitimate.
+func (c *Conn) mechanisms(sasl2 bool) []auth.Mechanism {
 	var out []auth.Mechanism
+	if sasl2 && len(c.channelBindings()) > 0 {
+		out = append(out, auth.PlusMechanisms()...)
+	}
 	for _, m := range auth.Mechanisms() {
 		if m == auth.Plain && !c.secure {
 			continue // never offer PLAIN in the clear
@@ -152,7 +166,7 @@ func (c *Conn) mechanisms() []auth.Mechanism {
 
 func (c *Conn) appendMechanisms(b []byte) []byte {
 	b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'>"...)
-	for _, m := range c.mechanisms() {
+	for _, m := range c.mechanisms(false) {
 		b = append(b, "<mechanism>"...)
 		b = append(b, m...)
 		b = append(b, "</mechanism>"...)
@@ -188,6 +202,10 @@ func (c *Conn) readElements() (restart bool, err error) {
 			done, err := c.sasl(el)
 			if err != nil || done {
 				return done, err
+			}
+		case el.Name.Space == NSSASL2:
+			if err := c.sasl2(el); err != nil {
+				return false, err
 			}
 		case el.Name.Space == NSSM:
 			if err := c.smElement(el); err != nil {
@@ -232,68 +250,103 @@ func (c *Conn) sasl(el *xml.Element) (done bool, err error) {
 	}
 	if el.Name.Local != "auth" {
 		// <response/> or <abort/> outside an exchange.
-		return false, c.saslFailure("aborted", "")
+		return false, c.saslFailure(stream.NSSASL, "aborted", "")
 	}
 	if !c.secure && c.srv.Config.RequireTLS {
-		return false, c.saslFailure("encryption-required", "use STARTTLS first")
+		return false, c.saslFailure(stream.NSSASL, "encryption-required", "use STARTTLS first")
 	}
 	mech := auth.Mechanism(el.AttrValue("mechanism"))
-	if !slices.Contains(c.mechanisms(), mech) {
-		return false, c.saslFailure("invalid-mechanism", "")
-	}
-	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret), auth.BeforeVerify(c.throttleWait))
-	if err != nil {
-		return false, c.saslFailure("invalid-mechanism", "")
+	srv, fail := c.newAuthServer(mech, false)
+	if fail != "" {
+		return false, c.saslFailure(stream.NSSASL, fail, "")
 	}
 	msg, ok := decodeSASL(el.Text())
 	if !ok {
-		return false, c.saslFailure("incorrect-encoding", "")
+		return false, c.saslFailure(stream.NSSASL, "incorrect-encoding", "")
 	}
-	if strings.TrimSpace(el.Text()) == "" {
-		// No initial response (RFC 6120 §6.4.2): an empty challenge asks
-		// for it.
-		if msg, err = c.saslResponse([]byte("<challenge xmlns='" + stream.NSSASL + "'/>")); err != nil || msg == nil {
-			return false, err
-		}
+	final, ok, err := c.exchange(stream.NSSASL, srv, msg)
+	if !ok {
+		return false, err
 	}
+	b := []byte("<success xmlns='" + stream.NSSASL + "'>")
+	if len(final) > 0 {
+		b = base64.StdEncoding.AppendEncode(b, final)
+	}
+	b = append(b, "</success>"...)
+	c.cb = nil
+	if err := c.writeNow(b); err != nil {
+		return false, err
+	}
+	c.dec.Reset(deadlineReader{c})
+	return true, nil
+}
+
+// newAuthServer starts an exchange of mech for SASL2 or RFC 6120 SASL;
+// fail is the SASL condition if mech is not offered on this stream. The
+// XEP-0474 hash covers the mechanisms of that profile (§5.1).
+func (c *Conn) newAuthServer(mech auth.Mechanism, sasl2 bool) (*auth.Server, string) {
+	mechs := c.mechanisms(sasl2)
+	if !slices.Contains(mechs, mech) {
+		return nil, auth.ConditionInvalidMechanism
+	}
+	var cb map[string][]byte // RFC 6120 SASL: no channel binding (see mechanisms)
+	if sasl2 {
+		cb = c.channelBindings()
+	}
+	var cbTypes []string // XEP-0474: nil when XEP-0440 advertised none
+	if t := c.cbTypes(); len(t) > 0 {
+		cbTypes = t
+	}
+	srv, err := auth.NewServer(mech, c.lookup, auth.Domain(c.host), auth.Secret(c.srv.Config.AuthSecret),
+		auth.BeforeVerify(c.throttleWait), auth.ChannelBindings(cb),
+		auth.DowngradeProtection(mechs, cbTypes))
+	if err != nil {
+		return nil, auth.ConditionInvalidMechanism
+	}
+	return srv, ""
+}
+
+// exchange runs a SASL exchange from the client's first message (nil: no
+// initial response, RFC 6120 §6.4.2) to its end, with the challenge and
+// response elements of namespace ns (legacy SASL or XEP-0388). ok reports
+// success, final is then the additional data of success, and the login is
+// recorded (metrics, throttle, c.authed, c.user). When !ok, the failure
+// was sent and err says whether the stream goes on (nil) or ends.
+func (c *Conn) exchange(ns string, srv *auth.Server, msg []byte) (final []byte, ok bool, err error) {
 	for {
-		chal, ok2, err := srv.Step(c.ctx, msg)
+		chal, done, err := srv.Step(c.ctx, msg)
 		if err != nil {
-			return false, c.authFailed(srv, err)
+			return nil, false, c.authFailed(ns, srv.Authcid(), err)
 		}
-		if ok2 {
-			c.authed = true
-			c.user = srv.Username()
-			c.srv.stats.logins.Add(1)
-			if c.srv.Throttle != nil {
-				c.srv.Throttle.Success(c.ip, c.user)
-			}
-			b := []byte("<success xmlns='" + stream.NSSASL + "'>")
-			if len(chal) > 0 {
-				b = base64.StdEncoding.AppendEncode(b, chal)
-			}
-			b = append(b, "</success>"...)
-			if err := c.writeNow(b); err != nil {
-				return false, err
-			}
-			c.setWho("user", c.user+"@"+c.host)
-			c.log().Info("authenticated", "mechanism", string(mech))
-			c.dec.Reset(deadlineReader{c})
-			return true, nil
+		if done {
+			c.loggedIn(srv.Username(), srv.Mechanism())
+			return chal, true, nil
 		}
-		b := []byte("<challenge xmlns='" + stream.NSSASL + "'>")
+		b := []byte("<challenge xmlns='" + ns + "'>")
 		b = base64.StdEncoding.AppendEncode(b, chal)
 		b = append(b, "</challenge>"...)
-		if msg, err = c.saslResponse(b); err != nil || msg == nil {
-			return false, err
+		if msg, err = c.saslResponse(ns, b); err != nil || msg == nil {
+			return nil, false, err
 		}
 	}
+}
+
+// loggedIn records a successful authentication as user.
+func (c *Conn) loggedIn(user string, mech auth.Mechanism) {
+	c.authed = true
+	c.user = user
+	c.srv.stats.logins.Add(1)
+	if c.srv.Throttle != nil {
+		c.srv.Throttle.Success(c.ip, c.user)
+	}
+	c.setWho("user", c.user+"@"+c.host)
+	c.log().Info("authenticated", "mechanism", string(mech))
 }
 
 // saslResponse writes a challenge and reads the client's response. A nil
 // message with a nil error means the exchange ended (aborted or failed) and
 // the failure was sent.
-func (c *Conn) saslResponse(challenge []byte) ([]byte, error) {
+func (c *Conn) saslResponse(ns string, challenge []byte) ([]byte, error) {
 	if err := c.writeNow(challenge); err != nil {
 		return nil, err
 	}
@@ -304,19 +357,19 @@ func (c *Conn) saslResponse(challenge []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if next.Name.Space != stream.NSSASL {
+	if next.Name.Space != ns {
 		return nil, &stream.Error{Condition: stream.PolicyViolation, Text: "expected a SASL response"}
 	}
 	switch next.Name.Local {
 	case "abort":
-		return nil, c.saslFailure("aborted", "")
+		return nil, c.saslFailure(ns, "aborted", "")
 	case "response":
 	default:
-		return nil, c.saslFailure("malformed-request", "")
+		return nil, c.saslFailure(ns, "malformed-request", "")
 	}
 	msg, ok := decodeSASL(next.Text())
 	if !ok {
-		return nil, c.saslFailure("incorrect-encoding", "")
+		return nil, c.saslFailure(ns, "incorrect-encoding", "")
 	}
 	if msg == nil {
 		msg = []byte{}
@@ -366,8 +419,9 @@ func (c *Conn) throttleWait(ctx context.Context, user string) error {
 	}
 }
 
-// authFailed reports a failed exchange and counts it against the limits.
-func (c *Conn) authFailed(srv *auth.Server, err error) error {
+// authFailed reports a failed exchange of user (the authcid the client
+// tried, "" if unknown) and counts it against the limits.
+func (c *Conn) authFailed(ns, user string, err error) error {
 	c.srv.stats.loginFailures.Add(1)
 	cond := "not-authorized"
 	text := ""
@@ -376,7 +430,6 @@ func (c *Conn) authFailed(srv *auth.Server, err error) error {
 		cond = f.Condition
 		text = f.Text
 	}
-	user := srv.Authcid()
 	account := ""
 	if user != "" {
 		account = user + "@" + c.host
@@ -385,12 +438,17 @@ func (c *Conn) authFailed(srv *auth.Server, err error) error {
 		c.srv.Throttle.Failure(c.ip, user)
 	}
 	c.log().Warn("authentication failed", "condition", cond, "user", account, "ip", c.ip.String())
-	return c.saslFailure(cond, text)
+	return c.saslFailure(ns, cond, text)
 }
 
-// saslFailure sends <failure/>; after too many it ends the stream.
-func (c *Conn) saslFailure(cond, text string) error {
-	b := []byte("<failure xmlns='" + stream.NSSASL + "'><" + cond + "/>")
+// saslFailure sends <failure/> of legacy SASL or XEP-0388 (ns); after too
+// many it ends the stream.
+func (c *Conn) saslFailure(ns, cond, text string) error {
+	b := []byte("<failure xmlns='" + ns + "'><" + cond)
+	if ns != stream.NSSASL {
+		b = append(b, " xmlns='"+stream.NSSASL+"'"...)
+	}
+	b = append(b, "/>"...)
 	if text != "" {
 		b = append(b, "<text xml:lang='en'>"...)
 		b = xml.AppendEscapedText(b, text)

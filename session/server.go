@@ -76,6 +76,8 @@ type Config struct {
 	// Both are always offered.
 	SM  SMConfig
 	CSI CSIConfig
+	// FAST configures XEP-0484 tokens (offered when Server.Tokens is set).
+	FAST FASTConfig
 }
 
 // SMConfig configures XEP-0198 stream management and resumption. The zero
@@ -127,7 +129,11 @@ type CSIConfig struct {
 type Server struct {
 	Config   Config
 	Router   Router
-	Accounts auth.Store     // credentials lookup
+	Accounts auth.Store // credentials lookup
+	// Tokens keeps XEP-0484 FAST tokens; nil: FAST is not offered.
+	Tokens auth.TokenStore
+	// Carbons, if set, lets Bind 2 enable XEP-0280 carbons inline.
+	Carbons  CarbonsEnabler
 	Throttle *auth.Throttle // login throttling; nil disables it
 	Log      *slog.Logger
 
@@ -236,6 +242,12 @@ func (s *Server) init() {
 		}
 		if c.CSI.MaxHeld <= 0 {
 			c.CSI.MaxHeld = 256
+		}
+		if c.FAST.Expiry <= 0 {
+			c.FAST.Expiry = 14 * 24 * time.Hour
+		}
+		if c.FAST.RotateAfter <= 0 {
+			c.FAST.RotateAfter = 24 * time.Hour
 		}
 		switch len(s.Events) {
 		case 0:

@@ -239,7 +239,7 @@ func (c *Conn) smEnable(el *xml.Element) error {
 			max = time.Duration(n) * time.Second
 		}
 	}
-	s.enable(resume, max)
+	s.enable(resume, max, true)
 	c.log().Debug("stream management enabled", "resume", resume)
 	return nil
 }
@@ -256,16 +256,34 @@ func (c *Conn) smResume(el *xml.Element) error {
 	if err != nil {
 		return c.smFailed("bad-request", 0, false)
 	}
-	previd := el.AttrValue("previd")
+	ok, failed, err := c.resumeSession(el.AttrValue("previd"), h, nil)
+	if ok || err != nil {
+		return err
+	}
+	c.enqueue(wire.Item{Raw: failed})
+	return nil
+}
+
+// resumeSession resumes the session previd of the authenticated account
+// on this connection (XEP-0198 §5). frame, if not nil, gives what goes
+// before and after <resumed/> for the session's full JID (SASL2 puts it in
+// <success/>). When it cannot (ok false, err nil), failed is the <failed/>
+// element to send, with the old h when the session ended recently. A
+// non-nil err ends the stream (an h acknowledging more than was sent).
+func (c *Conn) resumeSession(previd string, h uint32, frame func(full jid.JID) (before, after []byte)) (ok bool, failed []byte, err error) {
 	bare, err := jid.New(c.user, c.host, "")
 	if err != nil {
-		return c.smFailed("item-not-found", 0, false)
+		return false, appendFailed(nil, "item-not-found", 0, false), nil
 	}
 	account := bare.String() // as bind would make it
 	srv := c.srv
 	s := srv.reg.lookup(previd, account)
 	if s != nil {
-		err = s.resume(c, h)
+		var before, after []byte
+		if frame != nil {
+			before, after = frame(s.jid)
+		}
+		err = s.resume(c, h, before, after)
 		var tooHigh *handledTooHigh
 		switch {
 		case err == nil:
@@ -275,14 +293,14 @@ func (c *Conn) smResume(el *xml.Element) error {
 			if c.csiInactive {
 				s.setInactive(true) // sent between SASL and <resume/>
 			}
-			return nil
+			return true, nil, nil
 		case errors.As(err, &tooHigh):
 			srv.stats.resumeFailures.Add(1)
-			return err
+			return false, nil, err
 		}
 	}
 	srv.stats.resumeFailures.Add(1)
 	oldH, known := srv.reg.staleH(previd, account, srv.clock.Now())
 	c.log().Info("resumption failed: unknown or expired session", "known_h", known)
-	return c.smFailed("item-not-found", oldH, known)
+	return false, appendFailed(nil, "item-not-found", oldH, known), nil
 }

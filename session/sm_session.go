@@ -103,8 +103,9 @@ func (s *Session) requestAckBeforeClose() {
 // enable turns on XEP-0198 for the session (the connection answers
 // <enable/>): with resume, it registers an SM-ID. The <enabled/> answer is
 // queued under the same lock as the first counted stanza, so the count
-// starts exactly after it.
-func (s *Session) enable(resume bool, max time.Duration) {
+// starts exactly after it. With !send it is returned instead, for a
+// session not yet routable (Bind 2 puts it in <bound/>).
+func (s *Session) enable(resume bool, max time.Duration, send bool) []byte {
 	srv := s.srv
 	s.inMu.Lock()
 	s.counting = true
@@ -128,7 +129,11 @@ func (s *Session) enable(resume bool, max time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sm, s.id, s.timeout = true, id, timeout
-	s.conn.enqueue(wire.Item{Raw: appendEnabled(nil, id, timeout)})
+	b := appendEnabled(nil, id, timeout)
+	if send {
+		s.conn.enqueue(wire.Item{Raw: b})
+	}
+	return b
 }
 
 // smEnabled reports whether XEP-0198 is enabled.
@@ -161,8 +166,10 @@ func (s *Session) ack(h uint32) error {
 // <resume h='h'/>: the old connection, if still open, is closed with a
 // conflict stream error; <resumed/> is queued with the server's h, then
 // every stanza the client's h does not acknowledge, in order, then what CSI
-// held (XEP-0352: the resumed stream starts active).
-func (s *Session) resume(c *Conn, h uint32) error {
+// held (XEP-0352: the resumed stream starts active). before and after
+// frame <resumed/> in the same write (SASL2 puts it in <success/>); nil for
+// a top-level <resumed/>.
+func (s *Session) resume(c *Conn, h uint32, before, after []byte) error {
 	srv := s.srv
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
@@ -215,7 +222,7 @@ func (s *Session) resume(c *Conn, h uint32) error {
 	s.setStateLocked(stateLive)
 	s.inactive = false
 	s.rOut = false
-	c.enqueue(wire.Item{Raw: appendResumed(nil, s.id, inH)})
+	c.enqueue(wire.Item{Raw: append(appendResumed(before, s.id, inH), after...)})
 	for _, e := range s.out.items() {
 		c.enqueue(wire.Item{St: e.st, Force: true})
 	}

@@ -39,6 +39,7 @@ type Stores struct {
 	MUC      muc.Store
 	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
+	Tokens   auth.TokenStore // XEP-0484 FAST tokens
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -115,8 +116,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
-			PushApps: db.PushApps(),
-			Backend:  SQLite, Location: db.Path(), close: db.Close,
+			PushApps: db.PushApps(), Tokens: db.Tokens(),
+			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
 		db, err := postgres.Open(ctx, arg)
@@ -126,8 +127,8 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
-			PushApps: db.PushApps(),
-			Backend:  Postgres, Location: db.Location(), close: db.Close,
+			PushApps: db.PushApps(), Tokens: db.Tokens(),
+			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
 	return nil, nil, fmt.Errorf("sql: unknown backend %q", backend)

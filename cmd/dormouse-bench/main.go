@@ -83,6 +83,10 @@ type options struct {
 	password    string // fmt pattern with one %d, or fixed
 	mechanism   string
 	directTLS   bool
+	sasl2       bool     // resume: SASL2 + Bind 2 + FAST + inline resumption
+	tlsResume   bool     // clients keep TLS session tickets
+	fast        bool     // login: FAST token logins (implies sasl2)
+	tokens      []string // login with -fast: each account's FAST token
 	n           int
 	accounts    int // accounts available (index = i % accounts); 0: n
 	concurrency int
@@ -135,6 +139,9 @@ func main() {
 	flag.StringVar(&o.password, "password", "bench%d", "password, or pattern with %d")
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
+	flag.BoolVar(&o.sasl2, "sasl2", false, "log in with SASL2 + Bind 2 and a FAST token, resume inline in SASL2 (resume)")
+	flag.BoolVar(&o.fast, "fast", false, "log in with a FAST token (XEP-0484) obtained first for each account; implies -sasl2 (login)")
+	flag.BoolVar(&o.tlsResume, "tls-resume", false, "keep TLS session tickets, so reconnects do abbreviated TLS handshakes")
 	flag.StringVar(&o.tlsGroups, "tls-groups", "X25519", "TLS key exchange groups offered, comma-separated, or \"default\" for Go's (X25519MLKEM768 first)")
 	flag.IntVar(&o.n, "n", 1000, "logins (login) or sessions (idle)")
 	flag.IntVar(&o.accounts, "accounts", 0, "accounts available, bench0..bench<accounts-1> (login); 0 means -n")
@@ -213,6 +220,9 @@ func run(ctx context.Context, o options) (map[string]any, error) {
 	var err error
 	if o.tlsConfig, err = newTLSConfig(o.domain, o.tlsGroups); err != nil {
 		return nil, err
+	}
+	if o.tlsResume {
+		o.tlsConfig.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	}
 	if o.n < 1 || o.concurrency < 1 || o.pairs < 1 || o.window < 1 || o.duration <= 0 {
 		return nil, errors.New("-n, -c, -pairs, -window and -duration must be positive")

@@ -336,7 +336,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 		var err error
 		if po.mode == "hibernate" {
 			st := a.SM
-			a, err = o.resume(ctx, ua, st)
+			a, err = o.resume(ctx, ua, st, nil)
 		} else {
 			if a, err = o.dialSM(ctx, ua, "phone"); err == nil {
 				err = a.SendStanza("<presence/>")

@@ -22,10 +22,18 @@ func (o options) xopts(i int, resource string) xmpptest.Options {
 	}
 }
 
-// dialSM logs in as account i and enables XEP-0198 with resumption.
+// uaID is the XEP-0388 user-agent id of account i's client.
+func uaID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", i) }
+
+// dialSM logs in as account i and enables XEP-0198 with resumption. With
+// -sasl2 it logs in with SASL2, binds with Bind 2 (SM enabled inline) and
+// gets a FAST token (Client.Token) for the resumption.
 func (o options) dialSM(ctx context.Context, i int, resource string) (*xmpptest.Client, error) {
 	x := o.xopts(i, resource)
 	x.SM = true
+	if o.sasl2 {
+		x.SASL2 = &xmpptest.SASL2Options{UserAgentID: uaID(i), Bind: true, Tag: resource, RequestToken: "HT-SHA-256-NONE"}
+	}
 	c, err := xmpptest.Dial(ctx, x)
 	if err != nil {
 		return nil, fmt.Errorf("login %s with stream management: %w", o.user(i), err)
@@ -33,16 +41,28 @@ func (o options) dialSM(ctx context.Context, i int, resource string) (*xmpptest.
 	return c, nil
 }
 
-// resume reconnects as account i and resumes st instead of binding.
-func (o options) resume(ctx context.Context, i int, st *xmpptest.SMState) (*xmpptest.Client, error) {
+// resume reconnects as account i and resumes st instead of binding. With
+// -sasl2 and a FAST token, the resumption is inline in a SASL2 FAST login
+// (one round trip after the stream header, no PBKDF2 on either side).
+func (o options) resume(ctx context.Context, i int, st *xmpptest.SMState, token *xmpptest.FastToken) (*xmpptest.Client, error) {
 	x := o.xopts(i, "")
 	x.Resume = st
+	if o.sasl2 {
+		x.SASL2 = &xmpptest.SASL2Options{UserAgentID: uaID(i), Bind: true, Tag: "resume"}
+		if token != nil {
+			x.SASL2.Token, x.SASL2.Count = token.Token, 1
+		}
+	}
 	c, err := xmpptest.Dial(ctx, x)
 	if err != nil {
 		if c != nil {
 			c.Close()
 		}
 		return nil, fmt.Errorf("resume %s: %w", o.user(i), err)
+	}
+	if c.ResumeFailure != nil {
+		c.Close()
+		return nil, fmt.Errorf("resume %s: %w", o.user(i), c.ResumeFailure)
 	}
 	return c, nil
 }
@@ -137,7 +157,7 @@ func fill(ctx context.Context, o options, sender int, clients []*xmpptest.Client
 // (account first+n+1) resumed through the delaying proxy. Account first+n
 // sends the queued messages.
 func runResume(ctx context.Context, o options) (map[string]any, error) {
-	res := map[string]any{"sessions": o.n, "queue": o.queue, "direct_tls": o.directTLS, "concurrency": o.concurrency}
+	res := map[string]any{"sessions": o.n, "queue": o.queue, "direct_tls": o.directTLS, "sasl2": o.sasl2, "concurrency": o.concurrency}
 	clients, err := openSM(ctx, o, o.first, o.n, "resume")
 	defer func() { closeAll(clients) }()
 	if err != nil {
@@ -152,11 +172,11 @@ func runResume(ctx context.Context, o options) (map[string]any, error) {
 		return res, err
 	}
 	// The probe: cut, then resume through the delaying proxy.
-	pst := probe.SM
+	pst, ptok := probe.SM, probe.Token
 	_ = probe.Cut()
 	time.Sleep(200 * time.Millisecond)
 	rt, d, info, err := countRoundTrips(ctx, o, func(po options) (*xmpptest.Client, error) {
-		return po.resume(ctx, o.first+o.n+1, pst)
+		return po.resume(ctx, o.first+o.n+1, pst, ptok)
 	})
 	if err != nil {
 		return res, fmt.Errorf("round-trip probe: %w", err)
@@ -167,8 +187,9 @@ func runResume(ctx context.Context, o options) (map[string]any, error) {
 	res["tls"] = info
 
 	states := make([]*xmpptest.SMState, len(clients))
+	tokens := make([]*xmpptest.FastToken, len(clients))
 	for i, c := range clients {
-		states[i] = c.SM
+		states[i], tokens[i] = c.SM, c.Token
 		_ = c.Cut()
 	}
 	clients = make([]*xmpptest.Client, len(states))
@@ -182,7 +203,7 @@ func runResume(ctx context.Context, o options) (map[string]any, error) {
 	a := snapshot(o.pid)
 	parallel(ctx, o.n, o.concurrency, func(i int) {
 		t0 := time.Now()
-		c, err := o.resume(ctx, o.first+i, states[i])
+		c, err := o.resume(ctx, o.first+i, states[i], tokens[i])
 		if err != nil {
 			failures.Add(1)
 			ferr.set(err)
@@ -283,7 +304,7 @@ func runHibernate(ctx context.Context, o options) (map[string]any, error) {
 	var ferr firstError
 	for k := range check {
 		i := k * o.n / check
-		c, err := o.resume(ctx, o.first+i, states[i])
+		c, err := o.resume(ctx, o.first+i, states[i], nil)
 		if err != nil {
 			ferr.set(err)
 			continue

@@ -87,6 +87,9 @@ func countRoundTrips(ctx context.Context, o options, dial func(po options) (*xmp
 	if tc, ok := c.Conn.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		tlsInfo = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite) + " " + st.CurveID.String()
+		if st.DidResume {
+			tlsInfo += " resumed"
+		}
 	}
 	// Let anything in flight settle before reading the count, then close.
 	time.Sleep(4 * probeDelay)

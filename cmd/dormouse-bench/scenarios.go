@@ -22,7 +22,42 @@ const (
 )
 
 func (o options) dial(ctx context.Context, i int, resource string) (*xmpptest.Client, error) {
-	return xmpptest.Dial(ctx, o.xopts(i, resource))
+	x := o.xopts(i, resource)
+	if o.sasl2 || o.fast {
+		// SASL2 and Bind 2: one round trip after the stream header.
+		x.SASL2 = &xmpptest.SASL2Options{UserAgentID: uaID(i), Bind: true, Tag: resource}
+		if o.tokens != nil && o.tokens[i] != "" {
+			// No count: concurrent logins of one account may arrive out
+			// of order (XEP-0484 needs a count only for TLS 0-RTT).
+			x.SASL2.Token, x.SASL2.NoCount = o.tokens[i], true
+		}
+	}
+	return xmpptest.Dial(ctx, x)
+}
+
+// fetchTokens logs in once per account with a password and
+// <request-token/>, for FAST logins afterwards.
+func fetchTokens(ctx context.Context, o options, accounts int) ([]string, error) {
+	tokens := make([]string, accounts)
+	var ferr firstError
+	parallel(ctx, accounts, o.concurrency, func(i int) {
+		x := o.xopts(i, "token")
+		x.SASL2 = &xmpptest.SASL2Options{UserAgentID: uaID(i), RequestToken: "HT-SHA-256-NONE"}
+		c, err := xmpptest.Dial(ctx, x)
+		if err == nil && c.Token == nil {
+			err = errors.New("no FAST token offered")
+		}
+		if err != nil {
+			ferr.set(fmt.Errorf("FAST token for %s: %w", o.user(i), err))
+			return
+		}
+		tokens[i] = c.Token.Token
+		c.Close()
+	})
+	if ferr.msg != "" {
+		return nil, errors.New(ferr.msg)
+	}
+	return tokens, ctx.Err()
 }
 
 // newTLSConfig is the client's TLS configuration: no certificate checks
@@ -98,7 +133,13 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	if accounts <= 0 {
 		accounts = o.n
 	}
-	res := map[string]any{"concurrency": o.concurrency, "accounts": accounts}
+	res := map[string]any{"concurrency": o.concurrency, "accounts": accounts, "sasl2": o.sasl2 || o.fast, "fast": o.fast}
+	if o.fast {
+		var err error
+		if o.tokens, err = fetchTokens(ctx, o, accounts); err != nil {
+			return res, err
+		}
+	}
 	if o.rttProbe {
 		rt, d, info, err := countRoundTrips(ctx, o, func(po options) (*xmpptest.Client, error) {
 			return po.dial(ctx, 0, "rttprobe")

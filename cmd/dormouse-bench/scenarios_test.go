@@ -113,6 +113,63 @@ func TestScenariosAgainstDormouse(t *testing.T) {
 				t.Errorf("round_trips over direct TLS = %v, want about 7", res["round_trips"])
 			}
 		}},
+		{name: "resume SASL2 FAST", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			if res["resumed"] != 4 {
+				t.Errorf("resumed = %v, want 4", res["resumed"])
+			}
+			// TCP, stream, STARTTLS, TLS 1.3, stream, authenticate.
+			if rt, _ := res["round_trips"].(int); rt != 6 {
+				t.Errorf("round_trips = %v, want 6", res["round_trips"])
+			}
+		}},
+		{name: "resume SASL2 FAST direct TLS", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+			o.directTLS = true
+			o.addr = srv.Addr(server.ListenerC2STLS).String()
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, TLS 1.3, stream, authenticate: TLS + 2 round trips.
+			if rt, _ := res["round_trips"].(int); rt != 4 {
+				t.Errorf("round_trips over direct TLS = %v, want 4", res["round_trips"])
+			}
+		}},
+		{name: "resume SASL2 FAST direct TLS with TLS session tickets", mod: func(o *options) {
+			o.scenario = "resume"
+			o.sasl2 = true
+			o.tlsResume = true
+			o.directTLS = true
+			o.addr = srv.Addr(server.ListenerC2STLS).String()
+		}, checks: func(t *testing.T, res map[string]any) {
+			if rt, _ := res["round_trips"].(int); rt != 4 {
+				t.Errorf("round_trips = %v, want 4", res["round_trips"])
+			}
+			if info, _ := res["tls"].(string); !strings.HasSuffix(info, " resumed") {
+				t.Errorf("tls = %q, want an abbreviated handshake", info)
+			}
+		}},
+		{name: "login SASL2", mod: func(o *options) {
+			o.scenario = "login"
+			o.sasl2 = true
+			o.rttProbe = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, stream, STARTTLS, TLS 1.3, stream, SCRAM (2).
+			if res["logins"] != 4 || res["round_trips"] != 7 {
+				t.Errorf("logins %v, round_trips %v; want 4, 7", res["logins"], res["round_trips"])
+			}
+		}},
+		{name: "login FAST", mod: func(o *options) {
+			o.scenario = "login"
+			o.fast = true
+			o.rttProbe = true
+		}, checks: func(t *testing.T, res map[string]any) {
+			// TCP, stream, STARTTLS, TLS 1.3, stream, authenticate.
+			if res["logins"] != 4 || res["round_trips"] != 6 || res["fast"] != true {
+				t.Errorf("logins %v, round_trips %v; want 4, 6", res["logins"], res["round_trips"])
+			}
+		}},
 		{name: "hibernate", mod: func(o *options) {
 			o.scenario = "hibernate"
 			o.idleWarmup = 1

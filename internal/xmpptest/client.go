@@ -42,6 +42,12 @@ type Options struct {
 	SMMax int
 	// Resume resumes that session instead of binding (see Resume).
 	Resume *SMState
+	// SASL2, if set, logs in with XEP-0388 (and Bind 2, inline
+	// resumption, FAST as it says) instead of RFC 6120 SASL and bind.
+	SASL2 *SASL2Options
+	// SCRAM, if set, uses the client's own SCRAM (for -PLUS mechanisms,
+	// tampering and XEP-0474 checks) with Mechanism.
+	SCRAM *SCRAMOptions
 	// Dial, if set, opens the TCP connection (to wrap or delay it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -60,10 +66,15 @@ type Client struct {
 	// set.
 	SM       *SMState
 	ManualSM bool
-	wmu      sync.Mutex
-	frozen   bool // guarded by wmu: SendStanzaPartial was called, writes fail
-	timeout  time.Duration
-	pending  []*xml.Element // read during negotiation, returned first by Next
+	// After a SASL2 login: the <success/> element, the FAST token it
+	// carried, and the <failed/> of an inline resumption.
+	Success       *xml.Element
+	Token         *FastToken
+	ResumeFailure *ResumeFailed
+	wmu           sync.Mutex
+	frozen        bool // guarded by wmu: SendStanzaPartial was called, writes fail
+	timeout       time.Duration
+	pending       []*xml.Element // read during negotiation, returned first by Next
 }
 
 // Dial connects, negotiates TLS, authenticates and binds.
@@ -128,7 +139,25 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.noAuth {
 		return c, nil
 	}
-	if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
+	if o.SASL2 != nil {
+		if err := c.AuthSASL2(o); err != nil {
+			var af *AuthFailure
+			if errors.As(err, &af) {
+				return c, err // the stream goes on
+			}
+			return fail(err)
+		}
+		return c, nil
+	}
+	if o.SCRAM != nil {
+		if err := c.AuthSCRAM(o); err != nil {
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				return c, err // the stream goes on
+			}
+			return fail(err)
+		}
+	} else if err := c.Auth(o.Mechanism, o.User, o.Password); err != nil {
 		return fail(err)
 	}
 	if err := c.Open(o.Domain); err != nil {
@@ -190,8 +219,9 @@ type AuthError struct{ Condition string }
 
 func (e *AuthError) Error() string { return "xmpptest: sasl failure: " + e.Condition }
 
-// Auth runs a SASL exchange.
-func (c *Client) Auth(mech, user, password string) error {
+// newNegotiator starts a mellium.im/sasl client exchange of mech and
+// returns its first message.
+func newNegotiator(mech, user, password string) (*sasl.Negotiator, []byte, error) {
 	var m sasl.Mechanism
 	switch mech {
 	case "SCRAM-SHA-256":
@@ -201,12 +231,26 @@ func (c *Client) Auth(mech, user, password string) error {
 	case "PLAIN":
 		m = sasl.Plain
 	default:
-		return fmt.Errorf("xmpptest: unknown mechanism %s", mech)
+		return nil, nil, fmt.Errorf("xmpptest: unknown mechanism %s", mech)
 	}
 	neg := sasl.NewClient(m, sasl.Credentials(func() ([]byte, []byte, []byte) {
 		return []byte(user), []byte(password), nil
 	}))
 	_, resp, err := neg.Step(nil)
+	return neg, resp, err
+}
+
+// failureCondition is the condition of a SASL <failure/>.
+func failureCondition(el *xml.Element) string {
+	if f := el.FirstChild(); f != nil {
+		return f.Name.Local
+	}
+	return ""
+}
+
+// Auth runs a SASL exchange.
+func (c *Client) Auth(mech, user, password string) error {
+	neg, resp, err := newNegotiator(mech, user, password)
 	if err != nil {
 		return err
 	}
@@ -244,11 +288,51 @@ func (c *Client) Auth(mech, user, password string) error {
 			c.Dec.Reset(c.Conn)
 			return nil
 		case "failure":
-			cond := ""
-			if f := el.FirstChild(); f != nil {
-				cond = f.Name.Local
+			return &AuthError{Condition: failureCondition(el)}
+		default:
+			return fmt.Errorf("xmpptest: unexpected %s", el)
+		}
+	}
+}
+
+// AuthSCRAM runs an RFC 6120 SASL exchange with the client's own SCRAM
+// (o.Mechanism, o.SCRAM), checking XEP-0474 against c.Features.
+func (c *Client) AuthSCRAM(o Options) error {
+	sc, err := newSCRAM(o.Mechanism, o.User, o.Password, c.Conn, c.Features, false, o.SCRAM)
+	if err != nil {
+		return err
+	}
+	if err := c.SendRaw("<auth xmlns='" + stream.NSSASL + "' mechanism='" + o.Mechanism + "'>" + base64.StdEncoding.EncodeToString(sc.initial()) + "</auth>"); err != nil {
+		return err
+	}
+	for {
+		el, err := c.Next()
+		if err != nil {
+			return err
+		}
+		var data []byte
+		if el.Name.Local == "challenge" || el.Name.Local == "success" {
+			if data, err = base64.StdEncoding.DecodeString(el.Text()); err != nil {
+				return err
 			}
-			return &AuthError{Condition: cond}
+		}
+		switch el.Name.Local {
+		case "challenge":
+			resp, err := sc.final(data)
+			if err != nil {
+				return err
+			}
+			if err := c.SendRaw("<response xmlns='" + stream.NSSASL + "'>" + base64.StdEncoding.EncodeToString(resp) + "</response>"); err != nil {
+				return err
+			}
+		case "success":
+			if err := sc.verify(data); err != nil {
+				return err
+			}
+			c.Dec.Reset(c.Conn)
+			return nil
+		case "failure":
+			return &AuthError{Condition: failureCondition(el)}
 		default:
 			return fmt.Errorf("xmpptest: unexpected %s", el)
 		}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"PEPConcurrent", testPEPConcurrent},
 		{"MUCRooms", testMUCRooms},
 		{"MUCArchive", testMUCArchive},
+		{"FastTokens", testFastTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

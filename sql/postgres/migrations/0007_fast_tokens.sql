@@ -1,0 +1,27 @@
+-- XEP-0484 FAST tokens. The token itself is never stored: it is derived
+-- from the server secret and nonce (auth.DeriveToken); hash is its SHA-256.
+-- Tokens go with the account (ON DELETE CASCADE) and are deleted when its
+-- credentials change (AccountStore.SetCredentials).
+CREATE TABLE fast_tokens (
+	hash       BYTEA NOT NULL PRIMARY KEY,
+	account    TEXT COLLATE "C" NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
+	user_agent TEXT NOT NULL, -- the XEP-0388 user-agent id
+	mechanism  TEXT NOT NULL,
+	nonce      BYTEA NOT NULL,
+	created    TIMESTAMPTZ NOT NULL,
+	expiry     TIMESTAMPTZ NOT NULL,
+	count      BIGINT -- the highest count used; NULL: never used
+);
+
+CREATE INDEX fast_tokens_account ON fast_tokens (account, user_agent);
+
+-- A password change invalidates every token of the account.
+CREATE FUNCTION fast_tokens_on_password() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM fast_tokens WHERE account = NEW.name;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER fast_tokens_password AFTER UPDATE OF sha1_stored, sha256_stored ON accounts
+	FOR EACH ROW EXECUTE FUNCTION fast_tokens_on_password();
