@@ -14,7 +14,7 @@ features="blocking carbons disco mam offline ping presence register roster vcard
 # Core: the bottom layer.
 core="xml stanza stream ns"
 # Connection layers: below the router and every feature.
-conns="session component websocket"
+conns="session component websocket s2s"
 # Never imported from below: the assembly room, the CLI, storage, configuration.
 upper="server cmd sql config"
 # SQL drivers: imported only under sql/.
