@@ -28,6 +28,7 @@ type Config struct {
 	C2S              C2S              `toml:"c2s"`
 	TLS              TLS              `toml:"tls"`
 	Components       Components       `toml:"components"`
+	S2S              S2S              `toml:"s2s"`
 	StreamManagement StreamManagement `toml:"stream_management"`
 	Admin            Admin            `toml:"admin"`
 	Auth             Auth             `toml:"auth"`
@@ -37,6 +38,8 @@ type Config struct {
 	MAM              MAM              `toml:"mam"`
 	Push             Push             `toml:"push"`
 	Privacy          Privacy          `toml:"privacy"`
+	HTTP             HTTP             `toml:"http"`
+	Upload           Upload           `toml:"upload"`
 	MUC              MUC              `toml:"muc"`
 }
 
@@ -128,6 +131,56 @@ type Components struct {
 	Secrets map[string]string `toml:"secrets"`
 }
 
+// S2S configures federation with other servers (RFC 6120 server-to-server
+// streams).
+type S2S struct {
+	// Enabled turns federation on. Default true.
+	Enabled bool `toml:"enabled"`
+	// Listen is the STARTTLS listener address for incoming server streams.
+	// Default ":5269"; "" accepts none (outgoing streams still work, but
+	// peers using dialback cannot verify this server's keys).
+	Listen string `toml:"listen"`
+	// TLSListen is the direct TLS (XEP-0368) listener for server streams,
+	// announced with _xmpps-server._tcp SRV records. Default "" (off, as
+	// in Prosody and ejabberd); ":5270" is customary.
+	TLSListen string `toml:"tls_listen"`
+	// CAFile is a PEM file of the CA certificates that validate peers'
+	// certificates. Default "": the system roots.
+	CAFile string `toml:"ca_file"`
+	// Hosts maps a domain to the host:port of its STARTTLS server
+	// endpoint, replacing DNS for that domain (private networks, tests).
+	Hosts map[string]string `toml:"hosts"`
+	// InsecureDomains may authenticate with dialback over TLS although
+	// their certificate does not validate. Default none.
+	InsecureDomains []string `toml:"insecure_domains"`
+	// Allow, when not empty, lists the only domains federated with; Deny
+	// lists domains never federated with.
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
+	// IdleTimeout closes an outgoing stream that carried nothing this
+	// long. Default 10m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ConnectTimeout bounds setting up a stream (DNS, TCP, TLS,
+	// authentication). Default 30s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxQueue is the number of stanzas waiting for one remote domain
+	// while its stream is set up; beyond it they are bounced. Default 1000.
+	MaxQueue int `toml:"max_queue"`
+	// MaxStanzaSize is the largest stanza accepted from a peer, in bytes.
+	// Default 262144; at least 10000.
+	MaxStanzaSize int `toml:"max_stanza_size"`
+	// MaxConnectionsPerIP limits incoming server connections from one IP
+	// address. Default 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// StanzaRate is the sustained number of stanzas per second one
+	// incoming server stream may send (a server carries many users).
+	// Default 1000.
+	StanzaRate int `toml:"stanza_rate"`
+	// StanzaBurst is the number of stanzas an incoming server stream may
+	// send at once above StanzaRate. Default 2000.
+	StanzaBurst int `toml:"stanza_burst"`
+}
+
 // StreamManagement configures XEP-0198.
 type StreamManagement struct {
 	// ResumeTimeout is how long a disconnected session stays resumable when
@@ -139,6 +192,47 @@ type StreamManagement struct {
 	// MaxQueue is the number of unacknowledged stanzas kept for resumption.
 	// Default 500.
 	MaxQueue int `toml:"max_queue"`
+}
+
+// HTTP configures the public HTTPS listener: XMPP over WebSocket (RFC
+// 7395), HTTP file upload (XEP-0363) and host-meta discovery (XEP-0156).
+type HTTP struct {
+	// Listen is its address. Default ":5443"; "" disables (and with it
+	// WebSocket and upload).
+	Listen string `toml:"listen"`
+	// PublicURL is the base URL clients use ("https://xmpp.example.org")
+	// when a reverse proxy is in front. Empty: https://DOMAIN:PORT with the
+	// listener's port.
+	PublicURL string `toml:"public_url"`
+	// BehindProxy serves plain HTTP for a reverse proxy that terminates TLS;
+	// X-Forwarded-For and X-Forwarded-Proto are believed from
+	// TrustedProxies only. Default false.
+	BehindProxy bool `toml:"behind_proxy"`
+	// TrustedProxies are the proxy addresses (CIDR). Default loopback.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// AllowedOrigins are the browser origins ("https://chat.example.org")
+	// allowed to open WebSockets besides the listener's own; "*" allows
+	// all.
+	AllowedOrigins []string `toml:"allowed_origins"`
+}
+
+// Upload configures HTTP file upload (XEP-0363), served on the HTTP
+// listener.
+type Upload struct {
+	// Enabled turns the service on. Default true (needs [http] listen).
+	Enabled bool `toml:"enabled"`
+	// Domain is the service's address. Default "upload.<domain>".
+	Domain string `toml:"domain"`
+	// Dir stores the files. Default "<data_dir>/upload".
+	Dir string `toml:"dir"`
+	// MaxFileSize is the largest file, in bytes. Default 104857600 (100 MiB).
+	MaxFileSize int `toml:"max_file_size"`
+	// Quota is the total size of one account's stored files, in bytes.
+	// Default 1073741824 (1 GiB); 0: no quota.
+	Quota int `toml:"quota"`
+	// ExpireAfter deletes files this old. Default 720h (30 days); 0 keeps
+	// them.
+	ExpireAfter Duration `toml:"expire_after"`
 }
 
 // Admin configures the admin HTTP listener (metrics, health, admin API).
@@ -336,6 +430,21 @@ func Default() Config {
 			Listen:  "127.0.0.1:5347",
 			Secrets: map[string]string{},
 		},
+		S2S: S2S{
+			Enabled:             true,
+			Listen:              ":5269",
+			Hosts:               map[string]string{},
+			InsecureDomains:     []string{},
+			Allow:               []string{},
+			Deny:                []string{},
+			IdleTimeout:         Duration(10 * time.Minute),
+			ConnectTimeout:      Duration(30 * time.Second),
+			MaxQueue:            1000,
+			MaxStanzaSize:       262144,
+			MaxConnectionsPerIP: 20,
+			StanzaRate:          1000,
+			StanzaBurst:         2000,
+		},
 		StreamManagement: StreamManagement{
 			ResumeTimeout:    Duration(10 * time.Minute),
 			MaxResumeTimeout: Duration(time.Hour),
@@ -367,6 +476,13 @@ func Default() Config {
 			ForgetAfter:    Duration(90 * 24 * time.Hour),
 		},
 		Privacy: Privacy{MaxNewPeers: 100},
+		HTTP:    HTTP{Listen: ":5443", TrustedProxies: []string{}, AllowedOrigins: []string{}},
+		Upload: Upload{
+			Enabled:     true,
+			MaxFileSize: 100 << 20,
+			Quota:       1 << 30,
+			ExpireAfter: Duration(30 * 24 * time.Hour),
+		},
 		MUC: MUC{
 			Enabled:         true,
 			MaxOccupants:    200,
@@ -399,6 +515,22 @@ func (c Config) StorageURL() string {
 		return c.Storage.URL
 	}
 	return "sqlite:" + filepath.Join(c.DataDir, "dormouse.db")
+}
+
+// UploadDir returns Upload.Dir, or "<data_dir>/upload" if it is empty.
+func (c Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// UploadDomain returns Upload.Domain, or "upload.<domain>" if it is empty.
+func (c Config) UploadDomain() string {
+	if c.Upload.Domain != "" {
+		return c.Upload.Domain
+	}
+	return "upload." + c.Domain
 }
 
 // AppServerDomain returns Push.AppServerDomain, or "push.<domain>" if it is

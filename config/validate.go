@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"sort"
@@ -74,7 +75,10 @@ func (c *Config) Validate() error {
 		{"c2s.listen", c.C2S.Listen},
 		{"c2s.tls_listen", c.C2S.TLSListen},
 		{"components.listen", c.Components.Listen},
+		{"s2s.listen", c.S2S.Listen},
+		{"s2s.tls_listen", c.S2S.TLSListen},
 		{"admin.listen", c.Admin.Listen},
+		{"http.listen", c.HTTP.Listen},
 	}
 	seen := make(map[string]string)
 	for _, l := range listeners {
@@ -134,6 +138,7 @@ func (c *Config) Validate() error {
 		{"c2s.max_connections_per_ip", c.C2S.MaxConnectionsPerIP},
 		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
 		{"privacy.max_new_peers", c.Privacy.MaxNewPeers},
+		{"upload.quota", c.Upload.Quota},
 		{"muc.history", c.MUC.History},
 	}
 	for _, p := range nonNegative {
@@ -146,7 +151,7 @@ func (c *Config) Validate() error {
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
 		switch v.key {
-		case "mam.expire_after", "mam.batch_linger", "push.forget_after":
+		case "mam.expire_after", "mam.batch_linger", "push.forget_after", "upload.expire_after":
 			continue // 0 means keep forever, never wait; checked below
 		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
@@ -189,6 +194,31 @@ func (c *Config) Validate() error {
 		}
 		if u, err := url.Parse(e.u); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			fail(e.key, "must be an http(s) URL (got %q)", e.u)
+		}
+	}
+
+	// HTTP and upload.
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			fail("http.public_url", "must be an http(s) base URL such as https://xmpp.example.org (got %q)", c.HTTP.PublicURL)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			fail("http.trusted_proxies", "invalid CIDR %q: %v", p, err)
+		}
+	}
+	if c.Upload.Enabled {
+		if c.Upload.MaxFileSize <= 0 {
+			fail("upload.max_file_size", "must be positive (got %d)", c.Upload.MaxFileSize)
+		}
+		if c.Upload.ExpireAfter < 0 {
+			fail("upload.expire_after", "must be 0 (keep) or positive (got %s)", c.Upload.ExpireAfter)
+		}
+		if c.Upload.Domain != "" {
+			if _, err := parseDomain(c.Upload.Domain); err != nil {
+				fail("upload.domain", "invalid domain %q: %v", c.Upload.Domain, err)
+			}
 		}
 	}
 
@@ -240,6 +270,37 @@ func (c *Config) Validate() error {
 		components[cd] = d
 		if c.Components.Secrets[d] == "" {
 			fail("components.secrets", "secret of %q must not be empty", d)
+		}
+	}
+
+	// Federation.
+	if c.S2S.MaxStanzaSize < MinStanzaSize {
+		fail("s2s.max_stanza_size", "must be at least %d bytes (got %d)", MinStanzaSize, c.S2S.MaxStanzaSize)
+	}
+	for _, x := range []struct {
+		key string
+		v   int
+	}{{"s2s.max_queue", c.S2S.MaxQueue}, {"s2s.max_connections_per_ip", c.S2S.MaxConnectionsPerIP},
+		{"s2s.stanza_rate", c.S2S.StanzaRate}, {"s2s.stanza_burst", c.S2S.StanzaBurst}} {
+		if x.v <= 0 {
+			fail(x.key, "must be positive, got %d", x.v)
+		}
+	}
+	for d, hp := range c.S2S.Hosts {
+		if _, err := parseDomain(d); err != nil {
+			fail("s2s.hosts", "invalid domain %q: %v", d, err)
+		} else if _, _, err := net.SplitHostPort(hp); err != nil {
+			fail("s2s.hosts", "endpoint of %q must be host:port: %v", d, err)
+		}
+	}
+	for _, l := range []struct {
+		key string
+		ds  []string
+	}{{"s2s.insecure_domains", c.S2S.InsecureDomains}, {"s2s.allow", c.S2S.Allow}, {"s2s.deny", c.S2S.Deny}} {
+		for _, d := range l.ds {
+			if _, err := parseDomain(d); err != nil {
+				fail(l.key, "invalid domain %q: %v", d, err)
+			}
 		}
 	}
 

@@ -25,9 +25,13 @@ import (
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
+	"dormouse.im/dormouse/upload"
+	"dormouse.im/dormouse/web"
+	"dormouse.im/dormouse/websocket"
 )
 
 // Server is a running Dormouse.
@@ -40,6 +44,7 @@ type Server struct {
 	Router  *router.Router
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
+	S2S     *s2s.Service  // nil when federation is disabled
 	Push    *push.Service // nil when [push] is disabled
 	// AppServer is the built-in push app server (nil if push.appserver is off).
 	AppServer *appserver.Service
@@ -55,9 +60,14 @@ type Server struct {
 	c2s   *session.Server
 	comp  *component.Server
 	admin *http.Server
+	web   *web.Server // nil when [http] listen is ""
+	ws    *websocket.Handler
+	// upload is the XEP-0363 service (nil when off); stopExpiry its job.
+	upload     *upload.Service
+	stopExpiry func(context.Context) error
 
 	mu        sync.Mutex
-	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
+	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin, s2s, s2s_tls
 	wg        sync.WaitGroup
 	serveErr  chan error
 
@@ -71,6 +81,7 @@ const (
 	ListenerC2STLS    = "c2s_tls"
 	ListenerComponent = "component"
 	ListenerAdmin     = "admin"
+	ListenerHTTP      = "http"
 )
 
 // New opens storage and builds the server; it does not listen yet.
@@ -107,6 +118,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, err
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
+	if err := s.newS2S(cfg, secret, tlsCfg, o.s2sResolver); err != nil {
+		stores.Close()
+		return nil, err
+	}
 	if err := s.registerFeatures(mux, &scfg); err != nil {
 		stores.Close()
 		return nil, err
@@ -163,6 +178,12 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		}
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.HTTP.Listen != "" {
+		if err := s.newWeb(ctx, cfg, tlsCfg, secret); err != nil {
+			stores.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -181,6 +202,14 @@ func (s *Server) Start() error {
 		{ListenerComponent, s.cfg.Components.Listen, s.comp.Serve},
 		{ListenerAdmin, s.cfg.Admin.Listen, s.serveAdmin},
 	}
+	if s.web != nil {
+		ls = append(ls, l{ListenerHTTP, s.cfg.HTTP.Listen, s.web.Serve})
+	}
+	if s.S2S != nil {
+		ls = append(ls,
+			l{ListenerS2S, s.cfg.S2S.Listen, func(nl net.Listener) error { return s.S2S.Serve(nl, false) }},
+			l{ListenerS2STLS, s.cfg.S2S.TLSListen, func(nl net.Listener) error { return s.S2S.Serve(nl, true) }})
+	}
 	for _, x := range ls {
 		if x.addr == "" {
 			continue
@@ -197,7 +226,8 @@ func (s *Server) Start() error {
 		go func(name string, serve func(net.Listener) error, nl net.Listener) {
 			defer s.wg.Done()
 			if err := serve(nl); err != nil && !errors.Is(err, session.ErrServerClosed) &&
-				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, s2s.ErrServerClosed) {
 				s.log.Error("listener failed", "listener", name, "err", err)
 				s.serveErr <- err
 			}
@@ -255,7 +285,22 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.comp.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("components: %w", err))
 	}
+	if s.S2S != nil {
+		if err := s.S2S.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("s2s: %w", err))
+		}
+	}
 	_ = s.admin.Shutdown(ctx)
+	if s.web != nil {
+		// The c2s shutdown above ended the WebSocket streams.
+		_ = s.web.Shutdown(ctx)
+		_ = s.ws.Wait(ctx)
+	}
+	if s.stopExpiry != nil {
+		if err := s.stopExpiry(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	s.closeListeners()
 	s.wg.Wait()
 	s.pep.Close()

@@ -55,6 +55,8 @@ func commands() []command {
 		pushTestCommand(),
 		pushDevicesCommand(),
 		appServerCommand(),
+		s2sCheckCommand(),
+		s2sStatusCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
