@@ -3,6 +3,7 @@ package sqlite
 import (
 	dbsql "database/sql"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -87,4 +88,21 @@ func TestSynchronousOption(t *testing.T) {
 		}
 		db.Close()
 	}
+}
+
+// FuzzSyncOption checks that syncOption never panics, and either refuses
+// a path or returns one of the two settings and a name without '?'.
+func FuzzSyncOption(f *testing.F) {
+	for _, s := range []string{"a.db", "a.db?synchronous=normal", "a.db?synchronous=FULL", "a.db?x", "?", "a?b?c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		name, sync, err := syncOption(path)
+		if err != nil {
+			return
+		}
+		if sync != "FULL" && sync != "NORMAL" || strings.ContainsRune(name, '?') {
+			t.Errorf("syncOption(%q) = %q, %q", path, name, sync)
+		}
+	})
 }
