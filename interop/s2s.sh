@@ -130,6 +130,8 @@ tls_listen = ""
 listen = ""
 [admin]
 listen = "127.0.0.1:$D_ADMIN"
+[http]
+listen = ""
 [s2s]
 listen = "$DIP:5269"
 ca_file = "$WORK/ca.pem"

@@ -78,6 +78,7 @@ func fedServer(t *testing.T, domain string, ca *testca.CA, certCA *testca.CA, dn
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.S2S.TLSListen = "127.0.0.1:0"
+	cfg.HTTP.Listen = ""
 	cfg.S2S.CAFile = ca.File
 	cfg.S2S.ConnectTimeout = config.Duration(5 * time.Second)
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
