@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type Config struct {
 	Push             Push             `toml:"push"`
 	Privacy          Privacy          `toml:"privacy"`
 	MUC              MUC              `toml:"muc"`
+	Cluster          Cluster          `toml:"cluster"`
 }
 
 // Log configures the server's structured log.
@@ -271,6 +273,46 @@ type Push struct {
 	APIToken string `toml:"api_token"`
 }
 
+// Cluster configures several nodes serving the same domains, sharing one
+// PostgreSQL database and routing between them over NATS.
+type Cluster struct {
+	// Enabled joins the cluster. Default false: a single node, no NATS.
+	Enabled bool `toml:"enabled"`
+	// Node names this node, unique in the cluster. Empty (the default):
+	// the host name; use Config.ClusterNode to read it.
+	Node string `toml:"node"`
+	// NATSURL lists the NATS servers, comma-separated. Default
+	// "nats://127.0.0.1:4222".
+	NATSURL string `toml:"nats_url"`
+	// NATSCredentials is a NATS credentials file (JWT and NKey seed); "":
+	// none.
+	NATSCredentials string `toml:"nats_credentials"`
+	// Subject is the prefix of every NATS subject the cluster uses; nodes
+	// of one cluster share it. Default "dormouse".
+	Subject string `toml:"subject"`
+	// Heartbeat is the interval of a node's heartbeats. Default 1s.
+	Heartbeat Duration `toml:"heartbeat"`
+	// Lease is how long a node without heartbeats stays in the others'
+	// view: its users go unavailable after it. Default 5s; at least two
+	// heartbeats.
+	Lease Duration `toml:"lease"`
+	// RequestTimeout bounds a stanza handed to another node. Default 2s.
+	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+// ClusterNode returns Cluster.Node, or the host name if it is empty.
+func (c Config) ClusterNode() string {
+	if c.Cluster.Node != "" {
+		return c.Cluster.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "dormouse"
+	}
+	// A NATS subject token: no dots.
+	return strings.ReplaceAll(h, ".", "-")
+}
+
 // MUC configures multi-user chat (XEP-0045), a service at its own domain.
 type MUC struct {
 	// Enabled serves multi-user chat. Default true.
@@ -375,6 +417,13 @@ func Default() Config {
 			MaxHistory:      100,
 			Archive:         true,
 			PushMembers:     "mentions",
+		},
+		Cluster: Cluster{
+			NATSURL:        "nats://127.0.0.1:4222",
+			Subject:        "dormouse",
+			Heartbeat:      Duration(time.Second),
+			Lease:          Duration(5 * time.Second),
+			RequestTimeout: Duration(2 * time.Second),
 		},
 	}
 }
