@@ -81,6 +81,7 @@ type Cluster struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	closed chan struct{} // closed when the NATS connection is
 	wg     sync.WaitGroup
 }
 
@@ -159,13 +160,17 @@ func (c *Cluster) Start(ctx context.Context) error {
 		nats.PingInterval(max(c.cfg.Lease/2, time.Second)),
 		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			c.log.Warn("disconnected from NATS", "err", err)
+			if err != nil { // nil: closed on purpose
+				c.log.Warn("disconnected from NATS", "err", err)
+			}
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			c.log.Info("reconnected to NATS")
 			c.refreshLeases()
 		}),
 	}, c.cfg.Options...)
+	c.closed = make(chan struct{})
 	nc, err := nats.Connect(c.cfg.URL, opts...)
 	if err != nil {
 		return fmt.Errorf("cluster: connect to NATS: %w", err)
@@ -198,19 +203,31 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // Close leaves the cluster: its peers forget this node at its lease's end
 // (its sessions have unbound by then when the server shut them down
-// first). It waits for the node's goroutines.
-func (c *Cluster) Close() error {
+// first). It lets the messages being handled finish (NATS drain, bounded
+// by ctx) and waits for the node's goroutines.
+func (c *Cluster) Close(ctx context.Context) error {
 	if c.nc == nil {
 		return nil
 	}
 	c.cancel()
-	for _, s := range c.subs {
-		_ = s.Unsubscribe()
+	var err error
+	if c.nc.IsConnected() {
+		err = c.nc.Drain()
 	}
-	err := c.nc.Drain()
+	if err != nil || !c.nc.IsConnected() {
+		c.nc.Close() // cut off from NATS: nothing to drain
+	}
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+		c.nc.Close()
+		err = ctx.Err()
+	}
 	c.wg.Wait()
-	c.nc.Close()
-	return err
+	if err != nil {
+		return fmt.Errorf("cluster: leaving: %w", err)
+	}
+	return nil
 }
 
 // heartbeats publishes this node's heartbeat and ends the leases of the
@@ -251,8 +268,13 @@ func (c *Cluster) publish(subj string, v any) {
 	}
 	if err != nil {
 		// Peers notice the gap by the sequence of the next heartbeat
-		// that gets through and fetch a snapshot.
-		c.log.Warn("publishing failed", "subject", subj, "err", err)
+		// that gets through and fetch a snapshot. While cut off, every
+		// heartbeat fails: the disconnection was logged once.
+		level := slog.LevelWarn
+		if !c.nc.IsConnected() {
+			level = slog.LevelDebug
+		}
+		c.log.Log(c.ctx, level, "publishing failed", "subject", subj, "err", err)
 	}
 }
 
