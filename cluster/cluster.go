@@ -171,12 +171,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}),
 	}, c.cfg.Options...)
 	c.closed = make(chan struct{})
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	nc, err := nats.Connect(c.cfg.URL, opts...)
 	if err != nil {
+		c.cancel()
 		return fmt.Errorf("cluster: connect to NATS: %w", err)
 	}
 	c.nc = nc
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for subj, h := range map[string]nats.MsgHandler{
 		c.subject("deliver", c.cfg.Node): c.handleDeliver,
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,

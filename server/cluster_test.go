@@ -296,6 +296,9 @@ func BenchmarkClusterMessage(b *testing.B) {
 	n := testNATS(b)
 	var srvs []*server.Server
 	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
+		// The routing path, not the rate limit or the archive's writes.
+		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
+		cfg.MAM.Default = "never"
 		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
 		if err != nil {
 			b.Fatal(err)
