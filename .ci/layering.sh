@@ -10,11 +10,11 @@ mod=$(go list -m)
 # Features: each root and what lies below it (mam/mamtest belongs to mam).
 # A nested root is a feature of its own (push/appserver is not push).
 features="blocking carbons disco mam offline ping presence register roster vcard version
-          push push/appserver pep muc"
+          push push/appserver pep muc upload"
 # Core: the bottom layer.
 core="xml stanza stream ns"
 # Connection layers: below the router and every feature.
-conns="session component"
+conns="session component websocket"
 # Transports between nodes: above the router (they route for it through an
 # interface the router defines), below every feature; only server wires them.
 transports="cluster"

@@ -212,6 +212,8 @@ setup_dormouse() {
 		"push.localhost" = "$PUSH_SECRET"
 		[admin]
 		listen = "127.0.0.1:$ADMIN_DORMOUSE"
+		[http]
+		listen = ""
 	EOF
 	"$WORK/bin/mkusers" -storage "sqlite:$d/data/dormouse.db" -domain localhost -n "$ACCOUNTS" >&2
 }

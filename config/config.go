@@ -38,6 +38,8 @@ type Config struct {
 	MAM              MAM              `toml:"mam"`
 	Push             Push             `toml:"push"`
 	Privacy          Privacy          `toml:"privacy"`
+	HTTP             HTTP             `toml:"http"`
+	Upload           Upload           `toml:"upload"`
 	MUC              MUC              `toml:"muc"`
 	Cluster          Cluster          `toml:"cluster"`
 }
@@ -141,6 +143,47 @@ type StreamManagement struct {
 	// MaxQueue is the number of unacknowledged stanzas kept for resumption.
 	// Default 500.
 	MaxQueue int `toml:"max_queue"`
+}
+
+// HTTP configures the public HTTPS listener: XMPP over WebSocket (RFC
+// 7395), HTTP file upload (XEP-0363) and host-meta discovery (XEP-0156).
+type HTTP struct {
+	// Listen is its address. Default ":5443"; "" disables (and with it
+	// WebSocket and upload).
+	Listen string `toml:"listen"`
+	// PublicURL is the base URL clients use ("https://xmpp.example.org")
+	// when a reverse proxy is in front. Empty: https://DOMAIN:PORT with the
+	// listener's port.
+	PublicURL string `toml:"public_url"`
+	// BehindProxy serves plain HTTP for a reverse proxy that terminates TLS;
+	// X-Forwarded-For and X-Forwarded-Proto are believed from
+	// TrustedProxies only. Default false.
+	BehindProxy bool `toml:"behind_proxy"`
+	// TrustedProxies are the proxy addresses (CIDR). Default loopback.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// AllowedOrigins are the browser origins ("https://chat.example.org")
+	// allowed to open WebSockets besides the listener's own; "*" allows
+	// all.
+	AllowedOrigins []string `toml:"allowed_origins"`
+}
+
+// Upload configures HTTP file upload (XEP-0363), served on the HTTP
+// listener.
+type Upload struct {
+	// Enabled turns the service on. Default true (needs [http] listen).
+	Enabled bool `toml:"enabled"`
+	// Domain is the service's address. Default "upload.<domain>".
+	Domain string `toml:"domain"`
+	// Dir stores the files. Default "<data_dir>/upload".
+	Dir string `toml:"dir"`
+	// MaxFileSize is the largest file, in bytes. Default 104857600 (100 MiB).
+	MaxFileSize int `toml:"max_file_size"`
+	// Quota is the total size of one account's stored files, in bytes.
+	// Default 1073741824 (1 GiB); 0: no quota.
+	Quota int `toml:"quota"`
+	// ExpireAfter deletes files this old. Default 720h (30 days); 0 keeps
+	// them.
+	ExpireAfter Duration `toml:"expire_after"`
 }
 
 // Admin configures the admin HTTP listener (metrics, health, admin API).
@@ -409,6 +452,13 @@ func Default() Config {
 			ForgetAfter:    Duration(90 * 24 * time.Hour),
 		},
 		Privacy: Privacy{MaxNewPeers: 100},
+		HTTP:    HTTP{Listen: ":5443", TrustedProxies: []string{}, AllowedOrigins: []string{}},
+		Upload: Upload{
+			Enabled:     true,
+			MaxFileSize: 100 << 20,
+			Quota:       1 << 30,
+			ExpireAfter: Duration(30 * 24 * time.Hour),
+		},
 		MUC: MUC{
 			Enabled:         true,
 			MaxOccupants:    200,
@@ -448,6 +498,22 @@ func (c Config) StorageURL() string {
 		return c.Storage.URL
 	}
 	return "sqlite:" + filepath.Join(c.DataDir, "dormouse.db")
+}
+
+// UploadDir returns Upload.Dir, or "<data_dir>/upload" if it is empty.
+func (c Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// UploadDomain returns Upload.Domain, or "upload.<domain>" if it is empty.
+func (c Config) UploadDomain() string {
+	if c.Upload.Domain != "" {
+		return c.Upload.Domain
+	}
+	return "upload." + c.Domain
 }
 
 // AppServerDomain returns Push.AppServerDomain, or "push.<domain>" if it is

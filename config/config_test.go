@@ -554,3 +554,31 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateHTTPUpload(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mod  func(*Config)
+		key  string
+	}{
+		{"public url", func(c *Config) { c.HTTP.PublicURL = "xmpp.example.org" }, "http.public_url"},
+		{"proxy cidr", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1"} }, "http.trusted_proxies"},
+		{"file size", func(c *Config) { c.Upload.MaxFileSize = 0 }, "upload.max_file_size"},
+		{"quota", func(c *Config) { c.Upload.Quota = -1 }, "upload.quota"},
+		{"expiry", func(c *Config) { c.Upload.ExpireAfter = -1 }, "upload.expire_after"},
+		{"domain", func(c *Config) { c.Upload.Domain = "a b" }, "upload.domain"},
+	} {
+		c := Default()
+		tt.mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	c := Default()
+	c.Upload.ExpireAfter = 0
+	c.HTTP.TrustedProxies = []string{"10.0.0.0/8"}
+	c.HTTP.PublicURL = "https://xmpp.example.org"
+	if err := c.Validate(); err != nil {
+		t.Errorf("valid: %v", err)
+	}
+}

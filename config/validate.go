@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"sort"
@@ -100,6 +101,7 @@ func (c *Config) Validate() error {
 		{"c2s.tls_listen", c.C2S.TLSListen},
 		{"components.listen", c.Components.Listen},
 		{"admin.listen", c.Admin.Listen},
+		{"http.listen", c.HTTP.Listen},
 	}
 	seen := make(map[string]string)
 	for _, l := range listeners {
@@ -159,6 +161,7 @@ func (c *Config) Validate() error {
 		{"c2s.max_connections_per_ip", c.C2S.MaxConnectionsPerIP},
 		{"auth.max_failures_per_ip", c.Auth.MaxFailuresPerIP},
 		{"privacy.max_new_peers", c.Privacy.MaxNewPeers},
+		{"upload.quota", c.Upload.Quota},
 		{"muc.history", c.MUC.History},
 	}
 	for _, p := range nonNegative {
@@ -171,7 +174,7 @@ func (c *Config) Validate() error {
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
 		switch v.key {
-		case "mam.expire_after", "mam.batch_linger", "push.forget_after":
+		case "mam.expire_after", "mam.batch_linger", "push.forget_after", "upload.expire_after":
 			continue // 0 means keep forever, never wait; checked below
 		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
@@ -214,6 +217,31 @@ func (c *Config) Validate() error {
 		}
 		if u, err := url.Parse(e.u); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			fail(e.key, "must be an http(s) URL (got %q)", e.u)
+		}
+	}
+
+	// HTTP and upload.
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			fail("http.public_url", "must be an http(s) base URL such as https://xmpp.example.org (got %q)", c.HTTP.PublicURL)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			fail("http.trusted_proxies", "invalid CIDR %q: %v", p, err)
+		}
+	}
+	if c.Upload.Enabled {
+		if c.Upload.MaxFileSize <= 0 {
+			fail("upload.max_file_size", "must be positive (got %d)", c.Upload.MaxFileSize)
+		}
+		if c.Upload.ExpireAfter < 0 {
+			fail("upload.expire_after", "must be 0 (keep) or positive (got %s)", c.Upload.ExpireAfter)
+		}
+		if c.Upload.Domain != "" {
+			if _, err := parseDomain(c.Upload.Domain); err != nil {
+				fail("upload.domain", "invalid domain %q: %v", c.Upload.Domain, err)
+			}
 		}
 	}
 

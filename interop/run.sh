@@ -181,6 +181,9 @@ listen = "127.0.0.1:$COMP_PORT"
 
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
+
+[http]
+listen = ""
 EOF
 
 export XMPP_HOST=127.0.0.1 XMPP_PORT=$C2S_PORT XMPP_TLS_PORT=$TLS_PORT XMPP_DOMAIN=localhost

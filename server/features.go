@@ -89,7 +89,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	reg := register.New(register.Config{
 		Enabled:             s.cfg.Register.Enabled,
 		AllowPasswordChange: s.cfg.Register.AllowPasswordChange,
-	}, s.Stores.Accounts, s.Router, log)
+	}, accountsWithFiles{s.Stores.Accounts, s}, s.Router, log)
 	reg.Register(mux)
 	if s.cfg.Register.Enabled {
 		scfg.PreAuth = reg.PreAuth

@@ -33,6 +33,7 @@ func start(t *testing.T, mod func(*config.Config), opts ...server.Option) *testS
 	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	if os.Getenv("DORMOUSE_TEST_E2E_POSTGRES") != "" {
 		cfg.Storage.URL = sqltest.PostgresURL(t)

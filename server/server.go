@@ -30,6 +30,9 @@ import (
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
+	"dormouse.im/dormouse/upload"
+	"dormouse.im/dormouse/web"
+	"dormouse.im/dormouse/websocket"
 )
 
 // Server is a running Dormouse.
@@ -61,6 +64,11 @@ type Server struct {
 	c2s   *session.Server
 	comp  *component.Server
 	admin *http.Server
+	web   *web.Server // nil when [http] listen is ""
+	ws    *websocket.Handler
+	// upload is the XEP-0363 service (nil when off); stopExpiry its job.
+	upload     *upload.Service
+	stopExpiry func(context.Context) error
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
@@ -77,6 +85,7 @@ const (
 	ListenerC2STLS    = "c2s_tls"
 	ListenerComponent = "component"
 	ListenerAdmin     = "admin"
+	ListenerHTTP      = "http"
 )
 
 // New opens storage and builds the server; it does not listen yet.
@@ -177,6 +186,12 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, err
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.HTTP.Listen != "" {
+		if err := s.newWeb(ctx, cfg, tlsCfg, secret); err != nil {
+			stores.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -194,6 +209,9 @@ func (s *Server) Start() error {
 		{ListenerC2STLS, s.cfg.C2S.TLSListen, func(nl net.Listener) error { return s.c2s.Serve(nl, true) }},
 		{ListenerComponent, s.cfg.Components.Listen, s.comp.Serve},
 		{ListenerAdmin, s.cfg.Admin.Listen, s.serveAdmin},
+	}
+	if s.web != nil {
+		ls = append(ls, l{ListenerHTTP, s.cfg.HTTP.Listen, s.web.Serve})
 	}
 	for _, x := range ls {
 		if x.addr == "" {
@@ -276,6 +294,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("components: %w", err))
 	}
 	_ = s.admin.Shutdown(ctx)
+	if s.web != nil {
+		// The c2s shutdown above ended the WebSocket streams.
+		_ = s.web.Shutdown(ctx)
+		_ = s.ws.Wait(ctx)
+	}
+	if s.stopExpiry != nil {
+		if err := s.stopExpiry(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	s.closeListeners()
 	s.wg.Wait()
 	s.pep.Close()

@@ -43,6 +43,7 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	log := xmpptest.Logger(t)
 	srv, err := server.New(context.Background(), cfg, "test", log, opts...)
 	if err != nil {

@@ -13,7 +13,11 @@
 //
 // # Connections and sessions
 //
-// A Conn is one TCP connection; one reader goroutine at a time runs
+// A Conn is one TCP connection, or one stream another listener accepted
+// and hands over with Server.ServeConn over a secure transport (XMPP over
+// WebSocket, RFC 7395: package websocket translates its framing into a
+// byte stream, so everything below applies unchanged, except parking,
+// which needs a socket); one reader goroutine at a time runs
 // negotiation and handles every element the client sends. Writes go
 // through the connection's outbound queue, drained by a writer goroutine
 // that exists only while there is something to write, so an idle
@@ -132,7 +136,7 @@
 //
 // # Files
 //
-//	server.go        Server, Config, accept loop, Shutdown
+//	server.go        Server, Config, accept loop, ServeConn, Shutdown
 //	conn.go          Conn: one TCP connection, its write queue and lifecycle
 //	negotiate.go     stream header, STARTTLS, SASL, stream features
 //	sasl2.go         XEP-0388 SASL2 and XEP-0386 Bind 2

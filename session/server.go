@@ -317,6 +317,41 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 	}
 }
 
+// ErrTooManyConns is returned by ServeConn when the client's address has
+// Config.MaxConnsPerIP connections open.
+var ErrTooManyConns = errors.New("session: too many connections from this address")
+
+// ServeConn serves one client connection accepted by another listener over
+// a transport that is already secure: an XMPP stream carried over a
+// WebSocket of the HTTPS listener (RFC 7395), translated into a byte stream
+// by package websocket. No STARTTLS is offered and SASL PLAIN is allowed;
+// everything else (authentication, limits, stream management, CSI) is as on
+// a TCP connection. nc's RemoteAddr names the client; its Read must return
+// an error wrapping os.ErrDeadlineExceeded when a deadline set by
+// SetReadDeadline passes, without closing the connection. ServeConn returns
+// at once: the connection runs on its own goroutine and Shutdown waits for
+// it. ErrServerClosed after Shutdown and ErrTooManyConns leave nc open.
+func (s *Server) ServeConn(nc net.Conn) error {
+	s.init()
+	ip := addrOf(nc.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return ErrServerClosed
+	}
+	if s.Config.MaxConnsPerIP > 0 && s.perIP[ip] >= s.Config.MaxConnsPerIP {
+		s.Log.Warn("connection refused: too many connections from this address", "ip", ip.String(), "limit", s.Config.MaxConnsPerIP)
+		return ErrTooManyConns
+	}
+	s.perIP[ip]++
+	c := newConn(s, nc, ip, false)
+	c.secure = true
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	go c.serve()
+	return nil
+}
+
 // connDone forgets a connection that finished.
 func (s *Server) connDone(c *Conn) {
 	s.mu.Lock()

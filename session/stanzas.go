@@ -60,9 +60,12 @@ func (c *Conn) handleStanza(el *xml.Element) error {
 		}
 		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
 	}
-	// RFC 6120 §8.1.2.1: the server stamps 'from'; a different address
-	// than the session's is an invalid-from stream error.
-	if st.From.Domainpart() != "" && !st.From.Equal(c.jid) && !st.From.Equal(c.jid.Bare()) {
+	// RFC 6120 §8.1.2.1: the server adds or overrides 'from' with the
+	// bound full JID. A 'from' naming the client's own account (another
+	// resource: Converse.js after resuming a session on a page reload
+	// stamps the resource it would have bound) is overridden; one naming
+	// anyone else is an invalid-from stream error.
+	if st.From.Domainpart() != "" && !st.From.Bare().Equal(c.jid.Bare()) {
 		return &stream.Error{Condition: stream.InvalidFrom, Text: "'from' does not match the bound address"}
 	}
 	st.SetFrom(c.jid)

@@ -103,6 +103,7 @@ type options struct {
 	idleWarmup  int
 	tlsGroups   string
 	tlsConfig   *tls.Config
+	websocket   string // wss:// URL: connect over WebSocket instead of TCP
 	tags        tags
 
 	first         int           // first account index (resume, hibernate, mam, push)
@@ -139,6 +140,7 @@ func main() {
 	flag.StringVar(&o.password, "password", "bench%d", "password, or pattern with %d")
 	flag.StringVar(&o.mechanism, "mech", "SCRAM-SHA-1", "SASL mechanism")
 	flag.BoolVar(&o.directTLS, "direct-tls", false, "connect with direct TLS (XEP-0368)")
+	flag.StringVar(&o.websocket, "websocket", "", "connect over XMPP over WebSocket (RFC 7395) at this wss:// URL instead of -addr")
 	flag.BoolVar(&o.sasl2, "sasl2", false, "log in with SASL2 + Bind 2 and a FAST token, resume inline in SASL2 (resume)")
 	flag.BoolVar(&o.fast, "fast", false, "log in with a FAST token (XEP-0484) obtained first for each account; implies -sasl2 (login)")
 	flag.BoolVar(&o.tlsResume, "tls-resume", false, "keep TLS session tickets, so reconnects do abbreviated TLS handshakes")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,15 +13,25 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/websocket"
 )
 
 // xopts are the xmpptest options to log in as account i.
 func (o options) xopts(i int, resource string) xmpptest.Options {
-	return xmpptest.Options{
+	x := xmpptest.Options{
 		Addr: o.addr, Domain: o.domain, User: o.user(i), Password: o.pass(i),
 		Resource: resource, DirectTLS: o.directTLS, Mechanism: o.mechanism, Timeout: 30 * time.Second,
 		TLS: o.tlsConfig,
 	}
+	if o.websocket != "" {
+		// XMPP over WebSocket (RFC 7395) over the HTTPS listener.
+		x.Secure = true
+		x.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: o.tlsConfig}}
+			return websocket.Dial(ctx, o.websocket, hc, nil)
+		}
+	}
+	return x
 }
 
 // uaID is the XEP-0388 user-agent id of account i's client.

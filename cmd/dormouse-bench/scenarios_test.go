@@ -33,6 +33,7 @@ func startDormouse(t *testing.T, accounts int) *server.Server {
 	cfg.Components.Listen = "127.0.0.1:0"
 	cfg.Components.Secrets = map[string]string{"push.localhost": testSecret}
 	cfg.Admin.Listen = ""
+	cfg.HTTP.Listen = ""
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

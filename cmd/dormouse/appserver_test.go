@@ -102,7 +102,7 @@ func TestAppServerCommand(t *testing.T) {
 	defer fcm.Close()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Admin.Listen = "127.0.0.1:0", "", ""
+	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Admin.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "", "", ""
 	cfg.Components.Listen = "127.0.0.1:0"
 	cfg.Components.Secrets = map[string]string{"push.example.net": "link-secret"}
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))

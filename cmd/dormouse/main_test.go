@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/upload"
 )
 
 // cli runs the command with a data dir of its own and returns its exit
@@ -109,6 +111,7 @@ func TestUserAddWhileServing(t *testing.T) {
 	cfg.C2S.TLSListen = ""
 	cfg.Components.Listen = ""
 	cfg.Admin.Listen = ""
+	cfg.HTTP.Listen = ""
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -247,5 +250,30 @@ func TestParseInterspersed(t *testing.T) {
 		if err != nil || !slices.Equal(pos, tc.pos) || *user != tc.user || *v != tc.v {
 			t.Errorf("%q: %q, user %q, v %v, err %v; want %q, %q, %v", tc.args, pos, *user, *v, err, tc.pos, tc.user, tc.v)
 		}
+	}
+}
+
+// TestUserDelRemovesUploads: dormouse user del removes the account's
+// uploaded files (XEP-0363) from data_dir/upload and keeps the others'.
+func TestUserDelRemovesUploads(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"DORMOUSE_DATA_DIR=" + dir}
+	store := upload.DiskStore{Dir: filepath.Join(dir, "upload")}
+	for i, owner := range []string{"bob@localhost", "alice@localhost"} {
+		m := upload.Meta{ID: strings.Repeat(fmt.Sprint(i), 32), Owner: owner, Name: "f", Type: "text/plain", Size: 1, Created: time.Now()}
+		if err := store.Put(context.Background(), m, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := cli(t, env, "user", "add", "bob@localhost", "pw-bob-1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := cli(t, env, "user", "del", "bob@localhost"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var owners []string
+	_ = store.List(context.Background(), func(m upload.Meta) error { owners = append(owners, m.Owner); return nil })
+	if len(owners) != 1 || owners[0] != "alice@localhost" {
+		t.Errorf("files left: %v", owners)
 	}
 }

@@ -67,6 +67,7 @@ func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir strin
 		{server.ListenerC2STLS, "clients (direct TLS, XEP-0368)"},
 		{server.ListenerComponent, "components (XEP-0114)"},
 		{server.ListenerAdmin, "admin HTTP (/healthz, /readyz)"},
+		{server.ListenerHTTP, "HTTPS: WebSocket (/xmpp-websocket), upload, host-meta"},
 	} {
 		if a := srv.Addr(l.name); a != nil {
 			fmt.Fprintf(w, "  listening on %-22s %s\n", a.String(), l.what)

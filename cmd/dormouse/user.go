@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/sql"
+	"dormouse.im/dormouse/upload"
 	"mellium.im/xmpp/jid"
 )
 
@@ -19,7 +20,7 @@ import (
 // credentials at each login.
 
 func userAddCommand() command {
-	return accountCommand("user add", "JID PASSWORD", "create an account", func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error) {
+	return accountCommand("user add", "JID PASSWORD", "create an account", func(ctx context.Context, _ config.Config, accounts auth.Store, account string, args []string) (string, error) {
 		creds, err := credentials(args[0])
 		if err != nil {
 			return "", err
@@ -33,7 +34,7 @@ func userAddCommand() command {
 }
 
 func userPasswdCommand() command {
-	return accountCommand("user passwd", "JID PASSWORD", "change an account's password", func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error) {
+	return accountCommand("user passwd", "JID PASSWORD", "change an account's password", func(ctx context.Context, _ config.Config, accounts auth.Store, account string, args []string) (string, error) {
 		creds, err := credentials(args[0])
 		if err != nil {
 			return "", err
@@ -47,18 +48,25 @@ func userPasswdCommand() command {
 }
 
 func userDelCommand() command {
-	return accountCommand("user del", "JID", "delete an account and all its data", func(ctx context.Context, accounts auth.Store, account string, _ []string) (string, error) {
+	return accountCommand("user del", "JID", "delete an account and all its data", func(ctx context.Context, cfg config.Config, accounts auth.Store, account string, _ []string) (string, error) {
 		err := accounts.DeleteAccount(ctx, account)
 		if errors.Is(err, auth.ErrNotFound) {
 			return "", fmt.Errorf("%s does not exist", account)
 		}
-		return "deleted " + account + " and all its data", err
+		if err != nil {
+			return "", err
+		}
+		// Its uploaded files (XEP-0363) too.
+		if _, err := upload.DeleteWhere(ctx, upload.DiskStore{Dir: cfg.UploadDir()}, upload.OwnedBy(account), nil); err != nil {
+			return "", fmt.Errorf("deleted %s, but not all of its uploaded files: %w", account, err)
+		}
+		return "deleted " + account + " and all its data", nil
 	})
 }
 
 // accountCommand is a "user" command on the account its first argument
 // names: do gets the other arguments and returns what to print.
-func accountCommand(name, args, summary string, do func(ctx context.Context, accounts auth.Store, account string, args []string) (string, error)) command {
+func accountCommand(name, args, summary string, do func(ctx context.Context, cfg config.Config, accounts auth.Store, account string, args []string) (string, error)) command {
 	n := len(strings.Fields(args))
 	return command{
 		name: name, args: args, summary: summary, minArgs: n, maxArgs: n,
@@ -69,7 +77,7 @@ func accountCommand(name, args, summary string, do func(ctx context.Context, acc
 					return err
 				}
 				return withStores(inv, func(ctx context.Context, stores *sql.Stores) error {
-					msg, err := do(ctx, stores.Accounts, account, inv.args[1:])
+					msg, err := do(ctx, inv.cfg, stores.Accounts, account, inv.args[1:])
 					if err != nil {
 						return err
 					}

@@ -27,8 +27,11 @@ type Options struct {
 	Domain    string // stream 'to'
 	User      string // localpart
 	Password  string
-	Resource  string      // "" lets the server choose
-	DirectTLS bool        // XEP-0368 instead of STARTTLS
+	Resource  string // "" lets the server choose
+	DirectTLS bool   // XEP-0368 instead of STARTTLS
+	// Secure: the connection Dial opens is secure already (XMPP over a
+	// WebSocket over HTTPS, RFC 7395): no TLS negotiation.
+	Secure    bool
 	TLS       *tls.Config // nil: InsecureSkipVerify with ServerName = Domain
 	Mechanism string      // "SCRAM-SHA-256" (default), "SCRAM-SHA-1", "PLAIN"
 	NoBind    bool        // stop after authentication
@@ -112,7 +115,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if err := c.Open(o.Domain); err != nil {
 		return fail(err)
 	}
-	if !o.DirectTLS {
+	if !o.DirectTLS && !o.Secure {
 		if c.Features.Child(stream.NSTLS, "starttls") == nil {
 			return fail(errors.New("xmpptest: no STARTTLS offered"))
 		}
