@@ -55,6 +55,7 @@ func commands() []command {
 		pushTestCommand(),
 		pushDevicesCommand(),
 		appServerCommand(),
+		clusterStatusCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
