@@ -112,6 +112,7 @@ func clusterConfigs(tb testing.TB, natsURLs ...string) []config.Config {
 		cfg.C2S.TLSListen = "127.0.0.1:0"
 		cfg.Components.Listen = "127.0.0.1:0"
 		cfg.Admin.Listen = "127.0.0.1:0"
+		cfg.HTTP.Listen = "127.0.0.1:0"
 		cfg.Storage.URL = storage
 		cfg.Cluster = config.Cluster{
 			Enabled:        true,
