@@ -28,6 +28,10 @@ type Config struct {
 	// Node names this node, unique in the cluster (no dots, wildcards or
 	// spaces: it is a NATS subject token).
 	Node string
+	// Number is this node's number (1-255), which must differ between
+	// nodes (archive ids carry it); heartbeats carry it, and a node that
+	// hears its number from another node logs an error. 0: not checked.
+	Number int
 	// URL lists the NATS servers, comma-separated (nats://host:4222).
 	URL string
 	// Prefix starts every subject the cluster uses. Default "dormouse".
@@ -250,6 +254,7 @@ func (c *Cluster) heartbeats() {
 
 type heartbeat struct {
 	Node     string `json:"node"`
+	Number   int    `json:"number,omitempty"`
 	Epoch    int64  `json:"epoch"`
 	Seq      uint64 `json:"seq"`
 	Sessions int    `json:"sessions"`
@@ -257,7 +262,7 @@ type heartbeat struct {
 
 func (c *Cluster) beat() {
 	c.localMu.Lock()
-	hb := heartbeat{Node: c.cfg.Node, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
+	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
 	c.localMu.Unlock()
 	c.publish(c.subject("hb"), hb)
 }

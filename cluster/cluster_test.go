@@ -2,40 +2,18 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net"
-	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
-
-// testNATS returns the URL of the NATS server tests use (see
-// server/cluster_test.go): skip without one, fail on CI.
-func testNATS(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("DORMOUSE_TEST_NATS")
-	if addr == "" {
-		addr = "127.0.0.1:4222"
-	}
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NATS at %s is not reachable on CI: %v", addr, err)
-		}
-		t.Skipf("skipping: no NATS server at %s (set DORMOUSE_TEST_NATS, or run nats-server)", addr)
-	}
-	c.Close()
-	return "nats://" + addr
-}
 
 // fakeRouter is a node's local sessions.
 type fakeRouter struct {
@@ -89,12 +67,6 @@ type node struct {
 	r *fakeRouter
 }
 
-func prefix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "dormouse_test_" + hex.EncodeToString(b[:])
-}
-
 func startNode(t *testing.T, url, pfx, name string, gone func(context.Context, jid.JID)) node {
 	t.Helper()
 	r := &fakeRouter{}
@@ -122,8 +94,8 @@ func (n node) bind(full string, prio int, t stanza.Target) jid.JID {
 }
 
 func TestRegistryAndDelivery(t *testing.T) {
-	url := testNATS(t)
-	pfx := prefix()
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
 	a := startNode(t, url, pfx, "a", nil)
 	s := &sink{}
 	full := a.bind("bob@example.org/phone", 3, s)
@@ -162,8 +134,8 @@ func TestRegistryAndDelivery(t *testing.T) {
 // restarts (new epoch) replaces its old view, whose available resources go
 // unavailable; a node whose lease ends disappears with its entries.
 func TestStaleAndRestart(t *testing.T) {
-	url := testNATS(t)
-	pfx := prefix()
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
 	var mu sync.Mutex
 	var gone []string
 	onGone := func(_ context.Context, full jid.JID) {

@@ -220,6 +220,10 @@ func (c *Cluster) handleHeartbeat(m *nats.Msg) {
 	if hb.Node == c.cfg.Node {
 		return
 	}
+	if hb.Number != 0 && hb.Number == c.cfg.Number {
+		c.log.Error("another node has this node's number: archive ids may collide; set distinct cluster.node_number values",
+			"peer", hb.Node, "number", hb.Number)
+	}
 	var lost []jid.JID
 	c.mu.Lock()
 	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil && (!v.synced || v.seq != hb.Seq) {

@@ -3,6 +3,7 @@ package config
 import (
 	_ "embed"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -324,6 +325,11 @@ type Cluster struct {
 	// Node names this node, unique in the cluster. Empty (the default):
 	// the host name; use Config.ClusterNode to read it.
 	Node string `toml:"node"`
+	// NodeNumber (1-255) must differ between the nodes: it goes into the
+	// archive ids this node gives out, so that two nodes never give out
+	// the same. 0 (the default): derived from the node name (a collision
+	// is logged as an error by both nodes); use Config.ClusterNodeNumber.
+	NodeNumber int `toml:"node_number"`
 	// NATSURL lists the NATS servers, comma-separated. Default
 	// "nats://127.0.0.1:4222".
 	NATSURL string `toml:"nats_url"`
@@ -354,6 +360,17 @@ func (c Config) ClusterNode() string {
 	}
 	// A NATS subject token: no dots.
 	return strings.ReplaceAll(h, ".", "-")
+}
+
+// ClusterNodeNumber returns Cluster.NodeNumber, or one derived from the
+// node name (FNV-1a, 1-255) if it is 0.
+func (c Config) ClusterNodeNumber() int {
+	if n := c.Cluster.NodeNumber; n != 0 {
+		return n
+	}
+	h := fnv.New32a()
+	h.Write([]byte(c.ClusterNode()))
+	return 1 + int(h.Sum32()%255)
 }
 
 // MUC configures multi-user chat (XEP-0045), a service at its own domain.

@@ -405,6 +405,9 @@ func TestValidate(t *testing.T) {
 		{"cluster lease", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(time.Second)
 		}, "cluster.lease", "at least two heartbeats"},
+		{"cluster node number", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.NodeNumber = true, "postgres://u@h/db", 256
+		}, "cluster.node_number", "must be 1-255"},
 		{"roster", func(c *Config) { c.Roster.MaxItems = -3 }, "roster.max_items", "must be positive (got -3)"},
 		{"conns per ip", func(c *Config) { c.C2S.MaxConnectionsPerIP = -1 }, "c2s.max_connections_per_ip", "must be 0"},
 		{"failures per ip", func(c *Config) { c.Auth.MaxFailuresPerIP = -1 }, "auth.max_failures_per_ip", "must be 0"},

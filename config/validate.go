@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 		if n := c.ClusterNode(); strings.ContainsAny(n, ".*> \t\r\n") {
 			fail("cluster.node", "%q must not contain dots, '*', '>' or spaces (it is a NATS subject token)", n)
 		}
+		if n := c.Cluster.NodeNumber; n < 0 || n > 255 {
+			fail("cluster.node_number", "must be 1-255, or 0 to derive it from the node name (got %d)", n)
+		}
 		if c.Cluster.NATSURL == "" {
 			fail("cluster.nats_url", "must not be empty")
 		}

@@ -23,6 +23,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	c, err := cluster.New(cluster.Config{
 		Node:           s.cfg.ClusterNode(),
+		Number:         s.clusterNodeNumber(),
 		URL:            cc.NATSURL,
 		Prefix:         cc.Subject,
 		Heartbeat:      cc.Heartbeat.Duration(),
@@ -41,4 +42,13 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	s.Cluster = c
 	return nil
+}
+
+// clusterNodeNumber is this node's number in a cluster (in archive ids),
+// or 0 when clustering is off.
+func (s *Server) clusterNodeNumber() int {
+	if !s.cfg.Cluster.Enabled {
+		return 0
+	}
+	return s.cfg.ClusterNodeNumber()
 }

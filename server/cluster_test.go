@@ -2,44 +2,21 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/config"
+	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/server"
 	"dormouse.im/dormouse/sql/sqltest"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
-
-// testNATS is the NATS server the cluster tests use: DORMOUSE_TEST_NATS,
-// else the one CI runs at 127.0.0.1:4222.
-func testNATS(tb testing.TB) string {
-	tb.Helper()
-	addr := os.Getenv("DORMOUSE_TEST_NATS")
-	if addr == "" {
-		addr = "127.0.0.1:4222"
-	}
-	addr = strings.TrimPrefix(addr, "nats://")
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("NATS at %s is not reachable on CI: %v", addr, err)
-		}
-		tb.Skipf("skipping: no NATS server at %s (set DORMOUSE_TEST_NATS, or run nats-server)", addr)
-	}
-	c.Close()
-	return addr
-}
 
 // natsProxy forwards TCP connections to NATS until cut: a node behind it
 // loses NATS (or, seen from the others, dies) when the test cuts it.
@@ -101,22 +78,15 @@ func (p *natsProxy) cut() {
 func clusterConfigs(tb testing.TB, natsURLs ...string) []config.Config {
 	tb.Helper()
 	storage := sqltest.PostgresURL(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	subject := "dormouse_test_" + hex.EncodeToString(b[:])
+	subject := natstest.Prefix()
 	var out []config.Config
 	for i, u := range natsURLs {
-		cfg := config.Default()
-		cfg.DataDir = tb.TempDir()
-		cfg.C2S.Listen = "127.0.0.1:0"
-		cfg.C2S.TLSListen = "127.0.0.1:0"
-		cfg.Components.Listen = "127.0.0.1:0"
-		cfg.Admin.Listen = "127.0.0.1:0"
-		cfg.HTTP.Listen = "127.0.0.1:0"
+		cfg := loopbackConfig(tb)
 		cfg.Storage.URL = storage
 		cfg.Cluster = config.Cluster{
 			Enabled:        true,
 			Node:           "n" + string(rune('1'+i)),
+			NodeNumber:     i + 1,
 			NATSURL:        u,
 			Subject:        subject,
 			Heartbeat:      config.Duration(100 * time.Millisecond),
@@ -156,6 +126,23 @@ func sees(t *testing.T, ts *testServer, full string, available bool) {
 	})
 }
 
+// friendsOnTwoNodes puts alice/phone online on n1 and bob/pc on n2, with a
+// mutual subscription, and waits until they have each other's presence:
+// bob's probe is answered from node 2's copy of node 1's registry, and
+// alice hears bob's broadcast through node 1.
+func friendsOnTwoNodes(t *testing.T, n1, n2 *testServer) (alice, bob *xmpptest.Client) {
+	t.Helper()
+	n1.users("alice", "bob")
+	n1.befriend("alice", "bob")
+	alice = online(t, n1, "alice", "phone")
+	sees(t, n2, "alice@localhost/phone", true)
+	bob = online(t, n2, "bob", "pc")
+	expectStanza(t, bob, "presence", isPresence("", "alice@localhost/phone"))
+	expectStanza(t, alice, "presence", isPresence("", "bob@localhost/pc"))
+	sees(t, n1, "bob@localhost/pc", true)
+	return alice, bob
+}
+
 func hasBody(body string) func(*xml.Element) bool {
 	return func(e *xml.Element) bool { return xmpptest.Contains(e, body) }
 }
@@ -164,20 +151,10 @@ func hasBody(body string) func(*xml.Element) bool {
 // presence (broadcasts and probe answers across nodes) and messages to
 // full and bare JIDs, over real TLS sockets.
 func TestClusterMessageAndPresence(t *testing.T) {
-	n := testNATS(t)
+	n := natstest.Addr(t)
 	nodes := startCluster(t, "nats://"+n, "nats://"+n)
 	n1, n2 := nodes[0], nodes[1]
-	n1.users("alice", "bob")
-	n1.befriend("alice", "bob")
-
-	alice := online(t, n1, "alice", "phone")
-	sees(t, n2, "alice@localhost/phone", true)
-	bob := online(t, n2, "bob", "pc")
-	// bob's probe is answered from node 2's copy of node 1's registry;
-	// alice hears bob's broadcast through node 1.
-	expectStanza(t, bob, "presence", isPresence("", "alice@localhost/phone"))
-	expectStanza(t, alice, "presence", isPresence("", "bob@localhost/pc"))
-	sees(t, n1, "bob@localhost/pc", true)
+	alice, bob := friendsOnTwoNodes(t, n1, n2)
 
 	if err := alice.SendRaw("<message to='bob@localhost/pc' type='chat' id='m1'><body>over NATS</body></message>"); err != nil {
 		t.Fatal(err)
@@ -200,7 +177,7 @@ func TestClusterMessageAndPresence(t *testing.T) {
 // TestClusterBareJID: a message to a bare JID goes to the highest-priority
 // available resources across both nodes (RFC 6121 §8.5.2.1.1).
 func TestClusterBareJID(t *testing.T) {
-	n := testNATS(t)
+	n := natstest.Addr(t)
 	nodes := startCluster(t, "nats://"+n, "nats://"+n)
 	n1, n2 := nodes[0], nodes[1]
 	n1.users("carol", "bob")
@@ -250,18 +227,11 @@ func TestClusterBareJID(t *testing.T) {
 // side sends the other meanwhile go to offline storage, not lost, and
 // arrive when the recipient comes online again.
 func TestClusterNodeLost(t *testing.T) {
-	n := testNATS(t)
+	n := natstest.Addr(t)
 	proxy := newNATSProxy(t, n)
 	nodes := startCluster(t, proxy.url(), "nats://"+n)
 	n1, n2 := nodes[0], nodes[1]
-	n1.users("alice", "bob")
-	n1.befriend("alice", "bob")
-
-	alice := online(t, n1, "alice", "phone")
-	sees(t, n2, "alice@localhost/phone", true)
-	bob := online(t, n2, "bob", "pc")
-	expectStanza(t, bob, "presence", isPresence("", "alice@localhost/phone"))
-	sees(t, n1, "bob@localhost/pc", true)
+	alice, bob := friendsOnTwoNodes(t, n1, n2)
 
 	proxy.cut()
 	start := time.Now()
@@ -294,7 +264,7 @@ func TestClusterNodeLost(t *testing.T) {
 // and received over real sockets, to a resource on the same node and to
 // one on the other node (one NATS request per message).
 func BenchmarkClusterMessage(b *testing.B) {
-	n := testNATS(b)
+	n := natstest.Addr(b)
 	var srvs []*server.Server
 	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
 		// The routing path, not the rate limit or the archive's writes.

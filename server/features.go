@@ -77,6 +77,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxBatch:             s.cfg.MAM.MaxBatch,
 		BatchLinger:          batchLinger(s.cfg.MAM.BatchLinger.Duration()),
 		Metrics:              s.Metrics,
+		ClusterNode:          s.clusterNodeNumber(),
 	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
 	s.carbons = carbons.New(carbons.Config{}, s.Router, log)

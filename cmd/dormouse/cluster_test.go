@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"dormouse.im/dormouse/cluster"
+	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/router"
 	"mellium.im/xmpp/jid"
 )
@@ -21,21 +18,8 @@ func (noSessions) Resource(jid.JID) (router.Resource, bool) { return router.Reso
 
 // TestClusterStatus: the command hears a running node's heartbeats.
 func TestClusterStatus(t *testing.T) {
-	addr := os.Getenv("DORMOUSE_TEST_NATS")
-	if addr == "" {
-		addr = "127.0.0.1:4222"
-	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NATS at %s is not reachable on CI: %v", addr, err)
-		}
-		t.Skipf("skipping: no NATS server at %s", addr)
-	} else {
-		c.Close()
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	subject := "dormouse_test_" + hex.EncodeToString(b[:])
+	addr := natstest.Addr(t)
+	subject := natstest.Prefix()
 	n, err := cluster.New(cluster.Config{Node: "node-a", URL: "nats://" + addr, Prefix: subject,
 		Heartbeat: 100 * time.Millisecond, Lease: time.Second}, noSessions{}, nil)
 	if err != nil {
