@@ -14,7 +14,7 @@ features="blocking carbons disco mam offline ping presence register roster vcard
 # Core: the bottom layer.
 core="xml stanza stream ns"
 # Connection layers: below the router and every feature.
-conns="session component websocket"
+conns="session component websocket s2s"
 # Transports between nodes: above the router (they route for it through an
 # interface the router defines), below every feature; only server wires them.
 transports="cluster"

@@ -30,6 +30,7 @@ type Config struct {
 	C2S              C2S              `toml:"c2s"`
 	TLS              TLS              `toml:"tls"`
 	Components       Components       `toml:"components"`
+	S2S              S2S              `toml:"s2s"`
 	StreamManagement StreamManagement `toml:"stream_management"`
 	Admin            Admin            `toml:"admin"`
 	Auth             Auth             `toml:"auth"`
@@ -131,6 +132,56 @@ type Components struct {
 	Listen string `toml:"listen"`
 	// Secrets maps a component's domain to its shared secret.
 	Secrets map[string]string `toml:"secrets"`
+}
+
+// S2S configures federation with other servers (RFC 6120 server-to-server
+// streams).
+type S2S struct {
+	// Enabled turns federation on. Default true.
+	Enabled bool `toml:"enabled"`
+	// Listen is the STARTTLS listener address for incoming server streams.
+	// Default ":5269"; "" accepts none (outgoing streams still work, but
+	// peers using dialback cannot verify this server's keys).
+	Listen string `toml:"listen"`
+	// TLSListen is the direct TLS (XEP-0368) listener for server streams,
+	// announced with _xmpps-server._tcp SRV records. Default "" (off, as
+	// in Prosody and ejabberd); ":5270" is customary.
+	TLSListen string `toml:"tls_listen"`
+	// CAFile is a PEM file of the CA certificates that validate peers'
+	// certificates. Default "": the system roots.
+	CAFile string `toml:"ca_file"`
+	// Hosts maps a domain to the host:port of its STARTTLS server
+	// endpoint, replacing DNS for that domain (private networks, tests).
+	Hosts map[string]string `toml:"hosts"`
+	// InsecureDomains may authenticate with dialback over TLS although
+	// their certificate does not validate. Default none.
+	InsecureDomains []string `toml:"insecure_domains"`
+	// Allow, when not empty, lists the only domains federated with; Deny
+	// lists domains never federated with.
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
+	// IdleTimeout closes an outgoing stream that carried nothing this
+	// long. Default 10m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ConnectTimeout bounds setting up a stream (DNS, TCP, TLS,
+	// authentication). Default 30s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxQueue is the number of stanzas waiting for one remote domain
+	// while its stream is set up; beyond it they are bounced. Default 1000.
+	MaxQueue int `toml:"max_queue"`
+	// MaxStanzaSize is the largest stanza accepted from a peer, in bytes.
+	// Default 262144; at least 10000.
+	MaxStanzaSize int `toml:"max_stanza_size"`
+	// MaxConnectionsPerIP limits incoming server connections from one IP
+	// address. Default 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// StanzaRate is the sustained number of stanzas per second one
+	// incoming server stream may send (a server carries many users).
+	// Default 1000.
+	StanzaRate int `toml:"stanza_rate"`
+	// StanzaBurst is the number of stanzas an incoming server stream may
+	// send at once above StanzaRate. Default 2000.
+	StanzaBurst int `toml:"stanza_burst"`
 }
 
 // StreamManagement configures XEP-0198.
@@ -437,6 +488,21 @@ func Default() Config {
 		Components: Components{
 			Listen:  "127.0.0.1:5347",
 			Secrets: map[string]string{},
+		},
+		S2S: S2S{
+			Enabled:             true,
+			Listen:              ":5269",
+			Hosts:               map[string]string{},
+			InsecureDomains:     []string{},
+			Allow:               []string{},
+			Deny:                []string{},
+			IdleTimeout:         Duration(10 * time.Minute),
+			ConnectTimeout:      Duration(30 * time.Second),
+			MaxQueue:            1000,
+			MaxStanzaSize:       262144,
+			MaxConnectionsPerIP: 20,
+			StanzaRate:          1000,
+			StanzaBurst:         2000,
 		},
 		StreamManagement: StreamManagement{
 			ResumeTimeout:    Duration(10 * time.Minute),

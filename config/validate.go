@@ -103,6 +103,8 @@ func (c *Config) Validate() error {
 		{"c2s.listen", c.C2S.Listen},
 		{"c2s.tls_listen", c.C2S.TLSListen},
 		{"components.listen", c.Components.Listen},
+		{"s2s.listen", c.S2S.Listen},
+		{"s2s.tls_listen", c.S2S.TLSListen},
 		{"admin.listen", c.Admin.Listen},
 		{"http.listen", c.HTTP.Listen},
 	}
@@ -296,6 +298,37 @@ func (c *Config) Validate() error {
 		components[cd] = d
 		if c.Components.Secrets[d] == "" {
 			fail("components.secrets", "secret of %q must not be empty", d)
+		}
+	}
+
+	// Federation.
+	if c.S2S.MaxStanzaSize < MinStanzaSize {
+		fail("s2s.max_stanza_size", "must be at least %d bytes (got %d)", MinStanzaSize, c.S2S.MaxStanzaSize)
+	}
+	for _, x := range []struct {
+		key string
+		v   int
+	}{{"s2s.max_queue", c.S2S.MaxQueue}, {"s2s.max_connections_per_ip", c.S2S.MaxConnectionsPerIP},
+		{"s2s.stanza_rate", c.S2S.StanzaRate}, {"s2s.stanza_burst", c.S2S.StanzaBurst}} {
+		if x.v <= 0 {
+			fail(x.key, "must be positive, got %d", x.v)
+		}
+	}
+	for d, hp := range c.S2S.Hosts {
+		if _, err := parseDomain(d); err != nil {
+			fail("s2s.hosts", "invalid domain %q: %v", d, err)
+		} else if _, _, err := net.SplitHostPort(hp); err != nil {
+			fail("s2s.hosts", "endpoint of %q must be host:port: %v", d, err)
+		}
+	}
+	for _, l := range []struct {
+		key string
+		ds  []string
+	}{{"s2s.insecure_domains", c.S2S.InsecureDomains}, {"s2s.allow", c.S2S.Allow}, {"s2s.deny", c.S2S.Deny}} {
+		for _, d := range l.ds {
+			if _, err := parseDomain(d); err != nil {
+				fail(l.key, "invalid domain %q: %v", d, err)
+			}
 		}
 	}
 

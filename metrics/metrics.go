@@ -120,7 +120,15 @@ type Gauge struct{ Name, Help string }
 func (m *Metrics) CounterVecFunc(name, help, label string, values []string, read func() []float64) {
 	m.reg.MustRegister(&counterVecFunc{
 		desc:   prometheus.NewDesc("dormouse_"+name, help, []string{label}, nil),
-		values: values, read: read,
+		values: values, read: read, typ: prometheus.CounterValue,
+	})
+}
+
+// GaugeVecFunc is CounterVecFunc for a gauge (connection counts by kind).
+func (m *Metrics) GaugeVecFunc(name, help, label string, values []string, read func() []float64) {
+	m.reg.MustRegister(&counterVecFunc{
+		desc:   prometheus.NewDesc("dormouse_"+name, help, []string{label}, nil),
+		values: values, read: read, typ: prometheus.GaugeValue,
 	})
 }
 
@@ -128,6 +136,7 @@ type counterVecFunc struct {
 	desc   *prometheus.Desc
 	values []string
 	read   func() []float64
+	typ    prometheus.ValueType
 }
 
 func (c *counterVecFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -135,7 +144,7 @@ func (c *counterVecFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *counterVecFunc) Collect(ch chan<- prometheus.Metric) {
 	for i, v := range c.read() {
 		if i < len(c.values) {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, v, c.values[i])
+			ch <- prometheus.MustNewConstMetric(c.desc, c.typ, v, c.values[i])
 		}
 	}
 }

@@ -333,8 +333,8 @@ func (s *Service) directed(ctx context.Context, p *stanza.Stanza) error {
 		s.mu.Unlock()
 	}
 	if s.r.Send(ctx, p) == 0 && !s.r.IsLocal(to.Domainpart()) {
-		// Nobody serves that domain (no server-to-server yet).
-		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
+		// Nobody serves that domain, or federation refused it.
+		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "the remote domain cannot be reached"))
 	}
 	return nil
 }

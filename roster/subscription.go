@@ -54,7 +54,7 @@ func (s *Service) handleSubscription(ctx context.Context, p *stanza.Stanza) erro
 			}
 		}
 	case s.r.Send(ctx, out) == 0:
-		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "server-to-server federation is not supported"))
+		s.r.Bounce(ctx, p, stanza.NewError(stanza.RemoteServerNotFound, "the remote domain cannot be reached"))
 	}
 	if !localUser {
 		return nil

@@ -90,6 +90,19 @@
 //
 // The complete example, with tests, is echoService in service_test.go.
 //
+// # Remote domains
+//
+// A stanza for a domain that is neither served here nor a service or
+// component goes to the Remote set with SetRemote (server-to-server
+// federation, package s2s), in Route and in Deliver alike: replies,
+// presence broadcasts and SendIQ requests reach remote JIDs the same way
+// as local ones. The Remote queues without blocking and bounces what it
+// cannot deliver (remote-server-not-found, remote-server-timeout) with
+// Router.Bounce; stanzas arriving from remote servers enter through Route
+// like those of components, after the s2s stream checked that their
+// 'from' is a domain it authenticated. Without a Remote, remote domains
+// are answered remote-server-not-found.
+//
 // # Clusters
 //
 // Several nodes may serve the same domains (package cluster, over NATS).

@@ -305,11 +305,17 @@ func (r *Router) accountExists(ctx context.Context, bare jid.JID) (bool, error) 
 }
 
 // routeRemote handles stanzas for domains this server does not serve:
-// services and connected components, else remote-server-not-found (no
-// s2s yet).
+// services and connected components, else the Remote (server-to-server
+// federation), else remote-server-not-found.
 func (r *Router) routeRemote(ctx context.Context, st *stanza.Stanza) {
 	if svc := r.service(st.To.Domainpart()); svc != nil {
 		if err := svc.HandleStanza(ctx, st); err != nil {
+			r.fail(ctx, st, err)
+		}
+		return
+	}
+	if r.remote != nil {
+		if err := r.remote.Send(ctx, st); err != nil {
 			r.fail(ctx, st, err)
 		}
 		return
@@ -344,7 +350,13 @@ func (r *Router) Deliver(ctx context.Context, st *stanza.Stanza) int {
 		return 1 // an answer to the server's own request (SendIQ)
 	}
 	if !r.IsLocal(to.Domainpart()) {
-		if svc := r.service(to.Domainpart()); svc != nil && svc.HandleStanza(ctx, st) == nil {
+		if svc := r.service(to.Domainpart()); svc != nil {
+			if svc.HandleStanza(ctx, st) == nil {
+				return 1
+			}
+			return 0
+		}
+		if r.remote != nil && r.remote.Send(ctx, st) == nil {
 			return 1
 		}
 		return 0

@@ -47,6 +47,7 @@ type Router struct {
 	privacy   Privacy        // set before serving
 	peers     *peerTracker   // strangers each account addressed; nil: no limit
 	observer  Observer       // set before serving; may be nil
+	remote    Remote         // set before serving; may be nil
 	cluster   Cluster        // set before serving; nil: a single node
 
 	// routings recycles the Routing values hooks see, so that routing a
@@ -80,6 +81,24 @@ type Observer interface {
 
 // SetObserver sets the observer; call it before serving.
 func (r *Router) SetObserver(o Observer) { r.observer = o }
+
+// Remote carries stanzas to domains that are neither served here nor
+// services or components in the process: server-to-server federation
+// (package s2s).
+type Remote interface {
+	// Send queues st (its 'to' at a remote domain, its 'from' at a local
+	// host, a service or a component) for delivery. It must not block. A
+	// non-nil error (usually *stanza.Error: remote-server-not-found,
+	// resource-constraint) means st was not taken; the router answers it
+	// to the sender. Once Send has returned nil, the Remote answers a
+	// stanza it cannot deliver itself, with Router.Bounce.
+	Send(ctx context.Context, st *stanza.Stanza) error
+}
+
+// SetRemote sets the route for remote domains; call it before serving.
+// Without one, stanzas to remote domains are answered
+// remote-server-not-found.
+func (r *Router) SetRemote(rm Remote) { r.remote = rm }
 
 // Mux returns the router's Mux.
 func (r *Router) Mux() *Mux { return r.mux }

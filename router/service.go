@@ -151,3 +151,9 @@ func DiscoInfo(iq *stanza.Stanza, ids []Identity, features []string) *stanza.Sta
 	}
 	return iq.Result(q)
 }
+
+// Serves reports whether domain is a served host, or a service or
+// component in the process: the domains that federate with other servers.
+func (r *Router) Serves(domain string) bool {
+	return r.IsLocal(domain) || r.service(domain) != nil
+}

@@ -38,5 +38,6 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("GET /s2s", s.serveS2SStatus)
 	return mux
 }

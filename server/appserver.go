@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dormouse.im/dormouse/push/appserver"
+	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/stanza"
 )
 
@@ -13,6 +14,7 @@ type Option func(*options)
 
 type options struct {
 	pushEndpoints *appserver.Endpoints
+	s2sResolver   s2s.Resolver // nil: the system's DNS
 }
 
 // WithPushEndpoints overrides the built-in push app server's provider

@@ -273,6 +273,7 @@ func pushBenchServer(b *testing.B, ep appserver.Endpoints) *server.Server {
 	cfg := config.Default()
 	cfg.DataDir = b.TempDir()
 	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Components.Listen, cfg.Admin.Listen, cfg.HTTP.Listen = "", "", "", "", ""
+	cfg.S2S.Listen = ""
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	cfg.Push.DeviceRate = config.Duration(time.Nanosecond)
 	srv, err := server.New(context.Background(), cfg, "bench", slog.New(slog.DiscardHandler), server.WithPushEndpoints(ep))

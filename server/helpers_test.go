@@ -49,6 +49,7 @@ func loopbackConfig(tb testing.TB) config.Config {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	return cfg

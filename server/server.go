@@ -27,6 +27,7 @@ import (
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/s2s"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql"
 	"dormouse.im/dormouse/tlsutil"
@@ -45,6 +46,7 @@ type Server struct {
 	Router  *router.Router
 	Metrics *metrics.Metrics
 	MAM     *mam.Service
+	S2S     *s2s.Service  // nil when federation is disabled
 	Push    *push.Service // nil when [push] is disabled
 	// AppServer is the built-in push app server (nil if push.appserver is off).
 	AppServer *appserver.Service
@@ -71,7 +73,7 @@ type Server struct {
 	stopExpiry func(context.Context) error
 
 	mu        sync.Mutex
-	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin
+	listeners map[string]net.Listener // by name: c2s, c2s_tls, component, admin, s2s, s2s_tls
 	wg        sync.WaitGroup
 	serveErr  chan error
 
@@ -122,6 +124,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, err
 	}
 	scfg := sessionConfig(cfg, secret, tlsCfg)
+	if err := s.newS2S(cfg, secret, tlsCfg, o.s2sResolver); err != nil {
+		stores.Close()
+		return nil, err
+	}
 	if err := s.registerFeatures(mux, &scfg); err != nil {
 		stores.Close()
 		return nil, err
@@ -213,6 +219,11 @@ func (s *Server) Start() error {
 	if s.web != nil {
 		ls = append(ls, l{ListenerHTTP, s.cfg.HTTP.Listen, s.web.Serve})
 	}
+	if s.S2S != nil {
+		ls = append(ls,
+			l{ListenerS2S, s.cfg.S2S.Listen, func(nl net.Listener) error { return s.S2S.Serve(nl, false) }},
+			l{ListenerS2STLS, s.cfg.S2S.TLSListen, func(nl net.Listener) error { return s.S2S.Serve(nl, true) }})
+	}
 	for _, x := range ls {
 		if x.addr == "" {
 			continue
@@ -229,7 +240,8 @@ func (s *Server) Start() error {
 		go func(name string, serve func(net.Listener) error, nl net.Listener) {
 			defer s.wg.Done()
 			if err := serve(nl); err != nil && !errors.Is(err, session.ErrServerClosed) &&
-				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				!errors.Is(err, component.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, s2s.ErrServerClosed) {
 				s.log.Error("listener failed", "listener", name, "err", err)
 				s.serveErr <- err
 			}
@@ -292,6 +304,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if err := s.comp.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("components: %w", err))
+	}
+	if s.S2S != nil {
+		if err := s.S2S.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("s2s: %w", err))
+		}
 	}
 	_ = s.admin.Shutdown(ctx)
 	if s.web != nil {

@@ -42,6 +42,7 @@ func restartSM(t *testing.T, cfg config.Config, clk *xmpptest.FakeClock, smod fu
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = "127.0.0.1:0"
 	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	log := xmpptest.Logger(t)

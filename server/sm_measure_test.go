@@ -196,6 +196,7 @@ func startQuiet(t *testing.T) *testServer {
 	cfg.DataDir = t.TempDir()
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Components.Listen, cfg.Admin.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0", "", "", ""
+	cfg.S2S.Listen = ""
 	cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst, cfg.C2S.MaxConnectionsPerIP = 1_000_000, 1_000_000, 0
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -297,6 +298,7 @@ func benchServer(b *testing.B, users ...string) *server.Server {
 	cfg.DataDir = b.TempDir()
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Components.Listen, cfg.Admin.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0", "", "", ""
+	cfg.S2S.Listen = ""
 	cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
 	if os.Getenv("DORMOUSE_BENCH_ARCHIVE") == "" {
 		cfg.MAM.Default = "never" // measure the session path, not the archive's disk writes

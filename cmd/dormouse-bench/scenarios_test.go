@@ -31,6 +31,7 @@ func startDormouse(t *testing.T, accounts int) *server.Server {
 	cfg.C2S.StanzaRate = 1000000
 	cfg.C2S.StanzaBurst = 1000000
 	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = "127.0.0.1:0"
 	cfg.Components.Secrets = map[string]string{"push.localhost": testSecret}
 	cfg.Admin.Listen = ""
 	cfg.HTTP.Listen = ""

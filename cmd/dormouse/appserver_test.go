@@ -104,6 +104,7 @@ func TestAppServerCommand(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.C2S.Listen, cfg.C2S.TLSListen, cfg.Admin.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "", "", ""
 	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = ""
 	cfg.Components.Secrets = map[string]string{"push.example.net": "link-secret"}
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -56,6 +56,8 @@ func commands() []command {
 		pushDevicesCommand(),
 		appServerCommand(),
 		clusterStatusCommand(),
+		s2sCheckCommand(),
+		s2sStatusCommand(),
 		versionCommand(),
 		helpCommand(),
 	}

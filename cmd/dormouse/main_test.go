@@ -110,6 +110,7 @@ func TestUserAddWhileServing(t *testing.T) {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.TLSListen = ""
 	cfg.Components.Listen = ""
+	cfg.S2S.Listen = ""
 	cfg.Admin.Listen = ""
 	cfg.HTTP.Listen = ""
 	srv, err := server.New(context.Background(), cfg, "test", slog.New(slog.DiscardHandler))

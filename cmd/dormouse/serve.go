@@ -66,6 +66,8 @@ func printStartup(w io.Writer, srv *server.Server, hosts []string, dataDir strin
 		{server.ListenerC2S, "clients (STARTTLS)"},
 		{server.ListenerC2STLS, "clients (direct TLS, XEP-0368)"},
 		{server.ListenerComponent, "components (XEP-0114)"},
+		{server.ListenerS2S, "servers (federation, STARTTLS)"},
+		{server.ListenerS2STLS, "servers (federation, direct TLS)"},
 		{server.ListenerAdmin, "admin HTTP (/healthz, /readyz)"},
 		{server.ListenerHTTP, "HTTPS: WebSocket (/xmpp-websocket), upload, host-meta"},
 	} {
