@@ -15,6 +15,9 @@ features="blocking carbons disco mam offline ping presence register roster vcard
 core="xml stanza stream ns"
 # Connection layers: below the router and every feature.
 conns="session component websocket s2s"
+# Transports between nodes: above the router (they route for it through an
+# interface the router defines), below every feature; only server wires them.
+transports="cluster"
 # Never imported from below: the assembly room, the CLI, storage, configuration.
 upper="server cmd sql config"
 # SQL drivers: imported only under sql/.
@@ -48,15 +51,19 @@ check() {
 		violation "feature $p $kind feature $d (features never import each other)"
 	fi
 	[[ $kind == "tests import" ]] && return 0
-	if [[ -n $f && -n $(under "$d" "$upper $conns") ]]; then
+	if [[ -n $f && -n $(under "$d" "$upper $conns $transports") ]]; then
 		violation "feature $p $kind $d (features import only core, router, auth, metrics and internal packages)"
 	fi
 	if [[ -n $(under "$p" "$core") && -z $(under "$d" "$core") ]]; then
 		violation "core package $p $kind $d (core imports nothing above it)"
 	fi
-	if [[ -n $(under "$p" "router $conns") && -n $(under "$d" "router $features $upper $conns") ]] &&
+	if [[ -n $(under "$p" "router $conns") && -n $(under "$d" "router $features $upper $conns $transports") ]] &&
 		[[ $(under "$p" "router $conns") != $(under "$d" "router $conns") ]]; then
-		violation "$p $kind $d (router, session and component import no feature, no other connection layer and nothing of server, cmd, sql, config)"
+		violation "$p $kind $d (router, session and component import no feature, no other connection layer, no transport and nothing of server, cmd, sql, config)"
+	fi
+	if [[ -n $(under "$p" "$transports") && -n $(under "$d" "$features $upper $conns $transports") ]] &&
+		[[ $(under "$p" "$transports") != $(under "$d" "$transports") ]]; then
+		violation "$p $kind $d (a transport such as cluster imports only core, router and internal packages)"
 	fi
 	if [[ -n $(under "$d" "server cmd") && -z $(under "$p" "cmd") ]]; then
 		violation "$p $kind $d (only cmd/ imports server)"

@@ -3,7 +3,9 @@ package config
 import (
 	_ "embed"
 	"errors"
+	"hash/fnv"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -41,6 +43,7 @@ type Config struct {
 	HTTP             HTTP             `toml:"http"`
 	Upload           Upload           `toml:"upload"`
 	MUC              MUC              `toml:"muc"`
+	Cluster          Cluster          `toml:"cluster"`
 }
 
 // Log configures the server's structured log.
@@ -365,6 +368,62 @@ type Push struct {
 	APIToken string `toml:"api_token"`
 }
 
+// Cluster configures several nodes serving the same domains, sharing one
+// PostgreSQL database and routing between them over NATS.
+type Cluster struct {
+	// Enabled joins the cluster. Default false: a single node, no NATS.
+	Enabled bool `toml:"enabled"`
+	// Node names this node, unique in the cluster. Empty (the default):
+	// the host name; use Config.ClusterNode to read it.
+	Node string `toml:"node"`
+	// NodeNumber (1-255) must differ between the nodes: it goes into the
+	// archive ids this node gives out, so that two nodes never give out
+	// the same. 0 (the default): derived from the node name (a collision
+	// is logged as an error by both nodes); use Config.ClusterNodeNumber.
+	NodeNumber int `toml:"node_number"`
+	// NATSURL lists the NATS servers, comma-separated. Default
+	// "nats://127.0.0.1:4222".
+	NATSURL string `toml:"nats_url"`
+	// NATSCredentials is a NATS credentials file (JWT and NKey seed); "":
+	// none.
+	NATSCredentials string `toml:"nats_credentials"`
+	// Subject is the prefix of every NATS subject the cluster uses; nodes
+	// of one cluster share it. Default "dormouse".
+	Subject string `toml:"subject"`
+	// Heartbeat is the interval of a node's heartbeats. Default 1s.
+	Heartbeat Duration `toml:"heartbeat"`
+	// Lease is how long a node without heartbeats stays in the others'
+	// view: its users go unavailable after it. Default 5s; at least two
+	// heartbeats.
+	Lease Duration `toml:"lease"`
+	// RequestTimeout bounds a stanza handed to another node. Default 2s.
+	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+// ClusterNode returns Cluster.Node, or the host name if it is empty.
+func (c Config) ClusterNode() string {
+	if c.Cluster.Node != "" {
+		return c.Cluster.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "dormouse"
+	}
+	// A NATS subject token: no dots.
+	return strings.ReplaceAll(h, ".", "-")
+}
+
+// ClusterNodeNumber returns Cluster.NodeNumber, or one derived from the
+// node name (FNV-1a, 1-255) if it is 0.
+func (c Config) ClusterNodeNumber() int {
+	if n := c.Cluster.NodeNumber; n != 0 {
+		return n
+	}
+	h := fnv.New32a()
+	h.Write([]byte(c.ClusterNode()))
+	return 1 + int(h.Sum32()%255)
+}
+
 // MUC configures multi-user chat (XEP-0045), a service at its own domain.
 type MUC struct {
 	// Enabled serves multi-user chat. Default true.
@@ -491,6 +550,13 @@ func Default() Config {
 			MaxHistory:      100,
 			Archive:         true,
 			PushMembers:     "mentions",
+		},
+		Cluster: Cluster{
+			NATSURL:        "nats://127.0.0.1:4222",
+			Subject:        "dormouse",
+			Heartbeat:      Duration(time.Second),
+			Lease:          Duration(5 * time.Second),
+			RequestTimeout: Duration(2 * time.Second),
 		},
 	}
 }

@@ -398,6 +398,16 @@ func TestValidate(t *testing.T) {
 		{"c2s queue", func(c *Config) { c.C2S.MaxQueue = 0 }, "c2s.max_queue", "must be positive"},
 		{"sm queue", func(c *Config) { c.StreamManagement.MaxQueue = 0 }, "stream_management.max_queue", "must be positive"},
 		{"offline", func(c *Config) { c.Offline.MaxMessages = 0 }, "offline.max_messages", "must be positive"},
+		{"cluster on sqlite", func(c *Config) { c.Cluster.Enabled = true }, "cluster.enabled", "needs PostgreSQL storage"},
+		{"cluster node", func(c *Config) {
+			c.Cluster.Enabled, c.Cluster.Node, c.Storage.URL = true, "a.b", "postgres://u@h/db"
+		}, "cluster.node", "must not contain dots"},
+		{"cluster lease", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(time.Second)
+		}, "cluster.lease", "at least two heartbeats"},
+		{"cluster node number", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.NodeNumber = true, "postgres://u@h/db", 256
+		}, "cluster.node_number", "must be 1-255"},
 		{"roster", func(c *Config) { c.Roster.MaxItems = -3 }, "roster.max_items", "must be positive (got -3)"},
 		{"conns per ip", func(c *Config) { c.C2S.MaxConnectionsPerIP = -1 }, "c2s.max_connections_per_ip", "must be 0"},
 		{"failures per ip", func(c *Config) { c.Auth.MaxFailuresPerIP = -1 }, "auth.max_failures_per_ip", "must be 0"},

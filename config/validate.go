@@ -68,6 +68,34 @@ func (c *Config) Validate() error {
 		fail("storage.url", "%v", err)
 	}
 
+	// Cluster.
+	if c.Cluster.Enabled {
+		if scheme, _, _ := strings.Cut(c.StorageURL(), ":"); scheme != "postgres" && scheme != "postgresql" {
+			fail("cluster.enabled", "a cluster needs PostgreSQL storage shared by every node (storage.url = \"postgres://...\"), not %s", scheme)
+		}
+		if n := c.ClusterNode(); strings.ContainsAny(n, ".*> \t\r\n") {
+			fail("cluster.node", "%q must not contain dots, '*', '>' or spaces (it is a NATS subject token)", n)
+		}
+		if n := c.Cluster.NodeNumber; n < 0 || n > 255 {
+			fail("cluster.node_number", "must be 1-255, or 0 to derive it from the node name (got %d)", n)
+		}
+		if c.Cluster.NATSURL == "" {
+			fail("cluster.nats_url", "must not be empty")
+		}
+		if c.Cluster.Subject == "" || strings.ContainsAny(c.Cluster.Subject, "*> \t\r\n") || strings.Contains(c.Cluster.Subject, "..") {
+			fail("cluster.subject", "%q is not a NATS subject", c.Cluster.Subject)
+		}
+		if c.Cluster.Heartbeat <= 0 {
+			fail("cluster.heartbeat", "must be positive")
+		}
+		if c.Cluster.Lease < 2*c.Cluster.Heartbeat {
+			fail("cluster.lease", "must be at least two heartbeats (%v)", c.Cluster.Heartbeat*2)
+		}
+		if c.Cluster.RequestTimeout <= 0 {
+			fail("cluster.request_timeout", "must be positive")
+		}
+	}
+
 	// Listeners.
 	listeners := []struct {
 		key, addr string

@@ -17,10 +17,14 @@ import (
 // if the clock does), so ID order is archive order and paging is a range
 // scan on the id. The layout lasts until the year 2248.
 //
-// Several nodes writing one archive (shared PostgreSQL) will need node bits
-// taken from the counter (for example 8 node bits and 12 counter bits) so
-// two nodes never hand out the same id; one process needs none.
+// Several nodes writing one archive (shared PostgreSQL) set
+// Config.ClusterNode: the low idNodeBits bits of the counter then carry the
+// node's number (1-255) and the 12 bits above them count, so two nodes
+// never hand out the same id; one process needs none.
 const idCounterBits = 20
+
+// idNodeBits is the width of the node number in the ids of a cluster.
+const idNodeBits = 8
 
 // idLen is the length of a formatted id: 64 bits in base 32 (5 bits a
 // character) need 13 characters.
@@ -120,7 +124,8 @@ func LastIDAt(t time.Time) int64 {
 // idGen hands out strictly increasing ids and non-decreasing stamps from a
 // clock. It is safe for concurrent use.
 type idGen struct {
-	now func() time.Time
+	now  func() time.Time
+	node int64 // 0, or this node's number (1-255) in the low idNodeBits
 
 	mu        sync.Mutex // guards the fields below
 	last      int64      // the last id given out
@@ -135,9 +140,13 @@ type idGen struct {
 // start of the id's millisecond if that is later).
 func (g *idGen) next() (int64, time.Time) {
 	t := g.now().UTC().Truncate(time.Microsecond)
-	id := t.UnixMilli() << idCounterBits
+	id := t.UnixMilli()<<idCounterBits | g.node
 	g.mu.Lock()
-	if id <= g.last {
+	switch {
+	case id > g.last:
+	case g.node != 0:
+		id = (g.last>>idNodeBits+1)<<idNodeBits | g.node
+	default:
 		id = g.last + 1
 	}
 	g.last = id

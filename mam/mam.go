@@ -86,6 +86,10 @@ type Config struct {
 	// Now is the clock for archive stamps, ids and retention; nil means
 	// time.Now.
 	Now func() time.Time
+	// ClusterNode is 0 for a single node, or this node's number (1-255,
+	// distinct in a cluster sharing one archive): the ids it gives out
+	// carry it, so that two nodes never give out the same id.
+	ClusterNode int
 	// Metrics, if set, receives storage and query timings. (Counts:
 	// Stats.)
 	Metrics Metrics
@@ -173,6 +177,7 @@ func New(cfg Config, store Store, r *router.Router, log *slog.Logger) *Service {
 	}
 	s := &Service{store: store, r: r, cfg: cfg, log: log, failLog: rateLimit{interval: time.Second}}
 	s.ids.now = cfg.Now
+	s.ids.node = int64(cfg.ClusterNode & (1<<idNodeBits - 1))
 	s.queries.init(cfg.MaxConcurrentQueries)
 	s.prefs.init(prefsCacheSize)
 	if cfg.MaxBatch > 0 {

@@ -264,6 +264,16 @@ func (s *Service) gone(ctx context.Context, full jid.JID) {
 	s.broadcastUnavailable(ctx, p, rs.available, rs.directed)
 }
 
+// Vanished sends the unavailable presence of full, an available resource
+// of a local user whose session was on another node of a cluster that went
+// away without ending it (RFC 6121 §4.5.2: the server broadcasts it on the
+// resource's behalf): to the user's subscribers and other resources. The
+// recipients of its directed presence were known only to that node.
+func (s *Service) Vanished(ctx context.Context, full jid.JID) {
+	p := stanza.Build(stanza.KindPresence, stanza.TypeUnavailable, "", full, jid.JID{})
+	s.broadcastUnavailable(ctx, p, true, nil)
+}
+
 // broadcastUnavailable sends the unavailable presence p of a resource: to
 // the subscribers and the user's other resources if it was available, and
 // to the recipients of its directed presence that the broadcast did not

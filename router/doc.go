@@ -103,6 +103,23 @@
 // 'from' is a domain it authenticated. Without a Remote, remote domains
 // are answered remote-server-not-found.
 //
+// # Clusters
+//
+// Several nodes may serve the same domains (package cluster, over NATS).
+// The router then has one more kind of route, behind the Cluster
+// interface it defines (SetCluster; the server wires it, and the router
+// does not import the cluster): a full JID not bound here is looked up
+// among the other nodes' resources, bare-JID delivery (RFC 6121 §8.5.2)
+// and Resources consider the resources of every node, and Bind, Unbind,
+// SetPresence and SetInterested tell the cluster about local changes
+// (LocalChanged, outside the router's lock). A remote resource's Target
+// sends over the cluster; when it returns false (node gone, NATS
+// unreachable) the router falls back exactly as for a local session that
+// refused a stanza: other resources, StageUndelivered (offline storage),
+// or a bounce. Without a cluster nothing of this costs anything (no
+// allocation on the routing path). Resource still answers for local
+// resources only.
+//
 // # Requests from the server
 //
 // Router.SendIQ sends an IQ request on behalf of the server, a service or an

@@ -384,6 +384,11 @@ func (r *Router) deliverFull(_ context.Context, st *stanza.Stanza) int {
 		t = x.Target
 	}
 	r.mu.RUnlock()
+	if t == nil && r.cluster != nil {
+		if x, ok := r.cluster.RemoteResource(st.To); ok {
+			t = x.Target
+		}
+	}
 	if t != nil && t.Deliver(st) {
 		return 1
 	}
@@ -402,29 +407,36 @@ func (r *Router) Recipients(st *stanza.Stanza) []Resource {
 	if st.Kind != stanza.KindMessage || to.Localpart() == "" || !r.IsLocal(to.Domainpart()) {
 		return nil
 	}
+	remote := r.remoteResources(to)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if to.Resourcepart() != "" {
 		if x := r.lookupLocked(to); x != nil {
 			return []Resource{*x}
 		}
+		for _, x := range remote {
+			if x.JID.Equal(to) {
+				return []Resource{*x}
+			}
+		}
 		if st.Type != stanza.TypeChat && st.Type != stanza.TypeNormal && st.Type != "" {
 			return nil
 		}
 	}
 	var out []Resource
-	for _, x := range r.bareRecipientsLocked(st, nil) {
+	for _, x := range r.bareRecipientsLocked(st, remote, nil) {
 		out = append(out, *x)
 	}
 	return out
 }
 
 // bareRecipientsLocked appends to ts the resources that get st, addressed
-// to a bare JID, by RFC 6121 §8.5.2.1. r.mu must be held.
-func (r *Router) bareRecipientsLocked(st *stanza.Stanza, ts []*Resource) []*Resource {
-	u := r.users[st.To.Bare().String()]
-	if u == nil {
-		return ts
+// to a bare JID, by RFC 6121 §8.5.2.1, among the local resources and
+// remote (those on other nodes of a cluster). r.mu must be held.
+func (r *Router) bareRecipientsLocked(st *stanza.Stanza, remote []*Resource, ts []*Resource) []*Resource {
+	var local []*Resource
+	if u := r.users[st.To.Bare().String()]; u != nil {
+		local = u.resources
 	}
 	switch st.Kind {
 	case stanza.KindMessage:
@@ -432,27 +444,33 @@ func (r *Router) bareRecipientsLocked(st *stanza.Stanza, ts []*Resource) []*Reso
 			return ts // RFC 6121 §8.5.2.1.1: never to a bare JID
 		}
 		best := -1
-		for _, x := range u.resources {
-			if x.Available && x.Priority >= 0 {
-				best = max(best, x.Priority)
+		for _, rs := range [2][]*Resource{local, remote} {
+			for _, x := range rs {
+				if x.Available && x.Priority >= 0 {
+					best = max(best, x.Priority)
+				}
 			}
 		}
-		for _, x := range u.resources {
-			if !x.Available || x.Priority < 0 {
-				continue
-			}
-			// chat and normal: the highest-priority resources;
-			// headline: every non-negative one.
-			if st.Type == stanza.TypeHeadline || x.Priority == best {
-				ts = append(ts, x)
+		for _, rs := range [2][]*Resource{local, remote} {
+			for _, x := range rs {
+				if !x.Available || x.Priority < 0 {
+					continue
+				}
+				// chat and normal: the highest-priority resources;
+				// headline: every non-negative one.
+				if st.Type == stanza.TypeHeadline || x.Priority == best {
+					ts = append(ts, x)
+				}
 			}
 		}
 	case stanza.KindPresence:
 		// RFC 6121 §3.1.3, §4.5: presence, including subscription
 		// requests, goes to the available resources.
-		for _, x := range u.resources {
-			if x.Available {
-				ts = append(ts, x)
+		for _, rs := range [2][]*Resource{local, remote} {
+			for _, x := range rs {
+				if x.Available {
+					ts = append(ts, x)
+				}
 			}
 		}
 	}
@@ -464,8 +482,9 @@ func (r *Router) deliverBare(st *stanza.Stanza) int {
 	var buf [8]*Resource
 	var targets [8]Target
 	ts := targets[:0]
+	remote := r.remoteResources(st.To)
 	r.mu.RLock()
-	for _, x := range r.bareRecipientsLocked(st, buf[:0]) {
+	for _, x := range r.bareRecipientsLocked(st, remote, buf[:0]) {
 		ts = append(ts, x.Target)
 	}
 	r.mu.RUnlock()

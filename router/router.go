@@ -48,6 +48,7 @@ type Router struct {
 	peers     *peerTracker   // strangers each account addressed; nil: no limit
 	observer  Observer       // set before serving; may be nil
 	remote    Remote         // set before serving; may be nil
+	cluster   Cluster        // set before serving; nil: a single node
 
 	// routings recycles the Routing values hooks see, so that routing a
 	// stanza allocates nothing (hooks receive a pointer, which escapes).
@@ -112,7 +113,6 @@ func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
 	bare := full.Bare().String()
 	res := full.Resourcepart()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	u := r.users[bare]
 	if u == nil {
 		u = &user{}
@@ -126,6 +126,8 @@ func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
 		}
 	}
 	u.resources = append(u.resources, &Resource{JID: full, Target: t})
+	r.mu.Unlock()
+	r.localChanged(full)
 	return replaced
 }
 
@@ -164,6 +166,7 @@ func (r *Router) Unbind(ctx context.Context, full jid.JID, t Target) bool {
 	}
 	r.mu.Unlock()
 	if removed {
+		r.localChanged(full)
 		for _, f := range r.mux.onGone {
 			f(ctx, full)
 		}
@@ -190,6 +193,7 @@ func (r *Router) SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza
 		x.Priority = presencePriority(p)
 	}
 	r.mu.Unlock()
+	r.localChanged(full)
 	if p != nil && !wasAvailable {
 		for _, f := range r.mux.onAvailable {
 			f(ctx, full)
@@ -201,10 +205,14 @@ func (r *Router) SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza
 // SetInterested marks a resource as having requested the roster.
 func (r *Router) SetInterested(full jid.JID) {
 	r.mu.Lock()
-	if x := r.lookupLocked(full); x != nil {
+	x := r.lookupLocked(full)
+	if x != nil {
 		x.Interested = true
 	}
 	r.mu.Unlock()
+	if x != nil {
+		r.localChanged(full)
+	}
 }
 
 func presencePriority(p *stanza.Stanza) int {
@@ -233,22 +241,30 @@ func (r *Router) lookupLocked(full jid.JID) *Resource {
 	return nil
 }
 
-// Resources returns snapshots of the bound resources of a bare JID.
+// Resources returns snapshots of the bound resources of a bare JID: the
+// local ones, then those on other nodes of a cluster.
 func (r *Router) Resources(bare jid.JID) []Resource {
+	remote := r.remoteResources(bare)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	u := r.users[bare.Bare().String()]
-	if u == nil {
+	if u == nil && len(remote) == 0 {
 		return nil
 	}
-	out := make([]Resource, len(u.resources))
-	for i, x := range u.resources {
-		out[i] = *x
+	var out []Resource
+	if u != nil {
+		out = make([]Resource, 0, len(u.resources)+len(remote))
+		for _, x := range u.resources {
+			out = append(out, *x)
+		}
+	}
+	for _, x := range remote {
+		out = append(out, *x)
 	}
 	return out
 }
 
-// Resource returns a snapshot of one bound resource.
+// Resource returns a snapshot of one resource bound on this node.
 func (r *Router) Resource(full jid.JID) (Resource, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -134,8 +134,8 @@ func startBrowser(t *testing.T) *webDriver {
 	t.Helper()
 	driver, err := exec.LookPath("chromedriver")
 	if err != nil {
-		if os.Getenv("DORMOUSE_BROWSER_TEST") != "" {
-			t.Fatal("DORMOUSE_BROWSER_TEST is set but chromedriver is not installed")
+		if os.Getenv("DORMOUSE_TEST_BROWSER") != "" {
+			t.Fatal("DORMOUSE_TEST_BROWSER is set but chromedriver is not installed")
 		}
 		t.Skip("no browser: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver) to run the browser test; .ci/run does")
 	}

@@ -61,8 +61,8 @@ func converseDir(t *testing.T) string {
 	t.Helper()
 	dir, _ := filepath.Abs(filepath.Join("testdata", "converse", "dist"))
 	if _, err := os.Stat(filepath.Join(dir, "converse.min.js")); err != nil {
-		if os.Getenv("DORMOUSE_BROWSER_TEST") != "" {
-			t.Fatal("DORMOUSE_BROWSER_TEST is set but Converse.js is missing: run server/testdata/converse/fetch.sh")
+		if os.Getenv("DORMOUSE_TEST_BROWSER") != "" {
+			t.Fatal("DORMOUSE_TEST_BROWSER is set but Converse.js is missing: run server/testdata/converse/fetch.sh")
 		}
 		t.Skip("Converse.js not fetched: run server/testdata/converse/fetch.sh (needs npm) to run this test")
 	}

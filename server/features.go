@@ -46,7 +46,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	// [privacy]: strangers learn nothing about accounts (see router).
 	s.Router.SetRelations(rosterRelations{rs})
 	s.Router.SetPrivacy(router.Privacy{HideAccounts: s.cfg.Privacy.HideAccounts, MaxNewPeers: s.cfg.Privacy.MaxNewPeers})
-	presence.New(presence.Config{}, rs, s.Router, log).Register(mux)
+	s.presence = presence.New(presence.Config{}, rs, s.Router, log)
+	s.presence.Register(mux)
 	ocfg := offline.Config{MaxMessages: s.cfg.Offline.MaxMessages, Metrics: s.Metrics}
 	if pc := s.cfg.Push; pc.Enabled {
 		// Push notifications (XEP-0357): woken by hibernated sessions
@@ -76,6 +77,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		MaxBatch:             s.cfg.MAM.MaxBatch,
 		BatchLinger:          batchLinger(s.cfg.MAM.BatchLinger.Duration()),
 		Metrics:              s.Metrics,
+		ClusterNode:          s.clusterNodeNumber(),
 	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
 	s.carbons = carbons.New(carbons.Config{}, s.Router, log)

@@ -27,14 +27,7 @@ type testServer struct {
 // start starts a server; mod may adjust the configuration.
 func start(t *testing.T, mod func(*config.Config), opts ...server.Option) *testServer {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.C2S.Listen = "127.0.0.1:0"
-	cfg.C2S.TLSListen = "127.0.0.1:0"
-	cfg.Components.Listen = "127.0.0.1:0"
-	cfg.S2S.Listen = "127.0.0.1:0"
-	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg := loopbackConfig(t)
 	cfg.Storage.URL = "sqlite:" + filepath.Join(cfg.DataDir, "dormouse.db")
 	if os.Getenv("DORMOUSE_TEST_E2E_POSTGRES") != "" {
 		cfg.Storage.URL = sqltest.PostgresURL(t)
@@ -46,6 +39,20 @@ func start(t *testing.T, mod func(*config.Config), opts ...server.Option) *testS
 		t.Fatal(err)
 	}
 	return startWith(t, cfg, opts...)
+}
+
+// loopbackConfig is the default configuration with its data in a
+// temporary directory and every listener on a free loopback port.
+func loopbackConfig(tb testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = tb.TempDir()
+	cfg.C2S.Listen = "127.0.0.1:0"
+	cfg.C2S.TLSListen = "127.0.0.1:0"
+	cfg.Components.Listen = "127.0.0.1:0"
+	cfg.S2S.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	return cfg
 }
 
 func startWith(t *testing.T, cfg config.Config, opts ...server.Option) *testServer {

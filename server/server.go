@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"dormouse.im/dormouse/carbons"
+	"dormouse.im/dormouse/cluster"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
 	"dormouse.im/dormouse/pep"
+	"dormouse.im/dormouse/presence"
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/router"
@@ -49,10 +51,14 @@ type Server struct {
 	// AppServer is the built-in push app server (nil if push.appserver is off).
 	AppServer *appserver.Service
 
-	offline       *offline.Service
-	pep           *pep.Service
-	muc           *muc.Service     // nil when [muc] is off
-	carbons       *carbons.Service // also enabled inline by Bind 2
+	offline  *offline.Service
+	pep      *pep.Service
+	muc      *muc.Service     // nil when [muc] is off
+	carbons  *carbons.Service // also enabled inline by Bind 2
+	presence *presence.Service
+	// Cluster is this node's membership of a cluster (nil when [cluster]
+	// is off).
+	Cluster       *cluster.Cluster
 	stopRetention func(context.Context) error
 	stopForget    func(context.Context) error
 	CertFile      string
@@ -177,6 +183,14 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			return nil, fmt.Errorf("server: push app server: %w", err)
 		}
 	}
+	if err := s.joinCluster(ctx); err != nil {
+		_ = s.stopAppServer(ctx)
+		if s.stopRetention != nil {
+			_ = s.stopRetention(ctx)
+		}
+		stores.Close()
+		return nil, err
+	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	if cfg.HTTP.Listen != "" {
 		if err := s.newWeb(ctx, cfg, tlsCfg, secret); err != nil {
@@ -274,6 +288,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
+	}
+	if s.Cluster != nil {
+		// After the sessions, whose ends it told the other nodes about.
+		if err := s.Cluster.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: %w", err))
+		}
 	}
 	if s.Push != nil {
 		// After the sessions (whose messages it may be publishing about),

@@ -55,6 +55,7 @@ func commands() []command {
 		pushTestCommand(),
 		pushDevicesCommand(),
 		appServerCommand(),
+		clusterStatusCommand(),
 		s2sCheckCommand(),
 		s2sStatusCommand(),
 		versionCommand(),

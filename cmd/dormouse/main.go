@@ -5,6 +5,7 @@
 //	dormouse user add|del|passwd|list     manage accounts
 //	dormouse db migrate                   apply database migrations
 //	dormouse mam purge -before DATE       delete old archived messages
+//	dormouse cluster status                nodes of the cluster, their sessions, NATS round trip
 //	dormouse version                      print the version
 //	dormouse help [COMMAND]               list the commands (also --help)
 //

@@ -1,0 +1,374 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"dormouse.im/dormouse/router"
+	"github.com/nats-io/nats.go"
+	"mellium.im/xmpp/jid"
+)
+
+// Defaults of Config.
+const (
+	DefaultPrefix         = "dormouse"
+	DefaultHeartbeat      = time.Second
+	DefaultLease          = 5 * time.Second
+	DefaultRequestTimeout = 2 * time.Second
+)
+
+// Config configures a node.
+type Config struct {
+	// Node names this node, unique in the cluster (no dots, wildcards or
+	// spaces: it is a NATS subject token).
+	Node string
+	// Number is this node's number (1-255), which must differ between
+	// nodes (archive ids carry it); heartbeats carry it, and a node that
+	// hears its number from another node logs an error. 0: not checked.
+	Number int
+	// URL lists the NATS servers, comma-separated (nats://host:4222).
+	URL string
+	// Prefix starts every subject the cluster uses. Default "dormouse".
+	Prefix string
+	// Heartbeat is the interval of this node's heartbeats. Default 1 s.
+	Heartbeat time.Duration
+	// Lease is how long a node that sends no heartbeat stays in the
+	// others' view. Default 5 s; at least two heartbeats.
+	Lease time.Duration
+	// RequestTimeout bounds a stanza handed to another node and a snapshot
+	// request. Default 2 s.
+	RequestTimeout time.Duration
+	// Options are extra NATS options (credentials, NKey, TLS).
+	Options []nats.Option
+	// Gone is called on one surviving node for each resource that was
+	// available on a node whose lease ran out (or that restarted): the
+	// server sends its unavailable presence to its contacts. May be nil.
+	Gone func(ctx context.Context, full jid.JID)
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Router is what the cluster needs from the local router.
+type Router interface {
+	// Resource returns a resource bound on this node.
+	Resource(full jid.JID) (router.Resource, bool)
+}
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("cluster: invalid configuration")
+
+// Cluster is one node's membership in a cluster. It implements
+// router.Cluster.
+type Cluster struct {
+	cfg   Config
+	r     Router
+	log   *slog.Logger
+	epoch int64
+	nc    *nats.Conn // set by Start
+	subs  []*nats.Subscription
+
+	// localMu serializes the changes of this node's registry and their
+	// publication, so that peers see them in sequence order. It is never
+	// taken while the router's or mu is held.
+	localMu sync.Mutex
+	local   map[string]entry // by full JID string; guarded by localMu
+	seq     uint64           // guarded by localMu
+
+	mu    sync.RWMutex
+	views map[string]*view // the other nodes, by name; guarded by mu
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed chan struct{} // closed when the NATS connection is
+	wg     sync.WaitGroup
+}
+
+var _ router.Cluster = (*Cluster)(nil)
+
+// New returns a node of a cluster; Start connects it.
+func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case !validToken(cfg.Node):
+		return nil, fmt.Errorf("%w: node name %q must be a non-empty NATS subject token", ErrConfig, cfg.Node)
+	case !validSubject(cfg.Prefix):
+		return nil, fmt.Errorf("%w: subject prefix %q", ErrConfig, cfg.Prefix)
+	case cfg.Lease < 2*cfg.Heartbeat:
+		return nil, fmt.Errorf("%w: the lease (%v) must be at least two heartbeats (%v)", ErrConfig, cfg.Lease, cfg.Heartbeat)
+	case cfg.URL == "":
+		return nil, fmt.Errorf("%w: no NATS URL", ErrConfig)
+	}
+	return &Cluster{
+		cfg:   cfg,
+		r:     r,
+		log:   log.With("component", "cluster", "node", cfg.Node),
+		epoch: cfg.Now().UnixNano(),
+		local: map[string]entry{},
+		views: map[string]*view{},
+	}, nil
+}
+
+func validToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
+}
+
+func validSubject(s string) bool {
+	for t := range strings.SplitSeq(s, ".") {
+		if !validToken(t) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Cluster) subject(parts ...string) string {
+	return c.cfg.Prefix + "." + strings.Join(parts, ".")
+}
+
+// Start connects to NATS, subscribes, announces this node and starts its
+// heartbeat. It fails if NATS cannot be reached.
+func (c *Cluster) Start(ctx context.Context) error {
+	opts := append([]nats.Option{
+		nats.Name("dormouse " + c.cfg.Node),
+		nats.Timeout(c.cfg.RequestTimeout),
+		// Publishing while disconnected fails at once instead of
+		// buffering: the stanza then goes to offline storage or is
+		// bounced, never into a buffer lost with the process.
+		nats.ReconnectBufSize(-1),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		// A frozen server shows within about a lease, not minutes.
+		nats.PingInterval(max(c.cfg.Lease/2, time.Second)),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed on purpose
+				c.log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			c.log.Info("reconnected to NATS")
+			c.refreshLeases()
+		}),
+	}, c.cfg.Options...)
+	c.closed = make(chan struct{})
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	nc, err := nats.Connect(c.cfg.URL, opts...)
+	if err != nil {
+		c.cancel()
+		return fmt.Errorf("cluster: connect to NATS: %w", err)
+	}
+	c.nc = nc
+	for subj, h := range map[string]nats.MsgHandler{
+		c.subject("deliver", c.cfg.Node): c.handleDeliver,
+		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
+		c.subject("reg"):                 c.handleUpdate,
+		c.subject("hb"):                  c.handleHeartbeat,
+	} {
+		sub, err := nc.Subscribe(subj, h)
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("cluster: subscribe %s: %w", subj, err)
+		}
+		c.subs = append(c.subs, sub)
+	}
+	if err := nc.Flush(); err != nil {
+		nc.Close()
+		return fmt.Errorf("cluster: NATS: %w", err)
+	}
+	c.beat()
+	c.wg.Add(1)
+	go c.heartbeats()
+	c.log.Info("joined the cluster", "nats", nc.ConnectedUrlRedacted(), "epoch", c.epoch)
+	return nil
+}
+
+// Close leaves the cluster: its peers forget this node at its lease's end
+// (its sessions have unbound by then when the server shut them down
+// first). It lets the messages being handled finish (NATS drain, bounded
+// by ctx) and waits for the node's goroutines.
+func (c *Cluster) Close(ctx context.Context) error {
+	if c.nc == nil {
+		return nil
+	}
+	c.cancel()
+	var err error
+	if c.nc.IsConnected() {
+		err = c.nc.Drain()
+	}
+	if err != nil || !c.nc.IsConnected() {
+		c.nc.Close() // cut off from NATS: nothing to drain
+	}
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+		c.nc.Close()
+		err = ctx.Err()
+	}
+	c.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("cluster: leaving: %w", err)
+	}
+	return nil
+}
+
+// heartbeats publishes this node's heartbeat and ends the leases of the
+// nodes that stopped sending theirs.
+func (c *Cluster) heartbeats() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.beat()
+			c.expire()
+		}
+	}
+}
+
+type heartbeat struct {
+	Node     string `json:"node"`
+	Number   int    `json:"number,omitempty"`
+	Epoch    int64  `json:"epoch"`
+	Seq      uint64 `json:"seq"`
+	Sessions int    `json:"sessions"`
+}
+
+func (c *Cluster) beat() {
+	c.localMu.Lock()
+	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
+	c.localMu.Unlock()
+	c.publish(c.subject("hb"), hb)
+}
+
+func (c *Cluster) publish(subj string, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = c.nc.Publish(subj, b)
+	}
+	if err != nil {
+		// Peers notice the gap by the sequence of the next heartbeat
+		// that gets through and fetch a snapshot. While cut off, every
+		// heartbeat fails: the disconnection was logged once.
+		level := slog.LevelWarn
+		if !c.nc.IsConnected() {
+			level = slog.LevelDebug
+		}
+		c.log.Log(c.ctx, level, "publishing failed", "subject", subj, "err", err)
+	}
+}
+
+// refreshLeases restarts the leases of every peer: while this node was
+// cut off from NATS it heard no heartbeats, which says nothing about the
+// peers (unreachable is not dead).
+func (c *Cluster) refreshLeases() {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	for _, v := range c.views {
+		v.seen = now
+	}
+	c.mu.Unlock()
+}
+
+// expire ends the views of the nodes whose lease ran out.
+func (c *Cluster) expire() {
+	if !c.nc.IsConnected() {
+		return // cut off: no heartbeat tells anything
+	}
+	now := c.cfg.Now()
+	var lost []jid.JID
+	c.mu.Lock()
+	for node, v := range c.views {
+		if now.Sub(v.seen) > c.cfg.Lease {
+			c.log.Warn("node lease expired", "peer", node, "sessions", len(v.res))
+			lost = v.appendAvailable(lost)
+			delete(c.views, node)
+		}
+	}
+	c.mu.Unlock()
+	c.lost(lost)
+}
+
+// lost has the unavailable presence of the resources of a vanished node
+// sent, by one node only: the first by name of those still alive.
+func (c *Cluster) lost(res []jid.JID) {
+	if len(res) == 0 || c.cfg.Gone == nil {
+		return
+	}
+	c.mu.RLock()
+	first := true
+	for node := range c.views {
+		if node < c.cfg.Node {
+			first = false
+		}
+	}
+	c.mu.RUnlock()
+	if !first {
+		return
+	}
+	for _, full := range res {
+		c.cfg.Gone(c.ctx, full)
+	}
+}
+
+// Peer describes another node as this node sees it.
+type Peer struct {
+	Node     string
+	Epoch    int64
+	Sessions int
+	LastSeen time.Time
+}
+
+// Status is a node's view of the cluster.
+type Status struct {
+	Node      string
+	Epoch     int64
+	Sessions  int
+	Connected bool
+	RTT       time.Duration // NATS round trip (0 if not connected)
+	Peers     []Peer
+}
+
+// Status returns this node's view of the cluster, measuring the NATS
+// round trip.
+func (c *Cluster) Status() Status {
+	c.localMu.Lock()
+	st := Status{Node: c.cfg.Node, Epoch: c.epoch, Sessions: len(c.local)}
+	c.localMu.Unlock()
+	st.Connected = c.nc.IsConnected()
+	if st.Connected {
+		st.RTT, _ = c.nc.RTT()
+	}
+	c.mu.RLock()
+	for node, v := range c.views {
+		st.Peers = append(st.Peers, Peer{Node: node, Epoch: v.epoch, Sessions: len(v.res), LastSeen: v.seen})
+	}
+	c.mu.RUnlock()
+	return st
+}

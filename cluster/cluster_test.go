@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/internal/natstest"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/stanza"
+	"mellium.im/xmpp/jid"
+)
+
+// fakeRouter is a node's local sessions.
+type fakeRouter struct {
+	mu  sync.Mutex
+	res map[string]router.Resource
+}
+
+func (f *fakeRouter) Resource(full jid.JID) (router.Resource, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.res[full.String()]
+	return r, ok
+}
+
+func (f *fakeRouter) set(r router.Resource) {
+	f.mu.Lock()
+	if f.res == nil {
+		f.res = map[string]router.Resource{}
+	}
+	f.res[r.JID.String()] = r
+	f.mu.Unlock()
+}
+
+func (f *fakeRouter) del(full jid.JID) {
+	f.mu.Lock()
+	delete(f.res, full.String())
+	f.mu.Unlock()
+}
+
+// sink is a session collecting what it is given.
+type sink struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (s *sink) Deliver(st *stanza.Stanza) bool {
+	s.mu.Lock()
+	s.got = append(s.got, st.String())
+	s.mu.Unlock()
+	return true
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+type node struct {
+	*Cluster
+	r *fakeRouter
+}
+
+func startNode(t *testing.T, url, pfx, name string, gone func(context.Context, jid.JID)) node {
+	t.Helper()
+	r := &fakeRouter{}
+	c, err := New(Config{
+		Node: name, URL: url, Prefix: pfx,
+		Heartbeat: 50 * time.Millisecond, Lease: 300 * time.Millisecond, RequestTimeout: time.Second,
+		Gone: gone,
+	}, r, xmpptest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return node{c, r}
+}
+
+// bind binds full on n, available with priority prio.
+func (n node) bind(full string, prio int, t stanza.Target) jid.JID {
+	j := jid.MustParse(full)
+	n.r.set(router.Resource{JID: j, Target: t, Available: true, Priority: prio})
+	n.LocalChanged(j)
+	return j
+}
+
+func TestRegistryAndDelivery(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	a := startNode(t, url, pfx, "a", nil)
+	s := &sink{}
+	full := a.bind("bob@example.org/phone", 3, s)
+
+	// b joins later: it learns a's registry from a snapshot.
+	b := startNode(t, url, pfx, "b", nil)
+	xmpptest.WaitFor(t, "b sees bob", func() bool { _, ok := b.RemoteResource(full); return ok })
+	x, _ := b.RemoteResource(full)
+	if !x.Available || x.Priority != 3 {
+		t.Errorf("remote resource = %+v", x)
+	}
+	if rs := b.RemoteResources(full.Bare()); len(rs) != 1 {
+		t.Errorf("RemoteResources = %v", rs)
+	}
+
+	// A stanza handed to the remote target reaches the session on a.
+	msg := stanza.Build(stanza.KindMessage, stanza.TypeChat, "m1", jid.MustParse("alice@example.org/x"), full)
+	if !x.Target.Deliver(msg) {
+		t.Fatal("remote Deliver = false")
+	}
+	if s.count() != 1 {
+		t.Fatalf("session got %d stanzas", s.count())
+	}
+
+	// Unbound on a: b forgets it, and a stanza still in flight to the
+	// old target is refused (not delivered, so the router falls back).
+	a.r.del(full)
+	a.LocalChanged(full)
+	xmpptest.WaitFor(t, "b forgets bob", func() bool { _, ok := b.RemoteResource(full); return !ok })
+	if x.Target.Deliver(msg) {
+		t.Error("Deliver to an unbound resource = true")
+	}
+}
+
+// TestStaleAndRestart: updates of an older epoch are ignored; a node that
+// restarts (new epoch) replaces its old view, whose available resources go
+// unavailable; a node whose lease ends disappears with its entries.
+func TestStaleAndRestart(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	var mu sync.Mutex
+	var gone []string
+	onGone := func(_ context.Context, full jid.JID) {
+		mu.Lock()
+		gone = append(gone, full.String())
+		mu.Unlock()
+	}
+	goneList := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(gone)
+	}
+	a := startNode(t, url, pfx, "a", onGone)
+	b1 := startNode(t, url, pfx, "b", nil)
+	old := b1.bind("bob@example.org/old", 0, &sink{})
+	xmpptest.WaitFor(t, "a sees bob/old", func() bool { _, ok := a.RemoteResource(old); return ok })
+	oldEpoch := b1.epoch
+
+	// b restarts as a new epoch before its lease ends.
+	if err := b1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startNode(t, url, pfx, "b", nil)
+	fresh := b2.bind("bob@example.org/new", 0, &sink{})
+	xmpptest.WaitFor(t, "a sees bob/new", func() bool { _, ok := a.RemoteResource(fresh); return ok })
+	if _, ok := a.RemoteResource(old); ok {
+		t.Error("the old epoch's entry survived the restart")
+	}
+	xmpptest.WaitFor(t, "bob/old announced gone", func() bool { return slices.Contains(goneList(), old.String()) })
+
+	// A late update of the old epoch (a delayed cleanup) changes nothing:
+	// entries are never removed by key alone.
+	late, _ := json.Marshal(update{Node: "b", Epoch: oldEpoch, Seq: 99, Gone: fresh.String()})
+	if err := a.nc.Publish(pfx+".reg", late); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.nc.Flush()
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := a.RemoteResource(fresh); !ok {
+		t.Error("a stale update removed the new epoch's entry")
+	}
+
+	// b dies (no more heartbeats): within the lease it is gone.
+	b2.cancel()
+	b2.wg.Wait()
+	b2.nc.Close()
+	start := time.Now()
+	xmpptest.WaitFor(t, "a forgets b", func() bool { _, ok := a.RemoteResource(fresh); return !ok })
+	if d := time.Since(start); d > a.cfg.Lease+2*a.cfg.Heartbeat+200*time.Millisecond {
+		t.Errorf("b disappeared after %v (lease %v)", d, a.cfg.Lease)
+	}
+	xmpptest.WaitFor(t, "bob/new announced gone", func() bool { return slices.Contains(goneList(), fresh.String()) })
+}
+
+func TestConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{Node: "", URL: "nats://x"},
+		{Node: "a.b", URL: "nats://x"},
+		{Node: "a", URL: ""},
+		{Node: "a", URL: "nats://x", Prefix: "p..q"},
+		{Node: "a", URL: "nats://x", Heartbeat: time.Second, Lease: time.Second},
+	} {
+		if _, err := New(cfg, &fakeRouter{}, nil); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+	if _, err := New(Config{Node: "a", URL: "nats://x"}, &fakeRouter{}, nil); err != nil {
+		t.Error(err)
+	}
+}
+
+// FuzzDeliverLocal feeds arbitrary deliveries from other nodes to the
+// parser: never a panic, and nothing delivered unless it is a stanza for a
+// bound resource.
+func FuzzDeliverLocal(f *testing.F) {
+	f.Add([]byte("bob@example.org/phone\x00<message to='bob@example.org' type='chat'><body>hi</body></message>"))
+	f.Add([]byte("bob@example.org/phone\x00<presence/>"))
+	f.Add([]byte("\x00<message/>"))
+	f.Add([]byte("bob@example.org/phone"))
+	f.Add([]byte("bob@example.org/phone\x00<message><body>"))
+	r := &fakeRouter{}
+	s := &sink{}
+	r.set(router.Resource{JID: jid.MustParse("bob@example.org/phone"), Target: s})
+	c, err := New(Config{Node: "a", URL: "nats://unused"}, r, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = c.deliverLocal(data)
+	})
+}

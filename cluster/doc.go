@@ -1,0 +1,41 @@
+// Package cluster lets several Dormouse nodes serve one domain: it keeps a
+// cluster-wide registry of bound client resources and carries stanzas
+// between nodes over NATS (core NATS publish/subscribe and request/reply,
+// NATS server 2.9 or later; no JetStream). PostgreSQL, shared by every
+// node, stays the source of truth for everything stored.
+//
+// # Registry
+//
+// Each node is the only authority for its own sessions: no consensus, no
+// shared writable table. A node keeps its registry (full JID, priority,
+// availability, last available presence, roster interest) in memory,
+// numbered by a sequence, under an epoch (its start time in nanoseconds, so
+// a restarted node starts a new epoch). It publishes every change on
+// <prefix>.reg and a heartbeat carrying (node, epoch, sequence) on
+// <prefix>.hb every Heartbeat; a node that sees a gap in the sequence, or a
+// new epoch, fetches a full snapshot with a request on <prefix>.snap.<node>.
+// Updates of an older epoch are ignored. Entries are never removed by key
+// alone: a node's entries disappear only as a whole view of (node, epoch),
+// when that node publishes a newer epoch or its lease runs out (no
+// heartbeat for Lease); then one surviving node (the first by name) has
+// the unavailable presence of the dead node's available resources sent to
+// their contacts (RFC 6121 §4.5.2), through Config.Gone.
+//
+// # Routing
+//
+// The router (router.Cluster) asks for the resources of other nodes when a
+// full JID is not bound locally and for bare-JID delivery (RFC 6121
+// §8.5.2), whose priority rules then consider the resources of every node.
+// A remote resource's Target sends the stanza with a NATS request on
+// <prefix>.deliver.<node>; the node holding the session answers whether the
+// session took it. A failed or unanswered request counts as not delivered,
+// so the router falls back to the bare-JID rules, offline storage or a
+// bounce: an accepted stanza is not silently dropped. A request that timed
+// out after the other node delivered may deliver a message twice (at least
+// once, never lost). Cross-node stanzas are not batched in this version.
+//
+// Not in this version: resumption of a hibernated session (XEP-0198) on
+// another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
+// same full JID bound on two nodes is routed to one of them), MUC
+// failover, push and CSI state in the registry.
+package cluster

@@ -1,0 +1,307 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
+	"github.com/nats-io/nats.go"
+	"mellium.im/xmpp/jid"
+)
+
+// entry is one bound resource in a node's registry.
+type entry struct {
+	JID        string `json:"jid"`
+	Available  bool   `json:"available,omitempty"`
+	Priority   int    `json:"priority,omitempty"`
+	Interested bool   `json:"interested,omitempty"`
+	Presence   string `json:"presence,omitempty"` // last available presence, jabber:client XML
+}
+
+// update is one change of a node's registry: Entry bound or changed, or
+// Gone unbound.
+type update struct {
+	Node  string `json:"node"`
+	Epoch int64  `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+	Entry *entry `json:"entry,omitempty"`
+	Gone  string `json:"gone,omitempty"`
+}
+
+// snapshot is a node's whole registry.
+type snapshot struct {
+	Node    string  `json:"node"`
+	Epoch   int64   `json:"epoch"`
+	Seq     uint64  `json:"seq"`
+	Entries []entry `json:"entries"`
+}
+
+// view is what this node knows of another node's registry in one epoch.
+type view struct {
+	epoch    int64
+	seq      uint64 // of the last update applied
+	synced   bool   // a snapshot was applied: updates may follow it
+	fetching bool   // a snapshot request is under way
+	seen     time.Time
+	res      map[string]*router.Resource            // by full JID string
+	byBare   map[string]map[string]*router.Resource // by bare, then full JID string
+}
+
+func newView(epoch int64) *view {
+	return &view{epoch: epoch, res: map[string]*router.Resource{}, byBare: map[string]map[string]*router.Resource{}}
+}
+
+func (v *view) set(x *router.Resource) {
+	full, bare := x.JID.String(), x.JID.Bare().String()
+	v.res[full] = x
+	m := v.byBare[bare]
+	if m == nil {
+		m = map[string]*router.Resource{}
+		v.byBare[bare] = m
+	}
+	m[full] = x
+}
+
+func (v *view) remove(full string) {
+	x := v.res[full]
+	if x == nil {
+		return
+	}
+	delete(v.res, full)
+	bare := x.JID.Bare().String()
+	delete(v.byBare[bare], full)
+	if len(v.byBare[bare]) == 0 {
+		delete(v.byBare, bare)
+	}
+}
+
+func (v *view) appendAvailable(out []jid.JID) []jid.JID {
+	for _, x := range v.res {
+		if x.Available {
+			out = append(out, x.JID)
+		}
+	}
+	return out
+}
+
+// resource turns a peer's entry into a router Resource whose Target sends
+// to that peer; nil if the entry is malformed.
+func (c *Cluster) resource(node string, e entry) *router.Resource {
+	full, err := jid.Parse(e.JID)
+	if err != nil || full.Resourcepart() == "" {
+		c.log.Warn("ignoring a malformed registry entry", "peer", node, "jid", e.JID)
+		return nil
+	}
+	x := &router.Resource{
+		JID:        full,
+		Target:     &remote{c: c, node: node, full: e.JID},
+		Available:  e.Available,
+		Priority:   e.Priority,
+		Interested: e.Interested,
+	}
+	if e.Presence != "" {
+		el, err := xml.Parse([]byte(e.Presence), stanza.NSClient)
+		if err == nil {
+			x.Presence, err = stanza.New(el)
+		}
+		if err != nil {
+			c.log.Warn("ignoring a malformed presence in the registry", "peer", node, "jid", e.JID, "err", err)
+			x.Presence = nil
+		}
+	}
+	return x
+}
+
+// RemoteResources implements router.Cluster.
+func (c *Cluster) RemoteResources(bare jid.JID) []*router.Resource {
+	key := bare.String()
+	var out []*router.Resource
+	c.mu.RLock()
+	for _, v := range c.views {
+		for _, x := range v.byBare[key] {
+			out = append(out, x)
+		}
+	}
+	c.mu.RUnlock()
+	return out
+}
+
+// RemoteResource implements router.Cluster.
+func (c *Cluster) RemoteResource(full jid.JID) (*router.Resource, bool) {
+	key := full.String()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, v := range c.views {
+		if x := v.res[key]; x != nil {
+			return x, true
+		}
+	}
+	return nil, false
+}
+
+// LocalChanged implements router.Cluster: it publishes the change of a
+// local resource to the other nodes.
+func (c *Cluster) LocalChanged(full jid.JID) {
+	key := full.String()
+	c.localMu.Lock()
+	defer c.localMu.Unlock()
+	res, bound := c.r.Resource(full)
+	old, had := c.local[key]
+	u := update{Node: c.cfg.Node, Epoch: c.epoch}
+	switch {
+	case !bound && !had:
+		return
+	case !bound:
+		delete(c.local, key)
+		u.Gone = key
+	default:
+		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested}
+		if res.Presence != nil {
+			e.Presence = res.Presence.String()
+		}
+		if had && old == e {
+			return
+		}
+		c.local[key] = e
+		u.Entry = &e
+	}
+	c.seq++
+	u.Seq = c.seq
+	if c.nc != nil {
+		c.publish(c.subject("reg"), u)
+	}
+}
+
+// handleSnapshot answers a peer's request for this node's registry.
+func (c *Cluster) handleSnapshot(m *nats.Msg) {
+	c.localMu.Lock()
+	s := snapshot{Node: c.cfg.Node, Epoch: c.epoch, Seq: c.seq, Entries: make([]entry, 0, len(c.local))}
+	for _, e := range c.local {
+		s.Entries = append(s.Entries, e)
+	}
+	c.localMu.Unlock()
+	b, err := json.Marshal(s)
+	if err == nil {
+		err = m.Respond(b)
+	}
+	if err != nil {
+		c.log.Warn("answering a snapshot request failed", "err", err)
+	}
+}
+
+// viewFor returns the view of node for a message of epoch, replacing an
+// older epoch's view (whose available resources are appended to lost), or
+// nil if the message is of an older epoch than the view. c.mu must be held.
+func (c *Cluster) viewForLocked(node string, epoch int64, lost *[]jid.JID) *view {
+	v := c.views[node]
+	switch {
+	case v != nil && epoch < v.epoch:
+		return nil // stale: from before the node restarted
+	case v == nil || epoch > v.epoch:
+		if v != nil {
+			*lost = v.appendAvailable(*lost)
+		}
+		v = newView(epoch)
+		c.views[node] = v
+	}
+	v.seen = c.cfg.Now()
+	return v
+}
+
+func (c *Cluster) handleHeartbeat(m *nats.Msg) {
+	var hb heartbeat
+	if err := json.Unmarshal(m.Data, &hb); err != nil || !validToken(hb.Node) {
+		c.log.Warn("ignoring a malformed heartbeat", "err", err)
+		return
+	}
+	if hb.Node == c.cfg.Node {
+		return
+	}
+	if hb.Number != 0 && hb.Number == c.cfg.Number {
+		c.log.Error("another node has this node's number: archive ids may collide; set distinct cluster.node_number values",
+			"peer", hb.Node, "number", hb.Number)
+	}
+	var lost []jid.JID
+	c.mu.Lock()
+	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil && (!v.synced || v.seq != hb.Seq) {
+		c.fetchLocked(hb.Node, v)
+	}
+	c.mu.Unlock()
+	c.lost(lost)
+}
+
+func (c *Cluster) handleUpdate(m *nats.Msg) {
+	var u update
+	if err := json.Unmarshal(m.Data, &u); err != nil || !validToken(u.Node) {
+		c.log.Warn("ignoring a malformed registry update", "err", err)
+		return
+	}
+	if u.Node == c.cfg.Node {
+		return
+	}
+	var lost []jid.JID
+	c.mu.Lock()
+	v := c.viewForLocked(u.Node, u.Epoch, &lost)
+	switch {
+	case v == nil:
+	case v.synced && u.Seq == v.seq+1:
+		v.seq = u.Seq
+		if u.Entry != nil {
+			if x := c.resource(u.Node, *u.Entry); x != nil {
+				v.set(x)
+			}
+		} else {
+			v.remove(u.Gone)
+		}
+	case !v.synced || u.Seq > v.seq:
+		c.fetchLocked(u.Node, v) // missed updates
+	}
+	c.mu.Unlock()
+	c.lost(lost)
+}
+
+// fetchLocked requests a snapshot of node's registry for the view v,
+// unless one is under way. c.mu must be held.
+func (c *Cluster) fetchLocked(node string, v *view) {
+	if v.fetching || c.ctx.Err() != nil {
+		return
+	}
+	v.fetching = true
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s, err := c.requestSnapshot(node)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		v.fetching = false
+		if err != nil {
+			c.log.Warn("fetching a registry snapshot failed", "peer", node, "err", err)
+			return
+		}
+		if c.views[node] != v || s.Epoch != v.epoch || (v.synced && s.Seq < v.seq) {
+			return // superseded; the next heartbeat tells
+		}
+		nv := newView(v.epoch)
+		for _, e := range s.Entries {
+			if x := c.resource(node, e); x != nil {
+				nv.set(x)
+			}
+		}
+		v.res, v.byBare, v.seq, v.synced = nv.res, nv.byBare, s.Seq, true
+	}()
+}
+
+func (c *Cluster) requestSnapshot(node string) (snapshot, error) {
+	var s snapshot
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	m, err := c.nc.RequestWithContext(ctx, c.subject("snap", node), nil)
+	if err != nil {
+		return s, err
+	}
+	err = json.Unmarshal(m.Data, &s)
+	return s, err
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"dormouse.im/dormouse/cluster"
+	"github.com/nats-io/nats.go"
+)
+
+// joinCluster connects this node to the other nodes of a cluster over NATS
+// when [cluster] is on (config.Validate made sure storage is PostgreSQL,
+// shared by the nodes). Off, the router has no cluster route and nothing
+// about NATS runs.
+func (s *Server) joinCluster(ctx context.Context) error {
+	cc := s.cfg.Cluster
+	if !cc.Enabled {
+		return nil
+	}
+	var opts []nats.Option
+	if cc.NATSCredentials != "" {
+		opts = append(opts, nats.UserCredentials(cc.NATSCredentials))
+	}
+	c, err := cluster.New(cluster.Config{
+		Node:           s.cfg.ClusterNode(),
+		Number:         s.clusterNodeNumber(),
+		URL:            cc.NATSURL,
+		Prefix:         cc.Subject,
+		Heartbeat:      cc.Heartbeat.Duration(),
+		Lease:          cc.Lease.Duration(),
+		RequestTimeout: cc.RequestTimeout.Duration(),
+		Options:        opts,
+		// The users of a node that died go unavailable for their contacts.
+		Gone: s.presence.Vanished,
+	}, s.Router, s.log)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.Router.SetCluster(c)
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.Cluster = c
+	return nil
+}
+
+// clusterNodeNumber is this node's number in a cluster (in archive ids),
+// or 0 when clustering is off.
+func (s *Server) clusterNodeNumber() int {
+	if !s.cfg.Cluster.Enabled {
+		return 0
+	}
+	return s.cfg.ClusterNodeNumber()
+}
