@@ -18,14 +18,14 @@ func TestPragmas(t *testing.T) {
 		pragma string
 		want   int64
 	}{
-		0: {"writer", db.w, "synchronous", 2}, // FULL
+		0: {"writer", db.w, "synchronous", 1}, // NORMAL
 		1: {"writer", db.w, "foreign_keys", 1},
 		2: {"writer", db.w, "temp_store", 2}, // MEMORY
 		3: {"writer", db.w, "cache_size", -32768},
 		4: {"writer", db.w, "wal_autocheckpoint", 8192},
 		5: {"writer", db.w, "busy_timeout", 5000},
 		6: {"reader", db.r, "temp_store", 2},
-		7: {"reader", db.r, "synchronous", 2},
+		7: {"reader", db.r, "synchronous", 1},
 		8: {"reader", db.r, "query_only", 1},
 	} {
 		var got int64
@@ -64,7 +64,7 @@ func TestSynchronousOption(t *testing.T) {
 		suffix string
 		want   int64 // -1: Open fails
 	}{
-		0: {"", 2},
+		0: {"", 1},
 		1: {"?synchronous=full", 2},
 		2: {"?synchronous=NORMAL", 1},
 		3: {"?synchronous=off", -1},

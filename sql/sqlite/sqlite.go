@@ -1,9 +1,9 @@
 // Package sqlite implements Dormouse's feature stores on one SQLite database
 // file, with the pure-Go driver modernc.org/sqlite.
 //
-// Every connection runs in WAL mode with synchronous=FULL (or NORMAL, if
-// the path asks for it with "?synchronous=normal"; see [Open] for what
-// each survives), busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
+// Every connection runs in WAL mode with synchronous=NORMAL (or FULL, if
+// the path asks for it with "?synchronous=full"; see [Open] for what each
+// survives), busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
 // also has a 32 MiB page cache and checkpoints the WAL every 8192 pages
 // (32 MiB), so that the hot index pages of the archive are read and
 // checkpointed less often. Writes go through a single
@@ -102,7 +102,7 @@ func (c *stmtCache) close() error {
 // call [DB.Migrate].
 //
 // path is a file name, not a URI, optionally followed by one option,
-// "?synchronous=full" (the default) or "?synchronous=normal"; the name
+// "?synchronous=normal" (the default) or "?synchronous=full"; the name
 // may not contain '?' otherwise, and ":memory:" is rejected (the writer
 // and the readers need to share one database).
 //
@@ -194,11 +194,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 // syncOption splits path into the file name and the synchronous setting
-// it asks for: "?synchronous=full" (the default) or "?synchronous=normal".
+// it asks for: "?synchronous=normal" (the default) or "?synchronous=full".
 func syncOption(path string) (name, sync string, err error) {
 	name, opt, ok := strings.Cut(path, "?")
 	if !ok {
-		return name, "FULL", nil
+		return name, "NORMAL", nil
 	}
 	switch strings.ToLower(opt) {
 	case "synchronous=full":
