@@ -1,8 +1,10 @@
 package muc
 
+import "dormouse.im/dormouse/stanza"
+
 // Exported for tests.
 var (
-	Mentions        = mentions
+	Mentions        = stanza.ContainsWord
 	ParseConfig     = parseConfig
 	ConfigForm      = configForm
 	ParseAdminItems = parseAdminItems

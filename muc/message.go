@@ -3,9 +3,6 @@ package muc
 import (
 	"context"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -254,29 +251,3 @@ func (s *Service) decline(ctx context.Context, r *room, st *stanza.Stanza, d *xm
 	s.r.Route(ctx, m)
 	return nil
 }
-
-// mentions reports whether body names nick as a word (case-insensitive).
-func mentions(body, nick string) bool {
-	if nick == "" {
-		return false
-	}
-	lb, ln := strings.ToLower(body), strings.ToLower(nick)
-	for i := 0; ; {
-		j := strings.Index(lb[i:], ln)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(ln)
-		before, _ := utf8.DecodeLastRuneInString(lb[:start])
-		after, _ := utf8.DecodeRuneInString(lb[end:])
-		if (start == 0 || !isWord(before)) && (end == len(lb) || !isWord(after)) {
-			return true
-		}
-		i = start + 1
-		if i >= len(lb) {
-			return false
-		}
-	}
-}
-
-func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }

@@ -51,7 +51,7 @@ func (s *Service) membersToNotify(r *room, o *occupant, msg *xml.Element) []Memb
 		if err != nil || r.occupantOf(member) != nil {
 			continue
 		}
-		mention := !encrypted && mentions(body, a.Nick)
+		mention := !encrypted && stanza.ContainsWord(body, a.Nick)
 		if s.cfg.PushMembers == PushMentions && !mention && !encrypted {
 			continue
 		}

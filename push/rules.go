@@ -2,9 +2,6 @@ package push
 
 import (
 	"slices"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
@@ -13,10 +10,9 @@ import (
 
 // Namespaces the rules look at.
 const (
-	nsCarbons   = "urn:xmpp:carbons:2"   // XEP-0280
-	nsForward   = "urn:xmpp:forward:0"   // XEP-0297
-	nsStanzaID  = "urn:xmpp:sid:0"       // XEP-0359
-	nsReference = "urn:xmpp:reference:0" // XEP-0372
+	nsCarbons   = "urn:xmpp:carbons:2" // XEP-0280
+	nsForward   = "urn:xmpp:forward:0" // XEP-0297
+	nsStanzaID  = "urn:xmpp:sid:0"     // XEP-0359
 	nsJingleRTP = "urn:xmpp:jingle:apps:rtp:1"
 	nsOMEMOOld  = "urn:xmpp:omemo:0" // OMEMO as Prosody's rules list it
 )
@@ -97,65 +93,12 @@ func Wake(st *stanza.Stanza, user jid.JID) (Kind, *xml.Element) {
 		return None, nil
 	}
 	if typ == stanza.TypeGroupchat {
-		if m.Child(stanza.NSClient, "subject") != nil || !mentions(m, body, user) {
+		if m.Child(stanza.NSClient, "subject") != nil || !stanza.Mentions(m, body, user.Bare().String(), user.Localpart()) {
 			return None, nil
 		}
 	}
 	return Message, m
 }
-
-// mentions reports whether a groupchat message mentions user: a XEP-0372
-// mention reference of the account, or its local part as a whole word of
-// body (case-insensitive).
-func mentions(m *xml.Element, body string, user jid.JID) bool {
-	for _, n := range m.Children {
-		r := n.El
-		if r == nil || r.Name.Space != nsReference || r.Name.Local != "reference" || r.AttrValue("type") != "mention" {
-			continue
-		}
-		uri, ok := strings.CutPrefix(r.AttrValue("uri"), "xmpp:")
-		if ok && strings.EqualFold(strings.SplitN(uri, "/", 2)[0], user.Bare().String()) {
-			return true
-		}
-	}
-	return containsWord(body, user.Localpart())
-}
-
-// containsWord reports whether word occurs in s, case-insensitively, with
-// no letter or digit just before or after it.
-func containsWord(s, word string) bool {
-	if word == "" {
-		return false
-	}
-	for i := 0; i+len(word) <= len(s); {
-		j := indexFold(s[i:], word)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(word)
-		before, _ := utf8.DecodeLastRuneInString(s[:start])
-		after, _ := utf8.DecodeRuneInString(s[end:])
-		if (start == 0 || !isWordRune(before)) && (end == len(s) || !isWordRune(after)) {
-			return true
-		}
-		_, size := utf8.DecodeRuneInString(s[start:])
-		i = start + size
-	}
-	return false
-}
-
-// indexFold is strings.Index, case-insensitive (simple folding, same
-// byte length: enough for local parts, which are case-folded already).
-func indexFold(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return i
-		}
-	}
-	return -1
-}
-
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // stanzaKey identifies a stanza across the paths that may report it twice
 // (a hibernated session's queue, then offline storage when it times out):

@@ -48,26 +48,6 @@ func TestWake(t *testing.T) {
 	}
 }
 
-func TestContainsWord(t *testing.T) {
-	for _, tc := range []struct {
-		s, w string
-		want bool
-	}{
-		{"juliet", "juliet", true},
-		{"hi JULIET!", "juliet", true},
-		{"juliette", "juliet", false},
-		{"xjuliet juliet", "juliet", true},
-		{"é juliet é", "juliet", true},
-		{"éjuliet", "juliet", false},
-		{"", "juliet", false},
-		{"juliet", "", false},
-	} {
-		if got := containsWord(tc.s, tc.w); got != tc.want {
-			t.Errorf("containsWord(%q, %q) = %v", tc.s, tc.w, got)
-		}
-	}
-}
-
 func BenchmarkWake(b *testing.B) {
 	st := routertest.Parse(b, "<message type='chat' to='juliet@example.com' from='romeo@example.net/o' id='1'><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='juliet@example.com' id='abc'/></message>")
 	user := mustJID(b, "juliet@example.com")

@@ -1,15 +1,10 @@
 package session
 
 import (
-	"strings"
-
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
 )
-
-// nsReference is XEP-0372 References (mentions).
-const nsReference = "urn:xmpp:reference:0"
 
 // NSCSI is the XEP-0352 Client State Indication namespace (version 1.0.0).
 const NSCSI = "urn:xmpp:csi:0"
@@ -64,20 +59,7 @@ func urgent(st *stanza.Stanza, local, bare string) bool {
 	if st.Type != stanza.TypeGroupchat {
 		return true
 	}
-	return mentions(st, local, bare)
-}
-
-// mentions reports whether a groupchat message mentions the user.
-func mentions(st *stanza.Stanza, local, bare string) bool {
-	for _, r := range st.El.ChildrenNamed(nsReference, "reference") {
-		if r.AttrValue("type") == "mention" && strings.TrimPrefix(r.AttrValue("uri"), "xmpp:") == bare {
-			return true
-		}
-	}
-	if local == "" {
-		return false
-	}
-	return strings.Contains(strings.ToLower(st.Body()), strings.ToLower(local))
+	return stanza.Mentions(st.El, st.Body(), bare, local)
 }
 
 // holdQueue is the CSI hold queue of an inactive (or hibernated) session:
