@@ -92,6 +92,9 @@ func (r *Router) throttlePeers(ctx context.Context, st *stanza.Stanza) error {
 	}
 	t := r.peers
 	skey, pkey := t.hash(sender), t.hash(peer)
+	// known and add each take the shard's lock: the subscription lookup
+	// between them goes to storage and must not hold up the shard's other
+	// senders.
 	if t.known(skey, pkey) {
 		return nil
 	}
