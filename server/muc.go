@@ -65,12 +65,9 @@ type memberPush struct{ p *push.Service }
 
 func (m memberPush) MemberMessage(ctx context.Context, mm muc.MemberMessage) {
 	el := mm.Message.El
-	mention := xml.NewElement(nsReference, "reference", "type", "mention", "uri", "xmpp:"+mm.Member.String())
+	mention := xml.NewElement(stanza.NSReference, "reference", "type", "mention", "uri", "xmpp:"+mm.Member.String())
 	c := &xml.Element{Name: el.Name, Attr: slices.Clone(el.Attr), Children: append(slices.Clip(el.Children), xml.Node{El: mention})}
 	st := &stanza.Stanza{El: c, Kind: stanza.KindMessage, Type: stanza.TypeGroupchat, ID: mm.Message.ID, From: mm.Message.From}
 	st.SetTo(mm.Member)
 	m.p.MessageStored(ctx, mm.Member, st)
 }
-
-// nsReference is XEP-0372 References.
-const nsReference = "urn:xmpp:reference:0"
