@@ -15,7 +15,7 @@ const (
 	NSSummary          = "urn:xmpp:push:summary"                             // XEP-0357 §5 summary form type
 	NSEncrypt          = "tigase:push:encrypt:0"                             // encrypted notifications
 	NSEncryptAES128GCM = "tigase:push:encrypt:aes-128-gcm"                   // its one algorithm, a disco#info feature
-	NSData             = "jabber:x:data"                                     // XEP-0004
+	NSData             = stanza.NSData                                       // XEP-0004
 	NSPubSub           = "http://jabber.org/protocol/pubsub"                 // XEP-0060
 	FormPublishOptions = "http://jabber.org/protocol/pubsub#publish-options" // XEP-0060 §7.1.5
 )

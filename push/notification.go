@@ -51,7 +51,7 @@ func newLatest(k Kind, st *stanza.Stanza, m *xml.Element) latest {
 		return l
 	}
 	l.groupchat = m.AttrValue("type") == stanza.TypeGroupchat
-	l.encrypted = stanza.Encrypted(m) || m.Child(nsOMEMOOld, "encrypted") != nil
+	l.encrypted = encrypted(m)
 	if !l.encrypted {
 		l.body = m.ChildText(stanza.NSClient, "body")
 	}

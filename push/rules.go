@@ -10,9 +10,7 @@ import (
 
 // Namespaces the rules look at.
 const (
-	nsCarbons   = "urn:xmpp:carbons:2" // XEP-0280
-	nsForward   = "urn:xmpp:forward:0" // XEP-0297
-	nsStanzaID  = "urn:xmpp:sid:0"     // XEP-0359
+	nsStanzaID  = "urn:xmpp:sid:0" // XEP-0359
 	nsJingleRTP = "urn:xmpp:jingle:apps:rtp:1"
 	nsOMEMOOld  = "urn:xmpp:omemo:0" // OMEMO as Prosody's rules list it
 )
@@ -68,13 +66,13 @@ func Wake(st *stanza.Stanza, user jid.JID) (Kind, *xml.Element) {
 		return None, nil
 	}
 	m := st.El
-	if c := m.Child(nsCarbons, "received"); c != nil {
-		inner := c.Child(nsForward, "forwarded").Child(stanza.NSClient, "message")
+	if c := m.Child(stanza.NSCarbons, "received"); c != nil {
+		inner := c.Child(stanza.NSForward, "forwarded").Child(stanza.NSClient, "message")
 		if inner == nil {
 			return None, nil
 		}
 		m = inner
-	} else if m.Child(nsCarbons, "sent") != nil {
+	} else if m.Child(stanza.NSCarbons, "sent") != nil {
 		return None, nil // what the user sent from another device
 	}
 	typ := m.AttrValue("type")
@@ -85,7 +83,7 @@ func Wake(st *stanza.Stanza, user jid.JID) (Kind, *xml.Element) {
 	if m.Child(stanza.NSJingleMsg, "propose") != nil {
 		return Call, m
 	}
-	if stanza.Encrypted(m) || m.Child(nsOMEMOOld, "encrypted") != nil {
+	if encrypted(m) {
 		return Message, m
 	}
 	body := m.ChildText(stanza.NSClient, "body")
@@ -98,6 +96,12 @@ func Wake(st *stanza.Stanza, user jid.JID) (Kind, *xml.Element) {
 		}
 	}
 	return Message, m
+}
+
+// encrypted reports whether m carries an end-to-end encrypted payload,
+// counting the old OMEMO namespace that Prosody's rules also list.
+func encrypted(m *xml.Element) bool {
+	return stanza.Encrypted(m) || m.Child(nsOMEMOOld, "encrypted") != nil
 }
 
 // stanzaKey identifies a stanza across the paths that may report it twice

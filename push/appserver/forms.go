@@ -3,6 +3,7 @@ package appserver
 import (
 	"strings"
 
+	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 )
 
@@ -11,7 +12,7 @@ const (
 	NSPush           = "urn:xmpp:push:0"
 	NSPubSub         = "http://jabber.org/protocol/pubsub"
 	NSCommands       = "http://jabber.org/protocol/commands"
-	NSData           = "jabber:x:data"
+	NSData           = stanza.NSData
 	NSEncrypt        = "tigase:push:encrypt:0"
 	FormSummary      = "urn:xmpp:push:summary"
 	FormPublishOpts  = "http://jabber.org/protocol/pubsub#publish-options"
