@@ -24,14 +24,7 @@ func (s *Service) ArchiveHook() router.Hook {
 // 'by' is by (a bare JID string, as jid.JID.String() gives it), or "" if st
 // has none. Features that resend archived messages (carbons, stream
 // management) use it to find the archive id.
-func StanzaID(st *stanza.Stanza, by string) string {
-	for _, n := range st.El.Children {
-		if e := n.El; e != nil && e.Name.Space == NSSID && e.Name.Local == "stanza-id" && e.AttrValue("by") == by {
-			return e.AttrValue("id")
-		}
-	}
-	return ""
-}
+func StanzaID(st *stanza.Stanza, by string) string { return stanza.StanzaID(st, by) }
 
 // archive is the StageArchive hook.
 func (s *Service) archive(ctx context.Context, rt *router.Routing) error {

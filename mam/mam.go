@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
 
@@ -20,7 +21,7 @@ const (
 	// flipped pages and archive metadata (XEP-0313 §7).
 	NSExtended = "urn:xmpp:mam:2#extended"
 	// NSSID is the XEP-0359 namespace of <stanza-id/> and <origin-id/>.
-	NSSID = "urn:xmpp:sid:0"
+	NSSID = stanza.NSSID
 	// NSRSM is XEP-0059 Result Set Management.
 	NSRSM = "http://jabber.org/protocol/rsm"
 	// NSXDataValidate is XEP-0122 Data Forms Validation.

@@ -23,7 +23,7 @@ const (
 	NSAdmin    = "http://jabber.org/protocol/muc#admin"
 	NSOwner    = "http://jabber.org/protocol/muc#owner"
 	NSPing     = "urn:xmpp:ping"
-	NSSID      = "urn:xmpp:sid:0"
+	NSSID      = stanza.NSSID
 	NSOccupant = "urn:xmpp:occupant-id:0"
 	NSMAM      = "urn:xmpp:mam:2"
 	// NSMAMExtended: before-id, after-id, ids and metadata (XEP-0313).

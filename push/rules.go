@@ -10,7 +10,6 @@ import (
 
 // Namespaces the rules look at.
 const (
-	nsStanzaID  = "urn:xmpp:sid:0" // XEP-0359
 	nsJingleRTP = "urn:xmpp:jingle:apps:rtp:1"
 	nsOMEMOOld  = "urn:xmpp:omemo:0" // OMEMO as Prosody's rules list it
 )
@@ -109,13 +108,8 @@ func encrypted(m *xml.Element) bool {
 // the archive's stanza-id for the user (XEP-0359), else sender and id. ""
 // when the stanza has neither.
 func stanzaKey(st *stanza.Stanza, user jid.JID) string {
-	for _, n := range st.El.Children {
-		c := n.El
-		if c != nil && c.Name.Space == nsStanzaID && c.Name.Local == "stanza-id" && c.AttrValue("by") == user.String() {
-			if id := c.AttrValue("id"); id != "" {
-				return "s:" + id
-			}
-		}
+	if id := stanza.StanzaID(st, user.String()); id != "" {
+		return "s:" + id
 	}
 	if st.ID == "" {
 		return ""

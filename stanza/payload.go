@@ -95,3 +95,17 @@ func WorthKeeping(st *Stanza) bool {
 	}
 	return false
 }
+
+// NSSID is XEP-0359 Unique and Stable Stanza IDs.
+const NSSID = "urn:xmpp:sid:0"
+
+// StanzaID returns the id of st's XEP-0359 <stanza-id/> added by the
+// entity by (an archive: an account's or a room's bare JID), or "".
+func StanzaID(st *Stanza, by string) string {
+	for _, n := range st.El.Children {
+		if e := n.El; e != nil && e.Name.Space == NSSID && e.Name.Local == "stanza-id" && e.AttrValue("by") == by {
+			return e.AttrValue("id")
+		}
+	}
+	return ""
+}
