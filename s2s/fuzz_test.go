@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 )
@@ -66,7 +67,7 @@ func FuzzIncomingStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		s := New(Config{ConnectTimeout: time.Second, Secret: []byte("s")}, newFakeRouter("a.example"), noDNS{}, nil)
 		server, client := net.Pipe()
-		i := newInStream(s, server, "pipe")
+		i := newInStream(s, server, wire.AddrOf(server.RemoteAddr()))
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

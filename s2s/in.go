@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -46,20 +47,19 @@ func (s *Service) Serve(l net.Listener, directTLS bool) error {
 		if err != nil {
 			return err
 		}
-		ip := hostOf(nc.RemoteAddr())
+		ip := wire.AddrOf(nc.RemoteAddr())
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
 		}
-		if s.perIP[ip] >= s.cfg.MaxConnectionsPerIP {
+		if !s.perIP.Add(ip, s.cfg.MaxConnectionsPerIP) {
 			s.mu.Unlock()
 			s.log.Warn("incoming connection refused: too many from this address", "direction", "in", "ip", ip)
 			nc.Close()
 			continue
 		}
-		s.perIP[ip]++
 		i := newInStream(s, nc, ip)
 		s.in[i] = struct{}{}
 		s.wg.Add(1)
@@ -69,9 +69,7 @@ func (s *Service) Serve(l net.Listener, directTLS bool) error {
 			i.serve(directTLS)
 			s.mu.Lock()
 			delete(s.in, i)
-			if s.perIP[ip]--; s.perIP[ip] <= 0 {
-				delete(s.perIP, ip)
-			}
+			s.perIP.Done(ip)
 			s.mu.Unlock()
 		}()
 	}
@@ -83,19 +81,11 @@ func (s *Service) isClosing() bool {
 	return s.closing
 }
 
-func hostOf(a net.Addr) string {
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
-}
-
 // inStream is one incoming server stream.
 type inStream struct {
 	s      *Service
 	c      *conn
-	ip     string
+	ip     netip.Addr
 	since  time.Time
 	ctx    context.Context // ends with the stream: dialback verifications stop
 	cancel context.CancelFunc
@@ -116,7 +106,7 @@ type inStream struct {
 	ended     bool
 }
 
-func newInStream(s *Service, nc net.Conn, ip string) *inStream {
+func newInStream(s *Service, nc net.Conn, ip netip.Addr) *inStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &inStream{
 		s: s, c: newConn(nc, s.cfg.MaxStanzaSize, writeTimeout), ip: ip, since: time.Now(),

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 )
 
@@ -96,7 +97,7 @@ type Service struct {
 	mu        sync.Mutex // guards the fields below
 	out       map[pair]*outStream
 	in        map[*inStream]struct{}
-	perIP     map[string]int
+	perIP     wire.PerAddr
 	backoff   map[string]retry // by remote domain
 	listeners map[net.Listener]struct{}
 	closing   bool
@@ -148,7 +149,7 @@ func New(cfg Config, r Router, resolver Resolver, log *slog.Logger) *Service {
 	s := &Service{
 		cfg: cfg, r: r, resolver: resolver, dialer: &net.Dialer{}, log: log,
 		insecure: domainSet(cfg.InsecureDomains), allow: domainSet(cfg.Allow), deny: domainSet(cfg.Deny),
-		out: map[pair]*outStream{}, in: map[*inStream]struct{}{}, perIP: map[string]int{},
+		out: map[pair]*outStream{}, in: map[*inStream]struct{}{}, perIP: wire.PerAddr{},
 		backoff: map[string]retry{}, listeners: map[net.Listener]struct{}{},
 	}
 	hosts := make(map[string]string, len(cfg.Hosts))

@@ -168,7 +168,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
-	perIP     map[netip.Addr]int
+	perIP     wire.PerAddr
 	wg        sync.WaitGroup // connection goroutines
 	work      int            // background session endings in progress; guarded by mu
 	rescues   map[string]int // accounts with a rescue in progress → count; guarded by mu
@@ -270,7 +270,7 @@ func (s *Server) init() {
 		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*Conn]struct{}{}
-		s.perIP = map[netip.Addr]int{}
+		s.perIP = wire.PerAddr{}
 	})
 }
 
@@ -295,20 +295,19 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 		if err != nil {
 			return err
 		}
-		ip := addrOf(nc.RemoteAddr())
+		ip := wire.AddrOf(nc.RemoteAddr())
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
 		}
-		if s.Config.MaxConnsPerIP > 0 && s.perIP[ip] >= s.Config.MaxConnsPerIP {
+		if !s.perIP.Add(ip, s.Config.MaxConnsPerIP) {
 			s.mu.Unlock()
 			s.Log.Warn("connection refused: too many connections from this address", "ip", ip.String(), "limit", s.Config.MaxConnsPerIP)
 			go refuse(nc, directTLS, s.Config)
 			continue
 		}
-		s.perIP[ip]++
 		c := newConn(s, nc, ip, directTLS)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -333,17 +332,16 @@ var ErrTooManyConns = errors.New("session: too many connections from this addres
 // it. ErrServerClosed after Shutdown and ErrTooManyConns leave nc open.
 func (s *Server) ServeConn(nc net.Conn) error {
 	s.init()
-	ip := addrOf(nc.RemoteAddr())
+	ip := wire.AddrOf(nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		return ErrServerClosed
 	}
-	if s.Config.MaxConnsPerIP > 0 && s.perIP[ip] >= s.Config.MaxConnsPerIP {
+	if !s.perIP.Add(ip, s.Config.MaxConnsPerIP) {
 		s.Log.Warn("connection refused: too many connections from this address", "ip", ip.String(), "limit", s.Config.MaxConnsPerIP)
 		return ErrTooManyConns
 	}
-	s.perIP[ip]++
 	c := newConn(s, nc, ip, false)
 	c.secure = true
 	s.conns[c] = struct{}{}
@@ -356,9 +354,7 @@ func (s *Server) ServeConn(nc net.Conn) error {
 func (s *Server) connDone(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
-	}
+	s.perIP.Done(c.ip)
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -379,19 +375,6 @@ func refuse(nc net.Conn, directTLS bool, cfg Config) {
 	b = (&stream.Error{Condition: stream.PolicyViolation, Text: "too many connections from your address"}).AppendXML(b)
 	b = append(b, stream.Close...)
 	_, _ = nc.Write(b)
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	if t, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(t.IP); ok {
-			return ip.Unmap()
-		}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }
 
 // Shutdown stops accepting, ends every stream with a system-shutdown stream
