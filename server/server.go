@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.registerSessionMetrics()
 	s.registerCounts()
 	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
-		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
+		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d, s.onceInCluster("mam-retention")...)
 		if err != nil {
 			stores.Close()
 			return nil, fmt.Errorf("server: mam retention: %w", err)
