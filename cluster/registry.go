@@ -42,7 +42,7 @@ type snapshot struct {
 // view is what this node knows of another node's registry in one epoch.
 type view struct {
 	epoch    int64
-	number   int // the node's number, from its heartbeats
+	number   int    // the node's number, from its heartbeats
 	seq      uint64 // of the last update applied
 	synced   bool   // a snapshot was applied: updates may follow it
 	fetching bool   // a snapshot request is under way
