@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/auth"
@@ -79,6 +80,7 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	draining     atomic.Bool // set when Shutdown starts (/readyz fails)
 }
 
 // Listener names, for Addr.
@@ -279,6 +281,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(ctx context.Context) error {
+	// /readyz fails from now on: load balancers stop sending clients.
+	s.draining.Store(true)
 	var errs []error
 	if s.muc != nil {
 		// Occupants hear of the shutdown (status 332) before their streams end.
