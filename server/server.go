@@ -290,11 +290,20 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("muc: %w", err))
 		}
 	}
+	// Drain: c2s.Shutdown stops accepting, ends every stream with
+	// system-shutdown and rescues what clients did not acknowledge
+	// (hibernated sessions included) to another resource or offline
+	// storage. Seam for a cluster: once a hibernated session can be handed
+	// to a peer node (XEP-0198 resumption on another node, issue 19 item
+	// 4), hand them over here, before this call, and rescue only what no
+	// peer took.
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}
 	if s.Cluster != nil {
-		// After the sessions, whose ends it told the other nodes about.
+		// After the sessions, whose ends it told the other nodes about;
+		// Close announces the departure, so that the peers drop this
+		// node at once instead of at its lease's end.
 		if err := s.Cluster.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: %w", err))
 		}
