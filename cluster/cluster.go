@@ -82,9 +82,11 @@ type Cluster struct {
 
 	mu    sync.RWMutex
 	views map[string]*view // the other nodes, by name; guarded by mu
-	// left is the epoch of each node that announced it was leaving: its
-	// late messages of that epoch or older are ignored. Guarded by mu.
-	left map[string]int64
+	// left is the epoch of each node that announced it was leaving, and
+	// when: its late messages of that epoch or older are ignored for a
+	// lease (not longer: a node restarted with its clock set back must
+	// not be ignored for ever). Guarded by mu.
+	left map[string]departure
 	// collided is the epoch of each peer heard with this node's number,
 	// so that the collision is logged once per peer and epoch. Guarded
 	// by mu.
@@ -136,7 +138,7 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		local: map[string]entry{},
 		views: map[string]*view{},
 
-		left:     map[string]int64{},
+		left:     map[string]departure{},
 		collided: map[string]int64{},
 	}, nil
 }

@@ -197,10 +197,17 @@ func (c *Cluster) handleSnapshot(m *nats.Msg) {
 // older epoch's view (whose available resources are appended to lost), or
 // nil if the message is of an older epoch than the view. c.mu must be held.
 func (c *Cluster) viewForLocked(node string, epoch int64, lost *[]jid.JID) *view {
+	if d, ok := c.left[node]; ok {
+		if c.cfg.Now().Sub(d.at) <= c.cfg.Lease {
+			if epoch <= d.epoch {
+				return nil // late: the node left in that epoch
+			}
+		} else {
+			delete(c.left, node)
+		}
+	}
 	v := c.views[node]
 	switch {
-	case epoch <= c.left[node] && c.left[node] != 0:
-		return nil // late: the node left in that epoch
 	case v != nil && epoch < v.epoch:
 		return nil // stale: from before the node restarted
 	case v == nil || epoch > v.epoch:
@@ -259,7 +266,15 @@ func (c *Cluster) leftLocked(node string, epoch int64, lost *[]jid.JID) {
 		delete(c.views, node)
 		c.log.Info("node left the cluster", "peer", node, "sessions", len(v.res))
 	}
-	c.left[node] = max(c.left[node], epoch)
+	if d, ok := c.left[node]; !ok || d.epoch < epoch {
+		c.left[node] = departure{epoch: epoch, at: c.cfg.Now()}
+	}
+}
+
+// departure is when a node announced it left, in which epoch.
+type departure struct {
+	epoch int64
+	at    time.Time
 }
 
 func (c *Cluster) handleUpdate(m *nats.Msg) {
