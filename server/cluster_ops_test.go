@@ -89,6 +89,7 @@ func TestClusterDrain(t *testing.T) {
 	}
 	expectStanza(t, alice, "presence", isPresence("unavailable", "bob@localhost/pc"))
 	waitFor(t, "n1 drops n2", func() bool { return len(n1.Cluster.Status().Peers) == 0 })
+	t.Logf("n1 dropped n2 %v after its shutdown began (lease 30 s)", time.Since(began).Round(time.Millisecond))
 	if d := time.Since(began); d > 15*time.Second {
 		t.Errorf("n2 was dropped %v after its shutdown began; its lease is 30 s", d)
 	}
