@@ -34,6 +34,19 @@
 // out after the other node delivered may deliver a message twice (at least
 // once, never lost). Cross-node stanzas are not batched in this version.
 //
+// # Leaving and operations
+//
+// Close publishes a last heartbeat marked leaving before draining the
+// NATS connection: the peers drop the node's view at once (not at its
+// lease's end), have the unavailable presence of what it still listed
+// sent, and ignore its later messages of that epoch. Heartbeats carry the
+// node's number (cluster.node_number, in archive ids); a node hearing its
+// own number from a peer logs it once per peer and epoch and lists it in
+// Status.Collisions. Ready reports whether NATS is connected (/readyz);
+// Observe is dormouse cluster status. Scheduled jobs that must run once
+// per cluster are not this package's: see internal/cronjob (Once) and
+// sql/postgres (Jobs).
+//
 // Not in this version: resumption of a hibernated session (XEP-0198) on
 // another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
 // same full JID bound on two nodes is routed to one of them), MUC

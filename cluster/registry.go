@@ -42,6 +42,7 @@ type snapshot struct {
 // view is what this node knows of another node's registry in one epoch.
 type view struct {
 	epoch    int64
+	number   int    // the node's number, from its heartbeats
 	seq      uint64 // of the last update applied
 	synced   bool   // a snapshot was applied: updates may follow it
 	fetching bool   // a snapshot request is under way
@@ -196,6 +197,15 @@ func (c *Cluster) handleSnapshot(m *nats.Msg) {
 // older epoch's view (whose available resources are appended to lost), or
 // nil if the message is of an older epoch than the view. c.mu must be held.
 func (c *Cluster) viewForLocked(node string, epoch int64, lost *[]jid.JID) *view {
+	if d, ok := c.left[node]; ok {
+		if c.cfg.Now().Sub(d.at) <= c.cfg.Lease {
+			if epoch <= d.epoch {
+				return nil // late: the node left in that epoch
+			}
+		} else {
+			delete(c.left, node)
+		}
+	}
 	v := c.views[node]
 	switch {
 	case v != nil && epoch < v.epoch:
@@ -220,17 +230,51 @@ func (c *Cluster) handleHeartbeat(m *nats.Msg) {
 	if hb.Node == c.cfg.Node {
 		return
 	}
-	if hb.Number != 0 && hb.Number == c.cfg.Number {
+	var lost []jid.JID
+	c.mu.Lock()
+	if hb.Number != 0 && hb.Number == c.cfg.Number && c.collided[hb.Node] != hb.Epoch {
+		// Once per peer and epoch, not at every heartbeat.
+		c.collided[hb.Node] = hb.Epoch
 		c.log.Error("another node has this node's number: archive ids may collide; set distinct cluster.node_number values",
 			"peer", hb.Node, "number", hb.Number)
 	}
-	var lost []jid.JID
-	c.mu.Lock()
-	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil && (!v.synced || v.seq != hb.Seq) {
-		c.fetchLocked(hb.Node, v)
+	if hb.Leaving {
+		c.leftLocked(hb.Node, hb.Epoch, &lost)
+		c.mu.Unlock()
+		c.lost(lost)
+		return
+	}
+	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil {
+		v.number = hb.Number
+		if !v.synced || v.seq != hb.Seq {
+			c.fetchLocked(hb.Node, v)
+		}
 	}
 	c.mu.Unlock()
 	c.lost(lost)
+}
+
+// leftLocked drops the view of node, which announced that it leaves in
+// epoch, and ignores its later messages of that epoch; the available
+// resources it still listed are appended to lost.
+func (c *Cluster) leftLocked(node string, epoch int64, lost *[]jid.JID) {
+	if v := c.views[node]; v != nil {
+		if epoch < v.epoch {
+			return // an older run of the node
+		}
+		*lost = v.appendAvailable(*lost)
+		delete(c.views, node)
+		c.log.Info("node left the cluster", "peer", node, "sessions", len(v.res))
+	}
+	if d, ok := c.left[node]; !ok || d.epoch < epoch {
+		c.left[node] = departure{epoch: epoch, at: c.cfg.Now()}
+	}
+}
+
+// departure is when a node announced it left, in which epoch.
+type departure struct {
+	epoch int64
+	at    time.Time
 }
 
 func (c *Cluster) handleUpdate(m *nats.Msg) {

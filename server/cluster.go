@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dormouse.im/dormouse/cluster"
+	"dormouse.im/dormouse/internal/cronjob"
 	"github.com/nats-io/nats.go"
 )
 
@@ -51,4 +52,18 @@ func (s *Server) clusterNodeNumber() int {
 		return 0
 	}
 	return s.cfg.ClusterNodeNumber()
+}
+
+// onceInCluster makes one node of a cluster run each pass of the
+// scheduled job name (a PostgreSQL advisory lock, sql.Stores.Jobs); off a
+// cluster every pass runs, as on a single node.
+//
+// The upload expiry job is not among them: each node expires the files
+// of its own upload directory (deleting is idempotent, so a directory
+// shared by the nodes is merely scanned by each).
+func (s *Server) onceInCluster(name string) []cronjob.Option {
+	if !s.cfg.Cluster.Enabled || s.Stores.Jobs == nil {
+		return nil
+	}
+	return []cronjob.Option{cronjob.Once(s.Stores.Jobs, name)}
 }

@@ -8,6 +8,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
+	"dormouse.im/dormouse/internal/cronjob"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
@@ -40,6 +41,9 @@ type Stores struct {
 	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
 	Tokens   auth.TokenStore // XEP-0484 FAST tokens
+	// Jobs lets one node of a cluster run each pass of a scheduled job
+	// (PostgreSQL advisory lock); nil on SQLite, which serves one node.
+	Jobs cronjob.Locker
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -127,7 +131,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
-			PushApps: db.PushApps(), Tokens: db.Tokens(),
+			PushApps: db.PushApps(), Tokens: db.Tokens(), Jobs: db.Jobs(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}
