@@ -83,6 +83,8 @@ type Cluster struct {
 	mu    sync.RWMutex
 	views map[string]*view // the other nodes, by name; guarded by mu
 
+	svc services // forwarding to services, own lease (service.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed chan struct{} // closed when the NATS connection is
@@ -187,6 +189,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
 		c.subject("reg"):                 c.handleUpdate,
 		c.subject("hb"):                  c.handleHeartbeat,
+		c.subject("svc", c.cfg.Node):     c.handleService,
 	} {
 		sub, err := nc.Subscribe(subj, h)
 		if err != nil {
@@ -258,12 +261,14 @@ type heartbeat struct {
 	Epoch    int64  `json:"epoch"`
 	Seq      uint64 `json:"seq"`
 	Sessions int    `json:"sessions"`
+	Sent     int64  `json:"sent,omitempty"` // Unix ns, by the sender's clock (Serving)
 }
 
 func (c *Cluster) beat() {
 	c.localMu.Lock()
 	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
 	c.localMu.Unlock()
+	hb.Sent = c.cfg.Now().UnixNano()
 	c.publish(c.subject("hb"), hb)
 }
 

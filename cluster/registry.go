@@ -218,6 +218,7 @@ func (c *Cluster) handleHeartbeat(m *nats.Msg) {
 		return
 	}
 	if hb.Node == c.cfg.Node {
+		c.ownBeat(hb)
 		return
 	}
 	if hb.Number != 0 && hb.Number == c.cfg.Number {

@@ -115,6 +115,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	rooms map[string]*room // by bare JID string; guarded by mu
+
+	place *placement // which node serves a room; nil on a single node (owner.go)
 }
 
 var _ router.Service = (*Service)(nil)
@@ -202,6 +204,12 @@ func (s *Service) Load(ctx context.Context) error {
 // in the store.
 func (s *Service) Close(ctx context.Context) error {
 	s.cancel()
+	if p := s.place; p != nil {
+		p.mu.Lock()
+		p.closed = true // serves no room from now on
+		p.mu.Unlock()
+		defer s.releaseAll(context.WithoutCancel(ctx))
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -234,6 +242,15 @@ func (s *Service) Close(ctx context.Context) error {
 // HandleStanza implements router.Service.
 func (s *Service) HandleStanza(ctx context.Context, st *stanza.Stanza) error {
 	var err error
+	if s.place != nil && st.To.Localpart() != "" {
+		local, ferr := s.routeRoom(ctx, st)
+		if !local {
+			if ferr != nil {
+				s.fail(ctx, st, ferr)
+			}
+			return nil
+		}
+	}
 	switch {
 	case st.To.Localpart() == "":
 		err = s.handleService(ctx, st)
@@ -325,6 +342,13 @@ func (g *idGen) next(now time.Time) int64 {
 	}
 	g.last = id
 	return id
+}
+
+// atLeast makes the next ids greater than id.
+func (g *idGen) atLeast(id int64) {
+	g.mu.Lock()
+	g.last = max(g.last, id)
+	g.mu.Unlock()
 }
 
 // formatID and parseID write and read stanza-ids (base 36).
