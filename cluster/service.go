@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,10 +18,6 @@ import (
 type ServiceDeliverer interface {
 	Deliver(ctx context.Context, st *stanza.Stanza) int
 }
-
-// ErrNotTaken reports a stanza forwarded to another node's service that
-// the node did not take (no service there, malformed).
-var ErrNotTaken = errors.New("cluster: the other node did not take the stanza")
 
 // services is the state of service forwarding and of this node's own
 // lease (see Serving).
@@ -101,19 +96,18 @@ func (c *Cluster) ownBeat(hb heartbeat) {
 // 'to' domain on node, over NATS (<prefix>.svc.<node>), and waits until
 // that node's service has handled it (at most Config.RequestTimeout), so
 // that a sender's stanzas stay in order. The other node treats it as
-// received there, with Forwarded true in its context.
-func (c *Cluster) Forward(ctx context.Context, node string, st *stanza.Stanza) error {
+// received there, with Forwarded true in its context. taken is false if
+// that node's service declined it (or it has no such service); err
+// reports that the node could not be reached or did not answer in time.
+func (c *Cluster) Forward(ctx context.Context, node string, st *stanza.Stanza) (taken bool, err error) {
 	b := st.AppendXML(make([]byte, 0, 512), stanza.NSClient)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	m, err := c.nc.RequestWithContext(ctx, c.subject("svc", node), b)
 	if err != nil {
-		return fmt.Errorf("cluster: forwarding to %s: %w", node, err)
+		return false, fmt.Errorf("cluster: forwarding to %s: %w", node, err)
 	}
-	if len(m.Data) != 1 || m.Data[0] != '1' {
-		return fmt.Errorf("%w (%s)", ErrNotTaken, node)
-	}
-	return nil
+	return len(m.Data) == 1 && m.Data[0] == '1', nil
 }
 
 // Forwarded reports whether ctx is that of a stanza another node forwarded

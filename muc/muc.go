@@ -3,6 +3,7 @@ package muc
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -245,6 +246,9 @@ func (s *Service) HandleStanza(ctx context.Context, st *stanza.Stanza) error {
 	if s.place != nil && st.To.Localpart() != "" {
 		local, ferr := s.routeRoom(ctx, st)
 		if !local {
+			if errors.Is(ferr, errDeclined) {
+				return ferr // to the node that forwarded st (see routeRoom)
+			}
 			if ferr != nil {
 				s.fail(ctx, st, ferr)
 			}

@@ -47,8 +47,10 @@ type Cluster interface {
 	// without a break.
 	Serving() (since time.Time, ok bool)
 	// Forward hands st to the service of node as if it had been received
-	// there, and returns once it was handled there.
-	Forward(ctx context.Context, node string, st *stanza.Stanza) error
+	// there, and returns once it was handled there; taken is false if the
+	// service there declined it (HandleStanza returned an error), err
+	// reports a failure to reach it.
+	Forward(ctx context.Context, node string, st *stanza.Stanza) (taken bool, err error)
 	// Forwarded reports whether ctx is that of a forwarded stanza.
 	Forwarded(ctx context.Context) bool
 }
@@ -95,12 +97,54 @@ var errCutOff = func() *stanza.Error {
 	return e
 }
 
+// errDeclined is HandleStanza's answer to a stanza another node forwarded
+// for a room this node does not serve (any more): the forwarding node
+// reads the room's owner again instead of an error going to the sender.
+var errDeclined = errors.New("muc: not the room's node")
+
 // routeRoom decides whether this node handles st, a stanza to a room: it
 // returns true if so; otherwise it has forwarded st to the room's owner,
-// and err says why that failed (answered to the sender).
+// and err says why that failed (answered to the sender), or is
+// errDeclined.
 func (s *Service) routeRoom(ctx context.Context, st *stanza.Stanza) (local bool, err error) {
 	p := s.place
 	room := st.To.Bare().String()
+	for try := 0; ; try++ {
+		owner, err := s.ownerOf(ctx, room, try == 0)
+		switch {
+		case err != nil:
+			return false, err
+		case owner == p.self:
+			return true, nil
+		case p.c.Forwarded(ctx):
+			// Forwarded here by a node that believed this one served the
+			// room: never forwarded again, so that no stanza goes round.
+			return false, errDeclined
+		}
+		taken, err := p.c.Forward(ctx, owner.Node, st)
+		if err == nil && taken {
+			return false, nil
+		}
+		p.mu.Lock()
+		if p.others[room] == owner {
+			delete(p.others, room) // read the record again next time
+		}
+		p.mu.Unlock()
+		if err == nil && try == 0 {
+			continue // declined: the room moved; read its record again
+		}
+		s.log.Warn("muc: forwarding to the room's node failed", "room", room, "node", owner.Node, "taken", taken, "err", err)
+		e := stanza.NewError(stanza.ServiceUnavailable, "the room's node did not answer; try again")
+		e.Type = stanza.Wait
+		return false, e
+	}
+}
+
+// ownerOf returns the node that serves room, claiming it for this node if
+// no live node does. With cached, it trusts what it last learnt of another
+// node's claim while that node is alive.
+func (s *Service) ownerOf(ctx context.Context, room string, cached bool) (RoomOwner, error) {
+	p := s.place
 	since, serving := p.c.Serving()
 	p.mu.Lock()
 	at, mine := p.mine[room]
@@ -108,47 +152,17 @@ func (s *Service) routeRoom(ctx context.Context, st *stanza.Stanza) (local bool,
 	closed := p.closed
 	p.mu.Unlock()
 	if mine && serving && !at.Before(since) && !closed {
-		return true, nil // the fast path: a room this node serves
+		return p.self, nil // the fast path: a room this node serves
 	}
-	if known && p.c.Alive(other.Node, other.Epoch) {
-		return false, s.forward(ctx, other, st)
+	if cached && known && p.c.Alive(other.Node, other.Epoch) {
+		return other, nil
 	}
 	if !serving {
-		return false, errCutOff()
+		return RoomOwner{}, errCutOff()
 	}
 	p.claim.Lock()
-	owner, err := s.claimRoom(ctx, room)
-	p.claim.Unlock()
-	if err != nil {
-		return false, err
-	}
-	if owner == p.self {
-		return true, nil
-	}
-	return false, s.forward(ctx, owner, st)
-}
-
-func (s *Service) forward(ctx context.Context, owner RoomOwner, st *stanza.Stanza) error {
-	p := s.place
-	if p.c.Forwarded(ctx) {
-		// Forwarded here by a node that believed this one owned the
-		// room: never again, so that no stanza goes round.
-		e := stanza.NewError(stanza.ServiceUnavailable, "the room is moving to another node; try again")
-		e.Type = stanza.Wait
-		return e
-	}
-	if err := p.c.Forward(ctx, owner.Node, st); err != nil {
-		p.mu.Lock()
-		if p.others[st.To.Bare().String()] == owner {
-			delete(p.others, st.To.Bare().String()) // read the record again next time
-		}
-		p.mu.Unlock()
-		s.log.Warn("muc: forwarding to the room's node failed", "room", st.To.Bare(), "node", owner.Node, "err", err)
-		e := stanza.NewError(stanza.ServiceUnavailable, "the room's node did not answer; try again")
-		e.Type = stanza.Wait
-		return e
-	}
-	return nil
+	defer p.claim.Unlock()
+	return s.claimRoom(ctx, room)
 }
 
 // claimRoom returns the owner of room, claiming it for this node if it has
