@@ -80,11 +80,13 @@ func (c *Cluster) ownBeat(hb heartbeat) {
 	if hb.Epoch != c.epoch || hb.Sent == 0 {
 		return
 	}
-	sent := time.Unix(0, hb.Sent)
+	now, sent := c.cfg.Now(), time.Unix(0, hb.Sent)
 	till := sent.Add(c.cfg.Lease - c.cfg.Heartbeat)
 	c.svc.mu.Lock()
-	if sent.After(c.svc.validTill) || c.svc.since.IsZero() {
-		c.svc.since = sent // the lease had lapsed (or never ran)
+	if !now.Before(c.svc.validTill) || !sent.Before(c.svc.validTill) {
+		// The lease had lapsed (or never ran): peers may have ended it
+		// meanwhile, even if this heartbeat reached them later.
+		c.svc.since = now
 	}
 	if till.After(c.svc.validTill) {
 		c.svc.validTill = till
