@@ -62,6 +62,13 @@
 // per-user data: these tables have no foreign key to accounts, and
 // deleting an account leaves its affiliations.
 //
+// In a cluster, muc_room_owner records which node (name and epoch) serves
+// each room (muc.OwnerStore): a claim is an INSERT … ON CONFLICT DO NOTHING
+// for a room without a row, else an UPDATE conditional on the previous
+// owner, so that of two nodes claiming a room exactly one succeeds.
+// Clustering runs on PostgreSQL only; SQLite has the table too, so that
+// both stores implement muc.OwnerStore and pass the same conformance test.
+//
 // # Testing
 //
 // Package storetest is the conformance suite. The SQLite tests always run;
