@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"dormouse.im/dormouse/internal/natstest"
+	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
 
-// services is a node's in-process services: it takes stanzas to
+// fakeServices is a node's in-process services: it takes stanzas to
 // conference.example.org and remembers them.
 type fakeServices struct {
 	c         *Cluster
@@ -33,19 +33,6 @@ func (f *fakeServices) Deliver(ctx context.Context, st *stanza.Stanza) int {
 	return 1
 }
 
-func parseStanza(t *testing.T, s string) *stanza.Stanza {
-	t.Helper()
-	el, err := xml.Parse([]byte(s), stanza.NSClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stanza.New(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // TestForward: a stanza forwarded to another node's services arrives there
 // with its 'from', marked forwarded; one the services decline, and one to
 // a node that is not there, are reported.
@@ -56,7 +43,7 @@ func TestForward(t *testing.T) {
 	svc := &fakeServices{c: b.Cluster}
 	b.ServeServices(svc)
 
-	st := parseStanza(t, `<message from='alice@example.org/phone' to='coven@conference.example.org' type='groupchat'><body>hi</body></message>`)
+	st := routertest.Parse(t, `<message from='alice@example.org/phone' to='coven@conference.example.org' type='groupchat'><body>hi</body></message>`)
 	taken, err := a.Forward(t.Context(), "b", st)
 	if err != nil || !taken {
 		t.Fatalf("Forward: %v %v", taken, err)

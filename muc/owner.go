@@ -112,6 +112,11 @@ func (s *Service) routeRoom(ctx context.Context, st *stanza.Stanza) (local bool,
 	for try := 0; ; try++ {
 		owner, err := s.ownerOf(ctx, room, try == 0)
 		switch {
+		case err != nil && p.c.Forwarded(ctx):
+			// Cut off, shutting down, or the store failed: the forwarding
+			// node reads the owner again (and may claim the room itself).
+			s.log.Debug("muc: declining a forwarded stanza", "room", room, "err", err)
+			return false, errDeclined
 		case err != nil:
 			return false, err
 		case owner == p.self:

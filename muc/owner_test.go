@@ -9,8 +9,6 @@ import (
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
-	"mellium.im/xmpp/jid"
 )
 
 // fakeCluster is this node ("n1") of a cluster whose other members, their
@@ -122,7 +120,7 @@ func TestOwnerForwards(t *testing.T) {
 	}
 	// Forwarded here by a node that thought this one served it: declined,
 	// never forwarded again.
-	st := stanzaFrom(t, alice, `<message type='groupchat' to='`+room+`'><body>hi</body></message>`)
+	st := routertest.Parse(t, `<message type='groupchat' from='`+alice+`' to='`+room+`'><body>hi</body></message>`)
 	if err := f.svc.HandleStanza(context.WithValue(t.Context(), forwardedKey{}, true), st); err == nil {
 		t.Error("a forwarded stanza for another node's room was not declined")
 	}
@@ -235,19 +233,4 @@ func TestOwnerReleases(t *testing.T) {
 	if _, ok, err := owners.RoomOwner(t.Context(), kept); err != nil || ok {
 		t.Errorf("a closed service still owns a room: %v %v", ok, err)
 	}
-}
-
-// stanzaFrom parses s as a stanza from full.
-func stanzaFrom(t *testing.T, full, s string) *stanza.Stanza {
-	t.Helper()
-	el, err := xml.Parse([]byte(s), stanza.NSClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stanza.New(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetFrom(jid.MustParse(full))
-	return st
 }
