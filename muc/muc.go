@@ -202,7 +202,9 @@ func (s *Service) Load(ctx context.Context) error {
 
 // Close tells every occupant that the service is shutting down (status 332)
 // and waits (bounded by ctx) for the IQs it relays. Persistent rooms stay
-// in the store.
+// in the store. In a cluster, only the occupants of the rooms this node
+// serves hear of it (those of a room another node took over while this
+// node was cut off are that node's), and the rooms are released.
 func (s *Service) Close(ctx context.Context) error {
 	s.cancel()
 	if p := s.place; p != nil {
@@ -220,8 +222,10 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
+	for key, r := range s.rooms {
+		if s.place == nil || s.place.serves(key) {
+			rooms = append(rooms, r)
+		}
 	}
 	s.mu.Unlock()
 	for _, r := range rooms {

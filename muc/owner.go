@@ -299,6 +299,16 @@ func (s *Service) forget(room string) {
 	s.mu.Unlock()
 }
 
+// serves reports whether this node has a valid claim on room (closed or
+// not).
+func (p *placement) serves(room string) bool {
+	since, serving := p.c.Serving()
+	p.mu.Lock()
+	at, mine := p.mine[room]
+	p.mu.Unlock()
+	return mine && serving && !at.Before(since)
+}
+
 // released gives up this node's record of a room it no longer has (a
 // temporary room whose last occupant left, a destroyed room).
 func (s *Service) released(ctx context.Context, room string) {

@@ -171,9 +171,10 @@ func TestOwnerTakesOver(t *testing.T) {
 // with its state, and forwards one another node took meanwhile.
 func TestOwnerLeaseLapse(t *testing.T) {
 	f, c, owners := clusterFixture(t)
-	const kept, taken = "kept@" + service, "taken@" + service
+	const kept, taken, stale = "kept@" + service, "taken@" + service, "stale@" + service
 	f.create(alice, kept, "Alice")
 	f.create(alice, taken, "Alice")
+	f.create(alice, stale, "Alice")
 	f.TakeAll()
 
 	c.set(func(c *fakeCluster) { c.serving = false })
@@ -184,6 +185,7 @@ func TestOwnerLeaseLapse(t *testing.T) {
 	// Node 2 takes over "taken" meanwhile; then this node's lease runs
 	// again, from now on.
 	claim(t, owners, taken, &self, peer)
+	claim(t, owners, stale, &self, peer) // and nothing is sent to it later
 	c.set(func(c *fakeCluster) {
 		c.alive[peer] = true
 		c.serving, c.since = true, time.Now()
@@ -209,6 +211,15 @@ func TestOwnerLeaseLapse(t *testing.T) {
 	}
 	if r := f.Recorder(alice).One(t); routertest.ErrorCondition(r) != "service-unavailable" {
 		t.Errorf("declined twice: %v", r)
+	}
+	// Shutting down: only the room this node serves says so (332); alice
+	// is not this node's occupant of the rooms taken over any more.
+	if err := f.svc.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := f.Recorder(alice).Take()
+	if len(got) != 1 || got[0].From.Bare().String() != kept || !hasStatus(got[0], "332") {
+		t.Errorf("on Close alice got %v, want the 332 of %s only", got, kept)
 	}
 }
 
