@@ -92,6 +92,8 @@ type Cluster struct {
 	// by mu.
 	collided map[string]int64
 
+	svc services // forwarding to services, own lease (service.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed chan struct{} // closed when the NATS connection is
@@ -199,6 +201,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
 		c.subject("reg"):                 c.handleUpdate,
 		c.subject("hb"):                  c.handleHeartbeat,
+		c.subject("svc", c.cfg.Node):     c.handleService,
 	} {
 		sub, err := nc.Subscribe(subj, h)
 		if err != nil {
@@ -275,7 +278,8 @@ type heartbeat struct {
 	Seq      uint64 `json:"seq"`
 	Sessions int    `json:"sessions"`
 	// Leaving: the node's last heartbeat of this epoch; drop its view.
-	Leaving bool `json:"leaving,omitempty"`
+	Leaving bool  `json:"leaving,omitempty"`
+	Sent    int64 `json:"sent,omitempty"` // Unix ns, by the sender's clock (Serving)
 }
 
 // leave publishes this node's last heartbeat, marked leaving, and waits
@@ -296,6 +300,7 @@ func (c *Cluster) beat() {
 	c.localMu.Lock()
 	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
 	c.localMu.Unlock()
+	hb.Sent = c.cfg.Now().UnixNano()
 	c.publish(c.subject("hb"), hb)
 }
 

@@ -46,9 +46,25 @@
 // Observe is dormouse cluster status. Scheduled jobs that must run once
 // per cluster are not this package's: see internal/cronjob (Once) and
 // sql/postgres (Jobs).
+// # Services
+//
+// In-process services that serve their entities on one node at a time
+// (package muc: a room on one node) use Self, Alive, Serving and Forward.
+// Alive says whether a node, in an epoch, is in this node's view (during
+// this node's first lease, a node not heard of yet counts as alive).
+// Serving is this node's own lease: each heartbeat carries the time it was
+// sent; when this node hears its own heartbeat back it knows its peers
+// cannot end its lease before that time plus Lease, and it considers its
+// lease running until one heartbeat earlier; since tells when the current
+// unbroken run began. Forward hands a stanza, with its 'from', to the
+// service at its 'to' domain on another node with a NATS request on
+// <prefix>.svc.<node>; that node delivers it with ServeServices' target
+// (router.Router.Deliver: its policy hooks ran on the first node), marked
+// Forwarded in the context, and answers once the service has handled it.
+// Forwarded stanzas are handled one at a time per node, in arrival order.
 //
 // Not in this version: resumption of a hibernated session (XEP-0198) on
 // another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
-// same full JID bound on two nodes is routed to one of them), MUC
-// failover, push and CSI state in the registry.
+// same full JID bound on two nodes is routed to one of them), push and CSI
+// state in the registry.
 package cluster

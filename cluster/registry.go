@@ -228,6 +228,7 @@ func (c *Cluster) handleHeartbeat(m *nats.Msg) {
 		return
 	}
 	if hb.Node == c.cfg.Node {
+		c.ownBeat(hb)
 		return
 	}
 	var lost []jid.JID

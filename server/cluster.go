@@ -38,6 +38,9 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.Router.SetCluster(c)
+	if err := s.clusterServices(c); err != nil {
+		return err
+	}
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"PEPConcurrent", testPEPConcurrent},
 		{"MUCRooms", testMUCRooms},
 		{"MUCArchive", testMUCArchive},
+		{"MUCOwner", testMUCOwner},
 		{"FastTokens", testFastTokens},
 	}
 	for _, tt := range tests {
