@@ -128,6 +128,21 @@ func TestEnds(t *testing.T) {
 	}
 }
 
+// TestMessageTooBig: a message over MaxMessage is the policy-violation
+// stream error a too large stanza is over TCP (RFC 6120 §4.9.3.12), not a
+// lost connection: the session must end, not hibernate for a resumption
+// that would resend the same message.
+func TestMessageTooBig(t *testing.T) {
+	url, ss := serve(t, Config{PingInterval: -1, MaxMessage: 1000})
+	c := dialRaw(t, url)
+	nc := accept(t, ss)
+	_ = c.Write(context.Background(), ws.MessageText, []byte("<message><body>"+strings.Repeat("x", 2000)+"</body></message>"))
+	var se *stream.Error
+	if _, err := nc.Read(make([]byte, 10)); !errors.As(err, &se) || se.Condition != stream.PolicyViolation {
+		t.Fatalf("too big: %v, want a policy-violation stream error", err)
+	}
+}
+
 // TestPingTimeout: a browser that does not answer pings (a frozen tab) is
 // cut off after one interval; the session reads io.EOF and can hibernate.
 func TestPingTimeout(t *testing.T) {
