@@ -187,6 +187,33 @@ func TestSASL2Bind2Inline(t *testing.T) {
 	}
 }
 
+// TestSASL2FeaturesAfterSuccess: XEP-0388 <success/> is immediately
+// followed by the features of the authenticated stream (no restart): RFC
+// 6120 bind for a client that did not use Bind 2, no bind for one that did
+// or that resumed inline.
+func TestSASL2FeaturesAfterSuccess(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice")
+	c := mustSASL2(t, ts, "alice", xmpptest.Options{Mechanism: "PLAIN"}, xmpptest.SASL2Options{})
+	if c.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") == nil || c.Features.Child("urn:xmpp:sm:3", "sm") == nil ||
+		c.Features.Child(xmpptest.NSSASL2, "authentication") != nil {
+		t.Errorf("features after SASL2 without Bind 2: %s", c.Features)
+	}
+	if err := c.Bind("legacy"); err != nil {
+		t.Fatal(err)
+	}
+	b := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true})
+	if b.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") != nil || b.Features.Child(xmpptest.NSSASL2, "authentication") != nil {
+		t.Errorf("features after Bind 2: %s", b.Features)
+	}
+	b.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	r := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: b.SM}, xmpptest.SASL2Options{UserAgentID: uaPhone})
+	if r.Success.Child("urn:xmpp:sm:3", "resumed") == nil || r.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") != nil {
+		t.Errorf("after inline resumption: %s then %s", r.Success, r.Features)
+	}
+}
+
 // TestSASL2Failures: failures carry the RFC 6120 condition in the SASL2
 // <failure/>, the stream goes on, and MaxAuthTries still ends it.
 func TestSASL2Failures(t *testing.T) {
