@@ -113,7 +113,7 @@ func attr(as []xml.Attr, local string) string {
 }
 
 func (c *Conn) appendFeatures(b []byte) []byte {
-	if c.authed && (c.secure || c.direct) {
+	if c.authed { // over TLS or not: STARTTLS comes before SASL or never (RFC 6120 §5.3.1)
 		return c.appendAuthedFeatures(b, c.bound)
 	}
 	b = append(b, "<stream:features>"...)
@@ -127,7 +127,7 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		if !c.srv.Config.RequireTLS {
 			b = c.appendMechanisms(b)
 		}
-	case !c.authed:
+	default: // secure, not authenticated
 		b = c.appendMechanisms(b)
 		if c.sasl2Offered() {
 			b = c.appendSASL2(b)
