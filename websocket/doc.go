@@ -9,8 +9,11 @@
 //   - client to server: <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>
 //     becomes a stream header, <close/> the closing </stream:stream>, and
 //     every other message passes through unchanged. Each message must hold
-//     exactly one element (§3.3.3) and is at most MaxMessage bytes; the
-//     session's XML decoder then applies its limits to that element.
+//     exactly one element (§3.3.3) and is at most MaxMessage bytes (a
+//     larger one closes the WebSocket with status 1009 and ends the
+//     session like the policy-violation stream error over TCP: no
+//     hibernation); the session's XML decoder then applies its limits to
+//     that element.
 //   - server to client: the stream header becomes <open/>, </stream:stream>
 //     becomes <close/>, and each top-level element is sent as its own text
 //     message, with the namespace declarations it relied on from the stream
