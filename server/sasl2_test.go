@@ -419,6 +419,21 @@ func TestFAST(t *testing.T) {
 	_, err = fast(next, 3, uaPhone, nil)
 	notAuthorized(err, "invalidated token")
 
+	// Invalidation with <request-token/>: the token used goes, a new one
+	// comes (XEP-0484 forbids a new token only without the request).
+	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	f, err = fast(c.Token.Token, 1, uaPhone, func(s *xmpptest.SASL2Options) {
+		s.Invalidate, s.RequestToken = true, "HT-SHA-256-NONE"
+	})
+	if err != nil || f.Token == nil {
+		t.Fatalf("invalidate with request-token: %v, token %v", err, f)
+	}
+	_, err = fast(c.Token.Token, 2, uaPhone, nil)
+	notAuthorized(err, "invalidated token (a new one requested)")
+	if _, err := fast(f.Token.Token, 1, uaPhone, nil); err != nil {
+		t.Errorf("token requested with the invalidation: %v", err)
+	}
+
 	// Without a count (XEP-0484 needs one only with TLS 0-RTT).
 	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
 	for range 2 {
