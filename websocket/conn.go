@@ -23,6 +23,9 @@ type conn struct {
 	// msgs hands the pump's messages to Read one at a time: the pump reads
 	// the next only when the session took the previous (back-pressure).
 	msgs chan message
+	// handing is set while the pump waits for the session to take a
+	// message: it reads nothing then, pongs included.
+	handing atomic.Bool
 
 	// Read's state (the session's reader goroutine).
 	in   []byte // translated bytes not yet read
@@ -63,11 +66,14 @@ func (c *conn) pump(ctx context.Context) {
 		if err == nil && typ != ws.MessageText {
 			err = frameError("XMPP over WebSocket uses text messages only (RFC 7395 §3.2)")
 		}
+		c.handing.Store(true)
 		select {
 		case c.msgs <- message{data, err}:
 		case <-c.closed:
+			c.handing.Store(false)
 			return
 		}
+		c.handing.Store(false)
 		if err != nil {
 			return
 		}

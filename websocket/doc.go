@@ -27,7 +27,8 @@
 // The Handler checks the Origin header against Config.AllowedOrigins, pings
 // the browser every Config.PingInterval (a missing pong within the interval
 // ends the connection: a sleeping tab's session hibernates and can be
-// resumed), and applies back-pressure: the session's writes block on the
+// resumed; not while the session has not taken the last message, as no
+// pong is read then), and applies back-pressure: the session's writes block on the
 // WebSocket under its write deadline, and the next message is read only
 // after the session consumed the previous one. see-other-uri (§3.6.1) is
 // not sent: the server never redirects.

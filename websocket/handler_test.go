@@ -172,6 +172,35 @@ func TestPingAnswered(t *testing.T) {
 	}
 }
 
+// TestPingWhileSessionBusy: while the session has not taken the last
+// message (back-pressure: nothing more is read, pongs included), a
+// browser answering pings is not cut off as a frozen tab.
+func TestPingWhileSessionBusy(t *testing.T) {
+	url, ss := serve(t, Config{PingInterval: 20 * time.Millisecond})
+	c := dialRaw(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _, _, _ = c.Read(ctx) }() // answers pings
+	nc := accept(t, ss)
+	if err := c.Write(ctx, ws.MessageText, []byte("<r xmlns='urn:xmpp:sm:3'/>")); err != nil {
+		t.Fatal(err)
+	}
+	// The session is busy for many ping intervals (a slow storage call)
+	// and reads nothing meanwhile.
+	time.Sleep(300 * time.Millisecond)
+	buf := make([]byte, 100)
+	if n, err := nc.Read(buf); err != nil || string(buf[:n]) != "<r xmlns='urn:xmpp:sm:3'/>" {
+		t.Fatalf("first message: %q %v", buf[:n], err)
+	}
+	if err := c.Write(ctx, ws.MessageText, []byte("<a xmlns='urn:xmpp:sm:3' h='0'/>")); err != nil {
+		t.Fatalf("the WebSocket was cut while the session was busy: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nc.Read(buf); err != nil || string(buf[:n]) != "<a xmlns='urn:xmpp:sm:3' h='0'/>" {
+		t.Fatalf("the WebSocket was cut while the session was busy: %q %v", buf[:n], err)
+	}
+}
+
 func TestOrigins(t *testing.T) {
 	h := New(Config{AllowedOrigins: []string{"https://app.example.net"}}, nil, nil, slog.New(slog.DiscardHandler))
 	tests := []struct {
