@@ -41,7 +41,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.Cluster = c
-	return nil
+	return s.serveHandovers(c)
 }
 
 // clusterNodeNumber is this node's number in a cluster (in archive ids),

@@ -21,6 +21,7 @@ const (
 	stateHibernated                  // resumable, connection lost, waiting for <resume/>
 	stateResuming                    // detached from its old connection by a <resume/> in progress
 	stateEnded                       // unbound; Deliver refuses stanzas
+	stateMoved                       // handed over to another node (HandOver); Deliver forwards there
 )
 
 // endReason says why a session ended, for logs and statistics.
@@ -94,21 +95,22 @@ type Session struct {
 
 	mu       sync.Mutex // guards the fields below
 	state    sessState
-	conn     *Conn         // the attached connection (stateLive only)
-	sm       bool          // XEP-0198 enabled
-	id       string        // SM-ID if resumption is enabled, else ""
-	timeout  time.Duration // resumption time granted in <enabled max='…'/>
-	out      outQueue      // stanzas sent or to send, not acknowledged (sm only)
-	acked    uint32        // the client's last h
-	rOut     bool          // an <r/> is outstanding
-	sinceR   int           // stanzas sent since the last <r/>
-	ackGen   uint64        // invalidates stale ack-request timer calls
-	ackStop  func() bool   // the pending ack-request timer
-	hibGen   uint64        // invalidates stale hibernation timer calls
-	hib      *hibEntry     // the pending resumption timeout (sm_hibernate.go)
-	closing  bool          // the server is closing the stream: do not hibernate
-	inactive bool          // XEP-0352 client state
-	held     *holdQueue    // CSI hold queue; nil while empty
+	conn     *Conn                              // the attached connection (stateLive only)
+	sm       bool                               // XEP-0198 enabled
+	id       string                             // SM-ID if resumption is enabled, else ""
+	timeout  time.Duration                      // resumption time granted in <enabled max='…'/>
+	out      outQueue                           // stanzas sent or to send, not acknowledged (sm only)
+	acked    uint32                             // the client's last h
+	rOut     bool                               // an <r/> is outstanding
+	sinceR   int                                // stanzas sent since the last <r/>
+	ackGen   uint64                             // invalidates stale ack-request timer calls
+	ackStop  func() bool                        // the pending ack-request timer
+	hibGen   uint64                             // invalidates stale hibernation timer calls
+	hib      *hibEntry                          // the pending resumption timeout (sm_hibernate.go)
+	closing  bool                               // the server is closing the stream: do not hibernate
+	inactive bool                               // XEP-0352 client state
+	held     *holdQueue                         // CSI hold queue; nil while empty
+	fwd      func(jid.JID, *stanza.Stanza) bool // stateMoved: hands a stanza to the node the session moved to
 }
 
 func newSession(srv *Server, c *Conn, full jid.JID) *Session {
@@ -153,6 +155,10 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 	case stateEnded:
 		s.mu.Unlock()
 		return false
+	case stateMoved:
+		fwd := s.fwd
+		s.mu.Unlock()
+		return fwd(s.jid, st)
 	case stateLive:
 		if s.inactive {
 			ok := true

@@ -114,7 +114,7 @@ func (s *Session) enable(resume bool, max time.Duration, send bool) []byte {
 	var id string
 	var timeout time.Duration
 	if resume {
-		id = newSMID()
+		id = newSMID(srv.SMIDSuffix)
 		timeout = srv.Config.SM.ResumeTimeout
 		if max > 0 {
 			timeout = min(max, srv.Config.SM.MaxResumeTimeout)

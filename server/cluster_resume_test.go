@@ -1,0 +1,215 @@
+package server_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"dormouse.im/dormouse/internal/natstest"
+	"dormouse.im/dormouse/internal/xmpptest"
+	"mellium.im/xmpp/jid"
+)
+
+// TestClusterResumeOtherNode: alice's session hibernates on node 1; she
+// resumes it on node 2 (XEP-0198 <resume/> to a node that does not hold
+// it). Node 1 hands the session over: <resumed/> carries node 1's h, the
+// client's h is applied (what she had received is not sent again), and
+// every message sent to her before the resumption (queued on node 1) and
+// while it happens (from bob on node 2 and carol on node 1, routed to
+// node 1, then to node 2) arrives exactly once, in each sender's order.
+// Her contacts never see her go unavailable, and node 2 now holds her
+// resource with its presence.
+func TestClusterResumeOtherNode(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startCluster(t, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice", "bob", "carol")
+	n1.befriend("alice", "bob")
+	const full = "alice@localhost/phone"
+
+	alice := n1.dialSM("alice", "phone")
+	if err := alice.SendStanza("<presence><priority>3</priority></presence>"); err != nil {
+		t.Fatal(err)
+	}
+	sees(t, n2, full, true)
+	if !strings.HasSuffix(alice.SM.ID, ".n1") {
+		t.Fatalf("SM-ID %q does not name node n1", alice.SM.ID)
+	}
+	bob := online(t, n2, "bob", "pc")
+	expectStanza(t, bob, "presence", isPresence("", full))
+	carol := n1.dial("carol", "c")
+
+	for _, id := range seq("b", 0, 3) {
+		if err := bob.SendRaw(chat(full, id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readIDs(t, alice, 3); !slices.Equal(got, seq("b", 0, 3)) {
+		t.Fatalf("before the cut: %v", got)
+	}
+	alice.Cut()
+	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	before := n1.SessionsForTest().Census().Unacked // what alice did not acknowledge
+	for _, id := range seq("b", 3, 6) {
+		if err := bob.SendRaw(chat(full, id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "b3-b5 queued on node 1", func() bool { return n1.SessionsForTest().Census().Unacked == before+3 })
+
+	// Messages keep coming from both nodes while alice resumes on node 2.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	sent := map[string][]string{}
+	var sentMu sync.Mutex
+	for _, s := range []struct {
+		name string
+		c    *xmpptest.Client
+	}{{"bob", bob}, {"carol", carol}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := s.name + string(rune('A'+i/26)) + string(rune('a'+i%26))
+				if i >= 60 || s.c.SendRaw(chat(full, id, id)) != nil {
+					return
+				}
+				sentMu.Lock()
+				sent[s.name] = append(sent[s.name], id)
+				sentMu.Unlock()
+				time.Sleep(2 * time.Millisecond) // a steady stream, not a sync
+			}
+		}()
+	}
+	r, err := n2.resume("alice", alice.SM, false)
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatalf("resume on node 2: %v", err)
+	}
+	if got := r.SM.ServerH(); got != 1 {
+		t.Errorf("<resumed h='%d'/>, want 1 (her presence)", got)
+	}
+	// The senders go on a little after the resumption, then stop.
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	// A last message from each, after everything: when it arrives, all
+	// before it did.
+	for _, c := range []*xmpptest.Client{bob, carol} {
+		if err := c.SendRaw(chat(full, "last", "last")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	lasts := 0
+	for lasts < 2 {
+		el, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if el.Name.Local != "message" {
+			continue
+		}
+		if id := el.AttrValue("id"); id == "last" {
+			lasts++
+		} else {
+			got = append(got, id)
+		}
+	}
+	want := seq("b", 3, 6)
+	var fromBob, fromCarol []string
+	for _, id := range got {
+		switch {
+		case strings.HasPrefix(id, "bob"):
+			fromBob = append(fromBob, id)
+		case strings.HasPrefix(id, "carol"):
+			fromCarol = append(fromCarol, id)
+		default:
+			if len(fromBob)+len(fromCarol) > 0 {
+				t.Errorf("queued message %s after newer ones: %v", id, got)
+			}
+		}
+	}
+	if len(got) < 3 || !slices.Equal(got[:3], want) {
+		t.Errorf("queued messages: got %v, want %v first", got, want)
+	}
+	sentMu.Lock()
+	defer sentMu.Unlock()
+	if !slices.Equal(fromBob, sent["bob"]) {
+		t.Errorf("bob's messages: got %v, sent %v", fromBob, sent["bob"])
+	}
+	if !slices.Equal(fromCarol, sent["carol"]) {
+		t.Errorf("carol's messages: got %v, sent %v", fromCarol, sent["carol"])
+	}
+	if len(sent["bob"]) == 0 || len(sent["carol"]) == 0 {
+		t.Errorf("no message sent during the resumption: %v", sent)
+	}
+
+	waitFor(t, "node 2 holds alice/phone", func() bool {
+		res, ok := n2.Router.Resource(jid.MustParse(full))
+		return ok && res.Available && res.Priority == 3
+	})
+	waitFor(t, "node 1 released alice/phone", func() bool {
+		_, ok := n1.Router.Resource(jid.MustParse(full))
+		return !ok
+	})
+	sees(t, n1, full, true)
+	if st := n1.SessionsForTest().Stats(); st.HandedOver != 1 || st.Hibernated != 0 || st.Resumable != 0 {
+		t.Errorf("node 1 stats after the handover: %+v", st)
+	}
+	if st := n2.SessionsForTest().Stats(); st.RemoteResumptions != 1 {
+		t.Errorf("node 2 stats after the handover: %+v", st)
+	}
+	// bob never saw alice go unavailable.
+	for el := bob.NoMore(200 * time.Millisecond); el != nil; el = bob.NoMore(200 * time.Millisecond) {
+		if isPresence("unavailable", full)(el) {
+			t.Fatalf("bob saw alice go unavailable: %v", el)
+		}
+	}
+	// The session on node 2 ends like any: her contacts see it.
+	if err := r.SendRaw("<presence type='unavailable'/>"); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, bob, "presence", isPresence("unavailable", full))
+}
+
+// TestClusterResumeNodeGone: alice's session hibernated on node 1, which
+// then dies (cut from NATS). Her <resume/> on node 2 fails with
+// item-not-found, and she can bind a new session there at once.
+func TestClusterResumeNodeGone(t *testing.T) {
+	n := natstest.Addr(t)
+	proxy := newNATSProxy(t, n)
+	nodes := startCluster(t, proxy.url(), "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice")
+	alice := n1.dialSM("alice", "phone")
+	if err := alice.SendStanza("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	sees(t, n2, "alice@localhost/phone", true)
+	alice.Cut()
+	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	proxy.cut()
+	waitFor(t, "node 2 forgets node 1", func() bool {
+		return len(n2.Router.Resources(jid.MustParse("alice@localhost"))) == 0
+	})
+	_, err := n2.resume("alice", alice.SM, false)
+	var f *xmpptest.ResumeFailed
+	if !errors.As(err, &f) || f.Condition != "item-not-found" {
+		t.Fatalf("resume on node 2 after node 1 died: %v, want <failed><item-not-found/>", err)
+	}
+	c := n2.dial("alice", "phone")
+	if err := c.SendRaw("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice bound on node 2", func() bool { return available(n2, "alice@localhost/phone") })
+}

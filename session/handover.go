@@ -1,0 +1,213 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/stream"
+	"mellium.im/xmpp/jid"
+)
+
+// Handover is the XEP-0198 state of a resumable session moving from one
+// server (a node of a cluster) to another: the node holding the session
+// gives it up with Server.HandOver, the node where the client sent
+// <resume/> adopts it (Server.Remote). Package session knows nothing of the
+// transport: package cluster carries it, package server connects both.
+type Handover struct {
+	ID      string        // the SM-ID, kept on <resumed/> (XEP-0198 §5)
+	JID     jid.JID       // the bound full JID
+	InH     uint32        // the server's count of the client's stanzas
+	Acked   uint32        // the client's h, already applied to Queue
+	Timeout time.Duration // the resumption time granted in <enabled/>
+	// Queue is every stanza the client has not acknowledged, then those
+	// queued while it was away (CSI-held ones included), in order.
+	Queue []HandoverStanza
+	// Extra is the state of other features (presence, carbons, the
+	// router's record), owned by the Remote that fetched the handover.
+	Extra any
+}
+
+// HandoverStanza is one queued stanza of a Handover with the time the
+// session got it (Unix milliseconds): the XEP-0203 stamp if it is rescued.
+type HandoverStanza struct {
+	St *stanza.Stanza
+	At int64
+}
+
+// ResumeRefused is the error of a resumption that the holder of a session
+// refused: the session is unknown or ended (then H is its h if Known), or
+// the client's h acknowledges more stanzas than were sent (TooHigh; the
+// session stays with its holder, resumable).
+type ResumeRefused struct {
+	H       uint32
+	Known   bool
+	TooHigh bool
+	Sent    uint32 // with TooHigh: the stanzas the server sent
+}
+
+func (e *ResumeRefused) Error() string {
+	if e.TooHigh {
+		return fmt.Sprintf("session: the client acknowledged %d stanzas but the server sent %d", e.H, e.Sent)
+	}
+	return "session: no such resumable session"
+}
+
+// Remote resumes sessions held by other servers (the nodes of a cluster):
+// a <resume/> whose SM-ID is not known here asks it.
+type Remote interface {
+	// Resume fetches the resumable session previd of the account from the
+	// node holding it, which gives it up; the client's h has been applied.
+	// It returns a *ResumeRefused when the holder refused, and another
+	// error when the SM-ID is not another node's or the holder cannot be
+	// reached (the resumption then fails with item-not-found and the h
+	// from LostH).
+	Resume(ctx context.Context, previd, account string, h uint32) (*Handover, error)
+	// LostH returns the h a node that cannot be reached recorded for the
+	// session previd of the account when it hibernated.
+	LostH(ctx context.Context, previd, account string) (h uint32, known bool)
+	// Adopt binds the adopted session t with the state of ho (presence,
+	// priority, feature state) and returns the target it replaced, if the
+	// full JID was bound here.
+	Adopt(ctx context.Context, ho *Handover, t stanza.Target) (replaced stanza.Target)
+}
+
+// ErrNotHere reports that the SM-ID is not held by this server.
+var ErrNotHere = errors.New("session: the session is not held here")
+
+// HandOver gives up the resumable session previd of the account to
+// another node where the client sent <resume h='h'/>: like a resumption, it
+// detaches the session from its connection (closed with a conflict stream
+// error if still open), applies h, and returns the session's state. From
+// then on the session is moved: it stays bound here and every stanza
+// delivered to it goes to fwd (which hands it to the new node), until the
+// caller unbinds it (Router.Unbind is not called: the session lives on
+// elsewhere, so no end-of-session hooks run). It fails with
+// *ResumeRefused.
+func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32, fwd func(full jid.JID, st *stanza.Stanza) bool) (*Handover, error) {
+	srv.init()
+	s := srv.reg.lookup(previd, account)
+	if s == nil {
+		oldH, known := srv.reg.staleH(previd, account, srv.clock.Now())
+		return nil, &ResumeRefused{H: oldH, Known: known}
+	}
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+
+	s.mu.Lock()
+	if s.state == stateEnded || s.state == stateMoved {
+		s.mu.Unlock()
+		return nil, &ResumeRefused{}
+	}
+	old := s.conn
+	s.conn = nil
+	prev := s.state
+	s.setStateLocked(stateResuming)
+	s.stopHibLocked()
+	s.stopAckLocked()
+	if old != nil {
+		old.superseded.Store(true)
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.log().Info("session resumed on another node")
+		old.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "the session was resumed on another connection"})
+		old.interruptRead()
+	}
+	s.inMu.Lock() // wait for the old reader's stanza
+	inH := s.inH
+	s.inMu.Unlock()
+
+	s.mu.Lock()
+	if s.state == stateEnded {
+		s.mu.Unlock()
+		return nil, &ResumeRefused{}
+	}
+	n, ok := ackCount(h, s.acked, s.out.len())
+	if !ok {
+		err := &ResumeRefused{H: h, TooHigh: true, Sent: s.acked + uint32(s.out.len())}
+		s.hibernateLocked()
+		s.mu.Unlock()
+		if prev == stateLive {
+			srv.stats.hibernations.Add(1)
+		}
+		return nil, err
+	}
+	s.out.drop(int(n))
+	s.acked = h
+	if s.held.len() > 0 {
+		s.flushHeldLocked()
+	}
+	q := s.out.take()
+	ho := &Handover{ID: s.id, JID: s.jid, InH: inH, Acked: h, Timeout: s.timeout, Queue: make([]HandoverStanza, len(q))}
+	for i, e := range q {
+		ho.Queue[i] = HandoverStanza{St: e.st, At: e.at}
+	}
+	s.fwd = fwd
+	s.setStateLocked(stateMoved)
+	s.evMu.Lock()
+	s.mu.Unlock()
+	srv.reg.remove(s.id, s)
+	srv.stats.handedOver.Add(1)
+	s.log().Info("session handed over to another node", "h", h, "queued", len(q))
+	srv.events.Resumed(context.Background(), s.jid) // not hibernated here any more
+	s.evMu.Unlock()
+	return ho, nil
+}
+
+// resumeRemote resumes on c a session that another node holds (see
+// Remote); ok false with err nil: failed is the <failed/> to send.
+func (c *Conn) resumeRemote(previd, account string, h uint32, frame func(full jid.JID) (before, after []byte)) (ok bool, failed []byte, err error) {
+	srv := c.srv
+	ctx := c.rctx
+	ho, err := srv.Remote.Resume(ctx, previd, account, h)
+	var refused *ResumeRefused
+	switch {
+	case errors.As(err, &refused) && refused.TooHigh:
+		srv.stats.resumeFailures.Add(1)
+		return false, nil, &handledTooHigh{h: refused.H, sent: refused.Sent}
+	case errors.As(err, &refused):
+		srv.stats.resumeFailures.Add(1)
+		c.log().Info("resumption on another node failed: unknown or expired session", "known_h", refused.Known)
+		return false, appendFailed(nil, "item-not-found", refused.H, refused.Known), nil
+	case errors.Is(err, ErrNotHere):
+		return false, nil, nil
+	case err != nil:
+		srv.stats.resumeFailures.Add(1)
+		oldH, known := srv.Remote.LostH(ctx, previd, account)
+		c.log().Info("resumption on another node failed", "err", err, "known_h", known)
+		return false, appendFailed(nil, "item-not-found", oldH, known), nil
+	}
+	s := newSession(srv, nil, ho.JID)
+	s.counting, s.inH = true, ho.InH
+	s.sm, s.id, s.timeout, s.acked = true, ho.ID, ho.Timeout, ho.Acked
+	s.state = stateResuming
+	for _, e := range ho.Queue {
+		s.out.push(queued{st: e.St, at: e.At})
+	}
+	srv.reg.add(s.id, s)
+	if old := srv.Remote.Adopt(ctx, ho, s); old != nil {
+		if oc, ok := old.(interface{ CloseWithError(*stream.Error) }); ok {
+			oc.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
+		}
+	}
+	var before, after []byte
+	if frame != nil {
+		before, after = frame(s.jid)
+	}
+	if err := s.resume(c, ho.Acked, before, after); err != nil {
+		// Only an ended session fails here (ended by a conflict at once).
+		srv.stats.resumeFailures.Add(1)
+		return false, appendFailed(nil, "item-not-found", ho.InH, true), nil
+	}
+	c.sess.Store(s)
+	c.jid, c.bound = s.jid, true
+	c.who.Store(nil)
+	if c.csiInactive {
+		s.setInactive(true)
+	}
+	srv.stats.remoteResumptions.Add(1)
+	return true, nil, nil
+}
