@@ -10,6 +10,7 @@ import (
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/stream"
 	"mellium.im/xmpp/jid"
 )
 
@@ -123,4 +124,12 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 
 func presenceMoved(x *cluster.Handover) presence.Moved {
 	return presence.Moved{Available: x.Available, Directed: x.Directed}
+}
+
+// closeConflicting closes a local session whose full JID another node of
+// the cluster bound later (RFC 6120 §7.7.2.2), as a local bind would.
+func closeConflicting(_ context.Context, full jid.JID, t router.Target) {
+	if c, ok := t.(interface{ CloseWithError(*stream.Error) }); ok {
+		c.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session with the same resource"})
+	}
 }

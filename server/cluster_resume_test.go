@@ -10,6 +10,7 @@ import (
 
 	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
 
@@ -212,4 +213,53 @@ func TestClusterResumeNodeGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice bound on node 2", func() bool { return available(n2, "alice@localhost/phone") })
+}
+
+// TestClusterConflict: alice/phone is bound on node 1, then bound again on
+// node 2 (RFC 6120 §7.7.2.2 across nodes): the newer session wins. Node 1
+// closes its live session with a <conflict/> stream error, or ends its
+// hibernated one; node 2's session stays bound and is where messages go.
+func TestClusterConflict(t *testing.T) {
+	for _, hibernated := range []bool{false, true} {
+		t.Run(map[bool]string{false: "live", true: "hibernated"}[hibernated], func(t *testing.T) {
+			n := natstest.Addr(t)
+			nodes := startCluster(t, "nats://"+n, "nats://"+n)
+			n1, n2 := nodes[0], nodes[1]
+			n1.users("alice", "bob")
+			const full = "alice@localhost/phone"
+			var old *xmpptest.Client
+			if hibernated {
+				old = n1.dialSM("alice", "phone")
+			} else {
+				old = n1.dial("alice", "phone")
+			}
+			if err := old.SendRaw("<presence/>"); err != nil {
+				t.Fatal(err)
+			}
+			sees(t, n2, full, true)
+			if hibernated {
+				old.Cut()
+				waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+			}
+			newer := n2.dial("alice", "phone")
+			if !hibernated {
+				el := expectStanza(t, old, "error", func(*xml.Element) bool { return true })
+				if c := xmpptest.StreamErrorCondition(el); c != "conflict" {
+					t.Fatalf("stream error %q, want conflict: %v", c, el)
+				}
+			}
+			waitFor(t, "node 1 closed its session", func() bool {
+				_, ok := n1.Router.Resource(jid.MustParse(full))
+				return !ok && n1.SessionsForTest().Stats().Hibernated == 0
+			})
+			if _, ok := n2.Router.Resource(jid.MustParse(full)); !ok {
+				t.Fatal("node 2 lost the newer session")
+			}
+			bob := n1.dial("bob", "pc")
+			if err := bob.SendRaw(chat(full, "m1", "to the newer")); err != nil {
+				t.Fatal(err)
+			}
+			expectStanza(t, newer, "message", hasBody("to the newer"))
+		})
+	}
 }
