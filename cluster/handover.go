@@ -22,6 +22,7 @@ type Handover struct {
 	InH     uint32        // the server's count of the client's stanzas
 	Acked   uint32        // the client's h, applied to Queue
 	Timeout time.Duration // the resumption time granted
+	Version uint64        // of the session's last persisted record
 	Queue   []Queued      // unacknowledged, then queued, stanzas in order
 
 	// The resource's state in the router and the features.
@@ -109,6 +110,7 @@ type handoverWire struct {
 	InH        uint32       `json:"in_h"`
 	Acked      uint32       `json:"acked"`
 	TimeoutMS  int64        `json:"timeout_ms"`
+	Version    uint64       `json:"version,omitempty"`
 	Queue      []queuedWire `json:"queue,omitempty"`
 	Available  bool         `json:"available,omitempty"`
 	Priority   int          `json:"priority,omitempty"`
@@ -126,7 +128,7 @@ type queuedWire struct {
 // encodeHandover encodes the answer carrying ho.
 func encodeHandover(ho *Handover) ([]byte, error) {
 	w := &handoverWire{
-		ID: ho.ID, JID: ho.JID.String(), InH: ho.InH, Acked: ho.Acked, TimeoutMS: ho.Timeout.Milliseconds(),
+		ID: ho.ID, JID: ho.JID.String(), InH: ho.InH, Acked: ho.Acked, TimeoutMS: ho.Timeout.Milliseconds(), Version: ho.Version,
 		Available: ho.Available, Priority: ho.Priority, Interested: ho.Interested, Carbons: ho.Carbons,
 	}
 	if ho.Presence != nil {
@@ -168,7 +170,7 @@ func decodeAnswer(b []byte) (*Handover, error) {
 		return nil, errors.New("cluster: malformed handover: SM-ID or timeout")
 	}
 	ho := &Handover{
-		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond,
+		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Version: w.Version,
 		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons,
 		Queue: make([]Queued, 0, len(w.Queue)),
 	}

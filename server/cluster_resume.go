@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"dormouse.im/dormouse/cluster"
 	"dormouse.im/dormouse/presence"
@@ -33,6 +34,14 @@ func (s *Server) serveHandovers(c *cluster.Cluster) error {
 	cs := clusterSessions{s: s, c: c}
 	s.c2s.SMIDSuffix = c.SMIDSuffix()
 	s.c2s.Remote = cs
+	// The h of hibernated and ended sessions, for the other nodes if this
+	// one dies; what expired meanwhile goes now.
+	s.c2s.SMStore = s.Stores.SM
+	if n, err := s.Stores.SM.PurgeSM(context.Background(), time.Now()); err != nil {
+		s.log.Warn("purging expired stream management records failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("purged expired stream management records", "count", n)
+	}
 	if err := c.ServeHandovers(cs); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -52,7 +61,7 @@ func (cs clusterSessions) Resume(ctx context.Context, previd, account string, h 
 		return nil, err
 	}
 	out := &session.Handover{
-		ID: ho.ID, JID: ho.JID, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout,
+		ID: ho.ID, JID: ho.JID, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
 		Queue: make([]session.HandoverStanza, len(ho.Queue)), Extra: ho,
 	}
 	for i, q := range ho.Queue {
@@ -61,9 +70,15 @@ func (cs clusterSessions) Resume(ctx context.Context, previd, account string, h 
 	return out, nil
 }
 
-// LostH implements session.Remote.
+// LostH implements session.Remote: the h the holding node persisted
+// when the session hibernated or ended (unknown if it was live).
 func (cs clusterSessions) LostH(ctx context.Context, previd, account string) (uint32, bool) {
-	return 0, false
+	r, ok, err := cs.s.Stores.SM.LostSM(ctx, previd, account, time.Now())
+	if err != nil {
+		cs.s.log.Warn("reading a stream management record failed", "err", err)
+		return 0, false
+	}
+	return r.H, ok && !r.Live
 }
 
 // Adopt implements session.Remote: the resource is bound with the state
@@ -100,7 +115,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	}
 	full := ho.JID
 	out := &cluster.Handover{
-		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout,
+		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
 		Queue: make([]cluster.Queued, len(ho.Queue)),
 	}
 	for i, q := range ho.Queue {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -185,7 +186,9 @@ func TestClusterResumeOtherNode(t *testing.T) {
 
 // TestClusterResumeNodeGone: alice's session hibernated on node 1, which
 // then dies (cut from NATS). Her <resume/> on node 2 fails with
-// item-not-found, and she can bind a new session there at once.
+// item-not-found and the h node 1 persisted in PostgreSQL when the session
+// hibernated (so she knows which of her stanzas were handled), and she can
+// bind a new session there at once.
 func TestClusterResumeNodeGone(t *testing.T) {
 	n := natstest.Addr(t)
 	proxy := newNATSProxy(t, n)
@@ -196,17 +199,26 @@ func TestClusterResumeNodeGone(t *testing.T) {
 	if err := alice.SendStanza("<presence/>"); err != nil {
 		t.Fatal(err)
 	}
+	if err := alice.SendStanza("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, alice, "iq", func(e *xml.Element) bool { return e.AttrValue("id") == "r1" })
 	sees(t, n2, "alice@localhost/phone", true)
 	alice.Cut()
 	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	ctx := context.Background()
+	waitFor(t, "node 1 persisted the session", func() bool {
+		_, ok, err := n2.Stores.SM.LostSM(ctx, alice.SM.ID, "alice@localhost", time.Now())
+		return ok && err == nil
+	})
 	proxy.cut()
 	waitFor(t, "node 2 forgets node 1", func() bool {
 		return len(n2.Router.Resources(jid.MustParse("alice@localhost"))) == 0
 	})
 	_, err := n2.resume("alice", alice.SM, false)
 	var f *xmpptest.ResumeFailed
-	if !errors.As(err, &f) || f.Condition != "item-not-found" {
-		t.Fatalf("resume on node 2 after node 1 died: %v, want <failed><item-not-found/>", err)
+	if !errors.As(err, &f) || f.Condition != "item-not-found" || !f.HasH || f.H != 2 {
+		t.Fatalf("resume on node 2 after node 1 died: %v, want <failed h='2'><item-not-found/>", err)
 	}
 	c := n2.dial("alice", "phone")
 	if err := c.SendRaw("<presence/>"); err != nil {
@@ -261,5 +273,34 @@ func TestClusterConflict(t *testing.T) {
 			}
 			expectStanza(t, newer, "message", hasBody("to the newer"))
 		})
+	}
+}
+
+// TestClusterResumeEndedElsewhere: alice's stream-managed session on node 1
+// ended (she closed the stream); a late <resume/> on node 2 is answered by
+// node 1 over NATS with <failed h='…'><item-not-found/>: its old h.
+func TestClusterResumeEndedElsewhere(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startCluster(t, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice")
+	alice := n1.dialSM("alice", "phone")
+	for _, st := range []string{"<presence/>", "<presence type='unavailable'/>", "<presence/>"} {
+		if err := alice.SendStanza(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sees(t, n2, "alice@localhost/phone", true)
+	if err := alice.SendRaw("</stream:stream>"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session ended on node 1", func() bool {
+		_, ok := n1.Router.Resource(jid.MustParse("alice@localhost/phone"))
+		return !ok
+	})
+	_, err := n2.resume("alice", alice.SM, false)
+	var f *xmpptest.ResumeFailed
+	if !errors.As(err, &f) || f.Condition != "item-not-found" || !f.HasH || f.H != 3 {
+		t.Fatalf("late resume on node 2: %v, want <failed h='3'><item-not-found/>", err)
 	}
 }

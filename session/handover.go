@@ -22,6 +22,7 @@ type Handover struct {
 	InH     uint32        // the server's count of the client's stanzas
 	Acked   uint32        // the client's h, already applied to Queue
 	Timeout time.Duration // the resumption time granted in <enabled/>
+	Version uint64        // of the session's last SMRecord
 	// Queue is every stanza the client has not acknowledged, then those
 	// queued while it was away (CSI-held ones included), in order.
 	Queue []HandoverStanza
@@ -145,6 +146,8 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 	for i, e := range q {
 		ho.Queue[i] = HandoverStanza{St: e.st, At: e.at}
 	}
+	s.persistSMLocked(inH, true) // live on the new node
+	ho.Version = s.smVer
 	s.fwd = fwd
 	s.setStateLocked(stateMoved)
 	s.evMu.Lock()
@@ -182,7 +185,7 @@ func (c *Conn) resumeRemote(previd, account string, h uint32, frame func(full ji
 	}
 	s := newSession(srv, nil, ho.JID)
 	s.counting, s.inH = true, ho.InH
-	s.sm, s.id, s.timeout, s.acked = true, ho.ID, ho.Timeout, ho.Acked
+	s.sm, s.id, s.timeout, s.acked, s.smVer = true, ho.ID, ho.Timeout, ho.Acked, ho.Version
 	s.state = stateResuming
 	for _, e := range ho.Queue {
 		s.out.push(queued{st: e.St, at: e.At})

@@ -148,6 +148,9 @@ type Server struct {
 	// names the node holding a session there). Set both before serving.
 	Remote     Remote
 	SMIDSuffix string
+	// SMStore, if set, persists the h of hibernated and ended sessions
+	// for the other nodes (smstore.go).
+	SMStore SMStore
 	// ResumePolicy, if set, chooses each session's resumption time.
 	ResumePolicy ResumePolicy
 	// Clock drives the session timers; nil means the system clock.

@@ -110,6 +110,7 @@ type Session struct {
 	closing  bool                               // the server is closing the stream: do not hibernate
 	inactive bool                               // XEP-0352 client state
 	held     *holdQueue                         // CSI hold queue; nil while empty
+	smVer    uint64                             // version of the last SMRecord written (smstore.go)
 	fwd      func(jid.JID, *stanza.Stanza) bool // stateMoved: hands a stanza to the node the session moved to
 }
 
@@ -300,6 +301,9 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 		h := s.inH
 		s.inMu.Unlock()
 		srv.reg.retire(s, h, srv.clock.Now())
+		s.mu.Lock()
+		s.persistSMLocked(h, false)
+		s.mu.Unlock()
 	}
 	srv.Router.Unbind(ctx, s.jid, s)
 	rescued := s.rescue(ctx, q)
@@ -324,6 +328,9 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 // hibernates it; otherwise the session ends.
 func (s *Session) connEnded(c *Conn, lost bool) {
 	srv := s.srv
+	s.inMu.Lock() // the reader is done: the count is final
+	inH := s.inH
+	s.inMu.Unlock()
 	s.mu.Lock()
 	if s.conn != c || s.state != stateLive {
 		s.mu.Unlock() // superseded by a resumption
@@ -331,6 +338,7 @@ func (s *Session) connEnded(c *Conn, lost bool) {
 	}
 	if lost && s.id != "" && !s.closing && !srv.closing.Load() {
 		s.hibernateLocked()
+		s.persistSMLocked(inH, false)
 		queued := s.out.len() + s.held.len()
 		if queued > srv.Config.SM.MaxQueue {
 			q := s.markEndedLocked()

@@ -220,6 +220,7 @@ func (s *Session) resume(c *Conn, h uint32, before, after []byte) error {
 	s.acked = h
 	s.conn = c
 	s.setStateLocked(stateLive)
+	s.persistSMLocked(inH, true)
 	s.inactive = false
 	s.rOut = false
 	c.enqueue(wire.Item{Raw: append(appendResumed(before, s.id, inH), after...)})

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Open) {
 		{"MUCRooms", testMUCRooms},
 		{"MUCArchive", testMUCArchive},
 		{"FastTokens", testFastTokens},
+		{"SMSessions", testSMSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
