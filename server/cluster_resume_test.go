@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
+	"dormouse.im/dormouse/server"
 	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
@@ -302,5 +304,81 @@ func TestClusterResumeEndedElsewhere(t *testing.T) {
 	var f *xmpptest.ResumeFailed
 	if !errors.As(err, &f) || f.Condition != "item-not-found" || !f.HasH || f.H != 3 {
 		t.Fatalf("late resume on node 2: %v, want <failed h='3'><item-not-found/>", err)
+	}
+}
+
+// BenchmarkClusterResume measures one XEP-0198 resumption, from the TCP
+// connection to <resumed/> (STARTTLS, SCRAM-SHA-256, <resume/>), of a
+// session hibernated on node 1 with 3 queued messages: resumed on node 1
+// itself, and on node 2 (a NATS request for the handover, node 1 giving
+// the session up, node 2 binding it).
+func BenchmarkClusterResume(b *testing.B) {
+	n := natstest.Addr(b)
+	var srvs []*server.Server
+	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
+		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
+		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+		srvs = append(srvs, srv)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		addBenchUser(b, srvs[0], u)
+	}
+	clients := func(srv *server.Server) xmpptest.Server {
+		return xmpptest.Server{Addr: srv.Addr(server.ListenerC2S).String()}
+	}
+	bob, err := clients(srvs[0]).Dial(xmpptest.Options{User: "bob", Password: "secret-bob", Resource: "pc"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bob.Close() })
+	wait := func(what string, cond func() bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				b.Fatal("timed out waiting for " + what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		to   *server.Server
+	}{{"same-node", srvs[0]}, {"other-node", srvs[1]}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				b.StopTimer()
+				res := fmt.Sprintf("%s%d", tc.name, i)
+				c, err := clients(srvs[0]).Dial(xmpptest.Options{User: "alice", Password: "secret-alice", Resource: res, SM: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Cut()
+				wait("hibernation", func() bool { return srvs[0].SessionsForTest().Stats().Hibernated == 1 })
+				for j := range 3 {
+					if err := bob.SendRaw(chat("alice@localhost/"+res, fmt.Sprint(j), "queued")); err != nil {
+						b.Fatal(err)
+					}
+				}
+				wait("queued", func() bool { return srvs[0].SessionsForTest().Census().Unacked == 3 })
+				b.StartTimer()
+				r, err := clients(tc.to).Dial(xmpptest.Options{User: "alice", Password: "secret-alice", Resume: c.SM})
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				wait("the end of the session", func() bool {
+					return srvs[0].SessionsForTest().Stats().Resumable == 0 && srvs[1].SessionsForTest().Stats().Resumable == 0
+				})
+			}
+		})
 	}
 }
