@@ -34,8 +34,34 @@
 // out after the other node delivered may deliver a message twice (at least
 // once, never lost). Cross-node stanzas are not batched in this version.
 //
-// Not in this version: resumption of a hibernated session (XEP-0198) on
-// another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
-// same full JID bound on two nodes is routed to one of them), MUC
-// failover, push and CSI state in the registry.
+// # Resumption on another node (XEP-0198)
+//
+// SM-IDs made on a node end with "." and its name (SMIDSuffix, SMIDNode).
+// A <resume/> for an SM-ID of another node becomes a request on
+// <prefix>.resume.<node> (Resume) carrying the SM-ID, the account, the
+// client's h and the asking node; the holding node (ServeHandovers) has
+// its Sessions give the session up atomically (the client's h applied)
+// and answers with its state (Handover: queue, h, full JID, presence,
+// priority, roster interest, directed presence, carbons; JSON with the
+// stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
+// such session, with its old h if it ended recently; or an h too high).
+// From then on the old node forwards what reaches the session to the new
+// node (retrying until that node has bound it, at most RequestTimeout) and
+// releases the session once its registry shows the session on the new
+// node (at most a lease and a request timeout later). A node that is gone
+// or does not answer gives ErrUnreachable: the caller answers from the h
+// the dead node persisted (package server, sm_sessions in PostgreSQL).
+//
+// # Resource conflicts
+//
+// Registry entries carry their bind time on their node's clock. When two
+// nodes hold the same full JID the later bind wins (RFC 6120 §7.7.2.2;
+// equal times: the greater node name): the node holding the older session
+// closes it through Config.Conflict, whichever of the two nodes notices
+// first, from an update, a snapshot or its own bind (conflict.go). A
+// session is closed only if it is still the one bound, so a newer session
+// of the same JID never suffers a late decision.
+//
+// Not in this version: XEP-0198 location, MUC failover, push and CSI
+// state in the registry.
 package cluster
