@@ -97,32 +97,13 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
 
-	s.mu.Lock()
-	if s.state == stateEnded || s.state == stateMoved {
-		s.mu.Unlock()
+	prev, inH, ok := s.detach("session resumed on another node")
+	if !ok {
 		return nil, &ResumeRefused{}
 	}
-	old := s.conn
-	s.conn = nil
-	prev := s.state
-	s.setStateLocked(stateResuming)
-	s.stopHibLocked()
-	s.stopAckLocked()
-	if old != nil {
-		old.superseded.Store(true)
-	}
-	s.mu.Unlock()
-	if old != nil {
-		old.log().Info("session resumed on another node")
-		old.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "the session was resumed on another connection"})
-		old.interruptRead()
-	}
-	s.inMu.Lock() // wait for the old reader's stanza
-	inH := s.inH
-	s.inMu.Unlock()
 
 	s.mu.Lock()
-	if s.state == stateEnded {
+	if s.state == stateEnded || s.state == stateMoved {
 		s.mu.Unlock()
 		return nil, &ResumeRefused{}
 	}
