@@ -382,3 +382,38 @@ func BenchmarkClusterResume(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterResumeSASL2: a XEP-0388 login with an inline <resume/> on the
+// node that does not hold the session: <success/> carries <resumed/> (and
+// no <bound/>), then the messages queued on the other node.
+func TestClusterResumeSASL2(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startCluster(t, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice", "bob")
+	s2 := xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true, Tag: "T"}
+	a := mustSASL2(t, n1, "alice", xmpptest.Options{SM: true}, s2)
+	if err := a.SendStanza("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	bob := n1.dial("bob", "pc")
+	a.Cut()
+	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	before := n1.SessionsForTest().Census().Unacked
+	for _, id := range seq("q", 0, 2) {
+		if err := bob.SendRaw(chat(a.JID, id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "queued on node 1", func() bool { return n1.SessionsForTest().Census().Unacked == before+2 })
+	r := mustSASL2(t, n2, "alice", xmpptest.Options{Resume: a.SM}, s2)
+	if r.Success.Child(xmpptest.NSSM, "resumed") == nil || r.Success.Child(xmpptest.NSBind2, "bound") != nil {
+		t.Fatalf("success %s: want <resumed/> and no <bound/>", r.Success)
+	}
+	if r.JID != a.JID {
+		t.Errorf("resumed as %s, want %s", r.JID, a.JID)
+	}
+	if got := readIDs(t, r, 2); !slices.Equal(got, seq("q", 0, 2)) {
+		t.Errorf("replayed %v", got)
+	}
+}
