@@ -38,7 +38,10 @@
 //
 // SM-IDs made on a node end with "." and its name (SMIDSuffix, SMIDNode).
 // A <resume/> for an SM-ID of another node becomes a request on
-// <prefix>.resume.<node> (Resume) carrying the SM-ID, the account, the
+// <prefix>.resume.<node> (Resume; package server asks the node named in
+// the SM-ID, then, if that node no longer holds the session because it was
+// resumed elsewhere since, the node named in the session's persisted
+// record) carrying the SM-ID, the account, the
 // client's h and the asking node; the holding node (ServeHandovers) has
 // its Sessions give the session up atomically (the client's h applied)
 // and answers with its state (Handover: queue, h, full JID, presence,

@@ -77,6 +77,9 @@ var (
 	ErrUnreachable = errors.New("cluster: the node holding the session cannot be reached")
 )
 
+// Node returns this node's name.
+func (c *Cluster) Node() string { return c.cfg.Node }
+
 // SMIDSuffix is what ends the SM-IDs this node makes: a dot and its name,
 // so that any node knows whom to ask for a session (SMIDNode).
 func (c *Cluster) SMIDSuffix() string { return "." + c.cfg.Node }
@@ -302,11 +305,12 @@ func (c *Cluster) releaseWhenBound(node string, full jid.JID, release func()) {
 	}
 }
 
-// Resume asks the node named in the SM-ID previd for the session: that
-// node gives it up (applying the client's h) and answers with its state.
-// It fails with ErrNotRemote, ErrUnreachable or *Refused.
-func (c *Cluster) Resume(ctx context.Context, previd, account string, h uint32) (*Handover, error) {
-	node := SMIDNode(previd)
+// Resume asks node for the session previd (SMIDNode names the node that
+// made it; a session resumed elsewhere since is held by another): node
+// gives it up (applying the client's h) and answers with its state. It
+// fails with ErrNotRemote (node is empty or this node), ErrUnreachable or
+// *Refused.
+func (c *Cluster) Resume(ctx context.Context, node, previd, account string, h uint32) (*Handover, error) {
 	if node == "" || node == c.cfg.Node {
 		return nil, ErrNotRemote
 	}

@@ -171,23 +171,23 @@ func TestHandoverOverNATS(t *testing.T) {
 	account := ho.JID.Bare().String()
 
 	var r *Refused
-	if _, err := b.Resume(ctx, "NOPE"+a.SMIDSuffix(), account, 0); !errors.As(err, &r) || r.Known {
+	if _, err := b.Resume(ctx, "a", "NOPE"+a.SMIDSuffix(), account, 0); !errors.As(err, &r) || r.Known {
 		t.Errorf("unknown session: %v", err)
 	}
-	if _, err := b.Resume(ctx, "OLD.a", account, 0); !errors.As(err, &r) || !r.Known || r.H != 5 {
+	if _, err := b.Resume(ctx, "a", "OLD.a", account, 0); !errors.As(err, &r) || !r.Known || r.H != 5 {
 		t.Errorf("ended session: %v", err)
 	}
-	if _, err := b.Resume(ctx, ho.ID, account, ho.InH+1); !errors.As(err, &r) || !r.TooHigh {
+	if _, err := b.Resume(ctx, "a", ho.ID, account, ho.InH+1); !errors.As(err, &r) || !r.TooHigh {
 		t.Errorf("h too high: %v", err)
 	}
-	if _, err := b.Resume(ctx, "X"+b.SMIDSuffix(), account, 0); !errors.Is(err, ErrNotRemote) {
+	if _, err := b.Resume(ctx, "b", "X"+b.SMIDSuffix(), account, 0); !errors.Is(err, ErrNotRemote) {
 		t.Errorf("own session: %v", err)
 	}
-	if _, err := b.Resume(ctx, "X.c", account, 0); !errors.Is(err, ErrUnreachable) {
+	if _, err := b.Resume(ctx, "c", "X.c", account, 0); !errors.Is(err, ErrUnreachable) {
 		t.Errorf("unknown node: %v", err)
 	}
 
-	got, err := b.Resume(ctx, ho.ID, account, 3)
+	got, err := b.Resume(ctx, SMIDNode(ho.ID), ho.ID, account, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ func (s *Server) serveHandovers(c *cluster.Cluster) error {
 	// The h of hibernated and ended sessions, for the other nodes if this
 	// one dies; what expired meanwhile goes now.
 	s.c2s.SMStore = s.Stores.SM
+	s.c2s.Node = c.Node()
 	if n, err := s.Stores.SM.PurgeSM(context.Background(), time.Now()); err != nil {
 		s.log.Warn("purging expired stream management records failed", "err", err)
 	} else if n > 0 {
@@ -48,10 +49,23 @@ func (s *Server) serveHandovers(c *cluster.Cluster) error {
 	return nil
 }
 
-// Resume implements session.Remote.
+// Resume implements session.Remote: it asks the node named in the SM-ID
+// and, if that node does not hold the session (it was resumed on another
+// node since) or is gone, the node that last persisted the session.
 func (cs clusterSessions) Resume(ctx context.Context, previd, account string, h uint32) (*session.Handover, error) {
-	ho, err := cs.c.Resume(ctx, previd, account, h)
+	node := cluster.SMIDNode(previd)
+	ho, err := cs.c.Resume(ctx, node, previd, account, h)
 	var refused *cluster.Refused
+	if err != nil && !(errors.As(err, &refused) && (refused.TooHigh || refused.Known)) {
+		r, ok, lerr := cs.s.Stores.SM.LostSM(ctx, previd, account, time.Now())
+		switch {
+		case lerr != nil:
+			cs.s.log.Warn("reading a stream management record failed", "err", lerr)
+		case ok && r.Node != node && r.Node != cs.c.Node():
+			ho, err = cs.c.Resume(ctx, r.Node, previd, account, h)
+		}
+	}
+	refused = nil
 	switch {
 	case errors.Is(err, cluster.ErrNotRemote):
 		return nil, session.ErrNotHere

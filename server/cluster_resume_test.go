@@ -417,3 +417,48 @@ func TestClusterResumeSASL2(t *testing.T) {
 		t.Errorf("replayed %v", got)
 	}
 }
+
+// TestClusterResumeBack: a session made on node 1 and resumed on node 2
+// hibernates there; its SM-ID still names node 1, which no longer holds
+// it: a <resume/> on node 1 finds node 2 from the session's record in
+// PostgreSQL and takes the session back, with what node 2 had queued.
+func TestClusterResumeBack(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startCluster(t, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice", "bob")
+	const full = "alice@localhost/phone"
+	alice := n1.dialSM("alice", "phone")
+	if err := alice.SendStanza("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	bob := n1.dial("bob", "pc")
+	alice.Cut()
+	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	r, err := n2.resume("alice", alice.SM, false)
+	if err != nil {
+		t.Fatalf("resume on node 2: %v", err)
+	}
+	waitFor(t, "node 1 sees alice on node 2", func() bool {
+		_, local := n1.Router.Resource(jid.MustParse(full))
+		_, remote := n1.Cluster.RemoteResource(jid.MustParse(full))
+		return !local && remote
+	})
+	r.Cut()
+	waitFor(t, "hibernation on node 2", func() bool { return n2.SessionsForTest().Stats().Hibernated == 1 })
+	before := n2.SessionsForTest().Census().Unacked
+	if err := bob.SendRaw(chat(full, "q1", "queued on node 2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "queued on node 2", func() bool { return n2.SessionsForTest().Census().Unacked == before+1 })
+	back, err := n1.resume("alice", alice.SM, false)
+	if err != nil {
+		t.Fatalf("resume back on node 1: %v", err)
+	}
+	if got := readIDs(t, back, 1); got[0] != "q1" {
+		t.Errorf("replayed %v", got)
+	}
+	if st := n1.SessionsForTest().Stats(); st.RemoteResumptions != 1 || st.HandedOver != 1 {
+		t.Errorf("node 1: %+v", st)
+	}
+}

@@ -148,6 +148,8 @@ type Server struct {
 	// names the node holding a session there). Set both before serving.
 	Remote     Remote
 	SMIDSuffix string
+	// Node names this server in a cluster (in SMRecords).
+	Node string
 	// SMStore, if set, persists the h of hibernated and ended sessions
 	// for the other nodes (smstore.go).
 	SMStore SMStore

@@ -11,6 +11,7 @@ import (
 type SMRecord struct {
 	ID      string
 	Account string // bare JID
+	Node    string // the node that wrote it (Server.Node): the one holding the session
 	// H is the server's count of the client's stanzas when the session
 	// hibernated or ended; meaningless while Live.
 	H uint32
@@ -52,7 +53,7 @@ func (s *Session) persistSMLocked(h uint32, live bool) {
 		keep = srv.Config.SM.MaxResumeTimeout
 	}
 	r := SMRecord{
-		ID: s.id, Account: s.bare, H: h, Live: live, Version: s.smVer,
+		ID: s.id, Account: s.bare, Node: srv.Node, H: h, Live: live, Version: s.smVer,
 		Expires: srv.clock.Now().Add(keep + srv.Config.SM.OldSessionTTL),
 	}
 	srv.startWork()

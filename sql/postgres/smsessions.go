@@ -21,12 +21,12 @@ func (db *DB) SM() *SMStore { return &SMStore{db: db} }
 
 // PutSM implements session.SMStore with one conditional upsert.
 func (s *SMStore) PutSM(ctx context.Context, r session.SMRecord) error {
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO sm_sessions (id, account, h, live, version, expires)
-	VALUES ($1, $2, $3, $4, $5, $6)
-	ON CONFLICT (id) DO UPDATE SET account = excluded.account, h = excluded.h, live = excluded.live,
+	_, err := s.db.pool.Exec(ctx, `INSERT INTO sm_sessions (id, account, node, h, live, version, expires)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (id) DO UPDATE SET account = excluded.account, node = excluded.node, h = excluded.h, live = excluded.live,
 		version = excluded.version, expires = excluded.expires
 	WHERE sm_sessions.version < excluded.version`,
-		r.ID, r.Account, int64(r.H), r.Live, int64(r.Version), r.Expires)
+		r.ID, r.Account, r.Node, int64(r.H), r.Live, int64(r.Version), r.Expires)
 	if err != nil {
 		return fmt.Errorf("postgres: put sm session: %w", err)
 	}
@@ -37,8 +37,8 @@ func (s *SMStore) PutSM(ctx context.Context, r session.SMRecord) error {
 func (s *SMStore) LostSM(ctx context.Context, id, account string, now time.Time) (session.SMRecord, bool, error) {
 	r := session.SMRecord{ID: id, Account: account}
 	var h, version int64
-	err := s.db.pool.QueryRow(ctx, `SELECT h, live, version, expires FROM sm_sessions
-	WHERE id = $1 AND account = $2 AND expires > $3`, id, account, now).Scan(&h, &r.Live, &version, &r.Expires)
+	err := s.db.pool.QueryRow(ctx, `SELECT node, h, live, version, expires FROM sm_sessions
+	WHERE id = $1 AND account = $2 AND expires > $3`, id, account, now).Scan(&r.Node, &h, &r.Live, &version, &r.Expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return session.SMRecord{}, false, nil
 	}

@@ -20,12 +20,12 @@ func (db *DB) SM() *SMStore { return &SMStore{db: db} }
 
 // PutSM implements session.SMStore with one conditional upsert.
 func (s *SMStore) PutSM(ctx context.Context, r session.SMRecord) error {
-	_, err := s.db.w.ExecContext(ctx, `INSERT INTO sm_sessions (id, account, h, live, version, expires)
-	VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET account = excluded.account, h = excluded.h, live = excluded.live,
+	_, err := s.db.w.ExecContext(ctx, `INSERT INTO sm_sessions (id, account, node, h, live, version, expires)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET account = excluded.account, node = excluded.node, h = excluded.h, live = excluded.live,
 		version = excluded.version, expires = excluded.expires
 	WHERE sm_sessions.version < excluded.version`,
-		r.ID, r.Account, int64(r.H), r.Live, int64(r.Version), r.Expires.UnixMilli())
+		r.ID, r.Account, r.Node, int64(r.H), r.Live, int64(r.Version), r.Expires.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("sqlite: put sm session: %w", err)
 	}
@@ -36,8 +36,8 @@ func (s *SMStore) PutSM(ctx context.Context, r session.SMRecord) error {
 func (s *SMStore) LostSM(ctx context.Context, id, account string, now time.Time) (session.SMRecord, bool, error) {
 	r := session.SMRecord{ID: id, Account: account}
 	var h, version, expires int64
-	err := s.db.r.QueryRowContext(ctx, `SELECT h, live, version, expires FROM sm_sessions
-	WHERE id = ? AND account = ? AND expires > ?`, id, account, now.UnixMilli()).Scan(&h, &r.Live, &version, &expires)
+	err := s.db.r.QueryRowContext(ctx, `SELECT node, h, live, version, expires FROM sm_sessions
+	WHERE id = ? AND account = ? AND expires > ?`, id, account, now.UnixMilli()).Scan(&r.Node, &h, &r.Live, &version, &expires)
 	if errors.Is(err, dbsql.ErrNoRows) {
 		return session.SMRecord{}, false, nil
 	}

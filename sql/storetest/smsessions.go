@@ -19,7 +19,7 @@ func testSMSessions(t *testing.T, s *sql.Stores) {
 	const alice = "alice@example.org"
 	now := time.UnixMilli(1_700_000_000_000)
 	rec := func(id string, h uint32, live bool, v uint64, exp time.Duration) session.SMRecord {
-		return session.SMRecord{ID: id, Account: alice, H: h, Live: live, Version: v, Expires: now.Add(exp)}
+		return session.SMRecord{ID: id, Account: alice, Node: "n" + string(rune('0'+v)), H: h, Live: live, Version: v, Expires: now.Add(exp)}
 	}
 	for _, r := range []session.SMRecord{
 		rec("A.n1", 7, false, 2, time.Hour), // hibernated
@@ -50,7 +50,7 @@ func testSMSessions(t *testing.T, s *sql.Stores) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok != c.ok || got.ID != c.want.ID || got.Account != c.want.Account || got.H != c.want.H ||
+		if ok != c.ok || got.ID != c.want.ID || got.Account != c.want.Account || got.Node != c.want.Node || got.H != c.want.H ||
 			got.Live != c.want.Live || got.Version != c.want.Version || !got.Expires.Equal(c.want.Expires) {
 			t.Errorf("LostSM(%s, %s, %v) = %+v, %v; want %+v, %v", c.id, c.account, c.at, got, ok, c.want, c.ok)
 		}

@@ -5,6 +5,7 @@
 CREATE TABLE sm_sessions (
 	id      TEXT COLLATE "C" NOT NULL PRIMARY KEY, -- the SM-ID
 	account TEXT COLLATE "C" NOT NULL,             -- bare JID
+	node    TEXT NOT NULL,                         -- the node that wrote it (holds or held the session)
 	h       BIGINT NOT NULL,
 	live    BOOLEAN NOT NULL,                      -- the session has a connection, h unknown
 	version BIGINT NOT NULL,                       -- a record replaces only a lower version

@@ -6,6 +6,7 @@
 CREATE TABLE sm_sessions (
 	id      TEXT    NOT NULL PRIMARY KEY, -- the SM-ID
 	account TEXT    NOT NULL,             -- bare JID
+	node    TEXT    NOT NULL,             -- the node that wrote it (holds or held the session)
 	h       INTEGER NOT NULL,
 	live    INTEGER NOT NULL,             -- 1: the session has a connection, h unknown
 	version INTEGER NOT NULL,             -- a record replaces only a lower version
