@@ -187,11 +187,17 @@ func TestClusterResumeOtherNode(t *testing.T) {
 }
 
 // TestClusterResumeNodeGone: alice's session hibernated on node 1, which
-// then dies (cut from NATS). Her <resume/> on node 2 fails with
+// then dies (cut from NATS) or shuts down. Her <resume/> on node 2 fails with
 // item-not-found and the h node 1 persisted in PostgreSQL when the session
 // hibernated (so she knows which of her stanzas were handled), and she can
 // bind a new session there at once.
 func TestClusterResumeNodeGone(t *testing.T) {
+	for _, how := range []string{"cut", "shutdown"} {
+		t.Run(how, func(t *testing.T) { testResumeNodeGone(t, how == "shutdown") })
+	}
+}
+
+func testResumeNodeGone(t *testing.T, shutdown bool) {
 	n := natstest.Addr(t)
 	proxy := newNATSProxy(t, n)
 	nodes := startCluster(t, proxy.url(), "nats://"+n)
@@ -213,7 +219,13 @@ func TestClusterResumeNodeGone(t *testing.T) {
 		_, ok, err := n2.Stores.SM.LostSM(ctx, alice.SM.ID, "alice@localhost", time.Now())
 		return ok && err == nil
 	})
-	proxy.cut()
+	if shutdown {
+		// Shutdown ends the hibernated session (its messages rescued to
+		// offline storage) and records its h.
+		n1.stop()
+	} else {
+		proxy.cut()
+	}
 	waitFor(t, "node 2 forgets node 1", func() bool {
 		return len(n2.Router.Resources(jid.MustParse("alice@localhost"))) == 0
 	})
