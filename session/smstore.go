@@ -40,7 +40,10 @@ type SMStore interface {
 	PurgeSM(ctx context.Context, now time.Time) (int64, error)
 }
 
-// persistSM writes the session's record in the background (the versions
+// smStoreTimeout bounds one SMStore write (Shutdown waits for them).
+const smStoreTimeout = 5 * time.Second
+
+// persistSMLocked writes the session's record in the background (the versions
 // order the writes), if the server has an SMStore. s.mu is held.
 func (s *Session) persistSMLocked(h uint32, live bool) {
 	srv := s.srv
@@ -59,7 +62,9 @@ func (s *Session) persistSMLocked(h uint32, live bool) {
 	srv.startWork()
 	go func() {
 		defer srv.doneWork()
-		if err := srv.SMStore.PutSM(context.Background(), r); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), smStoreTimeout)
+		defer cancel()
+		if err := srv.SMStore.PutSM(ctx, r); err != nil {
 			s.log().Warn("persisting the session's h failed", "err", err)
 		}
 	}()
