@@ -87,6 +87,9 @@ type Cluster struct {
 	mu    sync.RWMutex
 	views map[string]*view // the other nodes, by name; guarded by mu
 
+	handMu sync.Mutex
+	taken  map[string]chan struct{} // handovers waiting for their confirmation, by SM-ID; guarded by handMu
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed chan struct{} // closed when the NATS connection is

@@ -49,9 +49,14 @@
 // stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
 // such session, with its old h if it ended recently; or an h too high).
 // From then on the old node forwards what reaches the session to the new
-// node (retrying until that node has bound it, at most RequestTimeout) and
-// releases the session once its registry shows the session on the new
-// node (at most a lease and a request timeout later). A node that is gone
+// node (retrying until that node has bound it, at most RequestTimeout).
+// The new node confirms on <prefix>.taken.<node> once it has bound the
+// session (Taken); the old node then releases the session when its
+// registry shows it on the new node. Without a confirmation within a lease
+// and a request timeout (the answer was lost, or came after the asking
+// node gave up), the old node ends the session itself and rescues its
+// queue, as for a session whose resumption time ran out: at least once,
+// never lost. A node that is gone
 // or does not answer gives ErrUnreachable: the caller answers from the h
 // the dead node persisted (package server, sm_sessions in PostgreSQL).
 //

@@ -32,6 +32,8 @@ type Handover struct {
 	Interested bool           // requested the roster
 	Directed   []jid.JID      // recipients of directed available presence
 	Carbons    bool           // XEP-0280 enabled
+
+	from string // the node that gave it (Resume), for Taken
 }
 
 // Queued is a queued stanza and the time the session got it (Unix ms).
@@ -62,10 +64,13 @@ func (e *Refused) Error() string {
 type Sessions interface {
 	// HandOver gives up the resumable session previd of the account
 	// (applying the client's h) and returns its state; from then on every
-	// stanza delivered to it goes to fwd. release, called once the new
-	// node has bound the session (or gave up), unbinds it here without
-	// ending it. It fails with *Refused.
-	HandOver(ctx context.Context, previd, account string, h uint32, fwd func(full jid.JID, st *stanza.Stanza) bool) (ho *Handover, release func(), err error)
+	// stanza delivered to it goes to fwd. release is called once: with
+	// taken true when the new node confirmed it took the session (it then
+	// unbinds the session here without ending it), false when it did not
+	// within a lease and a request timeout (the answer was lost or came
+	// too late: the session then ends here and its queue is rescued, as
+	// for a session that timed out). It fails with *Refused.
+	HandOver(ctx context.Context, previd, account string, h uint32, fwd func(full jid.JID, st *stanza.Stanza) bool) (ho *Handover, release func(taken bool), err error)
 }
 
 // Errors of Resume.
@@ -212,17 +217,44 @@ func parseStanza(s string) (*stanza.Stanza, error) {
 }
 
 // ServeHandovers answers the other nodes' requests for this node's
-// resumable sessions; call it once, after Start.
+// resumable sessions (<prefix>.resume.<node>) and their confirmations
+// (<prefix>.taken.<node>); call it once, after Start.
 func (c *Cluster) ServeHandovers(s Sessions) error {
-	sub, err := c.nc.Subscribe(c.subject("resume", c.cfg.Node), func(m *nats.Msg) { c.handleHandover(s, m) })
+	c.handMu.Lock()
+	c.taken = map[string]chan struct{}{}
+	c.handMu.Unlock()
+	_, err := c.nc.Subscribe(c.subject("resume", c.cfg.Node), func(m *nats.Msg) { c.handleHandover(s, m) })
+	if err == nil {
+		_, err = c.nc.Subscribe(c.subject("taken", c.cfg.Node), c.handleTaken)
+	}
 	if err == nil {
 		err = c.nc.Flush()
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to handover requests: %w", err)
 	}
-	_ = sub // drained with the connection by Close
-	return nil
+	return nil // the subscriptions are drained with the connection by Close
+}
+
+// Taken tells the node that gave ho (Resume) that this node bound the
+// session: that node then lets it go for good.
+func (c *Cluster) Taken(ho *Handover) {
+	if ho.from == "" {
+		return
+	}
+	if err := c.nc.Publish(c.subject("taken", ho.from), []byte(ho.ID)); err != nil {
+		c.log.Warn("confirming a handover failed", "peer", ho.from, "err", err)
+	}
+}
+
+func (c *Cluster) handleTaken(m *nats.Msg) {
+	c.handMu.Lock()
+	ch := c.taken[string(m.Data)]
+	delete(c.taken, string(m.Data))
+	c.handMu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
@@ -248,10 +280,14 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 		c.log.Warn("answering a handover request failed", "peer", req.From, "err", err)
 	}
 	if release != nil {
+		taken := make(chan struct{})
+		c.handMu.Lock()
+		c.taken[ho.ID] = taken
+		c.handMu.Unlock()
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.releaseWhenBound(req.From, ho.JID, release)
+			c.releaseWhenBound(req.From, ho, taken, release)
 		}()
 	}
 }
@@ -279,17 +315,31 @@ func (c *Cluster) forward(node, full string, st *stanza.Stanza) bool {
 	}
 }
 
-// releaseWhenBound calls release once this node sees full bound on node
-// (the stanzas routed here then go there directly), or after a lease and
-// a request timeout.
-func (c *Cluster) releaseWhenBound(node string, full jid.JID, release func()) {
-	defer release()
+// releaseWhenBound waits for node's confirmation that it took the session
+// ho, then until this node sees the session bound there (the stanzas
+// routed here then go there directly), and calls release(true); without
+// a confirmation within a lease and a request timeout, release(false).
+func (c *Cluster) releaseWhenBound(node string, ho *Handover, taken <-chan struct{}, release func(bool)) {
 	deadline := time.NewTimer(c.cfg.Lease + c.cfg.RequestTimeout)
 	defer deadline.Stop()
+	select {
+	case <-taken:
+	case <-deadline.C:
+		c.handMu.Lock()
+		delete(c.taken, ho.ID)
+		c.handMu.Unlock()
+		c.log.Warn("a handed-over session was not taken by its new node: ending it here", "peer", node, "jid", ho.JID.String())
+		release(false)
+		return
+	case <-c.ctx.Done():
+		release(false)
+		return
+	}
+	defer release(true)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if x, ok := c.RemoteResource(full); ok {
+		if x, ok := c.RemoteResource(ho.JID); ok {
 			if r, ok := x.Target.(*remote); ok && r.node == node {
 				return
 			}
@@ -298,8 +348,7 @@ func (c *Cluster) releaseWhenBound(node string, full jid.JID, release func()) {
 		case <-c.ctx.Done():
 			return
 		case <-deadline.C:
-			c.log.Warn("a handed-over session was not seen bound on its new node", "peer", node, "jid", full.String())
-			return
+			return // taken, but its registry update is late: the routes converge anyway
 		case <-tick.C:
 		}
 	}
@@ -330,5 +379,9 @@ func (c *Cluster) Resume(ctx context.Context, node, previd, account string, h ui
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, node, err)
 	}
-	return decodeAnswer(m.Data)
+	ho, err := decodeAnswer(m.Data)
+	if ho != nil {
+		ho.from = node
+	}
+	return ho, err
 }

@@ -134,10 +134,10 @@ type fakeSessions struct {
 	ho       *Handover
 	mu       sync.Mutex
 	fwd      func(jid.JID, *stanza.Stanza) bool
-	released chan struct{}
+	released chan bool // taken
 }
 
-func (f *fakeSessions) HandOver(_ context.Context, previd, account string, h uint32, fwd func(jid.JID, *stanza.Stanza) bool) (*Handover, func(), error) {
+func (f *fakeSessions) HandOver(_ context.Context, previd, account string, h uint32, fwd func(jid.JID, *stanza.Stanza) bool) (*Handover, func(bool), error) {
 	if previd != f.ho.ID || account != f.ho.JID.Bare().String() {
 		return nil, nil, &Refused{H: 5, Known: previd == "OLD.a"}
 	}
@@ -147,12 +147,13 @@ func (f *fakeSessions) HandOver(_ context.Context, previd, account string, h uin
 	f.mu.Lock()
 	f.fwd = fwd
 	f.mu.Unlock()
-	return f.ho, func() { close(f.released) }, nil
+	return f.ho, func(taken bool) { f.released <- taken }, nil
 }
 
 // TestHandoverOverNATS: node b resumes a session node a holds: it gets the
 // state; a stanza a forwards before b has bound the session waits for the
-// binding and arrives; a releases the session once it sees it bound on b.
+// binding and arrives; a releases the session once b confirmed it and a
+// sees it bound on b; an unconfirmed handover is ended by a.
 // Unknown and ended sessions are refused with their h, an h too high too,
 // and a session of a node that is not there fails as unreachable.
 func TestHandoverOverNATS(t *testing.T) {
@@ -162,7 +163,7 @@ func TestHandoverOverNATS(t *testing.T) {
 	b := startNode(t, url, pfx, "b", nil)
 	ho := testHandover(t)
 	ho.ID = "XYZ" + a.SMIDSuffix()
-	fs := &fakeSessions{ho: ho, released: make(chan struct{})}
+	fs := &fakeSessions{ho: ho, released: make(chan bool, 2)}
 	if err := a.ServeHandovers(fs); err != nil {
 		t.Fatal(err)
 	}
@@ -203,11 +204,12 @@ func TestHandoverOverNATS(t *testing.T) {
 	go func() { done <- fwd(ho.JID, msg) }()
 	select {
 	case <-fs.released:
-		t.Fatal("a released the session before b bound it")
+		t.Fatal("a released the session before b took it")
 	default:
 	}
 	s := &sink{}
 	b.bind(ho.JID.String(), 0, s)
+	b.Taken(got)
 	if !<-done {
 		t.Fatal("the forwarded stanza was not delivered")
 	}
@@ -215,9 +217,26 @@ func TestHandoverOverNATS(t *testing.T) {
 		t.Errorf("b's session got %v", s.got)
 	}
 	select {
-	case <-fs.released:
+	case taken := <-fs.released:
+		if !taken {
+			t.Error("released as not taken")
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a did not release the session after b bound it")
+	}
+
+	// A handover b never confirms (its answer came too late): a ends the
+	// session itself after a lease and a request timeout.
+	if _, err := b.Resume(ctx, "a", ho.ID, account, 3); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case taken := <-fs.released:
+		if taken {
+			t.Error("released as taken")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a did not end the unconfirmed handover")
 	}
 }
 

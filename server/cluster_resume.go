@@ -107,6 +107,7 @@ func (cs clusterSessions) Adopt(ctx context.Context, ho *session.Handover, t sta
 		JID: ho.JID, Target: t, Available: x.Available, Priority: x.Priority,
 		Presence: x.Presence, Interested: x.Interested,
 	})
+	cs.c.Taken(x) // the old node lets the session go
 	s.presence.MoveIn(ho.JID, presenceMoved(x))
 	if x.Carbons {
 		if err := s.carbons.EnableCarbons(ctx, ho.JID); err != nil {
@@ -117,7 +118,7 @@ func (cs clusterSessions) Adopt(ctx context.Context, ho *session.Handover, t sta
 }
 
 // HandOver implements cluster.Sessions.
-func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, h uint32, fwd func(jid.JID, *stanza.Stanza) bool) (*cluster.Handover, func(), error) {
+func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, h uint32, fwd func(jid.JID, *stanza.Stanza) bool) (*cluster.Handover, func(bool), error) {
 	s := cs.s
 	ho, err := s.c2s.HandOver(ctx, previd, account, h, fwd)
 	var refused *session.ResumeRefused
@@ -142,7 +143,14 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	}
 	m := s.presence.MoveOut(full)
 	out.Directed = m.Directed
-	release := func() {
+	release := func(taken bool) {
+		if !taken {
+			// The session ends here after all: its contacts must hear
+			// of it.
+			s.presence.MoveIn(full, m)
+			s.c2s.EndHandover(ho)
+			return
+		}
 		if bound {
 			s.Router.Release(full, res.Target)
 			s.carbons.Released(context.Background(), full)

@@ -170,9 +170,7 @@ func TestClusterResumeOtherNode(t *testing.T) {
 	if st := n1.SessionsForTest().Stats(); st.HandedOver != 1 || st.Hibernated != 0 || st.Resumable != 0 {
 		t.Errorf("node 1 stats after the handover: %+v", st)
 	}
-	if st := n2.SessionsForTest().Stats(); st.RemoteResumptions != 1 {
-		t.Errorf("node 2 stats after the handover: %+v", st)
-	}
+	waitFor(t, "node 2 counts the resumption", func() bool { return n2.SessionsForTest().Stats().RemoteResumptions == 1 })
 	// bob never saw alice go unavailable.
 	for el := bob.NoMore(200 * time.Millisecond); el != nil; el = bob.NoMore(200 * time.Millisecond) {
 		if isPresence("unavailable", full)(el) {
@@ -470,7 +468,52 @@ func TestClusterResumeBack(t *testing.T) {
 	if got := readIDs(t, back, 1); got[0] != "q1" {
 		t.Errorf("replayed %v", got)
 	}
-	if st := n1.SessionsForTest().Stats(); st.RemoteResumptions != 1 || st.HandedOver != 1 {
-		t.Errorf("node 1: %+v", st)
+	waitFor(t, "node 1 counts the handover and the resumption", func() bool {
+		st := n1.SessionsForTest().Stats()
+		return st.RemoteResumptions == 1 && st.HandedOver == 1
+	})
+}
+
+// TestClusterHandoverNotTaken: node 1 hands alice's session over, but the
+// asking node never takes it (as if its request had timed out before the
+// answer came): node 1 ends the session itself after a lease and a
+// request timeout, as if its resumption time had run out. Her contacts
+// see her go unavailable and the handed-over messages are rescued to
+// offline storage: nothing is lost.
+func TestClusterHandoverNotTaken(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startCluster(t, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice", "bob")
+	n1.befriend("alice", "bob")
+	const full = "alice@localhost/phone"
+	alice := n1.dialSM("alice", "phone")
+	if err := alice.SendStanza("<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	bob := online(t, n2, "bob", "pc")
+	expectStanza(t, bob, "presence", isPresence("", full))
+	alice.Cut()
+	waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+	before := n1.SessionsForTest().Census().Unacked
+	for _, id := range seq("q", 0, 2) {
+		if err := bob.SendRaw(chat(full, id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "queued on node 1", func() bool { return n1.SessionsForTest().Census().Unacked == before+2 })
+
+	ho, err := n2.Cluster.Resume(context.Background(), "n1", alice.SM.ID, "alice@localhost", alice.SM.Received())
+	if err != nil || len(ho.Queue) < 2 {
+		t.Fatalf("handover: %+v, %v", ho, err)
+	}
+	expectStanza(t, bob, "presence", isPresence("unavailable", full))
+	ctx := context.Background()
+	waitFor(t, "the messages rescued to offline storage", func() bool {
+		c, err := n1.Stores.Offline.Count(ctx, "alice@localhost")
+		return err == nil && c == 2
+	})
+	if _, ok := n1.Router.Resource(jid.MustParse(full)); ok {
+		t.Error("node 1 still has alice/phone bound")
 	}
 }

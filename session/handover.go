@@ -29,6 +29,8 @@ type Handover struct {
 	// Extra is the state of other features (presence, carbons, the
 	// router's record), owned by the Remote that fetched the handover.
 	Extra any
+
+	s *Session // the moved session (HandOver), for EndHandover
 }
 
 // HandoverStanza is one queued stanza of a Handover with the time the
@@ -123,7 +125,7 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 		s.flushHeldLocked()
 	}
 	q := s.out.take()
-	ho := &Handover{ID: s.id, JID: s.jid, InH: inH, Acked: h, Timeout: s.timeout, Queue: make([]HandoverStanza, len(q))}
+	ho := &Handover{ID: s.id, JID: s.jid, InH: inH, Acked: h, Timeout: s.timeout, Queue: make([]HandoverStanza, len(q)), s: s}
 	for i, e := range q {
 		ho.Queue[i] = HandoverStanza{St: e.st, At: e.at}
 	}
@@ -139,6 +141,33 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 	srv.events.Resumed(context.Background(), s.jid) // not hibernated here any more
 	s.evMu.Unlock()
 	return ho, nil
+}
+
+// EndHandover ends a session given up with HandOver that the new node did
+// not take (its answer was lost, or came after it gave up): unbound here
+// (its contacts get its unavailable presence if the caller restored its
+// presence state first), its handed-over queue rescued, as for a session
+// whose resumption time ran out. What was delivered to it since went to
+// fwd, which refused it once the new node did not take it.
+func (srv *Server) EndHandover(ho *Handover) {
+	s := ho.s
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateMoved {
+		s.mu.Unlock()
+		return
+	}
+	s.setStateLocked(stateEnded)
+	s.fwd = nil
+	s.mu.Unlock()
+	q := make([]queued, len(ho.Queue))
+	for i, e := range ho.Queue {
+		q[i] = queued{st: e.St, at: e.At}
+	}
+	s.log().Warn("the node the session was handed to did not take it: ending it", "queued", len(q))
+	s.finishEnd(q, endClosed)
 }
 
 // resumeRemote resumes on c a session that another node holds (see
