@@ -129,8 +129,7 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 	for i, e := range q {
 		ho.Queue[i] = HandoverStanza{St: e.st, At: e.at}
 	}
-	s.persistSMLocked(inH, true) // live on the new node
-	ho.Version = s.smVer
+	ho.Version = s.smVer // the new node records the session live, after this
 	s.fwd = fwd
 	s.setStateLocked(stateMoved)
 	s.evMu.Lock()
