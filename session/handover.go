@@ -194,7 +194,9 @@ func (c *Conn) resumeRemote(previd, account string, h uint32, frame func(full ji
 	}
 	s := newSession(srv, nil, ho.JID)
 	s.counting, s.inH = true, ho.InH
-	s.sm, s.id, s.timeout, s.acked, s.smVer = true, ho.ID, ho.Timeout, ho.Acked, ho.Version
+	// Versions: the old node ends the session with ho.Version+1 if it
+	// thinks this node did not take it; this node's record must win.
+	s.sm, s.id, s.timeout, s.acked, s.smVer = true, ho.ID, ho.Timeout, ho.Acked, ho.Version+1
 	s.state = stateResuming
 	for _, e := range ho.Queue {
 		s.out.push(queued{st: e.St, at: e.At})
