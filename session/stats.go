@@ -8,20 +8,15 @@ import (
 // Stats are counters of stream management and client state indication,
 // for metrics. Counts are since the server started.
 type Stats struct {
-	Resumable    int    // resumable sessions (live or hibernated) now
-	Hibernated   int64  // hibernated sessions now
-	Hibernations uint64 // connections lost by resumable sessions
-	Resumptions  uint64 // successful <resume/>
-	// RemoteResumptions counts the resumptions of sessions another node
-	// held (included in Resumptions); HandedOver the sessions given up to
-	// another node's resumption.
-	RemoteResumptions uint64
-	HandedOver        uint64
-	ResumeFailures    uint64 // <resume/> answered with <failed/> or a stream error
-	Timeouts          uint64 // hibernated sessions not resumed in time
-	Overflows         uint64 // hibernated sessions ended because their queue overflowed
-	Rescued           uint64 // messages handed to the Rescuer
-	RescueErrors      uint64 // messages the Rescuer failed to take (or no Rescuer): lost
+	Resumable      int    // resumable sessions (live or hibernated) now
+	Hibernated     int64  // hibernated sessions now
+	Hibernations   uint64 // connections lost by resumable sessions
+	Resumptions    uint64 // successful <resume/>
+	ResumeFailures uint64 // <resume/> answered with <failed/> or a stream error
+	Timeouts       uint64 // hibernated sessions not resumed in time
+	Overflows      uint64 // hibernated sessions ended because their queue overflowed
+	Rescued        uint64 // messages handed to the Rescuer
+	RescueErrors   uint64 // messages the Rescuer failed to take (or no Rescuer): lost
 
 	StanzasOut    uint64    // stanzas queued for writing to clients (held ones once flushed)
 	StanzasOutBy  [4]uint64 // StanzasOut by stanza.Kind (message, presence, iq)
@@ -34,6 +29,11 @@ type Stats struct {
 
 	Logins        uint64 // successful SASL authentications
 	LoginFailures uint64 // failed SASL authentications
+
+	// In a cluster: resumptions of sessions another node held (included
+	// in Resumptions), and sessions given up to another node's resumption.
+	RemoteResumptions uint64
+	HandedOver        uint64
 }
 
 type stats struct {
@@ -52,25 +52,24 @@ func (s *Server) Stats() Stats {
 	s.init()
 	st := &s.stats
 	out := Stats{
-		Resumable:         s.reg.len(),
-		Hibernated:        st.hibernated.Load(),
-		Hibernations:      st.hibernations.Load(),
-		Resumptions:       st.resumptions.Load(),
-		RemoteResumptions: st.remoteResumptions.Load(),
-		HandedOver:        st.handedOver.Load(),
-		ResumeFailures:    st.resumeFailures.Load(),
-		Timeouts:          st.timeouts.Load(),
-		Overflows:         st.overflows.Load(),
-		Rescued:           st.rescued.Load(),
-		RescueErrors:      st.rescueErrors.Load(),
-		CSIHeld:           st.csiHeld.Load(),
-		CSISuperseded:     st.csiSuperseded.Load(),
-		CSIFlushes:        st.csiFlushes.Load(),
-		Parked:            st.parked.Load(),
-		Parks:             st.parks.Load(),
-		Logins:            st.logins.Load(),
-		LoginFailures:     st.loginFailures.Load(),
+		Resumable:      s.reg.len(),
+		Hibernated:     st.hibernated.Load(),
+		Hibernations:   st.hibernations.Load(),
+		Resumptions:    st.resumptions.Load(),
+		ResumeFailures: st.resumeFailures.Load(),
+		Timeouts:       st.timeouts.Load(),
+		Overflows:      st.overflows.Load(),
+		Rescued:        st.rescued.Load(),
+		RescueErrors:   st.rescueErrors.Load(),
+		CSIHeld:        st.csiHeld.Load(),
+		CSISuperseded:  st.csiSuperseded.Load(),
+		CSIFlushes:     st.csiFlushes.Load(),
+		Parked:         st.parked.Load(),
+		Parks:          st.parks.Load(),
+		Logins:         st.logins.Load(),
+		LoginFailures:  st.loginFailures.Load(),
 	}
+	out.RemoteResumptions, out.HandedOver = st.remoteResumptions.Load(), st.handedOver.Load()
 	for k := range st.stanzasOut {
 		n := st.stanzasOut[k].Load()
 		out.StanzasOutBy[k] = n
