@@ -50,6 +50,10 @@ type Config struct {
 	// available on a node whose lease ran out (or that restarted): the
 	// server sends its unavailable presence to its contacts. May be nil.
 	Gone func(ctx context.Context, full jid.JID)
+	// Conflict is called when another node bound the full JID of the
+	// local session t later (RFC 6120 §7.7.2.2: the newer session wins):
+	// the server closes t with a conflict stream error. May be nil.
+	Conflict func(ctx context.Context, full jid.JID, t router.Target)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -93,6 +97,9 @@ type Cluster struct {
 	collided map[string]int64
 
 	svc services // forwarding to services, own lease (service.go)
+
+	handMu sync.Mutex
+	taken  map[string]chan struct{} // handovers waiting for their confirmation, by SM-ID; guarded by handMu
 
 	ctx    context.Context
 	cancel context.CancelFunc

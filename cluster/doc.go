@@ -46,6 +46,7 @@
 // Observe is dormouse cluster status. Scheduled jobs that must run once
 // per cluster are not this package's: see internal/cronjob (Once) and
 // sql/postgres (Jobs).
+//
 // # Services
 //
 // In-process services that serve their entities on one node at a time
@@ -63,8 +64,42 @@
 // Forwarded in the context, and answers once the service has handled it.
 // Forwarded stanzas are handled one at a time per node, in arrival order.
 //
-// Not in this version: resumption of a hibernated session (XEP-0198) on
-// another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
-// same full JID bound on two nodes is routed to one of them), push and CSI
+// # Resumption on another node (XEP-0198)
+//
+// SM-IDs made on a node end with "." and its name (SMIDSuffix, SMIDNode).
+// A <resume/> for an SM-ID of another node becomes a request on
+// <prefix>.resume.<node> (Resume; package server asks the node named in
+// the SM-ID, then, if that node no longer holds the session because it was
+// resumed elsewhere since, the node named in the session's persisted
+// record) carrying the SM-ID, the account, the
+// client's h and the asking node; the holding node (ServeHandovers) has
+// its Sessions give the session up atomically (the client's h applied)
+// and answers with its state (Handover: queue, h, full JID, presence,
+// priority, roster interest, directed presence, carbons; JSON with the
+// stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
+// such session, with its old h if it ended recently; or an h too high).
+// From then on the old node forwards what reaches the session to the new
+// node (retrying until that node has bound it, at most RequestTimeout).
+// The new node confirms on <prefix>.taken.<node> once it has bound the
+// session (Taken); the old node then releases the session when its
+// registry shows it on the new node. Without a confirmation within a lease
+// and a request timeout (the answer was lost, or came after the asking
+// node gave up), the old node ends the session itself and rescues its
+// queue, as for a session whose resumption time ran out: at least once,
+// never lost. A node that is gone
+// or does not answer gives ErrUnreachable: the caller answers from the h
+// the dead node persisted (package server, sm_sessions in PostgreSQL).
+//
+// # Resource conflicts
+//
+// Registry entries carry their bind time on their node's clock. When two
+// nodes hold the same full JID the later bind wins (RFC 6120 §7.7.2.2;
+// equal times: the greater node name): the node holding the older session
+// closes it through Config.Conflict, whichever of the two nodes notices
+// first, from an update, a snapshot or its own bind (conflict.go). A
+// session is closed only if it is still the one bound, so a newer session
+// of the same JID never suffers a late decision.
+//
+// Not in this version: XEP-0198 location, push and CSI
 // state in the registry.
 package cluster

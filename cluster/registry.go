@@ -19,6 +19,10 @@ type entry struct {
 	Priority   int    `json:"priority,omitempty"`
 	Interested bool   `json:"interested,omitempty"`
 	Presence   string `json:"presence,omitempty"` // last available presence, jabber:client XML
+	// Bound is when the session was bound (Unix ns, on its node's clock):
+	// of two nodes binding one full JID, the later bind wins (conflict.go).
+	Bound  int64         `json:"bound,omitempty"`
+	target router.Target // the local session (this node's entries only)
 }
 
 // update is one change of a node's registry: Entry bound or changed, or
@@ -48,11 +52,12 @@ type view struct {
 	fetching bool   // a snapshot request is under way
 	seen     time.Time
 	res      map[string]*router.Resource            // by full JID string
+	bound    map[string]int64                       // bind times, by full JID string
 	byBare   map[string]map[string]*router.Resource // by bare, then full JID string
 }
 
 func newView(epoch int64) *view {
-	return &view{epoch: epoch, res: map[string]*router.Resource{}, byBare: map[string]map[string]*router.Resource{}}
+	return &view{epoch: epoch, res: map[string]*router.Resource{}, bound: map[string]int64{}, byBare: map[string]map[string]*router.Resource{}}
 }
 
 func (v *view) set(x *router.Resource) {
@@ -72,6 +77,7 @@ func (v *view) remove(full string) {
 		return
 	}
 	delete(v.res, full)
+	delete(v.bound, full)
 	bare := x.JID.Bare().String()
 	delete(v.byBare[bare], full)
 	if len(v.byBare[bare]) == 0 {
@@ -159,12 +165,17 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		delete(c.local, key)
 		u.Gone = key
 	default:
-		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested}
+		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested, Bound: old.Bound, target: res.Target}
 		if res.Presence != nil {
 			e.Presence = res.Presence.String()
 		}
-		if had && old == e {
+		rebound := !had || !sameTarget(old.target, res.Target)
+		if had && !rebound && old.equal(e) {
 			return
+		}
+		if rebound {
+			e.Bound = c.cfg.Now().UnixNano()
+			defer c.checkLocalBind(full, e)
 		}
 		c.local[key] = e
 		u.Entry = &e
@@ -297,6 +308,7 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 		if u.Entry != nil {
 			if x := c.resource(u.Node, *u.Entry); x != nil {
 				v.set(x)
+				v.bound[u.Entry.JID] = u.Entry.Bound
 			}
 		} else {
 			v.remove(u.Gone)
@@ -306,6 +318,9 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 	}
 	c.mu.Unlock()
 	c.lost(lost)
+	if v != nil && u.Entry != nil {
+		c.checkPeerBind(u.Node, *u.Entry)
+	}
 }
 
 // fetchLocked requests a snapshot of node's registry for the view v,
@@ -333,9 +348,17 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 		for _, e := range s.Entries {
 			if x := c.resource(node, e); x != nil {
 				nv.set(x)
+				nv.bound[e.JID] = e.Bound
 			}
 		}
-		v.res, v.byBare, v.seq, v.synced = nv.res, nv.byBare, s.Seq, true
+		v.res, v.bound, v.byBare, v.seq, v.synced = nv.res, nv.bound, nv.byBare, s.Seq, true
+		c.wg.Add(1)
+		go func() { // c.mu is held: check after it is released
+			defer c.wg.Done()
+			for _, e := range s.Entries {
+				c.checkPeerBind(node, e)
+			}
+		}()
 	}()
 }
 

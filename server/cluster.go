@@ -33,6 +33,8 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		Options:        opts,
 		// The users of a node that died go unavailable for their contacts.
 		Gone: s.presence.Vanished,
+		// A full JID bound again on another node closes the older session.
+		Conflict: closeConflicting,
 	}, s.Router, s.log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -45,7 +47,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.Cluster = c
-	return nil
+	return s.serveHandovers(c)
 }
 
 // clusterNodeNumber is this node's number in a cluster (in archive ids),

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"MUCArchive", testMUCArchive},
 		{"MUCOwner", testMUCOwner},
 		{"FastTokens", testFastTokens},
+		{"SMSessions", testSMSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
