@@ -21,14 +21,9 @@ import (
 var _ mam.Store = (*MAMStore)(nil)
 
 // MAMStore implements mam.Store on the tables archive and archive_prefs.
-// Full-text search uses the table archive_fts, which holds the tsvector
-// of each body (to_tsvector('simple', body): case folding, no stemming,
-// no stop words) under a GIN index. It is filled off the commit path: an
-// Append only queues its messages with a body (archive_fts_queue, by a
-// trigger, in the same statement), and the DB's indexer (see ftsIndexer)
-// indexes the queue ftsIndexDelay later, in large statements. A full-text
-// Query first indexes whatever is still queued for its archive, so that
-// it sees every message committed before it, as the other queries do.
+// Full-text search uses the generated column body_tsv
+// (to_tsvector('simple', body): case folding, no stemming, no stop words)
+// and its GIN index.
 //
 // Stamps are kept with microsecond precision; a zero Stamp is stored as
 // the current time. Every query is a range scan of an index: paging is
@@ -91,7 +86,6 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 		}
 		return fmt.Errorf("postgres: mam append: %w", err)
 	}
-	s.db.fts.queued()
 	return nil
 }
 
@@ -151,9 +145,6 @@ func (s *MAMStore) Query(ctx context.Context, q mam.Query) (mam.Page, error) {
 		if words = norm.FullTextWords(q.Text); len(words) == 0 {
 			return none() // nothing to search for
 		}
-		if _, err := s.db.indexFTS(ctx, q.Owner); err != nil {
-			return mam.Page{}, fmt.Errorf("postgres: mam query: %w", err)
-		}
 		ids, rare, err := s.rareText(ctx, q.Owner, words)
 		if err != nil {
 			return mam.Page{}, fmt.Errorf("postgres: mam query: %w", err)
@@ -202,7 +193,7 @@ const rareHits = 1000
 
 // rareTextQuery returns the first hits of a full-text query in all
 // archives, saying which are owner's ($1).
-const rareTextQuery = `SELECT owner = $1, id FROM archive_fts
+const rareTextQuery = `SELECT owner = $1, id FROM archive
 	WHERE body_tsv @@ plainto_tsquery('simple', $2) LIMIT $3`
 
 // rareText finds out whether the full-text query of words is rare, that
@@ -304,8 +295,7 @@ func buildQuery(q mam.Query, words []string, limit int) archiveQuery {
 			b.sql.WriteString(` AND id = ANY(` + b.arg(q.IDs) + `::bigint[])`)
 		}
 		if len(words) > 0 {
-			b.sql.WriteString(` AND EXISTS (SELECT FROM archive_fts f WHERE f.owner = ` + owner + ` AND f.id = archive.id` +
-				` AND f.body_tsv @@ plainto_tsquery('simple', ` + b.arg(strings.Join(words, " ")) + `))`)
+			b.sql.WriteString(` AND body_tsv @@ plainto_tsquery('simple', ` + b.arg(strings.Join(words, " ")) + `)`)
 		}
 	}
 

@@ -48,16 +48,7 @@ func TestMAMQueryPlans(t *testing.T) {
 	if err := db.MAM().Append(ctx, ms); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		n, err := db.IndexFTS(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n < postgres.FTSIndexBatch {
-			break
-		}
-	}
-	if _, err := db.Pool().Exec(ctx, `VACUUM ANALYZE archive, archive_fts`); err != nil {
+	if _, err := db.Pool().Exec(ctx, `VACUUM ANALYZE archive`); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := db.Pool().Acquire(ctx)

@@ -40,7 +40,6 @@ const migrationLockClass = 0x646d6d67 // "dmmg"
 type DB struct {
 	pool     *pgxpool.Pool
 	location string
-	fts      ftsIndexer // the archive's full-text indexer
 }
 
 // Open connects to the database named by dsn (a postgres:// or
@@ -61,9 +60,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", loc, err)
 	}
-	db := &DB{pool: pool, location: loc}
-	db.fts.db = db
-	return db, nil
+	return &DB{pool: pool, location: loc}, nil
 }
 
 // Redact returns dsn without its password (from the user information or a
@@ -93,7 +90,6 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close closes the pool, waiting for acquired connections to be released.
 func (db *DB) Close() error {
-	db.fts.close()
 	db.pool.Close()
 	return nil
 }
