@@ -1,6 +1,7 @@
 package mam
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,14 +64,17 @@ func (s *Service) archive(ctx context.Context, rt *router.Routing) error {
 	}
 	archiveSender := senderLocal && !self
 	archiveRecipient := recipientLocal
+	// Each address is turned into a string once (jid.JID.String
+	// allocates).
+	fromS, toS := fromBare.String(), toBare.String()
 	var err error
 	if archiveSender {
-		if archiveSender, err = s.wants(ctx, fromBare, to); err != nil {
+		if archiveSender, err = s.wants(ctx, fromBare, fromS, to, toS); err != nil {
 			return s.archiveFailed(ctx, st, err)
 		}
 	}
 	if archiveRecipient {
-		if archiveRecipient, err = s.wants(ctx, toBare, from); err != nil {
+		if archiveRecipient, err = s.wants(ctx, toBare, toS, from, fromS); err != nil {
 			return s.archiveFailed(ctx, st, err)
 		}
 	}
@@ -95,22 +99,24 @@ func (s *Service) archive(ctx context.Context, rt *router.Routing) error {
 	var msgs [2]Message
 	n := 0
 	var sent *stanza.Stanza
+	var senderXML []byte // the sender's archived stanza
 	if archiveSender {
-		sid.SetAttr("by", fromBare.String())
+		sid.SetAttr("by", fromS)
+		senderXML = c.AppendXML(nil, stanza.NSClient)
 		msgs[n] = Message{
-			ID: id, Owner: fromBare.String(), With: toBare.String(), WithResource: to.Resourcepart(),
+			ID: id, Owner: fromS, With: toS, WithResource: to.Resourcepart(),
 			Stamp: stamp, Outgoing: true, OriginID: originID, Body: body,
-			Stanza: c.AppendXML(nil, stanza.NSClient),
+			Stanza: senderXML,
 		}
 		n++
 		sent = c.Copy() // the sender's view, for sent carbons
 	}
 	if archiveRecipient {
-		sid.SetAttr("by", toBare.String())
+		sid.SetAttr("by", toS)
 		msgs[n] = Message{
-			ID: id, Owner: toBare.String(), With: fromBare.String(), WithResource: from.Resourcepart(),
+			ID: id, Owner: toS, With: fromS, WithResource: from.Resourcepart(),
 			Stamp: stamp, Outgoing: false, OriginID: originID, Body: body,
-			Stanza: c.AppendXML(nil, stanza.NSClient),
+			Stanza: recipientXML(c, sid, fromS, senderXML),
 		}
 		n++
 	} else {
@@ -126,6 +132,30 @@ func (s *Service) archive(ctx context.Context, rt *router.Routing) error {
 	}
 	rt.Sent = sent
 	return nil
+}
+
+// recipientXML returns c serialized (jabber:client) for the recipient's
+// archive, its last child sid (the <stanza-id/>) naming the recipient's
+// archive. If the sender's copy was serialized (senderXML, sid naming
+// from), it is reused: the two differ only in sid, the stanza's last
+// child, so only sid is serialized again, rather than the whole stanza.
+func recipientXML(c *stanza.Stanza, sid *xml.Element, from string, senderXML []byte) []byte {
+	if senderXML != nil {
+		to := sid.AttrValue("by")
+		sid.SetAttr("by", from)
+		fromSID := sid.AppendXML(nil, stanza.NSClient)
+		sid.SetAttr("by", to)
+		end := "</" + c.El.Name.Local + ">"
+		if head, ok := bytes.CutSuffix(senderXML, []byte(end)); ok {
+			if head, ok := bytes.CutSuffix(head, fromSID); ok {
+				b := make([]byte, 0, len(senderXML)+len(to)-len(from))
+				b = append(b, head...)
+				b = sid.AppendXML(b, stanza.NSClient)
+				return append(b, end...)
+			}
+		}
+	}
+	return c.AppendXML(nil, stanza.NSClient)
 }
 
 // archiveFailed logs an archiving failure and returns the error that stops
@@ -234,13 +264,17 @@ func stripStanzaIDs(el *xml.Element, senderLocal bool, fromBare jid.JID, recipie
 
 // wants reports whether owner's preferences archive a message exchanged
 // with other (the 'to' of an outgoing message, the 'from' of an incoming
-// one), by XEP-0441 §2.3.
-func (s *Service) wants(ctx context.Context, owner, other jid.JID) (bool, error) {
-	p, err := s.userPrefs(ctx, owner)
+// one), by XEP-0441 §2.3. ownerS and otherBare are owner.String() and
+// other.Bare().String().
+func (s *Service) wants(ctx context.Context, owner jid.JID, ownerS string, other jid.JID, otherBare string) (bool, error) {
+	p, err := s.userPrefs(ctx, owner, ownerS)
 	if err != nil {
 		return false, err
 	}
-	full, bare := other.String(), other.Bare().String()
+	bare, full := otherBare, ""
+	if len(p.Never) > 0 || len(p.Always) > 0 {
+		full = other.String()
+	}
 	in := func(list []string) bool {
 		for _, j := range list {
 			if j == bare || j == full {
@@ -271,10 +305,9 @@ func (s *Service) wants(ctx context.Context, owner, other jid.JID) (bool, error)
 	return false, nil
 }
 
-// userPrefs returns owner's preferences, the configured default (with
-// empty lists) if never set.
-func (s *Service) userPrefs(ctx context.Context, owner jid.JID) (Prefs, error) {
-	key := owner.String()
+// userPrefs returns owner's preferences (key is owner.String()), the
+// configured default (with empty lists) if never set.
+func (s *Service) userPrefs(ctx context.Context, owner jid.JID, key string) (Prefs, error) {
 	if p, ok := s.prefs.get(key); ok {
 		if p.Default == "" {
 			p.Default = s.cfg.Default

@@ -36,12 +36,12 @@
 // # Message archive
 //
 // The message archive (XEP-0313, [Stores.MAM]) is the table archive, keyed
-// by (owner, id), with the indexes (owner, with_jid, id), (owner, stamp,
-// id) and (stamp), and the table archive_prefs. Every query is a range
-// scan of one of them: paging is keyset paging on the id (id > after or
-// id < before, ORDER BY id, LIMIT max+1 to learn whether the page is
-// complete), never OFFSET; a time range becomes an id range, looked up in
-// (owner, stamp, id), since ids and stamps grow together. Page.Count is
+// by (owner, id), with the indexes (owner, with_jid, id) and (stamp), and
+// the table archive_prefs. Every query is a range scan of one of them:
+// paging is keyset paging on the id (id > after or id < before, ORDER BY
+// id, LIMIT max+1 to learn whether the page is complete), never OFFSET; a
+// time range becomes an id range, since an id holds the millisecond of its
+// stamp (the stamp is checked on the rows as well). Page.Count is
 // filled only when asked for, by a count(*) over the same index range in
 // the same statement: its cost grows with the size of the whole result.
 // Full-text search uses an FTS5 index on SQLite and a generated tsvector

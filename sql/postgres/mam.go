@@ -29,9 +29,9 @@ var _ mam.Store = (*MAMStore)(nil)
 // the current time. Every query is a range scan of an index: paging is
 // keyset paging on the primary key (owner, id), never OFFSET; a 'with'
 // filter scans (owner, with_jid, id); Start and End are turned into id
-// bounds (stamps grow with ids, see mam.Message) with one lookup each in
-// (owner, stamp, id), and are also checked on each row, so results are
-// exact even if that order were broken. Full-text queries use the GIN
+// bounds (an id holds its stamp's millisecond, see mam.Message.Stamp),
+// and are also checked on each row, so results never hold a message
+// outside the bounds. Full-text queries use the GIN
 // index or scan the queried range, checking each row, depending on how
 // many messages hold the words (see rareText).
 //
@@ -274,18 +274,22 @@ func buildQuery(q mam.Query, words []string, limit int) archiveQuery {
 				b.sql.WriteString(` AND with_resource = ` + b.arg(q.WithResource))
 			}
 		}
-		// Time bounds become id bounds, found in (owner, stamp, id); the
-		// stamp is checked again on the rows, with an expression the
-		// planner cannot match to (owner, stamp, id).
+		// Time bounds become id bounds (an id holds its stamp's
+		// millisecond, see mam.Message.Stamp), a range of the primary
+		// key; the stamp is checked on the rows of the bound's own
+		// millisecond only, which also keeps the planner's estimate of
+		// the range sound (a check on every row would make it guess
+		// that few rows remain, and sort them rather than read the
+		// index in order).
 		if !q.Start.IsZero() {
-			start := b.arg(norm.CeilMicro(q.Start))
-			b.sql.WriteString(` AND id >= (SELECT id FROM archive WHERE owner = ` + owner + ` AND stamp >= ` + start + ` ORDER BY stamp, id LIMIT 1)`)
-			b.sql.WriteString(` AND (stamp + interval '0') >= ` + start)
+			start := norm.CeilMicro(q.Start)
+			first, last := b.arg(mam.FirstIDAt(start)), b.arg(mam.LastIDAt(start))
+			b.sql.WriteString(` AND id >= ` + first + ` AND (id > ` + last + ` OR stamp >= ` + b.arg(start) + `)`)
 		}
 		if !q.End.IsZero() {
-			end := b.arg(norm.FloorMicro(q.End))
-			b.sql.WriteString(` AND id <= (SELECT id FROM archive WHERE owner = ` + owner + ` AND stamp <= ` + end + ` ORDER BY stamp DESC, id DESC LIMIT 1)`)
-			b.sql.WriteString(` AND (stamp + interval '0') <= ` + end)
+			end := norm.FloorMicro(q.End)
+			first, last := b.arg(mam.FirstIDAt(end)), b.arg(mam.LastIDAt(end))
+			b.sql.WriteString(` AND id <= ` + last + ` AND (id < ` + first + ` OR stamp <= ` + b.arg(end) + `)`)
 		}
 		if len(q.IDs) > 0 {
 			b.sql.WriteString(` AND id = ANY(` + b.arg(q.IDs) + `::bigint[])`)
@@ -397,7 +401,9 @@ func (s *MAMStore) SetPrefs(ctx context.Context, owner string, p mam.Prefs) erro
 }
 
 // DeleteBefore implements mam.Store: one statement, deleting the oldest
-// matching messages first, found in (stamp) or (owner, stamp, id).
+// matching messages first, found in (stamp) or, for one owner, in the
+// primary key (owner, id) up to the last id of the millisecond before
+// 'before' (see mam.Message.Stamp).
 func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner string, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("postgres: mam delete before: limit %d is not positive", limit)
@@ -412,7 +418,8 @@ func (s *MAMStore) DeleteBefore(ctx context.Context, before time.Time, owner str
 		(SELECT owner, id FROM archive WHERE stamp < $1 ORDER BY stamp LIMIT $2)`, b, limit)
 	} else {
 		tag, err = s.db.pool.Exec(ctx, `DELETE FROM archive WHERE owner = $1 AND id IN
-		(SELECT id FROM archive WHERE owner = $1 AND stamp < $2 ORDER BY stamp, id LIMIT $3)`, owner, b, limit)
+		(SELECT id FROM archive WHERE owner = $1 AND id <= $2 AND (stamp + interval '0') < $3 ORDER BY id LIMIT $4)`,
+			owner, mam.LastIDAt(b.Add(-time.Microsecond)), b, limit)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: mam delete before: %w", err)
