@@ -83,6 +83,14 @@ type Cluster struct {
 	mu    sync.RWMutex
 	views map[string]*view // the other nodes, by name; guarded by mu
 
+	// Cross-node delivery (deliver.go).
+	peersMu   sync.RWMutex
+	peers     map[string]*peer // senders, by node; guarded by peersMu
+	statsMu   sync.Mutex
+	peerStats map[string]*peerStats // by node; guarded by statsMu
+	dedup     map[string]*dedup     // by sending node; used by handleDeliver only
+	pendings  sync.Pool             // of *pending
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed chan struct{} // closed when the NATS connection is
@@ -128,6 +136,13 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		epoch: cfg.Now().UnixNano(),
 		local: map[string]entry{},
 		views: map[string]*view{},
+
+		peers:     map[string]*peer{},
+		peerStats: map[string]*peerStats{},
+		dedup:     map[string]*dedup{},
+		pendings: sync.Pool{New: func() any {
+			return &pending{buf: make([]byte, 0, 512), done: make(chan bool, 1)}
+		}},
 	}, nil
 }
 
