@@ -50,8 +50,20 @@ type Config struct {
 	// available on a node whose lease ran out (or that restarted): the
 	// server sends its unavailable presence to its contacts. May be nil.
 	Gone func(ctx context.Context, full jid.JID)
+	// State returns what the registry carries of the bound local resource
+	// res besides the router's view (carbons, CSI, hibernation); the
+	// server calls Router.Changed when it changes. May be nil.
+	State func(full jid.JID, res router.Resource) LocalState
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+}
+
+// LocalState is the state of a local resource that the registry carries
+// for the other nodes besides the router's view.
+type LocalState struct {
+	Carbons    bool // enabled message carbons (XEP-0280)
+	Inactive   bool // the client said it is inactive (XEP-0352)
+	Hibernated bool // connection lost, waiting for a resume (XEP-0198)
 }
 
 // Router is what the cluster needs from the local router.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -409,4 +411,54 @@ func (c *Cluster) deliverLocal(fullb, data []byte) bool {
 	}
 	res, bound := c.r.Resource(full)
 	return bound && res.Target.Deliver(st)
+}
+
+// PeerStats counts what this node exchanged with another node since it
+// started.
+type PeerStats struct {
+	Node string
+	// Sessions is the size of the peer's registry as this node sees it
+	// (0 once its lease ended).
+	Sessions int
+	// Routed to the peer: taken by its session, refused by it (not bound
+	// there any more, queue full), failed (not handed over: NATS
+	// unreachable after retries, the peer gone or not answering in time,
+	// too many waiting); the router stored or bounced the refused and
+	// failed ones. Batches are the requests answered, Retries those sent
+	// again.
+	Sent, Refused, Failed, Batches, Retries uint64
+	// Routed from the peer: taken by a session here, or refused;
+	// Duplicates are retransmitted stanzas answered without delivering
+	// them again.
+	Received, ReceivedRefused, Duplicates uint64
+}
+
+// PeerStats returns the counters of every node this node exchanged
+// stanzas with or sees in its registry, by name.
+func (c *Cluster) PeerStats() []PeerStats {
+	sizes := map[string]int{}
+	c.mu.RLock()
+	for node, v := range c.views {
+		sizes[node] = len(v.res)
+	}
+	c.mu.RUnlock()
+	c.statsMu.Lock()
+	for node := range c.peerStats {
+		if _, ok := sizes[node]; !ok {
+			sizes[node] = 0
+		}
+	}
+	c.statsMu.Unlock()
+	out := make([]PeerStats, 0, len(sizes))
+	for node, n := range sizes {
+		s := c.stats(node)
+		out = append(out, PeerStats{
+			Node: node, Sessions: n,
+			Sent: s.sent.Load(), Refused: s.refused.Load(), Failed: s.failed.Load(),
+			Batches: s.batches.Load(), Retries: s.retries.Load(),
+			Received: s.recvd.Load(), ReceivedRefused: s.rrefused.Load(), Duplicates: s.dups.Load(),
+		})
+	}
+	slices.SortFunc(out, func(a, b PeerStats) int { return strings.Compare(a.Node, b.Node) })
+	return out
 }

@@ -18,8 +18,15 @@ type entry struct {
 	Available  bool   `json:"available,omitempty"`
 	Priority   int    `json:"priority,omitempty"`
 	Interested bool   `json:"interested,omitempty"`
-	Presence   string `json:"presence,omitempty"` // last available presence, jabber:client XML
+	Presence   string `json:"presence,omitempty"`   // last available presence, jabber:client XML
+	Carbons    bool   `json:"carbons,omitempty"`    // enabled message carbons (XEP-0280)
+	Inactive   bool   `json:"inactive,omitempty"`   // the client said it is inactive (XEP-0352)
+	Hibernated bool   `json:"hibernated,omitempty"` // XEP-0198: connection lost, waiting for a resume
 }
+
+// clientState is what a view keeps of an entry besides its router
+// Resource.
+type clientState struct{ inactive, hibernated bool }
 
 // update is one change of a node's registry: Entry bound or changed, or
 // Gone unbound.
@@ -48,15 +55,21 @@ type view struct {
 	seen     time.Time
 	res      map[string]*router.Resource            // by full JID string
 	byBare   map[string]map[string]*router.Resource // by bare, then full JID string
+	states   map[string]clientState                 // by full JID string; only non-zero ones
 }
 
 func newView(epoch int64) *view {
-	return &view{epoch: epoch, res: map[string]*router.Resource{}, byBare: map[string]map[string]*router.Resource{}}
+	return &view{epoch: epoch, res: map[string]*router.Resource{}, byBare: map[string]map[string]*router.Resource{}, states: map[string]clientState{}}
 }
 
-func (v *view) set(x *router.Resource) {
+func (v *view) set(x *router.Resource, cs clientState) {
 	full, bare := x.JID.String(), x.JID.Bare().String()
 	v.res[full] = x
+	if cs != (clientState{}) {
+		v.states[full] = cs
+	} else {
+		delete(v.states, full)
+	}
 	m := v.byBare[bare]
 	if m == nil {
 		m = map[string]*router.Resource{}
@@ -71,6 +84,7 @@ func (v *view) remove(full string) {
 		return
 	}
 	delete(v.res, full)
+	delete(v.states, full)
 	bare := x.JID.Bare().String()
 	delete(v.byBare[bare], full)
 	if len(v.byBare[bare]) == 0 {
@@ -101,6 +115,7 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 		Available:  e.Available,
 		Priority:   e.Priority,
 		Interested: e.Interested,
+		Carbons:    e.Carbons,
 	}
 	if e.Presence != "" {
 		el, err := xml.Parse([]byte(e.Presence), stanza.NSClient)
@@ -142,6 +157,23 @@ func (c *Cluster) RemoteResource(full jid.JID) (*router.Resource, bool) {
 	return nil, false
 }
 
+// RemoteClientState reports what the registry says of the resource full
+// bound on another node: whether its client is inactive (XEP-0352) and
+// whether its session is hibernated (XEP-0198); ok is false if it is not
+// bound on another node.
+func (c *Cluster) RemoteClientState(full jid.JID) (inactive, hibernated, ok bool) {
+	key := full.String()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, v := range c.views {
+		if _, bound := v.res[key]; bound {
+			cs := v.states[key]
+			return cs.inactive, cs.hibernated, true
+		}
+	}
+	return false, false, false
+}
+
 // LocalChanged implements router.Cluster: it publishes the change of a
 // local resource to the other nodes.
 func (c *Cluster) LocalChanged(full jid.JID) {
@@ -161,6 +193,10 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested}
 		if res.Presence != nil {
 			e.Presence = res.Presence.String()
+		}
+		if c.cfg.State != nil {
+			st := c.cfg.State(full, res)
+			e.Carbons, e.Inactive, e.Hibernated = st.Carbons, st.Inactive, st.Hibernated
 		}
 		if had && old == e {
 			return
@@ -251,7 +287,7 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 		v.seq = u.Seq
 		if u.Entry != nil {
 			if x := c.resource(u.Node, *u.Entry); x != nil {
-				v.set(x)
+				v.set(x, clientState{u.Entry.Inactive, u.Entry.Hibernated})
 			}
 		} else {
 			v.remove(u.Gone)
@@ -287,10 +323,10 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 		nv := newView(v.epoch)
 		for _, e := range s.Entries {
 			if x := c.resource(node, e); x != nil {
-				nv.set(x)
+				nv.set(x, clientState{e.Inactive, e.Hibernated})
 			}
 		}
-		v.res, v.byBare, v.seq, v.synced = nv.res, nv.byBare, s.Seq, true
+		v.res, v.byBare, v.states, v.seq, v.synced = nv.res, nv.byBare, nv.states, s.Seq, true
 	}()
 }
 
