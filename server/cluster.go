@@ -7,8 +7,8 @@ import (
 	"dormouse.im/dormouse/cluster"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/router"
-	"mellium.im/xmpp/jid"
 	"github.com/nats-io/nats.go"
+	"mellium.im/xmpp/jid"
 )
 
 // joinCluster connects this node to the other nodes of a cluster over NATS

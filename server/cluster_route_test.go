@@ -40,7 +40,6 @@ func startClusterWith(t *testing.T, mod func(*config.Config), natsURLs ...string
 	return out
 }
 
-
 // carbonsSeen waits until node ts sees that full enabled carbons.
 func carbonsSeen(t *testing.T, ts *testServer, full string) {
 	t.Helper()
