@@ -68,7 +68,7 @@ type node struct {
 	r *fakeRouter
 }
 
-func startNode(t *testing.T, url, pfx, name string, gone func(context.Context, jid.JID)) node {
+func startNode(t testing.TB, url, pfx, name string, gone func(context.Context, jid.JID)) node {
 	t.Helper()
 	r := &fakeRouter{}
 	c, err := New(Config{
