@@ -258,9 +258,14 @@ func TestClusterMetrics(t *testing.T) {
 		}
 		expectStanza(t, bob, "message", hasBody(fmt.Sprintf("metered %d", i)))
 	}
-	b1, b2 := scrape(t, n1), scrape(t, n2)
 	// Node 1 sent the 5 messages and its presence broadcasts to bob; node 2
-	// took them.
+	// took them. (Bob may read a message before node 1 has the answer.)
+	var b1, b2 string
+	waitFor(t, "node 1 counts the answers", func() bool {
+		b1 = scrape(t, n1)
+		return metricValue(b1, `dormouse_cluster_routed_to_total{peer="n2"}`) >= 5
+	})
+	b2 = scrape(t, n2)
 	if v := metricValue(b1, `dormouse_cluster_routed_to_total{peer="n2"}`); v < 5 {
 		t.Errorf("node 1 routed %v to n2:\n%s", v, grepLines(b1, "cluster_"))
 	}
