@@ -651,3 +651,36 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestClusterPEP: alice on node 1 publishes her OMEMO device list (XEP-0163);
+// bob, her contact, online on node 2 with caps asking for the node's
+// +notify, gets the events through the other node.
+func TestClusterPEP(t *testing.T) {
+	n := natstest.Addr(t)
+	nodes := startClusterWith(t, nil, "nats://"+n, "nats://"+n)
+	n1, n2 := nodes[0], nodes[1]
+	n1.users("alice", "bob")
+	n1.befriend("alice", "bob")
+	const dl = "eu.siacs.conversations.axolotl.devicelist"
+	alice := capsOnline(t, n1, "alice", "phone", dl+"+notify")
+	bob := capsOnline(t, n2, "bob", "laptop", dl+"+notify")
+	sees(t, n1, "bob@localhost/laptop", true)
+	if err := alice.SendRaw(fmt.Sprintf(omemoDeviceList, "o1", 4242)); err != nil {
+		t.Fatal(err)
+	}
+	isEvent := func(e *xml.Element) bool {
+		ev := e.Child(nsPubsubEvent, "event")
+		return e.AttrValue("type") == "headline" && ev != nil && ev.Child(nsPubsubEvent, "items").AttrValue("node") == dl
+	}
+	// The first publish finds bob's capabilities unknown on node 1: node 1
+	// reads them from storage (node 2 stored them) and sends him the item.
+	m := expectStanza(t, bob, "message", isEvent)
+	if m.AttrValue("from") != "alice@localhost" || !xmpptest.Contains(m, "device id='4242'") {
+		t.Errorf("bob's event: %s", m)
+	}
+	// Known now: the next publish is an event at once.
+	if err := alice.SendRaw(fmt.Sprintf(omemoDeviceList, "o2", 4343)); err != nil {
+		t.Fatal(err)
+	}
+	expectStanza(t, bob, "message", func(e *xml.Element) bool { return isEvent(e) && xmpptest.Contains(e, "device id='4343'") })
+}
