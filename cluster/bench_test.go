@@ -155,3 +155,70 @@ func BenchmarkConvergence(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/op")
 	b.ReportMetric(float64(total)/float64(b.N)/float64(a.cfg.Lease), "leases/op")
 }
+
+// BenchmarkRemoteDeliverSender measures the sending side of the NATS hop
+// alone: the peer is a bare NATS responder that answers every stanza of
+// a batch as taken without parsing it (its connection is in this process:
+// one message allocation per batch counts).
+func BenchmarkRemoteDeliverSender(b *testing.B) {
+	url, pfx := natstest.URL(b), natstest.Prefix()
+	bn := startNode(b, url, pfx, "b", nil)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	ones := bytes.Repeat([]byte{'1'}, maxBatch)
+	if _, err := nc.Subscribe(pfx+".deliver.z", func(m *nats.Msg) {
+		d := m.Data[3+int(m.Data[2])+8:]
+		n := 0
+		for len(d) > 0 {
+			jl := int(d[8])<<8 | int(d[9])
+			d = d[itemHeader+jl:]
+			sl := int(d[0])<<24 | int(d[1])<<16 | int(d[2])<<8 | int(d[3])
+			d = d[4+sl:]
+			n++
+		}
+		_ = m.Respond(ones[:n])
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	t := &remote{c: bn.Cluster, node: "z", full: "bob@example.org/phone"}
+	el, err := xml.Parse([]byte("<message from='alice@example.org/x' to='bob@example.org/phone' type='chat' id='m1'><body>The quick brown fox jumps over the lazy dog.</body></message>"), stanza.NSClient)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg, err := stanza.New(el)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			b.ReportAllocs()
+			var next, failed atomic.Int64
+			var wg sync.WaitGroup
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for range inflight {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if !t.Deliver(msg) {
+							failed.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d stanzas not delivered", n)
+			}
+		})
+	}
+}
