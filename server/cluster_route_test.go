@@ -665,6 +665,17 @@ func TestClusterPEP(t *testing.T) {
 	alice := capsOnline(t, n1, "alice", "phone", dl+"+notify")
 	bob := capsOnline(t, n2, "bob", "laptop", dl+"+notify")
 	sees(t, n1, "bob@localhost/laptop", true)
+	// Node 2 learnt bob's capabilities and stored them.
+	var ver string
+	for _, r := range n1.Router.Resources(jid.MustParse("bob@localhost")) {
+		if c := r.Presence.El.Child("http://jabber.org/protocol/caps", "c"); c != nil {
+			ver = c.AttrValue("ver")
+		}
+	}
+	waitFor(t, "bob's caps stored", func() bool {
+		_, err := n2.Stores.PEP.Caps(context.Background(), ver)
+		return ver != "" && err == nil
+	})
 	if err := alice.SendRaw(fmt.Sprintf(omemoDeviceList, "o1", 4242)); err != nil {
 		t.Fatal(err)
 	}
