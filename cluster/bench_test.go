@@ -32,6 +32,33 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// deliverInFlight calls deliver b.N times from inflight goroutines and
+// reports the process's CPU time per call; a call returning false fails b.
+func deliverInFlight(b *testing.B, inflight int, deliver func() bool) {
+	b.ReportAllocs()
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if !deliver() {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d stanzas not delivered", n)
+	}
+}
+
 // BenchmarkRemoteDeliver measures the NATS hop of one stanza from node b
 // to a session on node a (both nodes in this process, the NATS server
 // outside it), with 1 and 64 stanzas in flight (as many goroutines each
@@ -87,29 +114,7 @@ func BenchmarkRemoteDeliver(b *testing.B) {
 			deliver func(*stanza.Stanza) bool
 		}{{"per-stanza", perStanza}, {"batched", x.Target.Deliver}} {
 			b.Run(fmt.Sprintf("%s/inflight=%d", mode.name, inflight), func(b *testing.B) {
-				b.ReportAllocs()
-				var next atomic.Int64
-				var failed atomic.Int64
-				var wg sync.WaitGroup
-				cpu0 := cpuTime()
-				b.ResetTimer()
-				for range inflight {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for next.Add(1) <= int64(b.N) {
-							if !mode.deliver(msg) {
-								failed.Add(1)
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				b.StopTimer()
-				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-				if n := failed.Load(); n > 0 {
-					b.Fatalf("%d stanzas not delivered", n)
-				}
+				deliverInFlight(b, inflight, func() bool { return mode.deliver(msg) })
 			})
 		}
 	}
@@ -197,28 +202,7 @@ func BenchmarkRemoteDeliverSender(b *testing.B) {
 	}
 	for _, inflight := range []int{1, 64} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			b.ReportAllocs()
-			var next, failed atomic.Int64
-			var wg sync.WaitGroup
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			for range inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if !t.Deliver(msg) {
-							failed.Add(1)
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-			if n := failed.Load(); n > 0 {
-				b.Fatalf("%d stanzas not delivered", n)
-			}
+			deliverInFlight(b, inflight, func() bool { return t.Deliver(msg) })
 		})
 	}
 }

@@ -521,15 +521,9 @@ func TestClusterNATSOutage(t *testing.T) {
 	}
 }
 
-// BenchmarkClusterThroughput measures chat messages per second with many
-// in flight: 16 senders on node 1 each send their share of b.N messages
-// to their own recipient, without waiting, over real TLS sockets; the
-// recipients are on node 1 (same-node) or node 2 (cross-node: every
-// message crosses NATS, where the per-peer sender batches what the 16
-// sessions route at once). msgs/s is wall-clock; cpu-µs/msg is this
-// process's CPU (both nodes, all clients) per message; the NATS server
-// runs outside.
-func BenchmarkClusterThroughput(b *testing.B) {
+// benchClusterServers starts two nodes of a cluster for benchmarks: no
+// rate limit, no archive (the routing path, not the archive's writes).
+func benchClusterServers(b *testing.B) []*server.Server {
 	n := natstest.Addr(b)
 	var srvs []*server.Server
 	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
@@ -546,6 +540,19 @@ func BenchmarkClusterThroughput(b *testing.B) {
 		b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 		srvs = append(srvs, srv)
 	}
+	return srvs
+}
+
+// BenchmarkClusterThroughput measures chat messages per second with many
+// in flight: 16 senders on node 1 each send their share of b.N messages
+// to their own recipient, without waiting, over real TLS sockets; the
+// recipients are on node 1 (same-node) or node 2 (cross-node: every
+// message crosses NATS, where the per-peer sender batches what the 16
+// sessions route at once). msgs/s is wall-clock; cpu-µs/msg is this
+// process's CPU (both nodes, all clients) per message; the NATS server
+// runs outside.
+func BenchmarkClusterThroughput(b *testing.B) {
+	srvs := benchClusterServers(b)
 	const pairs = 16
 	for i := range pairs {
 		addBenchUser(b, srvs[0], fmt.Sprintf("s%d", i))
@@ -679,10 +686,7 @@ func TestClusterPEP(t *testing.T) {
 	if err := alice.SendRaw(fmt.Sprintf(omemoDeviceList, "o1", 4242)); err != nil {
 		t.Fatal(err)
 	}
-	isEvent := func(e *xml.Element) bool {
-		ev := e.Child(nsPubsubEvent, "event")
-		return e.AttrValue("type") == "headline" && ev != nil && ev.Child(nsPubsubEvent, "items").AttrValue("node") == dl
-	}
+	isEvent := isPEPEvent(dl)
 	// The first publish finds bob's capabilities unknown on node 1: node 1
 	// reads them from storage (node 2 stored them) and sends him the item.
 	m := expectStanza(t, bob, "message", isEvent)
@@ -694,4 +698,12 @@ func TestClusterPEP(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectStanza(t, bob, "message", func(e *xml.Element) bool { return isEvent(e) && xmpptest.Contains(e, "device id='4343'") })
+}
+
+// isPEPEvent matches a PEP event (XEP-0163) of node.
+func isPEPEvent(node string) func(*xml.Element) bool {
+	return func(e *xml.Element) bool {
+		ev := e.Child(nsPubsubEvent, "event")
+		return e.AttrValue("type") == "headline" && ev != nil && ev.Child(nsPubsubEvent, "items").AttrValue("node") == node
+	}
 }
