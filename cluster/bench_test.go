@@ -176,6 +176,7 @@ func BenchmarkRemoteDeliverSender(b *testing.B) {
 	ones := bytes.Repeat([]byte{'1'}, maxBatch)
 	if _, err := nc.Subscribe(pfx+".deliver.z", func(m *nats.Msg) {
 		d := m.Data[3+int(m.Data[2])+8:]
+		ans := append([]byte(nil), d[:8]...) // the first seq
 		n := 0
 		for len(d) > 0 {
 			jl := int(d[8])<<8 | int(d[9])
@@ -184,7 +185,7 @@ func BenchmarkRemoteDeliverSender(b *testing.B) {
 			d = d[4+sl:]
 			n++
 		}
-		_ = m.Respond(ones[:n])
+		_ = m.Respond(append(ans, ones[:n]...))
 	}); err != nil {
 		b.Fatal(err)
 	}

@@ -263,6 +263,12 @@ func TestTakeBatch(t *testing.T) {
 		{"old epoch", batchOf("b", 1, item{1, "bob@example.org/phone", msg}), "1", 5},
 	} {
 		node, ans, err := c.takeBatch(tc.data)
+		if err == nil && binary.BigEndian.Uint64(ans) != binary.BigEndian.Uint64(tc.data[3+1+8:]) {
+			t.Errorf("%s: the answer does not start with the first sequence number: %q", tc.name, ans)
+		}
+		if len(ans) >= 8 {
+			ans = ans[8:]
+		}
 		if err != nil || node != "b" || string(ans) != tc.ans || s.count() != tc.got {
 			t.Errorf("%s: node %q, answer %q, err %v, delivered %d; want %q, %d", tc.name, node, ans, err, s.count(), tc.ans, tc.got)
 		}

@@ -37,8 +37,9 @@ const (
 //	'B' 1 | len(node) u8 | node | epoch u64 | items
 //	item: seq u64 | len(jid) u16 | jid | len(stanza) u32 | stanza (jabber:client XML)
 //
-// The answer has one byte per item, in order: '1' the session took it,
-// '0' not (not bound here, queue full, malformed).
+// The answer is the first item's seq (u64: the sender tells an answer to
+// an earlier attempt from the current one), then one byte per item, in
+// order: '1' the session took it, '0' not (not bound here, queue full).
 const (
 	batchMagic   = 'B'
 	batchVersion = 1
@@ -126,6 +127,12 @@ type peer struct {
 	// the sender's buffers, reused batch after batch
 	req   []byte
 	batch []*pending
+
+	// The sender's own reply subject and its subscription: a batch costs
+	// one publish and one answer, not a NATS request's allocations.
+	inbox   string
+	replies chan *nats.Msg
+	timer   *time.Timer
 }
 
 // peer returns the sender to node, starting it on first use; nil once
@@ -266,15 +273,13 @@ func (p *peer) request(b []byte) ([]byte, error) {
 	wait := 50 * time.Millisecond
 	timeouts := 0
 	for {
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-		m, err := c.nc.RequestWithContext(ctx, p.subj, b)
-		cancel()
+		ans, err := p.roundTrip(b)
 		if err == nil {
 			p.stats.batches.Add(1)
-			if len(m.Data) != p.count() {
+			if len(ans) != len(p.batch) {
 				return nil, errors.New("cluster: malformed answer to a batch")
 			}
-			return m.Data, nil
+			return ans, nil
 		}
 		switch {
 		case c.ctx.Err() != nil, errors.Is(err, nats.ErrNoResponders):
@@ -301,7 +306,42 @@ func (p *peer) request(b []byte) ([]byte, error) {
 	}
 }
 
-func (p *peer) count() int { return len(p.batch) }
+// roundTrip publishes the batch b with the sender's reply subject and
+// waits up to Config.RequestTimeout for its answer, skipping answers to
+// earlier attempts (their first sequence number differs).
+func (p *peer) roundTrip(b []byte) ([]byte, error) {
+	c := p.c
+	if p.replies == nil {
+		inbox, replies := nats.NewInbox(), make(chan *nats.Msg, 16)
+		if _, err := c.nc.ChanSubscribe(inbox, replies); err != nil {
+			return nil, err
+		}
+		p.inbox, p.replies = inbox, replies
+		p.timer = time.NewTimer(time.Hour)
+		p.timer.Stop()
+	}
+	first := binary.BigEndian.Uint64(p.batch[0].buf)
+	if err := c.nc.PublishRequest(p.subj, p.inbox, b); err != nil {
+		return nil, err
+	}
+	p.timer.Reset(c.cfg.RequestTimeout)
+	defer p.timer.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return nil, c.ctx.Err()
+		case <-p.timer.C:
+			return nil, nats.ErrTimeout
+		case m := <-p.replies:
+			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+				return nil, nats.ErrNoResponders // nobody listens on the peer's subject
+			}
+			if len(m.Data) >= 8 && binary.BigEndian.Uint64(m.Data) == first {
+				return m.Data[8:], nil
+			}
+		}
+	}
+}
 
 // dedup remembers the answers to a peer's latest stanzas, by sequence
 // number, in one epoch of that peer.
@@ -351,7 +391,7 @@ func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
 		dd = &dedup{epoch: epoch}
 		c.dedup[node] = dd
 	}
-	ans = make([]byte, 0, 64)
+	ans = make([]byte, 8, 8+64) // the first seq, then the answers
 	for len(d) > 0 {
 		if len(d) < itemHeader {
 			return node, nil, errBatch
@@ -369,6 +409,9 @@ func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
 		}
 		xmlb := d[4 : 4+sl]
 		d = d[4+sl:]
+		if len(ans) == 8 {
+			binary.BigEndian.PutUint64(ans, seq)
+		}
 		slot := &dd.slots[seq%dedupWindow]
 		var ok bool
 		if dd.epoch == epoch && slot.seq == seq && seq != 0 {
