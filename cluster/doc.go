@@ -30,8 +30,10 @@
 // buffer, for that node's sender: one goroutine per peer that sends
 // everything queued as one batch request on <prefix>.deliver.<node> while
 // the previous batch is in flight (at most 256 stanzas or 512 KiB a batch,
-// 4,096 waiting; beyond that Deliver fails at once). The node holding the
-// sessions answers one byte per stanza: taken or not. Target.Deliver
+// 4,096 waiting; beyond that Deliver fails at once), with the sender's own
+// reply subject (one publish and one answer per batch, no per-request
+// allocations). The node holding the sessions answers one byte per
+// stanza: taken or not. Target.Deliver
 // waits for its stanza's answer, so the router still falls back to the
 // bare-JID rules, offline storage or a bounce for a stanza that was not
 // taken: an accepted stanza is never dropped.
