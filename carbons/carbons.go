@@ -229,3 +229,7 @@ func (s *Service) gone(_ context.Context, full jid.JID) {
 	}
 	s.mu.Unlock()
 }
+
+// Released forgets the resource full, whose session moved to another node
+// of a cluster (it was released from the router without ending).
+func (s *Service) Released(ctx context.Context, full jid.JID) { s.gone(ctx, full) }

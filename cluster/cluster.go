@@ -54,6 +54,10 @@ type Config struct {
 	// res besides the router's view (carbons, CSI, hibernation); the
 	// server calls Router.Changed when it changes. May be nil.
 	State func(full jid.JID, res router.Resource) LocalState
+	// Conflict is called when another node bound the full JID of the
+	// local session t later (RFC 6120 §7.7.2.2: the newer session wins):
+	// the server closes t with a conflict stream error. May be nil.
+	Conflict func(ctx context.Context, full jid.JID, t router.Target)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +98,20 @@ type Cluster struct {
 
 	mu    sync.RWMutex
 	views map[string]*view // the other nodes, by name; guarded by mu
+	// left is the epoch of each node that announced it was leaving, and
+	// when: its late messages of that epoch or older are ignored for a
+	// lease (not longer: a node restarted with its clock set back must
+	// not be ignored for ever). Guarded by mu.
+	left map[string]departure
+	// collided is the epoch of each peer heard with this node's number,
+	// so that the collision is logged once per peer and epoch. Guarded
+	// by mu.
+	collided map[string]int64
+
+	svc services // forwarding to services, own lease (service.go)
+
+	handMu sync.Mutex
+	taken  map[string]chan struct{} // handovers waiting for their confirmation, by SM-ID; guarded by handMu
 
 	// Cross-node delivery (deliver.go).
 	peersMu   sync.RWMutex
@@ -155,6 +173,8 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		pendings: sync.Pool{New: func() any {
 			return &pending{buf: make([]byte, 0, 512), done: make(chan bool, 1)}
 		}},
+		left:     map[string]departure{},
+		collided: map[string]int64{},
 	}, nil
 }
 
@@ -214,6 +234,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
 		c.subject("reg"):                 c.handleUpdate,
 		c.subject("hb"):                  c.handleHeartbeat,
+		c.subject("svc", c.cfg.Node):     c.handleService,
 	} {
 		sub, err := nc.Subscribe(subj, h)
 		if err != nil {
@@ -233,10 +254,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close leaves the cluster: its peers forget this node at its lease's end
-// (its sessions have unbound by then when the server shut them down
-// first). It lets the messages being handled finish (NATS drain, bounded
-// by ctx) and waits for the node's goroutines.
+// Close leaves the cluster: it announces that this node is leaving (a
+// heartbeat marked leaving), so that its peers drop its view at once
+// instead of at its lease's end, and have the unavailable presence of
+// the resources it still listed sent (its sessions have normally unbound
+// by then: the server shuts them down first). It lets the messages being
+// handled finish (NATS drain, bounded by ctx) and waits for the node's
+// goroutines.
 func (c *Cluster) Close(ctx context.Context) error {
 	if c.nc == nil {
 		return nil
@@ -244,6 +268,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.cancel()
 	var err error
 	if c.nc.IsConnected() {
+		c.leave(ctx)
 		err = c.nc.Drain()
 	}
 	if err != nil || !c.nc.IsConnected() {
@@ -285,12 +310,30 @@ type heartbeat struct {
 	Epoch    int64  `json:"epoch"`
 	Seq      uint64 `json:"seq"`
 	Sessions int    `json:"sessions"`
+	// Leaving: the node's last heartbeat of this epoch; drop its view.
+	Leaving bool  `json:"leaving,omitempty"`
+	Sent    int64 `json:"sent,omitempty"` // Unix ns, by the sender's clock (Serving)
+}
+
+// leave publishes this node's last heartbeat, marked leaving, and waits
+// (bounded by ctx) until the NATS server has it.
+func (c *Cluster) leave(ctx context.Context) {
+	c.localMu.Lock()
+	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local), Leaving: true}
+	c.localMu.Unlock()
+	c.publish(c.subject("hb"), hb)
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		c.log.Warn("announcing the departure failed: peers drop this node at its lease's end", "err", err)
+		return
+	}
+	c.log.Info("left the cluster")
 }
 
 func (c *Cluster) beat() {
 	c.localMu.Lock()
 	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local)}
 	c.localMu.Unlock()
+	hb.Sent = c.cfg.Now().UnixNano()
 	c.publish(c.subject("hb"), hb)
 }
 
@@ -367,6 +410,7 @@ func (c *Cluster) lost(res []jid.JID) {
 // Peer describes another node as this node sees it.
 type Peer struct {
 	Node     string
+	Number   int // its cluster.node_number (0: not announced)
 	Epoch    int64
 	Sessions int
 	LastSeen time.Time
@@ -375,18 +419,34 @@ type Peer struct {
 // Status is a node's view of the cluster.
 type Status struct {
 	Node      string
+	Number    int // this node's number (0: not checked)
 	Epoch     int64
 	Sessions  int
 	Connected bool
 	RTT       time.Duration // NATS round trip (0 if not connected)
 	Peers     []Peer
+	// Collisions names the peers that announce this node's number
+	// (archive ids may collide: a configuration error).
+	Collisions []string
+}
+
+// Ready reports whether this node can reach NATS: nil, or an error saying
+// why not (for /readyz).
+func (c *Cluster) Ready() error {
+	if c.nc == nil {
+		return errors.New("cluster: not started")
+	}
+	if st := c.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("cluster: NATS %s", strings.ToLower(st.String()))
+	}
+	return nil
 }
 
 // Status returns this node's view of the cluster, measuring the NATS
 // round trip.
 func (c *Cluster) Status() Status {
 	c.localMu.Lock()
-	st := Status{Node: c.cfg.Node, Epoch: c.epoch, Sessions: len(c.local)}
+	st := Status{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Sessions: len(c.local)}
 	c.localMu.Unlock()
 	st.Connected = c.nc.IsConnected()
 	if st.Connected {
@@ -394,7 +454,10 @@ func (c *Cluster) Status() Status {
 	}
 	c.mu.RLock()
 	for node, v := range c.views {
-		st.Peers = append(st.Peers, Peer{Node: node, Epoch: v.epoch, Sessions: len(v.res), LastSeen: v.seen})
+		st.Peers = append(st.Peers, Peer{Node: node, Number: v.number, Epoch: v.epoch, Sessions: len(v.res), LastSeen: v.seen})
+		if c.cfg.Number != 0 && v.number == c.cfg.Number {
+			st.Collisions = append(st.Collisions, node)
+		}
 	}
 	c.mu.RUnlock()
 	return st

@@ -64,8 +64,71 @@
 // refused, duplicates answered from memory) and the size of its registry;
 // the server exports them as metrics labelled by peer.
 //
-// Not in this version: resumption of a hibernated session (XEP-0198) on
-// another node, resource conflicts across nodes (RFC 6120 §7.7.2.2: the
-// same full JID bound on two nodes is routed to one of them), MUC
-// failover.
+// # Leaving and operations
+//
+// Close publishes a last heartbeat marked leaving before draining the
+// NATS connection: the peers drop the node's view at once (not at its
+// lease's end), have the unavailable presence of what it still listed
+// sent, and ignore its later messages of that epoch. Heartbeats carry the
+// node's number (cluster.node_number, in archive ids); a node hearing its
+// own number from a peer logs it once per peer and epoch and lists it in
+// Status.Collisions. Ready reports whether NATS is connected (/readyz);
+// Observe is dormouse cluster status. Scheduled jobs that must run once
+// per cluster are not this package's: see internal/cronjob (Once) and
+// sql/postgres (Jobs).
+//
+// # Services
+//
+// In-process services that serve their entities on one node at a time
+// (package muc: a room on one node) use Self, Alive, Serving and Forward.
+// Alive says whether a node, in an epoch, is in this node's view (during
+// this node's first lease, a node not heard of yet counts as alive).
+// Serving is this node's own lease: each heartbeat carries the time it was
+// sent; when this node hears its own heartbeat back it knows its peers
+// cannot end its lease before that time plus Lease, and it considers its
+// lease running until one heartbeat earlier; since tells when the current
+// unbroken run began. Forward hands a stanza, with its 'from', to the
+// service at its 'to' domain on another node with a NATS request on
+// <prefix>.svc.<node>; that node delivers it with ServeServices' target
+// (router.Router.Deliver: its policy hooks ran on the first node), marked
+// Forwarded in the context, and answers once the service has handled it.
+// Forwarded stanzas are handled one at a time per node, in arrival order.
+//
+// # Resumption on another node (XEP-0198)
+//
+// SM-IDs made on a node end with "." and its name (SMIDSuffix, SMIDNode).
+// A <resume/> for an SM-ID of another node becomes a request on
+// <prefix>.resume.<node> (Resume; package server asks the node named in
+// the SM-ID, then, if that node no longer holds the session because it was
+// resumed elsewhere since, the node named in the session's persisted
+// record) carrying the SM-ID, the account, the
+// client's h and the asking node; the holding node (ServeHandovers) has
+// its Sessions give the session up atomically (the client's h applied)
+// and answers with its state (Handover: queue, h, full JID, presence,
+// priority, roster interest, directed presence, carbons; JSON with the
+// stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
+// such session, with its old h if it ended recently; or an h too high).
+// From then on the old node forwards what reaches the session to the new
+// node (retrying until that node has bound it, at most RequestTimeout).
+// The new node confirms on <prefix>.taken.<node> once it has bound the
+// session (Taken); the old node then releases the session when its
+// registry shows it on the new node. Without a confirmation within a lease
+// and a request timeout (the answer was lost, or came after the asking
+// node gave up), the old node ends the session itself and rescues its
+// queue, as for a session whose resumption time ran out: at least once,
+// never lost. A node that is gone
+// or does not answer gives ErrUnreachable: the caller answers from the h
+// the dead node persisted (package server, sm_sessions in PostgreSQL).
+//
+// # Resource conflicts
+//
+// Registry entries carry their bind time on their node's clock. When two
+// nodes hold the same full JID the later bind wins (RFC 6120 §7.7.2.2;
+// equal times: the greater node name): the node holding the older session
+// closes it through Config.Conflict, whichever of the two nodes notices
+// first, from an update, a snapshot or its own bind (conflict.go). A
+// session is closed only if it is still the one bound, so a newer session
+// of the same JID never suffers a late decision.
+//
+// Not in this version: XEP-0198 location.
 package cluster

@@ -44,8 +44,12 @@ func Observe(ctx context.Context, url, prefix string, listen time.Duration, opts
 			return
 		}
 		mu.Lock()
-		if p, ok := nodes[hb.Node]; !ok || p.Epoch <= hb.Epoch {
-			nodes[hb.Node] = Peer{Node: hb.Node, Epoch: hb.Epoch, Sessions: hb.Sessions, LastSeen: time.Now()}
+		switch p, ok := nodes[hb.Node]; {
+		case ok && p.Epoch > hb.Epoch:
+		case hb.Leaving:
+			delete(nodes, hb.Node)
+		default:
+			nodes[hb.Node] = Peer{Node: hb.Node, Number: hb.Number, Epoch: hb.Epoch, Sessions: hb.Sessions, LastSeen: time.Now()}
 		}
 		mu.Unlock()
 	})

@@ -22,6 +22,10 @@ type entry struct {
 	Carbons    bool   `json:"carbons,omitempty"`    // enabled message carbons (XEP-0280)
 	Inactive   bool   `json:"inactive,omitempty"`   // the client said it is inactive (XEP-0352)
 	Hibernated bool   `json:"hibernated,omitempty"` // XEP-0198: connection lost, waiting for a resume
+	// Bound is when the session was bound (Unix ns, on its node's clock):
+	// of two nodes binding one full JID, the later bind wins (conflict.go).
+	Bound  int64         `json:"bound,omitempty"`
+	target router.Target // the local session (this node's entries only)
 }
 
 // clientState is what a view keeps of an entry besides its router
@@ -49,17 +53,19 @@ type snapshot struct {
 // view is what this node knows of another node's registry in one epoch.
 type view struct {
 	epoch    int64
+	number   int    // the node's number, from its heartbeats
 	seq      uint64 // of the last update applied
 	synced   bool   // a snapshot was applied: updates may follow it
 	fetching bool   // a snapshot request is under way
 	seen     time.Time
 	res      map[string]*router.Resource            // by full JID string
+	bound    map[string]int64                       // bind times, by full JID string
 	byBare   map[string]map[string]*router.Resource // by bare, then full JID string
 	states   map[string]clientState                 // by full JID string; only non-zero ones
 }
 
 func newView(epoch int64) *view {
-	return &view{epoch: epoch, res: map[string]*router.Resource{}, byBare: map[string]map[string]*router.Resource{}, states: map[string]clientState{}}
+	return &view{epoch: epoch, res: map[string]*router.Resource{}, bound: map[string]int64{}, byBare: map[string]map[string]*router.Resource{}, states: map[string]clientState{}}
 }
 
 func (v *view) set(x *router.Resource, cs clientState) {
@@ -85,6 +91,7 @@ func (v *view) remove(full string) {
 	}
 	delete(v.res, full)
 	delete(v.states, full)
+	delete(v.bound, full)
 	bare := x.JID.Bare().String()
 	delete(v.byBare[bare], full)
 	if len(v.byBare[bare]) == 0 {
@@ -190,7 +197,7 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		delete(c.local, key)
 		u.Gone = key
 	default:
-		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested}
+		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested, Bound: old.Bound, target: res.Target}
 		if res.Presence != nil {
 			e.Presence = res.Presence.String()
 		}
@@ -198,8 +205,13 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 			st := c.cfg.State(full, res)
 			e.Carbons, e.Inactive, e.Hibernated = st.Carbons, st.Inactive, st.Hibernated
 		}
-		if had && old == e {
+		rebound := !had || !sameTarget(old.target, res.Target)
+		if had && !rebound && old.equal(e) {
 			return
+		}
+		if rebound {
+			e.Bound = c.cfg.Now().UnixNano()
+			defer c.checkLocalBind(full, e)
 		}
 		c.local[key] = e
 		u.Entry = &e
@@ -232,6 +244,15 @@ func (c *Cluster) handleSnapshot(m *nats.Msg) {
 // older epoch's view (whose available resources are appended to lost), or
 // nil if the message is of an older epoch than the view. c.mu must be held.
 func (c *Cluster) viewForLocked(node string, epoch int64, lost *[]jid.JID) *view {
+	if d, ok := c.left[node]; ok {
+		if c.cfg.Now().Sub(d.at) <= c.cfg.Lease {
+			if epoch <= d.epoch {
+				return nil // late: the node left in that epoch
+			}
+		} else {
+			delete(c.left, node)
+		}
+	}
 	v := c.views[node]
 	switch {
 	case v != nil && epoch < v.epoch:
@@ -254,19 +275,54 @@ func (c *Cluster) handleHeartbeat(m *nats.Msg) {
 		return
 	}
 	if hb.Node == c.cfg.Node {
+		c.ownBeat(hb)
 		return
-	}
-	if hb.Number != 0 && hb.Number == c.cfg.Number {
-		c.log.Error("another node has this node's number: archive ids may collide; set distinct cluster.node_number values",
-			"peer", hb.Node, "number", hb.Number)
 	}
 	var lost []jid.JID
 	c.mu.Lock()
-	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil && (!v.synced || v.seq != hb.Seq) {
-		c.fetchLocked(hb.Node, v)
+	if hb.Number != 0 && hb.Number == c.cfg.Number && c.collided[hb.Node] != hb.Epoch {
+		// Once per peer and epoch, not at every heartbeat.
+		c.collided[hb.Node] = hb.Epoch
+		c.log.Error("another node has this node's number: archive ids may collide; set distinct cluster.node_number values",
+			"peer", hb.Node, "number", hb.Number)
+	}
+	if hb.Leaving {
+		c.leftLocked(hb.Node, hb.Epoch, &lost)
+		c.mu.Unlock()
+		c.lost(lost)
+		return
+	}
+	if v := c.viewForLocked(hb.Node, hb.Epoch, &lost); v != nil {
+		v.number = hb.Number
+		if !v.synced || v.seq != hb.Seq {
+			c.fetchLocked(hb.Node, v)
+		}
 	}
 	c.mu.Unlock()
 	c.lost(lost)
+}
+
+// leftLocked drops the view of node, which announced that it leaves in
+// epoch, and ignores its later messages of that epoch; the available
+// resources it still listed are appended to lost.
+func (c *Cluster) leftLocked(node string, epoch int64, lost *[]jid.JID) {
+	if v := c.views[node]; v != nil {
+		if epoch < v.epoch {
+			return // an older run of the node
+		}
+		*lost = v.appendAvailable(*lost)
+		delete(c.views, node)
+		c.log.Info("node left the cluster", "peer", node, "sessions", len(v.res))
+	}
+	if d, ok := c.left[node]; !ok || d.epoch < epoch {
+		c.left[node] = departure{epoch: epoch, at: c.cfg.Now()}
+	}
+}
+
+// departure is when a node announced it left, in which epoch.
+type departure struct {
+	epoch int64
+	at    time.Time
 }
 
 func (c *Cluster) handleUpdate(m *nats.Msg) {
@@ -288,6 +344,7 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 		if u.Entry != nil {
 			if x := c.resource(u.Node, *u.Entry); x != nil {
 				v.set(x, clientState{u.Entry.Inactive, u.Entry.Hibernated})
+				v.bound[u.Entry.JID] = u.Entry.Bound
 			}
 		} else {
 			v.remove(u.Gone)
@@ -297,6 +354,9 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 	}
 	c.mu.Unlock()
 	c.lost(lost)
+	if v != nil && u.Entry != nil {
+		c.checkPeerBind(u.Node, *u.Entry)
+	}
 }
 
 // fetchLocked requests a snapshot of node's registry for the view v,
@@ -324,9 +384,17 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 		for _, e := range s.Entries {
 			if x := c.resource(node, e); x != nil {
 				nv.set(x, clientState{e.Inactive, e.Hibernated})
+				nv.bound[e.JID] = e.Bound
 			}
 		}
-		v.res, v.byBare, v.states, v.seq, v.synced = nv.res, nv.byBare, nv.states, s.Seq, true
+		v.res, v.bound, v.byBare, v.states, v.seq, v.synced = nv.res, nv.bound, nv.byBare, nv.states, s.Seq, true
+		c.wg.Add(1)
+		go func() { // c.mu is held: check after it is released
+			defer c.wg.Done()
+			for _, e := range s.Entries {
+				c.checkPeerBind(node, e)
+			}
+		}()
 	}()
 }
 

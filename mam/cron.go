@@ -22,8 +22,9 @@ func ValidateSchedule(spec string) error {
 // ValidateSchedule; times are in the local time zone) until stop is
 // called. A run still going when the next is due makes that one skip, and
 // a panicking run is logged and recovered. stop cancels a running pass
-// and waits for it to return, or for ctx to end.
-func (s *Service) StartRetention(spec string, maxAge time.Duration) (stop func(ctx context.Context) error, err error) {
+// and waits for it to return, or for ctx to end. opts (cronjob.Once) make
+// one node of a cluster run each pass.
+func (s *Service) StartRetention(spec string, maxAge time.Duration, opts ...cronjob.Option) (stop func(ctx context.Context) error, err error) {
 	if err := ValidateSchedule(spec); err != nil {
 		return nil, err
 	}
@@ -32,7 +33,7 @@ func (s *Service) StartRetention(spec string, maxAge time.Duration) (stop func(c
 	}
 	stopJob, err := cronjob.Start(spec, s.log.With("job", "retention"), func(ctx context.Context) {
 		_, _ = s.RunRetention(ctx, maxAge) // RunRetention logs its outcome
-	})
+	}, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,44 @@
 // Load; occupants are not persisted (clients rejoin after a restart).
 // Temporary rooms, and their archives, go with their last occupant.
 //
+// # Clustering
+//
+// On a single node (the default) nothing of this exists: the service
+// handles every stanza itself. With SetCluster (the server calls it when
+// clustering is on), every node runs the service, and each room is served
+// by one node at a time, recorded by an OwnerStore (table
+// muc_room_owner: node name and epoch). For a stanza to a room (stanzas
+// to the service's domain itself are answered by any node), a node:
+//
+//   - handles it if it claimed the room and its own lease has run without
+//     a break since (Cluster.Serving): the fast path, no store access;
+//   - forwards it to the owner if the owner is alive in the cluster view
+//     (Cluster.Forward: the owner handles it as received there, with the
+//     original 'from', and answers when done); a node that gets a
+//     forwarded stanza for a room it does not serve declines it, never
+//     forwards it again, and the first node reads the owner again once;
+//   - claims the room otherwise, by a compare-and-swap on its record
+//     (OwnerStore.ClaimRoom), and brings it back from the store
+//     (configuration, subject, affiliations; stanza-ids continue after the
+//     archive's last) with no occupants.
+//
+// While its lease has lapsed (cut off from NATS) a node serves no room and
+// answers service-unavailable (type wait); a room it had claimed is
+// checked in the store again before it serves it, and kept with its state
+// if nobody took it meanwhile. A node's lease ends for itself one
+// heartbeat before the others may end it, so two nodes do not serve a room
+// at once as long as NATS delivers heartbeats within one heartbeat
+// interval. Occupants of a room that moved must rejoin: a XEP-0410
+// self-ping from a client that is not joined gets not-acceptable, so
+// clients that self-ping rejoin by themselves. Temporary rooms vanish with
+// their node. A temporary room that empties, a destroyed room, and every
+// room of a service that closes are released (their record deleted), so
+// that another node claims them at once.
+//
+// Limits: disco#items of the service and Config.MaxRoomsPerUser count
+// the rooms this node has in memory (the persistent rooms loaded at
+// start, those it serves), not the whole cluster's.
+//
 // # Concurrency
 //
 // HandleStanza runs on the sender's goroutine. The service's mutex guards

@@ -542,5 +542,6 @@ func (s *Service) destroy(ctx context.Context, r *room, d *xml.Element, out *out
 		delete(s.rooms, r.jid.String())
 	}
 	s.mu.Unlock()
+	s.released(ctx, r.jid.String())
 	return nil
 }

@@ -3,6 +3,7 @@ package muc
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -115,6 +116,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	rooms map[string]*room // by bare JID string; guarded by mu
+
+	place *placement // which node serves a room; nil on a single node (owner.go)
 }
 
 var _ router.Service = (*Service)(nil)
@@ -199,9 +202,17 @@ func (s *Service) Load(ctx context.Context) error {
 
 // Close tells every occupant that the service is shutting down (status 332)
 // and waits (bounded by ctx) for the IQs it relays. Persistent rooms stay
-// in the store.
+// in the store. In a cluster, only the occupants of the rooms this node
+// serves hear of it (those of a room another node took over while this
+// node was cut off are that node's), and the rooms are released.
 func (s *Service) Close(ctx context.Context) error {
 	s.cancel()
+	if p := s.place; p != nil {
+		p.mu.Lock()
+		p.closed = true // serves no room from now on
+		p.mu.Unlock()
+		defer s.releaseAll(context.WithoutCancel(ctx))
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -211,8 +222,10 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
+	for key, r := range s.rooms {
+		if s.place == nil || s.place.serves(key) {
+			rooms = append(rooms, r)
+		}
 	}
 	s.mu.Unlock()
 	for _, r := range rooms {
@@ -234,6 +247,18 @@ func (s *Service) Close(ctx context.Context) error {
 // HandleStanza implements router.Service.
 func (s *Service) HandleStanza(ctx context.Context, st *stanza.Stanza) error {
 	var err error
+	if s.place != nil && st.To.Localpart() != "" {
+		local, ferr := s.routeRoom(ctx, st)
+		if !local {
+			if errors.Is(ferr, errDeclined) {
+				return ferr // to the node that forwarded st (see routeRoom)
+			}
+			if ferr != nil {
+				s.fail(ctx, st, ferr)
+			}
+			return nil
+		}
+	}
 	switch {
 	case st.To.Localpart() == "":
 		err = s.handleService(ctx, st)
@@ -325,6 +350,13 @@ func (g *idGen) next(now time.Time) int64 {
 	}
 	g.last = id
 	return id
+}
+
+// atLeast makes the next ids greater than id.
+func (g *idGen) atLeast(id int64) {
+	g.mu.Lock()
+	g.last = max(g.last, id)
+	g.mu.Unlock()
 }
 
 // formatID and parseID write and read stanza-ids (base 36).

@@ -333,6 +333,7 @@ func (s *Service) maybeDispose(ctx context.Context, r *room) {
 		delete(s.rooms, r.jid.String())
 	}
 	s.mu.Unlock()
+	s.released(ctx, r.jid.String())
 	if r.cfg.Archiving || r.cfg.Persistent {
 		if err := s.store.DeleteRoom(ctx, r.jid.String()); err != nil {
 			s.log.Error("muc: delete room", "room", r.jid, "err", err)

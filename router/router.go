@@ -114,6 +114,12 @@ func (r *Router) IsLocal(domain string) bool { return r.hosts[domain] }
 // old target is replaced and returned so the caller can end it with a
 // conflict stream error (RFC 6120 §7.7.2.2).
 func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
+	return r.bind(&Resource{JID: full, Target: t})
+}
+
+// bind binds x, replacing a resource of the same full JID.
+func (r *Router) bind(x *Resource) (replaced Target) {
+	full := x.JID
 	bare := full.Bare().String()
 	res := full.Resourcepart()
 	r.mu.Lock()
@@ -122,14 +128,14 @@ func (r *Router) Bind(full jid.JID, t Target) (replaced Target) {
 		u = &user{}
 		r.users[bare] = u
 	}
-	for i, x := range u.resources {
-		if x.JID.Resourcepart() == res {
-			replaced = x.Target
+	for i, y := range u.resources {
+		if y.JID.Resourcepart() == res {
+			replaced = y.Target
 			u.resources = slices.Delete(u.resources, i, i+1)
 			break
 		}
 	}
-	u.resources = append(u.resources, &Resource{JID: full, Target: t})
+	u.resources = append(u.resources, x)
 	r.mu.Unlock()
 	r.localChanged(full)
 	return replaced
@@ -151,6 +157,17 @@ func (r *Router) BindReplacing(ctx context.Context, full jid.JID, t Target) (rep
 // hooks (presence broadcasts unavailable there). It reports whether it
 // removed anything.
 func (r *Router) Unbind(ctx context.Context, full jid.JID, t Target) bool {
+	removed := r.unbind(full, t)
+	if removed {
+		for _, f := range r.mux.onGone {
+			f(ctx, full)
+		}
+	}
+	return removed
+}
+
+// unbind removes a resource if it is still bound to t, without hooks.
+func (r *Router) unbind(full jid.JID, t Target) bool {
 	bare := full.Bare().String()
 	res := full.Resourcepart()
 	r.mu.Lock()
@@ -171,9 +188,6 @@ func (r *Router) Unbind(ctx context.Context, full jid.JID, t Target) bool {
 	r.mu.Unlock()
 	if removed {
 		r.localChanged(full)
-		for _, f := range r.mux.onGone {
-			f(ctx, full)
-		}
 	}
 	return removed
 }

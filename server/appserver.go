@@ -63,7 +63,7 @@ func (s *Server) startAppServer(ctx context.Context, o options) error {
 		return fmt.Errorf("push app server at %s: %w", domain, err)
 	}
 	if d := cfg.Push.ForgetAfter.Duration(); d > 0 {
-		stop, err := svc.StartForget(cfg.MAM.PurgeSchedule, d)
+		stop, err := svc.StartForget(cfg.MAM.PurgeSchedule, d, s.onceInCluster("push-forget")...)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dormouse.im/dormouse/cluster"
+	"dormouse.im/dormouse/internal/cronjob"
 	"dormouse.im/dormouse/metrics"
 	"dormouse.im/dormouse/router"
 	"github.com/nats-io/nats.go"
@@ -35,6 +36,8 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		Options:        opts,
 		// The users of a node that died go unavailable for their contacts.
 		Gone: s.presence.Vanished,
+		// A full JID bound again on another node closes the older session.
+		Conflict: closeConflicting,
 		// Other nodes copy carbons to this node's resources and see
 		// their client state.
 		State: s.clusterState,
@@ -43,6 +46,9 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.Router.SetCluster(c)
+	if err := s.clusterServices(c); err != nil {
+		return err
+	}
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -50,7 +56,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	// Hibernation and resumption change what the registry says.
 	s.c2s.Events = append(s.c2s.Events, c)
 	s.registerClusterMetrics(c)
-	return nil
+	return s.serveHandovers(c)
 }
 
 // registerClusterMetrics exposes the stanzas routed to and from each peer
@@ -96,4 +102,18 @@ func (s *Server) clusterNodeNumber() int {
 		return 0
 	}
 	return s.cfg.ClusterNodeNumber()
+}
+
+// onceInCluster makes one node of a cluster run each pass of the
+// scheduled job name (a PostgreSQL advisory lock, sql.Stores.Jobs); off a
+// cluster every pass runs, as on a single node.
+//
+// The upload expiry job is not among them: each node expires the files
+// of its own upload directory (deleting is idempotent, so a directory
+// shared by the nodes is merely scanned by each).
+func (s *Server) onceInCluster(name string) []cronjob.Option {
+	if !s.cfg.Cluster.Enabled || s.Stores.Jobs == nil {
+		return nil
+	}
+	return []cronjob.Option{cronjob.Once(s.Stores.Jobs, name)}
 }

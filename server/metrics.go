@@ -61,6 +61,8 @@ func (s *Server) registerSessionMetrics() {
 		{"sm_hibernations_total", "Connections lost by resumable sessions.", func(st session.Stats) uint64 { return st.Hibernations }},
 		{"sm_resumptions_total", "Successful resumptions.", func(st session.Stats) uint64 { return st.Resumptions }},
 		{"sm_resume_failures_total", "Failed resumptions.", func(st session.Stats) uint64 { return st.ResumeFailures }},
+		{"sm_remote_resumptions_total", "Resumptions of sessions another cluster node held (in sm_resumptions_total).", func(st session.Stats) uint64 { return st.RemoteResumptions }},
+		{"sm_handovers_total", "Sessions given up to another cluster node's resumption.", func(st session.Stats) uint64 { return st.HandedOver }},
 		{"sm_timeouts_total", "Hibernated sessions not resumed in time.", func(st session.Stats) uint64 { return st.Timeouts }},
 		{"sm_overflows_total", "Hibernated sessions ended because their queue overflowed.", func(st session.Stats) uint64 { return st.Overflows }},
 		{"sm_rescued_total", "Messages of ended sessions handed to another resource or offline storage.", func(st session.Stats) uint64 { return st.Rescued }},

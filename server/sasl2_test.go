@@ -187,6 +187,33 @@ func TestSASL2Bind2Inline(t *testing.T) {
 	}
 }
 
+// TestSASL2FeaturesAfterSuccess: XEP-0388 <success/> is immediately
+// followed by the features of the authenticated stream (no restart): RFC
+// 6120 bind for a client that did not use Bind 2, no bind for one that did
+// or that resumed inline.
+func TestSASL2FeaturesAfterSuccess(t *testing.T) {
+	ts := startSM(t, nil, nil, nil)
+	ts.users("alice")
+	c := mustSASL2(t, ts, "alice", xmpptest.Options{Mechanism: "PLAIN"}, xmpptest.SASL2Options{})
+	if c.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") == nil || c.Features.Child("urn:xmpp:sm:3", "sm") == nil ||
+		c.Features.Child(xmpptest.NSSASL2, "authentication") != nil {
+		t.Errorf("features after SASL2 without Bind 2: %s", c.Features)
+	}
+	if err := c.Bind("legacy"); err != nil {
+		t.Fatal(err)
+	}
+	b := mustSASL2(t, ts, "alice", xmpptest.Options{SM: true}, xmpptest.SASL2Options{UserAgentID: uaPhone, Bind: true})
+	if b.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") != nil || b.Features.Child(xmpptest.NSSASL2, "authentication") != nil {
+		t.Errorf("features after Bind 2: %s", b.Features)
+	}
+	b.Cut()
+	waitFor(t, "hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
+	r := mustSASL2(t, ts, "alice", xmpptest.Options{Resume: b.SM}, xmpptest.SASL2Options{UserAgentID: uaPhone})
+	if r.Success.Child("urn:xmpp:sm:3", "resumed") == nil || r.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") != nil {
+		t.Errorf("after inline resumption: %s then %s", r.Success, r.Features)
+	}
+}
+
 // TestSASL2Failures: failures carry the RFC 6120 condition in the SASL2
 // <failure/>, the stream goes on, and MaxAuthTries still ends it.
 func TestSASL2Failures(t *testing.T) {
@@ -391,6 +418,21 @@ func TestFAST(t *testing.T) {
 	}
 	_, err = fast(next, 3, uaPhone, nil)
 	notAuthorized(err, "invalidated token")
+
+	// Invalidation with <request-token/>: the token used goes, a new one
+	// comes (XEP-0484 forbids a new token only without the request).
+	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})
+	f, err = fast(c.Token.Token, 1, uaPhone, func(s *xmpptest.SASL2Options) {
+		s.Invalidate, s.RequestToken = true, "HT-SHA-256-NONE"
+	})
+	if err != nil || f.Token == nil {
+		t.Fatalf("invalidate with request-token: %v, token %v", err, f)
+	}
+	_, err = fast(c.Token.Token, 2, uaPhone, nil)
+	notAuthorized(err, "invalidated token (a new one requested)")
+	if _, err := fast(f.Token.Token, 1, uaPhone, nil); err != nil {
+		t.Errorf("token requested with the invalidation: %v", err)
+	}
 
 	// Without a count (XEP-0484 needs one only with TLS 0-RTT).
 	c = mustSASL2(t, ts, "alice", xmpptest.Options{}, xmpptest.SASL2Options{UserAgentID: uaPhone, RequestToken: "HT-SHA-256-NONE"})

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/auth"
@@ -79,6 +80,7 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	draining     atomic.Bool // set when Shutdown starts (/readyz fails)
 }
 
 // Listener names, for Addr.
@@ -166,7 +168,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.registerSessionMetrics()
 	s.registerCounts()
 	if d := cfg.MAM.ExpireAfter.Duration(); d > 0 {
-		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d)
+		stop, err := s.MAM.StartRetention(cfg.MAM.PurgeSchedule, d, s.onceInCluster("mam-retention")...)
 		if err != nil {
 			stores.Close()
 			return nil, fmt.Errorf("server: mam retention: %w", err)
@@ -279,6 +281,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(ctx context.Context) error {
+	// /readyz fails from now on: load balancers stop sending clients.
+	s.draining.Store(true)
 	var errs []error
 	if s.muc != nil {
 		// Occupants hear of the shutdown (status 332) before their streams end.
@@ -286,11 +290,20 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("muc: %w", err))
 		}
 	}
+	// Drain: c2s.Shutdown stops accepting, ends every stream with
+	// system-shutdown and rescues what clients did not acknowledge
+	// (hibernated sessions included) to another resource or offline
+	// storage. Seam for a cluster: once a hibernated session can be handed
+	// to a peer node (XEP-0198 resumption on another node, issue 19 item
+	// 4), hand them over here, before this call, and rescue only what no
+	// peer took.
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}
 	if s.Cluster != nil {
-		// After the sessions, whose ends it told the other nodes about.
+		// After the sessions, whose ends it told the other nodes about;
+		// Close announces the departure, so that the peers drop this
+		// node at once instead of at its lease's end.
 		if err := s.Cluster.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: %w", err))
 		}

@@ -61,6 +61,25 @@ func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 
 // TestStartTLSRequired checks the features before TLS and that
 // authentication in the clear is refused.
+// TestPlaintextAuthFeatures: with c2s.require_tls off, a client that
+// authenticated without TLS gets resource binding after the restart, not
+// STARTTLS (which RFC 6120 §5.3.1 allows only before SASL) and the SASL
+// mechanisms again.
+func TestPlaintextAuthFeatures(t *testing.T) {
+	ts := start(t, func(c *config.Config) { c.C2S.RequireTLS = false })
+	ts.users("alice")
+	// Secure: the client goes on without STARTTLS, over plain TCP.
+	c, err := ts.dialErr(xmpptest.Options{User: "alice", Password: "secret-alice", Mechanism: "SCRAM-SHA-256", Secure: true, Resource: "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Features.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") == nil || c.Features.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil ||
+		c.Features.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") != nil {
+		t.Errorf("features after plaintext authentication: %s", c.Features)
+	}
+}
+
 func TestStartTLSRequired(t *testing.T) {
 	ts := start(t, nil)
 	nc, dec := ts.rawConn()

@@ -105,6 +105,28 @@ func TestWebSocketResume(t *testing.T) {
 	expectStanza(t, bob, "message", func(e *xml.Element) bool { return e.AttrValue("id") == "a1" })
 }
 
+// TestWebSocketTooBigEndsSession: a message over c2s.max_stanza_size ends
+// a resumable session, as the policy-violation stream error does over TCP;
+// it does not hibernate it as a lost connection (the client would resume
+// and resend the same message).
+func TestWebSocketTooBigEndsSession(t *testing.T) {
+	ts := start(t, nil)
+	ts.users("alice")
+	alice, err := ts.dialWS(xmpptest.Options{User: "alice", Password: "secret-alice", Resource: "tab", SM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := ts.SessionsForTest()
+	if st := sessions.Stats(); st.Resumable != 1 {
+		t.Fatalf("resumable sessions: %d", st.Resumable)
+	}
+	alice.SendRaw("<message to='alice@localhost' id='big'><body>" + strings.Repeat("a", 300000) + "</body></message>")
+	waitFor(t, "the session to end", func() bool { return sessions.Stats().Resumable == 0 })
+	if st := sessions.Stats(); st.Hibernations != 0 {
+		t.Errorf("hibernations: %d", st.Hibernations)
+	}
+}
+
 // rawWS opens a WebSocket and returns it for framing tests.
 func rawWS(t *testing.T, url string, h http.Header) *ws.Conn {
 	t.Helper()

@@ -76,6 +76,15 @@
 // Config.SM.OldSessionTTL) so the client learns which of its stanzas the
 // server handled; the client may then bind.
 //
+// In a cluster (Server.Remote set), an SM-ID unknown here is asked of the
+// node holding it, which gives the session up (Server.HandOver: detached,
+// the client's h applied, its queue and counts exported, and from then on
+// a moved session that forwards what it is given); this node adopts it
+// with the same SM-ID and full JID and resumes it as a local one. With
+// Server.SMStore, each session's h is persisted when it hibernates or
+// ends, so a node answers a <resume/> for a dead node's session with the
+// right h.
+//
 // A session that ends without being resumed — resumption time out, a
 // hibernated queue over Config.SM.MaxQueue (the session ends at once: the
 // overflow policy loses nothing), a live queue over Config.SM.MaxUnacked
@@ -152,6 +161,9 @@
 //	sm_session.go    XEP-0198 on the Session: acks, hibernation, resumption
 //	sm_hibernate.go  resumption timeouts (one timer for all)
 //	sm_registry.go   SM-IDs of resumable and recently ended sessions
+//	handover.go      resumption on another node of a cluster: HandOver,
+//	                 Remote (the node where the client resumes adopts it)
+//	smstore.go       SMStore: the h of sessions, persisted for other nodes
 //	csi.go           XEP-0352: <active/>, <inactive/>, the hold queue
 //	events.go        Events and ResumePolicy for other packages
 //	stats.go         Stats, Census and Metrics

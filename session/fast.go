@@ -74,7 +74,8 @@ func (c *Conn) fastLogin(req *authRequest) (final []byte, used *auth.FastToken, 
 //
 //   - after a FAST login, the tokens of this user agent expiring before
 //     the one used are deleted (XEP-0484 §4.5: a rotation is complete);
-//   - <fast invalidate='true'/> deletes the token used;
+//   - <fast invalidate='true'/> deletes the token used; no new token
+//     comes unless <request-token/> asks for one (XEP-0484);
 //   - a new token is issued on <request-token/>, or after a FAST login
 //     with a token older than FASTConfig.RotateAfter; a password login
 //     with <request-token/> replaces the user agent's tokens.
@@ -98,7 +99,10 @@ func (c *Conn) fastAfterLogin(req *authRequest, used *auth.FastToken) ([]byte, e
 			}
 		}
 		if req.invalidate {
-			return nil, ts.DeleteToken(c.rctx, account, used.Hash)
+			if err := ts.DeleteToken(c.rctx, account, used.Hash); err != nil {
+				return nil, err
+			}
+			used = nil // gone: no rotation, a new token only if requested
 		}
 	}
 	issue := req.requestToken != "" || (used != nil && now.Sub(used.Created) >= c.srv.Config.FAST.RotateAfter)

@@ -113,6 +113,9 @@ func attr(as []xml.Attr, local string) string {
 }
 
 func (c *Conn) appendFeatures(b []byte) []byte {
+	if c.authed { // over TLS or not: STARTTLS comes before SASL or never (RFC 6120 §5.3.1)
+		return c.appendAuthedFeatures(b, c.bound)
+	}
 	b = append(b, "<stream:features>"...)
 	switch {
 	case !c.secure && !c.direct:
@@ -124,7 +127,7 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		if !c.srv.Config.RequireTLS {
 			b = c.appendMechanisms(b)
 		}
-	case !c.authed:
+	default: // secure, not authenticated
 		b = c.appendMechanisms(b)
 		if c.sasl2Offered() {
 			b = c.appendSASL2(b)
@@ -133,12 +136,22 @@ func (c *Conn) appendFeatures(b []byte) []byte {
 		for _, f := range c.srv.Config.PreAuthFeatures {
 			b = f.AppendXML(b, "")
 		}
-	default:
+	}
+	return append(b, "</stream:features>"...)
+}
+
+// appendAuthedFeatures appends the features of an authenticated stream:
+// after a restart, or right after a SASL2 <success/> (XEP-0388: no
+// restart), where a resource bound by Bind 2 or an inline resumption
+// (bound) leaves resource binding out.
+func (c *Conn) appendAuthedFeatures(b []byte, bound bool) []byte {
+	b = append(b, "<stream:features>"...)
+	if !bound {
 		b = append(b, "<bind xmlns='"+stream.NSBind+"'/><session xmlns='"+stream.NSSession+"'><optional/></session>"...)
-		b = append(b, "<sm xmlns='"+NSSM+"'/><csi xmlns='"+NSCSI+"'/>"...)
-		for _, f := range c.srv.Config.Features {
-			b = f.AppendXML(b, "")
-		}
+	}
+	b = append(b, "<sm xmlns='"+NSSM+"'/><csi xmlns='"+NSCSI+"'/>"...)
+	for _, f := range c.srv.Config.Features {
+		b = f.AppendXML(b, "")
 	}
 	return append(b, "</stream:features>"...)
 }

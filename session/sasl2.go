@@ -142,7 +142,7 @@ func (c *Conn) sasl2Success(req *authRequest, final []byte, used *auth.FastToken
 	if r := req.resume; r != nil {
 		ok, failed, err := c.resumeSession(r.previd, r.h, func(full jid.JID) ([]byte, []byte) {
 			b := appendAuthzID(slices.Clip(head), full.String())
-			return b, []byte("</success>")
+			return b, c.appendAuthedFeatures([]byte("</success>"), true)
 		})
 		if ok || err != nil {
 			return err
@@ -155,7 +155,8 @@ func (c *Conn) sasl2Success(req *authRequest, final []byte, used *auth.FastToken
 	}
 	bare := c.user + "@" + c.host
 	b := appendAuthzID(head, bare)
-	c.enqueue(wire.Item{Raw: append(b, "</success>"...)})
+	b = append(b, "</success>"...)
+	c.enqueue(wire.Item{Raw: c.appendAuthedFeatures(b, false)}) // XEP-0388: features follow, no restart
 	return nil
 }
 
@@ -188,6 +189,7 @@ func (c *Conn) bind2(req *authRequest, head []byte) error {
 		out = append(out, s.enable(b.smResume, b.smMax, false)...)
 	}
 	out = append(out, "</bound></success>"...)
+	out = c.appendAuthedFeatures(out, true)
 	// Queued before the resource becomes routable, so nothing routed to
 	// it can overtake <success/>.
 	c.enqueue(wire.Item{Raw: out})

@@ -34,7 +34,7 @@ type authRequest struct {
 	// challenge).
 	initial []byte
 
-	uaID     string // <user-agent id/>: a UUID (canonical lower case)
+	uaID     string // <user-agent id/>: a UUID (canonical lower case); "" without one
 	software string
 	device   string
 
@@ -90,11 +90,15 @@ func parseAuthenticate(el *xml.Element) (*authRequest, *parseError) {
 			}
 			r.initial = msg
 		case ch.Name.Space == NSSASL2 && ch.Name.Local == "user-agent":
-			id, ok := canonicalUUID(ch.AttrValue("id"))
-			if !ok {
-				return nil, &parseError{auth.ConditionMalformedRequest, "the user-agent id must be a UUID"}
+			// The id is optional (XEP-0388); one that is there must
+			// be a UUID.
+			if v := ch.AttrValue("id"); v != "" {
+				id, ok := canonicalUUID(v)
+				if !ok {
+					return nil, &parseError{auth.ConditionMalformedRequest, "the user-agent id must be a UUID"}
+				}
+				r.uaID = id
 			}
-			r.uaID = id
 			r.software = boundedText(ch.ChildText(NSSASL2, "software"), maxUserAgentText)
 			r.device = boundedText(ch.ChildText(NSSASL2, "device"), maxUserAgentText)
 		case ch.Name.Space == NSBind2 && ch.Name.Local == "bind":

@@ -63,6 +63,20 @@ func TestParseAuthenticate(t *testing.T) {
 	}
 }
 
+// TestUserAgentWithoutID: XEP-0388's <user-agent/> may come without an id
+// (clients such as moxxmpp send only <software/>): the login goes on, with
+// no user-agent id (so no FAST token and a random Bind 2 resource suffix).
+func TestUserAgentWithoutID(t *testing.T) {
+	r, perr := parseAuthenticate(mustParse(t, `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>
+		<user-agent><software>App</software><device>Phone</device></user-agent></authenticate>`))
+	if perr != nil {
+		t.Fatalf("refused: %+v", perr)
+	}
+	if r.uaID != "" || r.software != "App" || r.device != "Phone" {
+		t.Errorf("parsed %+v", r)
+	}
+}
+
 func TestBoundedText(t *testing.T) {
 	if got := boundedText("  ab\u00e9 ", 3); got != "ab" {
 		t.Errorf("cut in a rune: %q", got)

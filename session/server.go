@@ -143,6 +143,16 @@ type Server struct {
 	Rescuer Rescuer
 	// Events are told about hibernation and resumption, each in turn.
 	Events []Events
+	// Remote, if set, resumes sessions that other nodes of a cluster hold
+	// (handover.go); SMIDSuffix ends every SM-ID made here (the cluster
+	// names the node holding a session there). Set both before serving.
+	Remote     Remote
+	SMIDSuffix string
+	// Node names this server in a cluster (in SMRecords).
+	Node string
+	// SMStore, if set, persists the h of hibernated and ended sessions
+	// for the other nodes (smstore.go).
+	SMStore SMStore
 	// ResumePolicy, if set, chooses each session's resumption time.
 	ResumePolicy ResumePolicy
 	// Clock drives the session timers; nil means the system clock.

@@ -21,6 +21,7 @@ const (
 	stateHibernated                  // resumable, connection lost, waiting for <resume/>
 	stateResuming                    // detached from its old connection by a <resume/> in progress
 	stateEnded                       // unbound; Deliver refuses stanzas
+	stateMoved                       // handed over to another node (HandOver); Deliver forwards there
 )
 
 // endReason says why a session ended, for logs and statistics.
@@ -94,21 +95,23 @@ type Session struct {
 
 	mu       sync.Mutex // guards the fields below
 	state    sessState
-	conn     *Conn         // the attached connection (stateLive only)
-	sm       bool          // XEP-0198 enabled
-	id       string        // SM-ID if resumption is enabled, else ""
-	timeout  time.Duration // resumption time granted in <enabled max='…'/>
-	out      outQueue      // stanzas sent or to send, not acknowledged (sm only)
-	acked    uint32        // the client's last h
-	rOut     bool          // an <r/> is outstanding
-	sinceR   int           // stanzas sent since the last <r/>
-	ackGen   uint64        // invalidates stale ack-request timer calls
-	ackStop  func() bool   // the pending ack-request timer
-	hibGen   uint64        // invalidates stale hibernation timer calls
-	hib      *hibEntry     // the pending resumption timeout (sm_hibernate.go)
-	closing  bool          // the server is closing the stream: do not hibernate
-	inactive bool          // XEP-0352 client state
-	held     *holdQueue    // CSI hold queue; nil while empty
+	conn     *Conn                              // the attached connection (stateLive only)
+	sm       bool                               // XEP-0198 enabled
+	id       string                             // SM-ID if resumption is enabled, else ""
+	timeout  time.Duration                      // resumption time granted in <enabled max='…'/>
+	out      outQueue                           // stanzas sent or to send, not acknowledged (sm only)
+	acked    uint32                             // the client's last h
+	rOut     bool                               // an <r/> is outstanding
+	sinceR   int                                // stanzas sent since the last <r/>
+	ackGen   uint64                             // invalidates stale ack-request timer calls
+	ackStop  func() bool                        // the pending ack-request timer
+	hibGen   uint64                             // invalidates stale hibernation timer calls
+	hib      *hibEntry                          // the pending resumption timeout (sm_hibernate.go)
+	closing  bool                               // the server is closing the stream: do not hibernate
+	inactive bool                               // XEP-0352 client state
+	held     *holdQueue                         // CSI hold queue; nil while empty
+	smVer    uint64                             // version of the last SMRecord written (smstore.go)
+	fwd      func(jid.JID, *stanza.Stanza) bool // stateMoved: hands a stanza to the node the session moved to
 }
 
 func newSession(srv *Server, c *Conn, full jid.JID) *Session {
@@ -153,6 +156,10 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 	case stateEnded:
 		s.mu.Unlock()
 		return false
+	case stateMoved:
+		fwd := s.fwd
+		s.mu.Unlock()
+		return fwd(s.jid, st)
 	case stateLive:
 		if s.inactive {
 			ok := true
@@ -294,6 +301,9 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 		h := s.inH
 		s.inMu.Unlock()
 		srv.reg.retire(s, h, srv.clock.Now())
+		s.mu.Lock()
+		s.persistSMLocked(h, false)
+		s.mu.Unlock()
 	}
 	srv.Router.Unbind(ctx, s.jid, s)
 	rescued := s.rescue(ctx, q)
@@ -318,6 +328,9 @@ func (s *Session) finishEnd(q []queued, why endReason) {
 // hibernates it; otherwise the session ends.
 func (s *Session) connEnded(c *Conn, lost bool) {
 	srv := s.srv
+	s.inMu.Lock() // the reader is done: the count is final
+	inH := s.inH
+	s.inMu.Unlock()
 	s.mu.Lock()
 	if s.conn != c || s.state != stateLive {
 		s.mu.Unlock() // superseded by a resumption
@@ -325,6 +338,7 @@ func (s *Session) connEnded(c *Conn, lost bool) {
 	}
 	if lost && s.id != "" && !s.closing && !srv.closing.Load() {
 		s.hibernateLocked()
+		s.persistSMLocked(inH, false)
 		queued := s.out.len() + s.held.len()
 		if queued > srv.Config.SM.MaxQueue {
 			q := s.markEndedLocked()

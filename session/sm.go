@@ -66,8 +66,9 @@ func parseH(v string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// newSMID returns a new SM-ID: 130 random bits (crypto/rand), base32.
-func newSMID() string { return rand.Text() }
+// newSMID returns a new SM-ID: 130 random bits (crypto/rand), base32,
+// then the suffix (in a cluster, the node that holds the session).
+func newSMID(suffix string) string { return rand.Text() + suffix }
 
 // queued is a stanza in a session queue with the time the session got it
 // (Unix milliseconds on the session clock): the XEP-0203 stamp it gets if
@@ -297,6 +298,11 @@ func (c *Conn) resumeSession(previd string, h uint32, frame func(full jid.JID) (
 		case errors.As(err, &tooHigh):
 			srv.stats.resumeFailures.Add(1)
 			return false, nil, err
+		}
+	}
+	if s == nil && srv.Remote != nil {
+		if ok, failed, err := c.resumeRemote(previd, account, h, frame); ok || failed != nil || err != nil {
+			return ok, failed, err
 		}
 	}
 	srv.stats.resumeFailures.Add(1)

@@ -123,7 +123,7 @@ func TestSessionAckWraps(t *testing.T) {
 func TestSMID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		id := newSMID()
+		id := newSMID("")
 		if len(id) < 26 || seen[id] { // 26 base32 characters: 130 bits
 			t.Fatalf("id %q (len %d, seen %v)", id, len(id), seen[id])
 		}

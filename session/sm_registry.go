@@ -42,6 +42,16 @@ func (r *registry) add(id string, s *Session) {
 	r.mu.Unlock()
 }
 
+// remove drops a resumable session handed over to another node (no old
+// session is kept: the session lives on there).
+func (r *registry) remove(id string, s *Session) {
+	r.mu.Lock()
+	if r.live[id] == s {
+		delete(r.live, id)
+	}
+	r.mu.Unlock()
+}
+
 // lookup returns the resumable session with that SM-ID if it belongs to
 // the account; another account's session is not found (XEP-0198 §9: a
 // session is only resumable by the entity that created it).

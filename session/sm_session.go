@@ -114,7 +114,7 @@ func (s *Session) enable(resume bool, max time.Duration, send bool) []byte {
 	var id string
 	var timeout time.Duration
 	if resume {
-		id = newSMID()
+		id = newSMID(srv.SMIDSuffix)
 		timeout = srv.Config.SM.ResumeTimeout
 		if max > 0 {
 			timeout = min(max, srv.Config.SM.MaxResumeTimeout)
@@ -162,6 +162,38 @@ func (s *Session) ack(h uint32) error {
 	return nil
 }
 
+// detach detaches the session from its connection for a resumption
+// (s.resumeMu is held): the connection, if any, is closed with a conflict
+// stream error (why is logged), and detach waits for its reader to finish
+// the stanza it is handling, so inH counts every stanza the connection
+// handed on. ok is false if the session ended or moved to another node.
+func (s *Session) detach(why string) (prev sessState, inH uint32, ok bool) {
+	s.mu.Lock()
+	if s.state == stateEnded || s.state == stateMoved {
+		s.mu.Unlock()
+		return s.state, 0, false
+	}
+	old := s.conn
+	s.conn = nil
+	prev = s.state
+	s.setStateLocked(stateResuming)
+	s.stopHibLocked()
+	s.stopAckLocked()
+	if old != nil {
+		old.superseded.Store(true)
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.log().Info(why)
+		old.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "the session was resumed on another connection"})
+		old.interruptRead()
+	}
+	s.inMu.Lock()
+	inH = s.inH
+	s.inMu.Unlock()
+	return prev, inH, true
+}
+
 // resume attaches the new connection c to the session after the client's
 // <resume h='h'/>: the old connection, if still open, is closed with a
 // conflict stream error; <resumed/> is queued with the server's h, then
@@ -174,34 +206,13 @@ func (s *Session) resume(c *Conn, h uint32, before, after []byte) error {
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
 
-	s.mu.Lock()
-	if s.state == stateEnded {
-		s.mu.Unlock()
+	prev, inH, ok := s.detach("session resumed on another connection")
+	if !ok {
 		return errSessionGone
 	}
-	old := s.conn
-	s.conn = nil
-	prev := s.state
-	s.setStateLocked(stateResuming)
-	s.stopHibLocked()
-	s.stopAckLocked()
-	if old != nil {
-		old.superseded.Store(true)
-	}
-	s.mu.Unlock()
-	if old != nil {
-		old.log().Info("session resumed on another connection")
-		old.CloseWithError(&stream.Error{Condition: stream.Conflict, Text: "the session was resumed on another connection"})
-		old.interruptRead()
-	}
-
-	// Wait for the old reader to finish the stanza it is handling.
-	s.inMu.Lock()
-	inH := s.inH
-	s.inMu.Unlock()
 
 	s.mu.Lock()
-	if s.state == stateEnded {
+	if s.state == stateEnded || s.state == stateMoved {
 		s.mu.Unlock()
 		return errSessionGone
 	}
@@ -220,6 +231,7 @@ func (s *Session) resume(c *Conn, h uint32, before, after []byte) error {
 	s.acked = h
 	s.conn = c
 	s.setStateLocked(stateLive)
+	s.persistSMLocked(inH, true)
 	s.inactive = false
 	s.rOut = false
 	c.enqueue(wire.Item{Raw: append(appendResumed(before, s.id, inH), after...)})

@@ -29,6 +29,11 @@ type Stats struct {
 
 	Logins        uint64 // successful SASL authentications
 	LoginFailures uint64 // failed SASL authentications
+
+	// In a cluster: resumptions of sessions another node held (included
+	// in Resumptions), and sessions given up to another node's resumption.
+	RemoteResumptions uint64
+	HandedOver        uint64
 }
 
 type stats struct {
@@ -39,6 +44,7 @@ type stats struct {
 	csiHeld, csiSuperseded, csiFlushes         atomic.Uint64
 	stanzasOut                                 [4]atomic.Uint64 // by stanza.Kind
 	logins, loginFailures                      atomic.Uint64
+	remoteResumptions, handedOver              atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -63,6 +69,7 @@ func (s *Server) Stats() Stats {
 		Logins:         st.logins.Load(),
 		LoginFailures:  st.loginFailures.Load(),
 	}
+	out.RemoteResumptions, out.HandedOver = st.remoteResumptions.Load(), st.handedOver.Load()
 	for k := range st.stanzasOut {
 		n := st.stanzasOut[k].Load()
 		out.StanzasOutBy[k] = n

@@ -62,6 +62,22 @@
 // per-user data: these tables have no foreign key to accounts, and
 // deleting an account leaves its affiliations.
 //
+// # Scheduled jobs in a cluster
+//
+// [Stores.Jobs] (PostgreSQL only; nil on SQLite) lets one node of a
+// cluster run each pass of a scheduled job (internal/cronjob.Locker): a
+// session advisory lock per job, on a connection of its own, held during
+// the run, and the table cron_runs recording the last pass (scheduled
+// time) each job ran, claimed by an INSERT … ON CONFLICT DO UPDATE … WHERE
+// slot < new slot. The lock keys include the schema, so that clusters
+// (and tests) in other schemas of one database do not share them.
+// In a cluster, muc_room_owner records which node (name and epoch) serves
+// each room (muc.OwnerStore): a claim is an INSERT … ON CONFLICT DO NOTHING
+// for a room without a row, else an UPDATE conditional on the previous
+// owner, so that of two nodes claiming a room exactly one succeeds.
+// Clustering runs on PostgreSQL only; SQLite has the table too, so that
+// both stores implement muc.OwnerStore and pass the same conformance test.
+//
 // # Testing
 //
 // Package storetest is the conformance suite. The SQLite tests always run;

@@ -8,6 +8,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/blocking"
+	"dormouse.im/dormouse/internal/cronjob"
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/offline"
@@ -15,6 +16,7 @@ import (
 	"dormouse.im/dormouse/push"
 	"dormouse.im/dormouse/push/appserver"
 	"dormouse.im/dormouse/roster"
+	"dormouse.im/dormouse/session"
 	"dormouse.im/dormouse/sql/postgres"
 	"dormouse.im/dormouse/sql/sqlite"
 	"dormouse.im/dormouse/vcard"
@@ -40,6 +42,10 @@ type Stores struct {
 	Push     push.Store
 	PushApps appserver.Store // the built-in push app server
 	Tokens   auth.TokenStore // XEP-0484 FAST tokens
+	SM       session.SMStore // XEP-0198 session records (written in a cluster only)
+	// Jobs lets one node of a cluster run each pass of a scheduled job
+	// (PostgreSQL advisory lock); nil on SQLite, which serves one node.
+	Jobs cronjob.Locker
 
 	Backend  string // "sqlite" or "postgres"
 	Location string // human-readable: file path or DSN without password
@@ -116,7 +122,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
-			PushApps: db.PushApps(), Tokens: db.Tokens(),
+			PushApps: db.PushApps(), Tokens: db.Tokens(), SM: db.SM(),
 			Backend: SQLite, Location: db.Path(), close: db.Close,
 		}, db, nil
 	case Postgres:
@@ -127,7 +133,7 @@ func open(ctx context.Context, backend, arg string) (*Stores, migrator, error) {
 		return &Stores{
 			Accounts: db.Accounts(), Roster: db.Roster(), Offline: db.Offline(),
 			VCard: db.VCard(), Blocking: db.Blocking(), MAM: db.MAM(), MUC: db.MUC(), PEP: db.PEP(), Push: db.Push(),
-			PushApps: db.PushApps(), Tokens: db.Tokens(),
+			PushApps: db.PushApps(), Tokens: db.Tokens(), SM: db.SM(), Jobs: db.Jobs(),
 			Backend: Postgres, Location: db.Location(), close: db.Close,
 		}, db, nil
 	}

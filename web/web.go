@@ -143,10 +143,22 @@ func (s *Server) ClientAddr(r *http.Request) netip.AddrPort {
 		return ap
 	}
 	parts := strings.Split(xff[len(xff)-1], ",")
-	if ip, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+	if ip, ok := forwardedAddr(strings.TrimSpace(parts[len(parts)-1])); ok {
 		return netip.AddrPortFrom(ip.Unmap(), 0)
 	}
 	return ap
+}
+
+// forwardedAddr parses an X-Forwarded-For entry: an address, which some
+// proxies bracket (IPv6) or follow with the client's port.
+func forwardedAddr(s string) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return ip, true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 // Secure reports whether the client reached the server over TLS: the

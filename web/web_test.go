@@ -46,6 +46,11 @@ func TestProxyHeaders(t *testing.T) {
 		{"trusted proxy over http", true, "[::1]:1000", "203.0.113.9", "http", "203.0.113.9", false},
 		{"untrusted peer", true, "192.0.2.7:1000", "203.0.113.9", "https", "192.0.2.7", false},
 		{"trusted, no header", true, "127.0.0.1:1000", "", "", "127.0.0.1", false},
+		// Some proxies append the client's port, or bracket IPv6.
+		{"address with port", true, "127.0.0.1:1000", "203.0.113.9:51000", "https", "203.0.113.9", true},
+		{"bracketed IPv6", true, "127.0.0.1:1000", "[2001:db8::7]", "https", "2001:db8::7", true},
+		{"bracketed IPv6 with port", true, "127.0.0.1:1000", "[2001:db8::7]:51000", "https", "2001:db8::7", true},
+		{"garbage", true, "127.0.0.1:1000", "unknown", "https", "127.0.0.1", true},
 	}
 	for _, tt := range tests {
 		s := New(Config{BehindProxy: tt.behind}, nil, slog.New(slog.DiscardHandler))

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"dormouse.im/dormouse/stream"
 	ws "github.com/coder/websocket"
 )
 
@@ -22,6 +23,9 @@ type conn struct {
 	// msgs hands the pump's messages to Read one at a time: the pump reads
 	// the next only when the session took the previous (back-pressure).
 	msgs chan message
+	// handing is set while the pump waits for the session to take a
+	// message: it reads nothing then, pongs included.
+	handing atomic.Bool
 
 	// Read's state (the session's reader goroutine).
 	in   []byte // translated bytes not yet read
@@ -62,11 +66,14 @@ func (c *conn) pump(ctx context.Context) {
 		if err == nil && typ != ws.MessageText {
 			err = frameError("XMPP over WebSocket uses text messages only (RFC 7395 §3.2)")
 		}
+		c.handing.Store(true)
 		select {
 		case c.msgs <- message{data, err}:
 		case <-c.closed:
+			c.handing.Store(false)
 			return
 		}
+		c.handing.Store(false)
 		if err != nil {
 			return
 		}
@@ -124,9 +131,15 @@ func (c *conn) Read(p []byte) (int, error) {
 // readError maps the end of the WebSocket to the errors of a TCP stream: a
 // close frame (the browser went away) or a broken connection is io.EOF, so
 // the session treats it as a lost connection (a resumable session
-// hibernates). Framing errors (*stream.Error) stay as they are.
+// hibernates). A message over the read limit is the policy-violation a
+// too large stanza is over TCP (RFC 6120 §4.9.3.12): the session ends
+// rather than hibernating (the WebSocket library already closed it with
+// status 1009). Framing errors (*stream.Error) stay as they are.
 func readError(err error) error {
-	if ws.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, ws.ErrMessageTooBig):
+		return &stream.Error{Condition: stream.PolicyViolation, Text: "message too large"}
+	case ws.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		return io.EOF
 	}
 	return err

@@ -9,8 +9,11 @@
 //   - client to server: <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>
 //     becomes a stream header, <close/> the closing </stream:stream>, and
 //     every other message passes through unchanged. Each message must hold
-//     exactly one element (§3.3.3) and is at most MaxMessage bytes; the
-//     session's XML decoder then applies its limits to that element.
+//     exactly one element (§3.3.3) and is at most MaxMessage bytes (a
+//     larger one closes the WebSocket with status 1009 and ends the
+//     session like the policy-violation stream error over TCP: no
+//     hibernation); the session's XML decoder then applies its limits to
+//     that element.
 //   - server to client: the stream header becomes <open/>, </stream:stream>
 //     becomes <close/>, and each top-level element is sent as its own text
 //     message, with the namespace declarations it relied on from the stream
@@ -24,7 +27,8 @@
 // The Handler checks the Origin header against Config.AllowedOrigins, pings
 // the browser every Config.PingInterval (a missing pong within the interval
 // ends the connection: a sleeping tab's session hibernates and can be
-// resumed), and applies back-pressure: the session's writes block on the
+// resumed; not while the session has not taken the last message, as no
+// pong is read then), and applies back-pressure: the session's writes block on the
 // WebSocket under its write deadline, and the next message is read only
 // after the session consumed the previous one. see-other-uri (§3.6.1) is
 // not sent: the server never redirects.

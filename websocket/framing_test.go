@@ -3,6 +3,8 @@ package websocket
 import (
 	"bytes"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,4 +183,38 @@ func BenchmarkInbound(b *testing.B) {
 	for b.Loop() {
 		buf, _ = Inbound(buf[:0], msg)
 	}
+}
+
+// FuzzInboundDecoder: what Inbound passes on is, to the session's own XML
+// decoder, exactly one element or an error: never the start of an element
+// the next message would continue (the framing and the decoder must agree
+// where a message ends, or messages could be spliced together).
+func FuzzInboundDecoder(f *testing.F) {
+	for _, s := range []string{
+		"<message xmlns='jabber:client'><body>a</body></message>",
+		"<iq><![CDATA[x]]><!--c--></iq>", "<a b='>'/>", "<a><?pi x?></a>", "<a>&amp;</a>",
+	} {
+		f.Add([]byte(s))
+	}
+	header := []byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		out, err := Inbound(nil, msg)
+		if err != nil || bytes.HasPrefix(out, []byte("<stream:stream ")) || string(out) == "</stream:stream>" {
+			return
+		}
+		d := xml.NewDecoder(bytes.NewReader(append(slices.Clone(header), out...)), xml.Limits{})
+		if _, err := d.Header(); err != nil {
+			t.Fatal(err)
+		}
+		el, err := d.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("%q passed as %q: the decoder waits for more: %v", msg, out, err)
+			}
+			return
+		}
+		if el == nil || d.Buffered() != 0 {
+			t.Fatalf("%q passed as %q: decoder read %v and left %d bytes", msg, out, el, d.Buffered())
+		}
+	})
 }

@@ -165,7 +165,10 @@ func (l *life) close() {
 }
 
 // ping pings the browser; no pong within the interval cuts the WebSocket
-// (the session then sees a lost connection and may hibernate).
+// (the session then sees a lost connection and may hibernate). While the
+// session has not taken the last message, nothing is read from the
+// WebSocket, so no pong can arrive: the browser is not blamed then (the
+// session's own deadlines apply).
 func (l *life) ping() {
 	if !l.begin() {
 		return
@@ -174,7 +177,14 @@ func (l *life) ping() {
 	d := l.h.cfg.PingInterval
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	if err := l.c.Ping(ctx); err != nil {
+	var err error
+	if !l.nc.handing.Load() {
+		err = l.c.Ping(ctx)
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) && l.nc.handing.Load() {
+		err = nil // unanswerable: try again next interval
+	}
+	if err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			l.h.log.Debug("websocket ping unanswered; closing", "err", err)
 		}

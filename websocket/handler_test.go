@@ -128,6 +128,21 @@ func TestEnds(t *testing.T) {
 	}
 }
 
+// TestMessageTooBig: a message over MaxMessage is the policy-violation
+// stream error a too large stanza is over TCP (RFC 6120 §4.9.3.12), not a
+// lost connection: the session must end, not hibernate for a resumption
+// that would resend the same message.
+func TestMessageTooBig(t *testing.T) {
+	url, ss := serve(t, Config{PingInterval: -1, MaxMessage: 1000})
+	c := dialRaw(t, url)
+	nc := accept(t, ss)
+	_ = c.Write(context.Background(), ws.MessageText, []byte("<message><body>"+strings.Repeat("x", 2000)+"</body></message>"))
+	var se *stream.Error
+	if _, err := nc.Read(make([]byte, 10)); !errors.As(err, &se) || se.Condition != stream.PolicyViolation {
+		t.Fatalf("too big: %v, want a policy-violation stream error", err)
+	}
+}
+
 // TestPingTimeout: a browser that does not answer pings (a frozen tab) is
 // cut off after one interval; the session reads io.EOF and can hibernate.
 func TestPingTimeout(t *testing.T) {
@@ -154,6 +169,35 @@ func TestPingAnswered(t *testing.T) {
 	_ = nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if _, err := nc.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %v", err)
+	}
+}
+
+// TestPingWhileSessionBusy: while the session has not taken the last
+// message (back-pressure: nothing more is read, pongs included), a
+// browser answering pings is not cut off as a frozen tab.
+func TestPingWhileSessionBusy(t *testing.T) {
+	url, ss := serve(t, Config{PingInterval: 20 * time.Millisecond})
+	c := dialRaw(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _, _, _ = c.Read(ctx) }() // answers pings
+	nc := accept(t, ss)
+	if err := c.Write(ctx, ws.MessageText, []byte("<r xmlns='urn:xmpp:sm:3'/>")); err != nil {
+		t.Fatal(err)
+	}
+	// The session is busy for many ping intervals (a slow storage call)
+	// and reads nothing meanwhile.
+	time.Sleep(300 * time.Millisecond)
+	buf := make([]byte, 100)
+	if n, err := nc.Read(buf); err != nil || string(buf[:n]) != "<r xmlns='urn:xmpp:sm:3'/>" {
+		t.Fatalf("first message: %q %v", buf[:n], err)
+	}
+	if err := c.Write(ctx, ws.MessageText, []byte("<a xmlns='urn:xmpp:sm:3' h='0'/>")); err != nil {
+		t.Fatalf("the WebSocket was cut while the session was busy: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nc.Read(buf); err != nil || string(buf[:n]) != "<a xmlns='urn:xmpp:sm:3' h='0'/>" {
+		t.Fatalf("the WebSocket was cut while the session was busy: %q %v", buf[:n], err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -12,10 +13,11 @@ import (
 )
 
 // clusterStatusCommand: "dormouse cluster status" lists the nodes of the
-// cluster heard on NATS, with their sessions, and the NATS round trip.
+// cluster heard on NATS, with their numbers and sessions, and the NATS
+// round trip; it fails if two nodes share a number.
 func clusterStatusCommand() command {
 	return command{
-		name: "cluster status", summary: "list the nodes of the cluster, their sessions and the NATS round trip",
+		name: "cluster status", summary: "list the nodes of the cluster (number, sessions) and the NATS round trip",
 		setup: func(*flag.FlagSet) runFunc {
 			return func(inv *invocation) error {
 				cc := inv.cfg.Cluster
@@ -38,12 +40,30 @@ func clusterStatusCommand() command {
 					fmt.Fprintln(inv.stdout, "no node heard")
 					return nil
 				}
-				w := tabwriter.NewWriter(inv.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(w, "NODE\tSESSIONS\tSTARTED")
+				byNumber := map[int]int{}
 				for _, n := range o.Nodes {
-					fmt.Fprintf(w, "%s\t%d\t%s\n", n.Node, n.Sessions, time.Unix(0, n.Epoch).UTC().Format(time.RFC3339))
+					byNumber[n.Number]++
 				}
-				return w.Flush()
+				w := tabwriter.NewWriter(inv.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(w, "NODE\tNUMBER\tSESSIONS\tSTARTED\t")
+				collisions := false
+				for _, n := range o.Nodes {
+					num, note := "-", ""
+					if n.Number != 0 {
+						num = strconv.Itoa(n.Number)
+					}
+					if n.Number != 0 && byNumber[n.Number] > 1 {
+						note, collisions = "number collision", true
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", n.Node, num, n.Sessions, time.Unix(0, n.Epoch).UTC().Format(time.RFC3339), note)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				if collisions {
+					return errors.New("two nodes share a cluster.node_number: archive ids may collide; give each node its own")
+				}
+				return nil
 			}
 		},
 	}

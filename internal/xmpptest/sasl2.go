@@ -75,7 +75,7 @@ func (e *AuthFailure) Error() string {
 
 // AuthSASL2 logs in with XEP-0388 (Dial calls it when Options.SASL2 is
 // set). It fills c.Success, c.JID, c.Token, c.SM and c.ResumeFailure from
-// <success/>.
+// <success/>, and c.Features from the features that follow it.
 func (c *Client) AuthSASL2(o Options) error {
 	s := o.SASL2
 	if c.Features.Child(NSSASL2, "authentication") == nil {
@@ -283,6 +283,17 @@ func (c *Client) sasl2Success(el *xml.Element, o Options, neg *sasl.Negotiator, 
 			c.SM = st
 		}
 	}
+	// XEP-0388: <success/> is immediately followed by the features of the
+	// authenticated stream (no restart).
+	c.deadline()
+	f, err := c.Dec.Next()
+	if err != nil {
+		return fmt.Errorf("xmpptest: features after SASL2 success: %w", err)
+	}
+	if f.Name.Local != "features" {
+		return fmt.Errorf("xmpptest: %s after SASL2 success, want the stream features", f)
+	}
+	c.Features = f
 	return nil
 }
 

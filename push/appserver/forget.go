@@ -24,12 +24,13 @@ func (s *Service) Forget(ctx context.Context, maxAge time.Duration) (int64, erro
 
 // StartForget runs Forget(maxAge) on the cron schedule spec (six fields,
 // seconds first, as mam.purge_schedule) until stop is called. An
-// overlapping run is skipped and a panic recovered.
-func (s *Service) StartForget(spec string, maxAge time.Duration) (stop func(ctx context.Context) error, err error) {
+// overlapping run is skipped and a panic recovered. opts (cronjob.Once)
+// make one node of a cluster run each pass.
+func (s *Service) StartForget(spec string, maxAge time.Duration, opts ...cronjob.Option) (stop func(ctx context.Context) error, err error) {
 	if maxAge <= 0 {
 		return nil, fmt.Errorf("appserver: forget needs a positive age, not %s", maxAge)
 	}
-	stop, err = cronjob.Start(spec, s.log.With("job", "forget"), func(ctx context.Context) { _, _ = s.Forget(ctx, maxAge) })
+	stop, err = cronjob.Start(spec, s.log.With("job", "forget"), func(ctx context.Context) { _, _ = s.Forget(ctx, maxAge) }, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("appserver: %w", err)
 	}

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/sql/internal/norm"
@@ -108,4 +110,74 @@ func (s *MUCStore) QueryArchive(ctx context.Context, q muc.ArchiveQuery) (muc.Ar
 		return page, fmt.Errorf("postgres: %w", err)
 	}
 	return page, nil
+}
+
+var _ muc.OwnerStore = (*MUCStore)(nil)
+
+// RoomOwner implements muc.OwnerStore.
+func (s *MUCStore) RoomOwner(ctx context.Context, room string) (muc.RoomOwner, bool, error) {
+	var o muc.RoomOwner
+	err := s.db.pool.QueryRow(ctx, `SELECT node, epoch FROM muc_room_owner WHERE room = $1`, room).Scan(&o.Node, &o.Epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return muc.RoomOwner{}, false, nil
+	}
+	if err != nil {
+		return muc.RoomOwner{}, false, fmt.Errorf("postgres: muc room owner: %w", err)
+	}
+	return o, true, nil
+}
+
+// ClaimRoom implements muc.OwnerStore: an insert that does nothing if a
+// row exists, or an update conditional on the previous owner.
+func (s *MUCStore) ClaimRoom(ctx context.Context, room string, prev *muc.RoomOwner, owner muc.RoomOwner) (bool, error) {
+	var (
+		tag pgconn.CommandTag
+		err error
+	)
+	if prev == nil {
+		tag, err = s.db.pool.Exec(ctx, `INSERT INTO muc_room_owner (room, node, epoch, claimed_at) VALUES ($1, $2, $3, now())
+		ON CONFLICT (room) DO NOTHING`, room, owner.Node, owner.Epoch)
+	} else {
+		tag, err = s.db.pool.Exec(ctx, `UPDATE muc_room_owner SET node = $2, epoch = $3, claimed_at = now()
+		WHERE room = $1 AND node = $4 AND epoch = $5`, room, owner.Node, owner.Epoch, prev.Node, prev.Epoch)
+	}
+	if err != nil {
+		return false, fmt.Errorf("postgres: claim room %s: %w", room, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReleaseRoom implements muc.OwnerStore.
+func (s *MUCStore) ReleaseRoom(ctx context.Context, room string, owner muc.RoomOwner) error {
+	if _, err := s.db.pool.Exec(ctx, `DELETE FROM muc_room_owner WHERE room = $1 AND node = $2 AND epoch = $3`,
+		room, owner.Node, owner.Epoch); err != nil {
+		return fmt.Errorf("postgres: release room %s: %w", room, err)
+	}
+	return nil
+}
+
+// Room implements muc.OwnerStore.
+func (s *MUCStore) Room(ctx context.Context, room string) (muc.StoredRoom, error) {
+	qr, qa := norm.MUCRoomQueries("$1")
+	rows, err := s.db.pool.Query(ctx, qr, room)
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("postgres: muc room: %w", err)
+	}
+	out, err := norm.ScanMUCRooms(rows)
+	rows.Close()
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("postgres: %w", err)
+	}
+	if len(out) == 0 {
+		return muc.StoredRoom{}, fmt.Errorf("postgres: room %s: %w", room, muc.ErrNotFound)
+	}
+	rows, err = s.db.pool.Query(ctx, qa, room)
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("postgres: muc affiliations: %w", err)
+	}
+	defer rows.Close()
+	if err := norm.AddMUCAffiliations(out, rows); err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("postgres: %w", err)
+	}
+	return out[0], nil
 }

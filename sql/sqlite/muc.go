@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	dbsql "database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"dormouse.im/dormouse/muc"
 	"dormouse.im/dormouse/sql/internal/norm"
@@ -107,4 +109,79 @@ func (s *MUCStore) QueryArchive(ctx context.Context, q muc.ArchiveQuery) (muc.Ar
 		return page, fmt.Errorf("sqlite: %w", err)
 	}
 	return page, nil
+}
+
+var _ muc.OwnerStore = (*MUCStore)(nil)
+
+// RoomOwner implements muc.OwnerStore.
+func (s *MUCStore) RoomOwner(ctx context.Context, room string) (muc.RoomOwner, bool, error) {
+	var o muc.RoomOwner
+	err := s.db.r.QueryRowContext(ctx, `SELECT node, epoch FROM muc_room_owner WHERE room = ?`, room).Scan(&o.Node, &o.Epoch)
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return muc.RoomOwner{}, false, nil
+	}
+	if err != nil {
+		return muc.RoomOwner{}, false, fmt.Errorf("sqlite: muc room owner: %w", err)
+	}
+	return o, true, nil
+}
+
+// ClaimRoom implements muc.OwnerStore: an insert that does nothing if a
+// row exists, or an update conditional on the previous owner.
+func (s *MUCStore) ClaimRoom(ctx context.Context, room string, prev *muc.RoomOwner, owner muc.RoomOwner) (bool, error) {
+	var (
+		res dbsql.Result
+		err error
+	)
+	now := time.Now().UnixMilli()
+	if prev == nil {
+		res, err = s.db.w.ExecContext(ctx, `INSERT INTO muc_room_owner (room, node, epoch, claimed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (room) DO NOTHING`, room, owner.Node, owner.Epoch, now)
+	} else {
+		res, err = s.db.w.ExecContext(ctx, `UPDATE muc_room_owner SET node = ?, epoch = ?, claimed_at = ?
+		WHERE room = ? AND node = ? AND epoch = ?`, owner.Node, owner.Epoch, now, room, prev.Node, prev.Epoch)
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: claim room %s: %w", room, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: claim room %s: %w", room, err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseRoom implements muc.OwnerStore.
+func (s *MUCStore) ReleaseRoom(ctx context.Context, room string, owner muc.RoomOwner) error {
+	if _, err := s.db.w.ExecContext(ctx, `DELETE FROM muc_room_owner WHERE room = ? AND node = ? AND epoch = ?`,
+		room, owner.Node, owner.Epoch); err != nil {
+		return fmt.Errorf("sqlite: release room %s: %w", room, err)
+	}
+	return nil
+}
+
+// Room implements muc.OwnerStore.
+func (s *MUCStore) Room(ctx context.Context, room string) (muc.StoredRoom, error) {
+	qr, qa := norm.MUCRoomQueries("?")
+	rows, err := s.db.r.QueryContext(ctx, qr, room)
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("sqlite: muc room: %w", err)
+	}
+	out, err := norm.ScanMUCRooms(rows)
+	rows.Close()
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("sqlite: %w", err)
+	}
+	if len(out) == 0 {
+		return muc.StoredRoom{}, fmt.Errorf("sqlite: room %s: %w", room, muc.ErrNotFound)
+	}
+	rows, err = s.db.r.QueryContext(ctx, qa, room)
+	if err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("sqlite: muc affiliations: %w", err)
+	}
+	defer rows.Close()
+	if err := norm.AddMUCAffiliations(out, rows); err != nil {
+		return muc.StoredRoom{}, fmt.Errorf("sqlite: %w", err)
+	}
+	return out[0], nil
 }

@@ -41,7 +41,9 @@ func Run(t *testing.T, open Open) {
 		{"PEPConcurrent", testPEPConcurrent},
 		{"MUCRooms", testMUCRooms},
 		{"MUCArchive", testMUCArchive},
+		{"MUCOwner", testMUCOwner},
 		{"FastTokens", testFastTokens},
+		{"SMSessions", testSMSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
