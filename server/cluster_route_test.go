@@ -521,15 +521,17 @@ func TestClusterNATSOutage(t *testing.T) {
 	}
 }
 
-// benchClusterServers starts two nodes of a cluster for benchmarks: no
-// rate limit, no archive (the routing path, not the archive's writes).
-func benchClusterServers(b *testing.B) []*server.Server {
+// benchClusterServers starts two nodes of a cluster for benchmarks, with
+// no rate limit and mod (nil: none) applied to each configuration.
+func benchClusterServers(b *testing.B, mod func(*config.Config)) []*server.Server {
 	n := natstest.Addr(b)
 	var srvs []*server.Server
 	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
 		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
 		cfg.C2S.MaxConnectionsPerIP = 0
-		cfg.MAM.Default = "never"
+		if mod != nil {
+			mod(&cfg)
+		}
 		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
 		if err != nil {
 			b.Fatal(err)
@@ -543,6 +545,10 @@ func benchClusterServers(b *testing.B) []*server.Server {
 	return srvs
 }
 
+// noArchive turns the archive off: benchmarks of the routing path, not of
+// the archive's writes.
+func noArchive(cfg *config.Config) { cfg.MAM.Default = "never" }
+
 // BenchmarkClusterThroughput measures chat messages per second with many
 // in flight: 16 senders on node 1 each send their share of b.N messages
 // to their own recipient, without waiting, over real TLS sockets; the
@@ -552,7 +558,7 @@ func benchClusterServers(b *testing.B) []*server.Server {
 // process's CPU (both nodes, all clients) per message; the NATS server
 // runs outside.
 func BenchmarkClusterThroughput(b *testing.B) {
-	srvs := benchClusterServers(b)
+	srvs := benchClusterServers(b, noArchive)
 	const pairs = 16
 	for i := range pairs {
 		addBenchUser(b, srvs[0], fmt.Sprintf("s%d", i))

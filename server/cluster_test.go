@@ -264,7 +264,7 @@ func TestClusterNodeLost(t *testing.T) {
 // and received over real sockets, to a resource on the same node and to
 // one on the other node (one message in flight: a batch of one).
 func BenchmarkClusterMessage(b *testing.B) {
-	srvs := benchClusterServers(b)
+	srvs := benchClusterServers(b, noArchive)
 	for _, u := range []string{"alice", "bob"} {
 		addBenchUser(b, srvs[0], u)
 	}
