@@ -12,9 +12,14 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// Config configures carbons. The zero value is the only configuration so
-// far: carbons are always offered.
-type Config struct{}
+// Config configures carbons; carbons are always offered.
+type Config struct {
+	// Cluster: the server is a node of a cluster, so resources of an
+	// account on other nodes may have enabled carbons (their
+	// router.Resource.Carbons): every eligible message looks the account's
+	// resources up, instead of only when a local resource enabled carbons.
+	Cluster bool
+}
 
 // Router is what the service needs from the router; *router.Router
 // implements it.
@@ -41,8 +46,9 @@ type enabledResource struct {
 // Service implements message carbons. Its methods are safe for concurrent
 // use.
 type Service struct {
-	r   Router
-	log *slog.Logger
+	r       Router
+	log     *slog.Logger
+	cluster bool
 
 	// enabled maps a local account to its resources that enabled carbons.
 	// The slices are never changed in place (enable and disable store new
@@ -69,11 +75,11 @@ func (s *Service) lookup(j jid.JID) []enabledResource {
 }
 
 // New returns a carbons service working with r. log may be nil.
-func New(_ Config, r Router, log *slog.Logger) *Service {
+func New(cfg Config, r Router, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{r: r, log: log.With("xep", "0280"), enabled: map[account][]enabledResource{}}
+	return &Service{r: r, log: log.With("xep", "0280"), cluster: cfg.Cluster, enabled: map[account][]enabledResource{}}
 }
 
 // Register adds the enable/disable handlers, the StageCopy hook, the OnGone
@@ -103,8 +109,12 @@ func (s *Service) Enabled(full jid.JID) bool {
 }
 
 // isEnabled reports whether the bound resource r is in on, with the session
-// that enabled carbons.
+// that enabled carbons, or is on another node of a cluster and enabled
+// carbons there.
 func isEnabled(on []enabledResource, r *router.Resource) bool {
+	if r.Carbons {
+		return true
+	}
 	for i := range on {
 		if on[i].jid.Equal(r.JID) {
 			return on[i].target == r.Target
@@ -148,7 +158,6 @@ func (s *Service) set(res router.Resource, enable bool) {
 	from := res.JID
 	user := accountOf(from)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	on := s.enabled[user]
 	i := slices.IndexFunc(on, func(e enabledResource) bool { return e.jid.Equal(from) })
 	switch {
@@ -164,6 +173,17 @@ func (s *Service) set(res router.Resource, enable bool) {
 		delete(s.enabled, user)
 	} else {
 		s.enabled[user] = on
+	}
+	s.mu.Unlock()
+	s.changed(from)
+}
+
+// changed tells a cluster's registry (through the router) that carbons
+// were enabled or disabled for full; the cluster reads the state back
+// with Enabled.
+func (s *Service) changed(full jid.JID) {
+	if c, ok := s.r.(interface{ Changed(jid.JID) }); ok && s.cluster {
+		c.Changed(full)
 	}
 }
 

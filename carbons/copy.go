@@ -38,24 +38,28 @@ func (s *Service) copyHook(_ context.Context, rt *router.Routing) error {
 		return nil
 	}
 	// Only bound resources of local accounts enable carbons: an account
-	// with enabled resources is local.
+	// with enabled resources is local. In a cluster, resources on other
+	// nodes may have: the account's resources are looked up (send).
 	var fromOn, toOn []enabledResource
+	fromAny := false
 	if hasResource(from) {
 		fromOn = s.lookup(from)
+		fromAny = len(fromOn) > 0 || (s.cluster && s.isAccount(from))
 	}
 	if from.Bare().Equal(to.Bare()) {
 		// Within one account: one sent copy to each enabled resource that
 		// neither sent the message nor gets it directly.
-		if len(fromOn) > 0 && eligible(st, p, false) {
+		if fromAny && eligible(st, p, false) {
 			s.send(fromOn, from.Bare(), "sent", sentView, from, true)
 		}
 		return nil
 	}
 	toOn = s.lookup(to)
-	if len(fromOn) > 0 && eligible(st, p, false) {
+	toAny := len(toOn) > 0 || (s.cluster && s.isAccount(to))
+	if fromAny && eligible(st, p, false) {
 		s.send(fromOn, from.Bare(), "sent", sentView, from, false)
 	}
-	if len(toOn) > 0 && eligible(st, p, true) {
+	if toAny && eligible(st, p, true) {
 		s.send(toOn, to.Bare(), "received", st, jid.JID{}, true)
 	}
 	return nil

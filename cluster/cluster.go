@@ -50,12 +50,24 @@ type Config struct {
 	// available on a node whose lease ran out (or that restarted): the
 	// server sends its unavailable presence to its contacts. May be nil.
 	Gone func(ctx context.Context, full jid.JID)
+	// State returns what the registry carries of the bound local resource
+	// res besides the router's view (carbons, CSI, hibernation); the
+	// server calls Router.Changed when it changes. May be nil.
+	State func(full jid.JID, res router.Resource) LocalState
 	// Conflict is called when another node bound the full JID of the
 	// local session t later (RFC 6120 §7.7.2.2: the newer session wins):
 	// the server closes t with a conflict stream error. May be nil.
 	Conflict func(ctx context.Context, full jid.JID, t router.Target)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+}
+
+// LocalState is the state of a local resource that the registry carries
+// for the other nodes besides the router's view.
+type LocalState struct {
+	Carbons    bool // enabled message carbons (XEP-0280)
+	Inactive   bool // the client said it is inactive (XEP-0352)
+	Hibernated bool // connection lost, waiting for a resume (XEP-0198)
 }
 
 // Router is what the cluster needs from the local router.
@@ -100,6 +112,14 @@ type Cluster struct {
 
 	handMu sync.Mutex
 	taken  map[string]chan struct{} // handovers waiting for their confirmation, by SM-ID; guarded by handMu
+
+	// Cross-node delivery (deliver.go).
+	peersMu   sync.RWMutex
+	peers     map[string]*peer // senders, by node; guarded by peersMu
+	statsMu   sync.Mutex
+	peerStats map[string]*peerStats // by node; guarded by statsMu
+	dedup     map[string]*dedup     // by sending node; used by handleDeliver only
+	pendings  sync.Pool             // of *pending
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,6 +167,12 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		local: map[string]entry{},
 		views: map[string]*view{},
 
+		peers:     map[string]*peer{},
+		peerStats: map[string]*peerStats{},
+		dedup:     map[string]*dedup{},
+		pendings: sync.Pool{New: func() any {
+			return &pending{buf: make([]byte, 0, 512), done: make(chan bool, 1)}
+		}},
 		left:     map[string]departure{},
 		collided: map[string]int64{},
 	}, nil

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -67,7 +68,7 @@ type node struct {
 	r *fakeRouter
 }
 
-func startNode(t *testing.T, url, pfx, name string, gone func(context.Context, jid.JID)) node {
+func startNode(t testing.TB, url, pfx, name string, gone func(context.Context, jid.JID)) node {
 	t.Helper()
 	r := &fakeRouter{}
 	c, err := New(Config{
@@ -207,15 +208,90 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// FuzzDeliverLocal feeds arbitrary deliveries from other nodes to the
-// parser: never a panic, and nothing delivered unless it is a stanza for a
-// bound resource.
-func FuzzDeliverLocal(f *testing.F) {
-	f.Add([]byte("bob@example.org/phone\x00<message to='bob@example.org' type='chat'><body>hi</body></message>"))
-	f.Add([]byte("bob@example.org/phone\x00<presence/>"))
-	f.Add([]byte("\x00<message/>"))
+// batchOf encodes a delivery batch from node in epoch (see deliver.go).
+func batchOf(node string, epoch int64, items ...struct {
+	seq  uint64
+	full string
+	xml  string
+}) []byte {
+	b := []byte{batchMagic, batchVersion, byte(len(node))}
+	b = append(b, node...)
+	b = binary.BigEndian.AppendUint64(b, uint64(epoch))
+	for _, it := range items {
+		b = binary.BigEndian.AppendUint64(b, it.seq)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(it.full)))
+		b = append(b, it.full...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(it.xml)))
+		b = append(b, it.xml...)
+	}
+	return b
+}
+
+type item = struct {
+	seq  uint64
+	full string
+	xml  string
+}
+
+// TestTakeBatch: a batch is answered per stanza; a retransmitted stanza
+// (same node, epoch and sequence number) is answered from memory, not
+// delivered twice; a new epoch of the sender starts afresh.
+func TestTakeBatch(t *testing.T) {
+	r := &fakeRouter{}
+	s := &sink{}
+	r.set(router.Resource{JID: jid.MustParse("bob@example.org/phone"), Target: s})
+	c, err := New(Config{Node: "a", URL: "nats://unused"}, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "<message to='bob@example.org/phone' type='chat'><body>hi</body></message>"
+	b := batchOf("b", 1,
+		item{1, "bob@example.org/phone", msg},
+		item{2, "bob@example.org/gone", msg},
+		item{3, "bob@example.org/phone", "<message><body>"},
+		item{4, "bob@example.org/phone", msg})
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ans  string
+		got  int
+	}{
+		{"first", b, "1001", 2},
+		{"retransmitted", b, "1001", 2},
+		{"next", batchOf("b", 1, item{5, "bob@example.org/phone", msg}), "1", 3},
+		{"new epoch", batchOf("b", 2, item{1, "bob@example.org/phone", msg}), "1", 4},
+		{"old epoch", batchOf("b", 1, item{1, "bob@example.org/phone", msg}), "1", 5},
+	} {
+		node, ans, err := c.takeBatch(tc.data)
+		if err == nil && binary.BigEndian.Uint64(ans) != binary.BigEndian.Uint64(tc.data[3+1+8:]) {
+			t.Errorf("%s: the answer does not start with the first sequence number: %q", tc.name, ans)
+		}
+		if len(ans) >= 8 {
+			ans = ans[8:]
+		}
+		if err != nil || node != "b" || string(ans) != tc.ans || s.count() != tc.got {
+			t.Errorf("%s: node %q, answer %q, err %v, delivered %d; want %q, %d", tc.name, node, ans, err, s.count(), tc.ans, tc.got)
+		}
+	}
+	if n := c.stats("b").dups.Load(); n != 4 {
+		t.Errorf("duplicates = %d, want 4", n)
+	}
+	for _, bad := range [][]byte{nil, {'B'}, {'B', 9, 1, 'b'}, b[:len(b)-1], append(slices.Clone(b), 0)} {
+		if _, _, err := c.takeBatch(bad); err == nil {
+			t.Errorf("takeBatch(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzTakeBatch feeds arbitrary batches from other nodes to the parser:
+// never a panic, and nothing delivered unless it is a stanza for a bound
+// resource.
+func FuzzTakeBatch(f *testing.F) {
+	msg := "<message to='bob@example.org' type='chat'><body>hi</body></message>"
+	f.Add(batchOf("b", 1, item{1, "bob@example.org/phone", msg}))
+	f.Add(batchOf("b", 1, item{1, "bob@example.org/phone", "<presence/>"}, item{2, "", "<message/>"}))
+	f.Add(batchOf("b", 1, item{1, "bob@example.org/phone", "<message><body>"}))
 	f.Add([]byte("bob@example.org/phone"))
-	f.Add([]byte("bob@example.org/phone\x00<message><body>"))
 	r := &fakeRouter{}
 	s := &sink{}
 	r.set(router.Resource{JID: jid.MustParse("bob@example.org/phone"), Target: s})
@@ -224,6 +300,11 @@ func FuzzDeliverLocal(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = c.deliverLocal(data)
+		before := s.count()
+		_, ans, _ := c.takeBatch(data)
+		if d := s.count() - before; d > len(data)/10 {
+			t.Fatalf("%d stanzas delivered from %d bytes", d, len(data))
+		}
+		_ = ans
 	})
 }

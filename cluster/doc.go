@@ -26,13 +26,43 @@
 // The router (router.Cluster) asks for the resources of other nodes when a
 // full JID is not bound locally and for bare-JID delivery (RFC 6121
 // §8.5.2), whose priority rules then consider the resources of every node.
-// A remote resource's Target sends the stanza with a NATS request on
-// <prefix>.deliver.<node>; the node holding the session answers whether the
-// session took it. A failed or unanswered request counts as not delivered,
-// so the router falls back to the bare-JID rules, offline storage or a
-// bounce: an accepted stanza is not silently dropped. A request that timed
-// out after the other node delivered may deliver a message twice (at least
-// once, never lost). Cross-node stanzas are not batched in this version.
+// A remote resource's Target queues the stanza, encoded once into a pooled
+// buffer, for that node's sender: one goroutine per peer that sends
+// everything queued as one batch request on <prefix>.deliver.<node> while
+// the previous batch is in flight (at most 256 stanzas or 512 KiB a batch,
+// 4,096 waiting; beyond that Deliver fails at once), with the sender's own
+// reply subject (one publish and one answer per batch, no per-request
+// allocations). The node holding the sessions answers one byte per
+// stanza: taken or not. Target.Deliver
+// waits for its stanza's answer, so the router still falls back to the
+// bare-JID rules, offline storage or a bounce for a stanza that was not
+// taken: an accepted stanza is never dropped.
+//
+// A batch that cannot be published (NATS unreachable) is sent again with
+// a growing pause for up to Config.RequestTimeout; one whose answer timed
+// out is sent once more. Every stanza carries a sequence number of its
+// sender, per peer and per epoch; the receiving node remembers the
+// answers to the last 1,024 of each sender's numbers and answers a
+// retransmitted stanza from memory instead of delivering it twice. What
+// still fails (no answer after the retry, the peer not listening, the
+// connection down longer than the timeout) counts as not delivered: a
+// message whose first copy was delivered but whose answer was lost can
+// then also be stored offline (at least once, never lost).
+//
+// Each entry of the registry also carries whether the resource enabled
+// message carbons (XEP-0280; router.Resource.Carbons, so that a node
+// copies to carbons-enabled resources on other nodes), whether its client
+// is inactive (XEP-0352) and whether its session is hibernated (XEP-0198;
+// Cluster.RemoteClientState). The server tells the cluster of these
+// changes (Router.Changed, the session events). Push notifications need
+// nothing more: a stanza for a hibernated session is handed to the node
+// holding it, whose session queues it and whose push service decides,
+// once.
+//
+// PeerStats counts, per peer, the stanzas routed to it (taken, refused,
+// failed), batches and retries, the stanzas routed from it (taken,
+// refused, duplicates answered from memory) and the size of its registry;
+// the server exports them as metrics labelled by peer.
 //
 // # Leaving and operations
 //
@@ -100,6 +130,5 @@
 // session is closed only if it is still the one bound, so a newer session
 // of the same JID never suffers a late decision.
 //
-// Not in this version: XEP-0198 location, push and CSI
-// state in the registry.
+// Not in this version: XEP-0198 location.
 package cluster

@@ -18,12 +18,19 @@ type entry struct {
 	Available  bool   `json:"available,omitempty"`
 	Priority   int    `json:"priority,omitempty"`
 	Interested bool   `json:"interested,omitempty"`
-	Presence   string `json:"presence,omitempty"` // last available presence, jabber:client XML
+	Presence   string `json:"presence,omitempty"`   // last available presence, jabber:client XML
+	Carbons    bool   `json:"carbons,omitempty"`    // enabled message carbons (XEP-0280)
+	Inactive   bool   `json:"inactive,omitempty"`   // the client said it is inactive (XEP-0352)
+	Hibernated bool   `json:"hibernated,omitempty"` // XEP-0198: connection lost, waiting for a resume
 	// Bound is when the session was bound (Unix ns, on its node's clock):
 	// of two nodes binding one full JID, the later bind wins (conflict.go).
 	Bound  int64         `json:"bound,omitempty"`
 	target router.Target // the local session (this node's entries only)
 }
+
+// clientState is what a view keeps of an entry besides its router
+// Resource.
+type clientState struct{ inactive, hibernated bool }
 
 // update is one change of a node's registry: Entry bound or changed, or
 // Gone unbound.
@@ -54,15 +61,21 @@ type view struct {
 	res      map[string]*router.Resource            // by full JID string
 	bound    map[string]int64                       // bind times, by full JID string
 	byBare   map[string]map[string]*router.Resource // by bare, then full JID string
+	states   map[string]clientState                 // by full JID string; only non-zero ones
 }
 
 func newView(epoch int64) *view {
-	return &view{epoch: epoch, res: map[string]*router.Resource{}, bound: map[string]int64{}, byBare: map[string]map[string]*router.Resource{}}
+	return &view{epoch: epoch, res: map[string]*router.Resource{}, bound: map[string]int64{}, byBare: map[string]map[string]*router.Resource{}, states: map[string]clientState{}}
 }
 
-func (v *view) set(x *router.Resource) {
+func (v *view) set(x *router.Resource, cs clientState) {
 	full, bare := x.JID.String(), x.JID.Bare().String()
 	v.res[full] = x
+	if cs != (clientState{}) {
+		v.states[full] = cs
+	} else {
+		delete(v.states, full)
+	}
 	m := v.byBare[bare]
 	if m == nil {
 		m = map[string]*router.Resource{}
@@ -77,6 +90,7 @@ func (v *view) remove(full string) {
 		return
 	}
 	delete(v.res, full)
+	delete(v.states, full)
 	delete(v.bound, full)
 	bare := x.JID.Bare().String()
 	delete(v.byBare[bare], full)
@@ -108,6 +122,7 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 		Available:  e.Available,
 		Priority:   e.Priority,
 		Interested: e.Interested,
+		Carbons:    e.Carbons,
 	}
 	if e.Presence != "" {
 		el, err := xml.Parse([]byte(e.Presence), stanza.NSClient)
@@ -149,6 +164,23 @@ func (c *Cluster) RemoteResource(full jid.JID) (*router.Resource, bool) {
 	return nil, false
 }
 
+// RemoteClientState reports what the registry says of the resource full
+// bound on another node: whether its client is inactive (XEP-0352) and
+// whether its session is hibernated (XEP-0198); ok is false if it is not
+// bound on another node.
+func (c *Cluster) RemoteClientState(full jid.JID) (inactive, hibernated, ok bool) {
+	key := full.String()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, v := range c.views {
+		if _, bound := v.res[key]; bound {
+			cs := v.states[key]
+			return cs.inactive, cs.hibernated, true
+		}
+	}
+	return false, false, false
+}
+
 // LocalChanged implements router.Cluster: it publishes the change of a
 // local resource to the other nodes.
 func (c *Cluster) LocalChanged(full jid.JID) {
@@ -168,6 +200,10 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested, Bound: old.Bound, target: res.Target}
 		if res.Presence != nil {
 			e.Presence = res.Presence.String()
+		}
+		if c.cfg.State != nil {
+			st := c.cfg.State(full, res)
+			e.Carbons, e.Inactive, e.Hibernated = st.Carbons, st.Inactive, st.Hibernated
 		}
 		rebound := !had || !sameTarget(old.target, res.Target)
 		if had && !rebound && old.equal(e) {
@@ -307,7 +343,7 @@ func (c *Cluster) handleUpdate(m *nats.Msg) {
 		v.seq = u.Seq
 		if u.Entry != nil {
 			if x := c.resource(u.Node, *u.Entry); x != nil {
-				v.set(x)
+				v.set(x, clientState{u.Entry.Inactive, u.Entry.Hibernated})
 				v.bound[u.Entry.JID] = u.Entry.Bound
 			}
 		} else {
@@ -347,11 +383,11 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 		nv := newView(v.epoch)
 		for _, e := range s.Entries {
 			if x := c.resource(node, e); x != nil {
-				nv.set(x)
+				nv.set(x, clientState{e.Inactive, e.Hibernated})
 				nv.bound[e.JID] = e.Bound
 			}
 		}
-		v.res, v.bound, v.byBare, v.seq, v.synced = nv.res, nv.bound, nv.byBare, s.Seq, true
+		v.res, v.bound, v.byBare, v.states, v.seq, v.synced = nv.res, nv.bound, nv.byBare, nv.states, s.Seq, true
 		c.wg.Add(1)
 		go func() { // c.mu is held: check after it is released
 			defer c.wg.Done()

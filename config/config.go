@@ -396,7 +396,9 @@ type Cluster struct {
 	// view: its users go unavailable after it. Default 5s; at least two
 	// heartbeats.
 	Lease Duration `toml:"lease"`
-	// RequestTimeout bounds a stanza handed to another node. Default 2s.
+	// RequestTimeout bounds one batch of stanzas handed to another node
+	// (an unanswered batch is sent once more) and the retries while NATS
+	// is unreachable. Default 2s.
 	RequestTimeout Duration `toml:"request_timeout"`
 }
 

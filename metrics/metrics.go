@@ -179,6 +179,57 @@ func (g *gaugeGroup) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Series is the values of one label value of a LabeledGroup, one per
+// metric, in order.
+type Series struct {
+	Label  string
+	Values []float64
+}
+
+// Labeled names and describes one metric of a LabeledGroup.
+type Labeled struct {
+	Name, Help string
+	Counter    bool // a counter; otherwise a gauge
+}
+
+// LabeledGroup registers metrics with one label whose values are not
+// known in advance (the peer nodes of a cluster), read together by one
+// call of read at scrape time.
+func (m *Metrics) LabeledGroup(label string, ms []Labeled, read func() []Series) {
+	g := &labeledGroup{read: read}
+	for _, x := range ms {
+		g.descs = append(g.descs, prometheus.NewDesc("dormouse_"+x.Name, x.Help, []string{label}, nil))
+		t := prometheus.GaugeValue
+		if x.Counter {
+			t = prometheus.CounterValue
+		}
+		g.types = append(g.types, t)
+	}
+	m.reg.MustRegister(g)
+}
+
+type labeledGroup struct {
+	descs []*prometheus.Desc
+	types []prometheus.ValueType
+	read  func() []Series
+}
+
+func (g *labeledGroup) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
+	}
+}
+
+func (g *labeledGroup) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range g.read() {
+		for i, v := range s.Values {
+			if i < len(g.descs) {
+				ch <- prometheus.MustNewConstMetric(g.descs[i], g.types[i], v, s.Label)
+			}
+		}
+	}
+}
+
 // CounterFunc registers a counter whose value is read from f at scrape
 // time (for counters kept by a package that does not import Prometheus).
 func (m *Metrics) CounterFunc(name, help string, f func() float64) {

@@ -25,6 +25,10 @@ func TestExposition(t *testing.T) {
 		reads++
 		return []float64{3, 4}
 	})
+	m.LabeledGroup("peer", []metrics.Labeled{{Name: "test_sent_total", Help: "Sent.", Counter: true}, {Name: "test_size", Help: "Size."}},
+		func() []metrics.Series {
+			return []metrics.Series{{Label: "n2", Values: []float64{10, 2}}, {Label: "n3", Values: []float64{11, 0}}}
+		})
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -40,6 +44,11 @@ func TestExposition(t *testing.T) {
 		`dormouse_test_a 3`,
 		`dormouse_test_by{kind="y"} 6`,
 		`dormouse_test_b 4`,
+		`dormouse_test_sent_total{peer="n2"} 10`,
+		`dormouse_test_sent_total{peer="n3"} 11`,
+		`dormouse_test_size{peer="n2"} 2`,
+		"# TYPE dormouse_test_sent_total counter",
+		"# TYPE dormouse_test_size gauge",
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {

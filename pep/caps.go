@@ -80,6 +80,17 @@ func (c *capsCache) wait(ver string, full jid.JID) bool {
 	return true
 }
 
+// errCapsElsewhere: the features of a resource on another node of a
+// cluster are not stored yet.
+var errCapsElsewhere = errors.New("pep: capabilities of a resource on another node not stored yet")
+
+// forget drops the resolution of ver under way, without an outcome.
+func (c *capsCache) forget(ver string) {
+	c.mu.Lock()
+	delete(c.waiting, ver)
+	c.mu.Unlock()
+}
+
 // done records the outcome of resolving ver and returns who waited.
 func (c *capsCache) done(ver string, feats map[string]bool, ok bool) []jid.JID {
 	c.mu.Lock()
@@ -112,6 +123,10 @@ func (s *Service) resolve(full jid.JID, c caps) {
 	}
 	s.goTrack(func(ctx context.Context) {
 		feats, err := s.lookupCaps(ctx, full, c)
+		if errors.Is(err, errCapsElsewhere) {
+			s.caps.forget(c.ver) // asked again at the next publish
+			return
+		}
 		if err != nil {
 			s.log.Info("entity capabilities not learnt", "jid", full.String(), "ver", c.ver, "err", err)
 		}
@@ -136,6 +151,12 @@ func (s *Service) lookupCaps(ctx context.Context, full jid.JID, c caps) (map[str
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("pep: stored caps: %w", err)
+	}
+	if _, local := s.r.Resource(full); !local {
+		// Bound on another node of a cluster, which asks the client and
+		// stores the answer (an answer to a query from here would reach
+		// that node, not this one).
+		return nil, errCapsElsewhere
 	}
 	iq := stanza.Build(stanza.KindIQ, stanza.TypeGet, "", full.Bare(), full)
 	iq.El.AddChild(xml.NewElement(NSInfo, "query", "node", c.node+"#"+c.ver))

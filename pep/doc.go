@@ -95,7 +95,11 @@
 // for its disco#info, from the resource's own bare JID, and keeps the
 // answer, if it hashes to the advertised value (Config.CapsVer), in memory
 // and in the Store. A resource whose capabilities are not known yet gets no
-// events until they are, and then the last published items.
+// events until they are, and then the last published items. In a
+// cluster, the capabilities of a resource on another node are read from
+// the Store only (its node asks it and stores the answer; an answer to a
+// query from here would reach that node), and tried again at the next
+// publish while they are not stored yet.
 //
 // # Concurrency
 //

@@ -143,7 +143,7 @@ func (s *Service) available(_ context.Context, full jid.JID) {
 // for (feats holds its capabilities) and may read: of the user's own nodes
 // and of those of the contacts the user is subscribed to.
 func (s *Service) sendLast(ctx context.Context, full jid.JID, feats map[string]bool) {
-	if res, ok := s.r.Resource(full); !ok || !res.Available || !hasNotify(feats) {
+	if res, ok := s.resource(full); !ok || !res.Available || !hasNotify(feats) {
 		return
 	}
 	user := full.Bare()
@@ -188,4 +188,19 @@ func hasNotify(feats map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// resource returns the bound resource full: local, or on another node of
+// a cluster (a publish here looked up its capabilities: once known, it
+// gets the last items, the event it missed included).
+func (s *Service) resource(full jid.JID) (router.Resource, bool) {
+	if res, ok := s.r.Resource(full); ok {
+		return res, true
+	}
+	for _, res := range s.r.Resources(full.Bare()) {
+		if res.JID.Equal(full) {
+			return res, true
+		}
+	}
+	return router.Resource{}, false
 }

@@ -43,6 +43,12 @@ func (r *Router) remoteResources(to jid.JID) []*Resource {
 	return r.cluster.RemoteResources(to.Bare())
 }
 
+// Changed tells the cluster, if any, that state of the local resource
+// full that other nodes see changed besides its presence: message carbons
+// enabled or disabled, CSI, hibernation. Without a cluster it does
+// nothing.
+func (r *Router) Changed(full jid.JID) { r.localChanged(full) }
+
 func (r *Router) localChanged(full jid.JID) {
 	if r.cluster != nil {
 		r.cluster.LocalChanged(full)

@@ -23,6 +23,10 @@ type Resource struct {
 	Priority   int            // of its last available presence
 	Presence   *stanza.Stanza // its last available presence (nil if none)
 	Interested bool           // requested the roster (RFC 6121 §2.1.6)
+	// Carbons is set for a resource on another node of a cluster that
+	// enabled message carbons (XEP-0280), as that node's registry says;
+	// package carbons keeps the state of local resources itself.
+	Carbons bool
 }
 
 type user struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"dormouse.im/dormouse/config"
 	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/muc"
@@ -213,21 +214,7 @@ func TestClusterMUCFailover(t *testing.T) {
 // the broadcast, over real sockets: sent through the node serving the
 // room, and through the other node (which forwards it over NATS).
 func BenchmarkClusterMUC(b *testing.B) {
-	n := natstest.Addr(b)
-	var srvs []*server.Server
-	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
-		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
-		cfg.MUC.Archive = false
-		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-		srvs = append(srvs, srv)
-	}
+	srvs := benchClusterServers(b, func(cfg *config.Config) { cfg.MUC.Archive = false })
 	clients := map[string]*xmpptest.Client{}
 	for i, u := range []string{"alice", "bob"} {
 		addBenchUser(b, srvs[0], u)

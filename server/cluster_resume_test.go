@@ -323,20 +323,7 @@ func TestClusterResumeEndedElsewhere(t *testing.T) {
 // itself, and on node 2 (a NATS request for the handover, node 1 giving
 // the session up, node 2 binding it).
 func BenchmarkClusterResume(b *testing.B) {
-	n := natstest.Addr(b)
-	var srvs []*server.Server
-	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
-		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
-		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-		srvs = append(srvs, srv)
-	}
+	srvs := benchClusterServers(b, nil)
 	for _, u := range []string{"alice", "bob"} {
 		addBenchUser(b, srvs[0], u)
 	}

@@ -262,24 +262,9 @@ func TestClusterNodeLost(t *testing.T) {
 
 // BenchmarkClusterMessage measures the latency of one chat message, sent
 // and received over real sockets, to a resource on the same node and to
-// one on the other node (one NATS request per message).
+// one on the other node (one message in flight: a batch of one).
 func BenchmarkClusterMessage(b *testing.B) {
-	n := natstest.Addr(b)
-	var srvs []*server.Server
-	for _, cfg := range clusterConfigs(b, "nats://"+n, "nats://"+n) {
-		// The routing path, not the rate limit or the archive's writes.
-		cfg.C2S.StanzaRate, cfg.C2S.StanzaBurst = 1_000_000, 1_000_000
-		cfg.MAM.Default = "never"
-		srv, err := server.New(context.Background(), cfg, "bench", xmpptest.Logger(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-		srvs = append(srvs, srv)
-	}
+	srvs := benchClusterServers(b, noArchive)
 	for _, u := range []string{"alice", "bob"} {
 		addBenchUser(b, srvs[0], u)
 	}

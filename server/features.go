@@ -80,7 +80,7 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 		ClusterNode:          s.clusterNodeNumber(),
 	}, s.Stores.MAM, s.Router, log)
 	s.MAM.Register(mux)
-	s.carbons = carbons.New(carbons.Config{}, s.Router, log)
+	s.carbons = carbons.New(carbons.Config{Cluster: s.cfg.Cluster.Enabled}, s.Router, log)
 	s.carbons.Register(mux)
 	s.pep = pep.New(pep.Config{CapsVer: disco.CapsVer}, s.Stores.PEP, rs, s.Router, log)
 	s.pep.Register(mux)

@@ -159,10 +159,7 @@ func TestPEPNotifications(t *testing.T) {
 	if err := alice.SendRaw(fmt.Sprintf(omemoDeviceList, "o1", 4242)); err != nil {
 		t.Fatal(err)
 	}
-	isEvent := func(e *xml.Element) bool {
-		ev := e.Child(nsPubsubEvent, "event")
-		return e.AttrValue("type") == "headline" && ev != nil && ev.Child(nsPubsubEvent, "items").AttrValue("node") == dl
-	}
+	isEvent := isPEPEvent(dl)
 	m := expectStanza(t, bob, "message", isEvent)
 	if m.AttrValue("from") != "alice@localhost" || !xmpptest.Contains(m, "device id='4242'") {
 		t.Errorf("bob's event: %s", m)

@@ -4,6 +4,7 @@ import (
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
 	"dormouse.im/dormouse/xml"
+	"mellium.im/xmpp/jid"
 )
 
 // NSCSI is the XEP-0352 Client State Indication namespace (version 1.0.0).
@@ -147,14 +148,32 @@ func hasChildIn(el *xml.Element, space string) bool {
 // setInactive applies a XEP-0352 <inactive/> or <active/>.
 func (s *Session) setInactive(v bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.state != stateLive {
+		s.mu.Unlock()
 		return
 	}
+	changed := s.inactive != v
 	s.inactive = v
 	if !v && s.held.len() > 0 {
 		s.flushHeldLocked()
 	}
+	s.mu.Unlock()
+	if c, ok := s.srv.Router.(stateChanger); ok && changed {
+		c.Changed(s.jid) // a cluster's registry carries the state
+	}
+}
+
+// stateChanger is implemented by router.Router: it tells a cluster that a
+// session's state changed.
+type stateChanger interface{ Changed(full jid.JID) }
+
+// ClientState reports whether the client said it is inactive (XEP-0352)
+// and whether the session is hibernated (XEP-0198): a cluster's registry
+// carries both for the other nodes.
+func (s *Session) ClientState() (inactive, hibernated bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inactive, s.state == stateHibernated
 }
 
 // holdLocked puts a stanza in the CSI hold queue; a full hold queue is
