@@ -19,10 +19,12 @@ type Target = stanza.Target
 type Resource struct {
 	JID        jid.JID
 	Target     Target
-	Available  bool           // sent initial presence and not unavailable since
 	Priority   int            // of its last available presence
 	Presence   *stanza.Stanza // its last available presence (nil if none)
+	Available  bool           // sent initial presence and not unavailable since
 	Interested bool           // requested the roster (RFC 6121 §2.1.6)
+	// (The bools together: 80 bytes, not 88 in the 96-byte size class,
+	// for every bound resource.)
 }
 
 type user struct {

@@ -42,28 +42,31 @@ type Conn struct {
 	rctx context.Context
 
 	// Reader-goroutine state.
+	// The bools are kept together (and in Session): a parked connection
+	// is mostly this struct, and padding would move it to the next size
+	// class.
 	conn        net.Conn // nc, or the TLS connection over it
 	dec         *xml.Decoder
 	direct      bool
 	secure      bool
 	authed      bool
 	bound       bool
-	host        string
-	user        string  // localpart after SASL
-	jid         jid.JID // full JID after bind
-	authTries   int
-	authBy      int64 // Unix nanoseconds: the stream must authenticate by then
-	tokens      float64
-	lastFill    int64 // Unix nanoseconds of the last token refill; 0: none yet
-	lost        bool  // the stream ended by a transport failure, not </stream:stream> or a stream error
-	csiInactive bool  // XEP-0352 state asked for before bind
+	lost        bool // the stream ended by a transport failure, not </stream:stream> or a stream error
+	csiInactive bool // XEP-0352 state asked for before bind
+	// Parking (park.go), reader state too.
+	canPark   bool // nc is a socket and Config.ParkAfter >= 0
+	idleFired bool // parked for Config.IdleTimeout: ping the client
+	host      string
+	user      string  // localpart after SASL
+	jid       jid.JID // full JID after bind
+	authTries int
+	authBy    int64 // Unix nanoseconds: the stream must authenticate by then
+	tokens    float64
+	lastFill  int64 // Unix nanoseconds of the last token refill; 0: none yet
 	// cb is the channel-binding data by type until authentication (cb.go).
 	cb map[string][]byte
 
-	// Parking (park.go), reader state too.
-	canPark   bool            // nc is a socket and Config.ParkAfter >= 0
-	idleFired bool            // parked for Config.IdleTimeout: ping the client
-	rc        syscall.RawConn // nc's, once parked
+	rc syscall.RawConn // nc's, once parked (park.go)
 	// parkedAt is when the connection parked in the poller (Unix
 	// nanoseconds; 0: not parked there), for the idle sweep.
 	parkedAt atomic.Int64

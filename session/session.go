@@ -92,22 +92,24 @@ type Session struct {
 	// change cannot report before an earlier one.
 	evMu sync.Mutex
 
-	mu       sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// The small fields share one word (a hibernated session is mostly
+	// this struct: 256 bytes, not the next size class).
 	state    sessState
-	conn     *Conn         // the attached connection (stateLive only)
 	sm       bool          // XEP-0198 enabled
+	rOut     bool          // an <r/> is outstanding
+	closing  bool          // the server is closing the stream: do not hibernate
+	inactive bool          // XEP-0352 client state
+	acked    uint32        // the client's last h
+	conn     *Conn         // the attached connection (stateLive only)
 	id       string        // SM-ID if resumption is enabled, else ""
 	timeout  time.Duration // resumption time granted in <enabled max='…'/>
 	out      outQueue      // stanzas sent or to send, not acknowledged (sm only)
-	acked    uint32        // the client's last h
-	rOut     bool          // an <r/> is outstanding
 	sinceR   int           // stanzas sent since the last <r/>
 	ackGen   uint64        // invalidates stale ack-request timer calls
 	ackStop  func() bool   // the pending ack-request timer
 	hibGen   uint64        // invalidates stale hibernation timer calls
 	hib      *hibEntry     // the pending resumption timeout (sm_hibernate.go)
-	closing  bool          // the server is closing the stream: do not hibernate
-	inactive bool          // XEP-0352 client state
 	held     *holdQueue    // CSI hold queue; nil while empty
 }
 
