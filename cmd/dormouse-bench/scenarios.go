@@ -154,7 +154,7 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, o.n)
-	var failures atomic.Int64
+	var failures, tlsResumed atomic.Int64
 	var ferr firstError
 	a := snapshot(o.pid)
 	parallel(ctx, o.n, o.concurrency, func(i int) {
@@ -166,6 +166,9 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 			return
 		}
 		d := time.Since(t0)
+		if tc, ok := c.Conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+			tlsResumed.Add(1)
+		}
 		c.Close()
 		mu.Lock()
 		lat = append(lat, d)
@@ -176,6 +179,9 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	cpuFields(res, a, b)
 	p50, p99 := percentiles(lat)
 	res["logins"] = len(lat)
+	// Logins whose TLS handshake resumed a session (-tls-resume): an
+	// abbreviated handshake, without certificate or signature.
+	res["tls_resumed"] = tlsResumed.Load()
 	res["failures"] = failures.Load()
 	res["logins_per_s"] = float64(len(lat)) / el.Seconds()
 	res["latency_p50_ms"] = p50
