@@ -253,6 +253,7 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 	res := map[string]any{"sm": o.sm, "presence": o.presence, "warmup_sessions": o.idleWarmup}
 	warmUp(ctx, o, o.sm)
 	rss0 := rss(o.pid)
+	heap0, herr := liveHeap(ctx, o.admin)
 	sessions := make([]*idleSession, o.n)
 	defer func() {
 		for _, s := range sessions {
@@ -297,6 +298,7 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 	case <-ctx.Done():
 	}
 	rss1 := rss(o.pid)
+	heap1, herr1 := liveHeap(ctx, o.admin)
 	held := 0
 	for _, s := range sessions {
 		if s == nil {
@@ -317,6 +319,15 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 		res["server_rss_before_kib"] = rss0
 		res["server_rss_after_kib"] = rss1
 		res["rss_per_session_kib"] = float64(rss1-rss0) / float64(held)
+	}
+	if o.admin != "" {
+		if err := errors.Join(herr, herr1); err != nil {
+			res["heap_error"] = err.Error()
+		} else if held > 0 {
+			res["server_heap_before_bytes"] = heap0
+			res["server_heap_after_bytes"] = heap1
+			res["heap_per_session_bytes"] = float64(heap1-heap0) / float64(held)
+		}
 	}
 	if held == 0 {
 		return res, errors.New("no session held: " + ferr.msg)
