@@ -179,13 +179,15 @@ func rss() int64 {
 	return 0
 }
 
-func heapInuse() (uint64, int64) {
+// memAfterGC returns the runtime's memory statistics and the RSS after
+// two collections (sync.Pool victims gone) and returning free pages.
+func memAfterGC() (runtime.MemStats, int64) {
 	runtime.GC()
 	runtime.GC()
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse, rss()
+	return m, rss()
 }
 
 // startQuiet starts a server that logs nothing (test logs are kept in
@@ -234,7 +236,7 @@ func TestSMMeasureMemory(t *testing.T) {
 	waitFor(t, "warm-up hibernation", func() bool { return ts.SessionsForTest().Stats().Hibernated == 1 })
 	time.Sleep(200 * time.Millisecond)
 	g0 := runtime.NumGoroutine()
-	h0, r0 := heapInuse()
+	m0, r0 := memAfterGC()
 
 	var wg sync.WaitGroup
 	var failed atomic.Int32
@@ -266,7 +268,9 @@ func TestSMMeasureMemory(t *testing.T) {
 	for ts.SessionsForTest().Stats().Hibernated < int64(n+1) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	// One message queued for each.
+	// The sessions alone, then one message queued for each.
+	time.Sleep(500 * time.Millisecond) // let closed client connections settle
+	mS, rS := memAfterGC()
 	for i := range n {
 		bob.Sendf("<message to='u%d@localhost/r%d' type='chat'><body>hello %d</body></message>", i%accounts, i, i)
 	}
@@ -275,7 +279,8 @@ func TestSMMeasureMemory(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // let closed client connections and timers settle
 	g1 := runtime.NumGoroutine()
-	h1, r1 := heapInuse()
+	m1, r1 := memAfterGC()
+	h0, h1 := m0.HeapInuse, m1.HeapInuse
 	if path := os.Getenv("DORMOUSE_SM_MEMPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -285,8 +290,12 @@ func TestSMMeasureMemory(t *testing.T) {
 		f.Close()
 	}
 	st := ts.SessionsForTest().Stats()
+	per := func(a, b uint64) int64 { return (int64(b) - int64(a)) / int64(n) }
 	t.Logf("%d hibernated sessions (%d accounts), each with 1 queued message: heap in use +%.1f MiB (%d B/session), RSS +%.1f MiB (%d B/session), goroutines %d → %d",
 		st.Hibernated-1, accounts, float64(h1-h0)/(1<<20), int64(h1-h0)/int64(n), float64(r1-r0)/(1<<20), (r1-r0)/int64(n), g0, g1)
+	t.Logf("per hibernated session: live heap objects (HeapAlloc) %d B without its queue + %d B for the queued message; heap in use (HeapInuse, spans) %d B + %d B; RSS %d B + %d B",
+		per(m0.HeapAlloc, mS.HeapAlloc), per(mS.HeapAlloc, m1.HeapAlloc), per(m0.HeapInuse, mS.HeapInuse), per(mS.HeapInuse, m1.HeapInuse),
+		(rS-r0)/int64(n), (r1-rS)/int64(n))
 	if g1-g0 > 20 {
 		t.Errorf("hibernated sessions hold goroutines: %d → %d", g0, g1)
 	}
@@ -389,5 +398,26 @@ func BenchmarkSMThroughput(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
+	}
+}
+
+// BenchmarkLogin measures whole logins over real sockets: TCP, STARTTLS,
+// SCRAM-SHA-256, bind and the closing of the stream. Client and server run
+// in this process, so the time and the allocations are both sides'; compare
+// runs of the same code before and after a change.
+func BenchmarkLogin(b *testing.B) {
+	srv := benchServer(b, "alice")
+	o := xmpptest.Options{
+		Addr: srv.Addr(server.ListenerC2S).String(), Domain: "localhost",
+		User: "alice", Password: "secret-alice", Resource: "r",
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c, err := xmpptest.Dial(context.Background(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }

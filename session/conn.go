@@ -32,9 +32,14 @@ type Conn struct {
 	// who is who the connection is once known (log.go); set by the reader.
 	who atomic.Pointer[identity]
 
+	// ctx is cancelled when the connection ends; it is used until
+	// authentication (SASL, the login throttle, pre-authentication
+	// stanzas). A connection that parks has authenticated: it cancels ctx
+	// and keeps only rctx (park.go), so an idle connection does not hold
+	// a cancelable context; cancel is then nil and ctx is rctx.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// rctx is ctx without its cancellation, for routing and storage
+	// rctx is ctx's parent, without cancellation, for routing and storage
 	// lookups, which run on the reader goroutine before ctx is cancelled
 	// anyway: database/sql then neither derives a context nor starts a
 	// goroutine per query, and ctx does not keep the map of children it
@@ -42,28 +47,31 @@ type Conn struct {
 	rctx context.Context
 
 	// Reader-goroutine state.
+	// The bools are kept together (and in Session): a parked connection
+	// is mostly this struct, and padding would move it to the next size
+	// class.
 	conn        net.Conn // nc, or the TLS connection over it
 	dec         *xml.Decoder
 	direct      bool
 	secure      bool
 	authed      bool
 	bound       bool
-	host        string
-	user        string  // localpart after SASL
-	jid         jid.JID // full JID after bind
-	authTries   int
-	authBy      int64 // Unix nanoseconds: the stream must authenticate by then
-	tokens      float64
-	lastFill    int64 // Unix nanoseconds of the last token refill; 0: none yet
-	lost        bool  // the stream ended by a transport failure, not </stream:stream> or a stream error
-	csiInactive bool  // XEP-0352 state asked for before bind
+	lost        bool // the stream ended by a transport failure, not </stream:stream> or a stream error
+	csiInactive bool // XEP-0352 state asked for before bind
+	// Parking (park.go), reader state too.
+	canPark   bool // nc is a socket and Config.ParkAfter >= 0
+	idleFired bool // parked for Config.IdleTimeout: ping the client
+	host      string
+	user      string  // localpart after SASL
+	jid       jid.JID // full JID after bind
+	authTries int
+	authBy    int64 // Unix nanoseconds: the stream must authenticate by then
+	tokens    float64
+	lastFill  int64 // Unix nanoseconds of the last token refill; 0: none yet
 	// cb is the channel-binding data by type until authentication (cb.go).
 	cb map[string][]byte
 
-	// Parking (park.go), reader state too.
-	canPark   bool            // nc is a socket and Config.ParkAfter >= 0
-	idleFired bool            // parked for Config.IdleTimeout: ping the client
-	rc        syscall.RawConn // nc's, once parked
+	rc syscall.RawConn // nc's, once parked (park.go)
 	// parkedAt is when the connection parked in the poller (Unix
 	// nanoseconds; 0: not parked there), for the idle sweep.
 	parkedAt atomic.Int64
@@ -90,14 +98,14 @@ type Conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr, direct bool) *Conn {
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), remoteAddrKey{}, ip))
+	rctx := context.WithValue(context.Background(), remoteAddrKey{}, ip)
+	ctx, cancel := context.WithCancel(rctx)
 	c := &Conn{
 		srv: s, nc: nc, conn: nc, ip: ip, direct: direct,
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, rctx: rctx,
 		authBy: time.Now().Add(s.Config.AuthTimeout).UnixNano(),
 		tokens: float64(s.Config.StanzaBurst),
 	}
-	c.rctx = context.WithoutCancel(ctx)
 	if _, ok := nc.(syscall.Conn); ok && s.Config.ParkAfter >= 0 {
 		c.canPark = true
 	}
@@ -362,7 +370,7 @@ func (c *Conn) finish() {
 		<-done
 	}
 	c.q.Free()
-	c.cancel()
+	c.dropCtx()
 	c.unpoll()
 	c.nc.Close()
 	if c.dec != nil {

@@ -25,18 +25,18 @@
 //
 // Nor a reader: an authenticated connection that has sent nothing for
 // Config.ParkAfter (100 ms) parks. It releases its decoder's read buffer
-// and parser, its reader goroutine returns, and the connection waits for
-// readability in the Server's epoll poller (internal/netpoll; on other
-// systems, or with Config.PortablePark, in a small goroutine blocked on
-// the runtime poller). When input arrives, or the idle timeout (one sweep
-// for all parked connections) or a goroutine that must wake it (the
-// session resumed elsewhere, the stream closing, a failed write, shutdown)
-// takes the wake-up, a new reader goroutine continues where the old one
-// stopped. Parking happens only between top-level elements with nothing
-// buffered: the reader first waits for one byte without a buffer, and a
-// timeout there means crypto/tls holds no complete record (park.go
-// explains why nothing can be left unread). Server.Stats counts parked
-// connections.
+// and parser and its negotiation context, its reader goroutine returns,
+// and the connection waits for readability in the Server's epoll poller
+// (internal/netpoll; on other systems, or with Config.PortablePark, in a
+// small goroutine blocked on the runtime poller). When input arrives, or
+// the idle timeout (one sweep for all parked connections) or a goroutine
+// that must wake it (the session resumed elsewhere, the stream closing, a
+// failed write, shutdown) takes the wake-up, a new reader goroutine
+// continues where the old one stopped. Parking happens only between
+// top-level elements with nothing buffered: the reader first waits for one
+// byte without a buffer, and a timeout there means crypto/tls holds no
+// complete record (park.go explains why nothing can be left unread).
+// Server.Stats counts parked connections.
 //
 // Binding a resource creates a Session, the router's stanza.Target for
 // that full JID. Without stream management it ends with its connection.

@@ -74,6 +74,7 @@ func (c *Conn) park() error {
 		c.rc = rc
 	}
 	c.q.Free() // nor the write queue's arrays
+	c.dropCtx()
 	st := &c.srv.stats
 	st.parks.Add(1)
 	st.parked.Add(1) // before anything can wake the connection
@@ -101,6 +102,17 @@ func (c *Conn) park() error {
 	st.parked.Add(-1)
 	c.log().Debug("cannot park the connection", "err", err)
 	return nil
+}
+
+// dropCtx cancels the connection's cancelable context and keeps only its
+// parent, rctx: a parked connection has authenticated, and only the
+// negotiation uses ctx. Reader state, like ctx and cancel.
+func (c *Conn) dropCtx() {
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+		c.ctx = c.rctx
+	}
 }
 
 // polled is called by the poller when the parked connection is readable.

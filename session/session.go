@@ -84,31 +84,35 @@ type Session struct {
 	// inbound stanza and counts it, and by a resumption while it reads inH,
 	// so <resumed h='…'/> counts every stanza the old connection handed on
 	// and none that it will not.
-	inMu     sync.Mutex
-	counting bool   // XEP-0198 enabled: inbound stanzas are counted; guarded by inMu
-	inH      uint32 // stanzas handled from the client, modulo 2^32; guarded by inMu
+	// Its fields, counting and inH, sit with mu's small fields below
+	// (sharing their words keeps the struct in its size class).
+	inMu sync.Mutex
 
 	// evMu orders this session's Events calls: taken while mu is held,
 	// released after the call (lock order mu, then evMu), so a later state
 	// change cannot report before an earlier one.
 	evMu sync.Mutex
 
-	mu       sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// The small fields share one word (a hibernated session is mostly
+	// this struct: 256 bytes, not the next size class).
 	state    sessState
-	conn     *Conn                              // the attached connection (stateLive only)
 	sm       bool                               // XEP-0198 enabled
+	rOut     bool                               // an <r/> is outstanding
+	closing  bool                               // the server is closing the stream: do not hibernate
+	inactive bool                               // XEP-0352 client state
+	counting bool                               // XEP-0198 enabled: inbound stanzas are counted; guarded by inMu, not mu
+	acked    uint32                             // the client's last h
+	inH      uint32                             // stanzas handled from the client, modulo 2^32; guarded by inMu, not mu
+	conn     *Conn                              // the attached connection (stateLive only)
 	id       string                             // SM-ID if resumption is enabled, else ""
 	timeout  time.Duration                      // resumption time granted in <enabled max='…'/>
 	out      outQueue                           // stanzas sent or to send, not acknowledged (sm only)
-	acked    uint32                             // the client's last h
-	rOut     bool                               // an <r/> is outstanding
 	sinceR   int                                // stanzas sent since the last <r/>
 	ackGen   uint64                             // invalidates stale ack-request timer calls
 	ackStop  func() bool                        // the pending ack-request timer
 	hibGen   uint64                             // invalidates stale hibernation timer calls
 	hib      *hibEntry                          // the pending resumption timeout (sm_hibernate.go)
-	closing  bool                               // the server is closing the stream: do not hibernate
-	inactive bool                               // XEP-0352 client state
 	held     *holdQueue                         // CSI hold queue; nil while empty
 	smVer    uint64                             // version of the last SMRecord written (smstore.go)
 	fwd      func(jid.JID, *stanza.Stanza) bool // stateMoved: hands a stanza to the node the session moved to

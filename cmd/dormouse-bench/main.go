@@ -96,6 +96,7 @@ type options struct {
 	warmup      time.Duration
 	settle      time.Duration
 	pid         int
+	admin       string // the server's admin listener: Go heap after a GC (idle)
 	noStore     bool
 	sm          bool
 	presence    bool
@@ -154,6 +155,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before measuring starts (throughput)")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last session is up before reading RSS (idle)")
 	flag.IntVar(&o.pid, "pid", 0, "server PID: RSS (idle) and CPU time (login, throughput) from /proc")
+	flag.StringVar(&o.admin, "admin", "", "Dormouse's admin listener (host:port, loopback): the live Go heap after a forced GC, before and after (idle)")
 	flag.BoolVar(&o.noStore, "no-store", true, "mark messages <no-store/> so they are not archived (throughput)")
 	flag.BoolVar(&o.sm, "sm", false, "enable XEP-0198 stream management on each session (idle)")
 	flag.IntVar(&o.idleWarmup, "idle-warmup", 20, "sessions opened and closed before the server's RSS is first read (idle)")
@@ -238,6 +240,11 @@ func run(ctx context.Context, o options) (map[string]any, error) {
 	case "login":
 		return runLogin(ctx, o)
 	case "idle":
+		if o.admin != "" {
+			if err := checkLoopback(o.admin); err != nil {
+				return nil, err
+			}
+		}
 		return runIdle(ctx, o)
 	case "throughput":
 		return runThroughput(ctx, o)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,5 +73,46 @@ func TestCPUFields(t *testing.T) {
 	cpuFields(res, a, b)
 	if _, ok := res["server_cpu_s"]; ok || res["other_cpu_s"] != 3.0 {
 		t.Errorf("cpuFields without a server = %v", res)
+	}
+}
+
+// TestLiveHeap checks the admin-listener reading of the idle scenario: a
+// GC is asked for first, then the heap figure is parsed from /metrics.
+func TestLiveHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		metrics string
+		status  int
+		want    int64
+		wantErr bool
+	}{
+		{"prometheus float", "# HELP x\ngo_memstats_heap_alloc_bytes 7.1990528e+07\ngo_goroutines 18\n", 200, 71990528, false},
+		{"integer", "go_memstats_heap_alloc_bytes 123\n", 200, 123, false},
+		{"missing", "go_goroutines 18\n", 200, 0, true},
+		{"garbage", "go_memstats_heap_alloc_bytes lots\n", 200, 0, true},
+		{"server error", "", 500, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gcAsked := false
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/debug/pprof/heap" && r.URL.Query().Get("gc") == "1":
+					gcAsked = true
+				case r.URL.Path == "/metrics" && gcAsked:
+					w.WriteHeader(tc.status)
+					w.Write([]byte(tc.metrics))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			got, err := liveHeap(context.Background(), strings.TrimPrefix(srv.URL, "http://"))
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("liveHeap = %d, %v; want %d, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	if got, err := liveHeap(context.Background(), ""); got != 0 || err != nil {
+		t.Errorf("liveHeap without an address = %d, %v; want 0, nil", got, err)
 	}
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -142,4 +146,47 @@ func cpuFields(res map[string]any, a, b sample) {
 		}
 		res["other_cpu_s"] = max(other, 0).Seconds()
 	}
+}
+
+// liveHeap returns the server's live Go heap after a collection, from its
+// admin listener: /debug/pprof/heap?gc=1 runs a GC (the profile itself is
+// discarded), then /metrics gives go_memstats_heap_alloc_bytes. Zero and
+// no error without an admin address.
+func liveHeap(ctx context.Context, admin string) (int64, error) {
+	if admin == "" {
+		return 0, nil
+	}
+	get := func(path string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("admin listener: GET %s: %s", path, resp.Status)
+		}
+		return b, err
+	}
+	if _, err := get("/debug/pprof/heap?gc=1"); err != nil {
+		return 0, err
+	}
+	b, err := get("/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_alloc_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("admin listener: go_memstats_heap_alloc_bytes %q: %w", v, err)
+			}
+			return int64(f), nil
+		}
+	}
+	return 0, errors.New("admin listener: no go_memstats_heap_alloc_bytes in /metrics")
 }

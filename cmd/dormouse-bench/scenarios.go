@@ -154,7 +154,7 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, o.n)
-	var failures atomic.Int64
+	var failures, tlsResumed atomic.Int64
 	var ferr firstError
 	a := snapshot(o.pid)
 	parallel(ctx, o.n, o.concurrency, func(i int) {
@@ -166,6 +166,9 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 			return
 		}
 		d := time.Since(t0)
+		if tc, ok := c.Conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+			tlsResumed.Add(1)
+		}
 		c.Close()
 		mu.Lock()
 		lat = append(lat, d)
@@ -176,6 +179,9 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	cpuFields(res, a, b)
 	p50, p99 := percentiles(lat)
 	res["logins"] = len(lat)
+	// Logins whose TLS handshake resumed a session (-tls-resume): an
+	// abbreviated handshake, without certificate or signature.
+	res["tls_resumed"] = tlsResumed.Load()
 	res["failures"] = failures.Load()
 	res["logins_per_s"] = float64(len(lat)) / el.Seconds()
 	res["latency_p50_ms"] = p50
@@ -247,6 +253,7 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 	res := map[string]any{"sm": o.sm, "presence": o.presence, "warmup_sessions": o.idleWarmup}
 	warmUp(ctx, o, o.sm)
 	rss0 := rss(o.pid)
+	heap0, herr := liveHeap(ctx, o.admin)
 	sessions := make([]*idleSession, o.n)
 	defer func() {
 		for _, s := range sessions {
@@ -291,6 +298,7 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 	case <-ctx.Done():
 	}
 	rss1 := rss(o.pid)
+	heap1, herr1 := liveHeap(ctx, o.admin)
 	held := 0
 	for _, s := range sessions {
 		if s == nil {
@@ -311,6 +319,15 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 		res["server_rss_before_kib"] = rss0
 		res["server_rss_after_kib"] = rss1
 		res["rss_per_session_kib"] = float64(rss1-rss0) / float64(held)
+	}
+	if o.admin != "" {
+		if err := errors.Join(herr, herr1); err != nil {
+			res["heap_error"] = err.Error()
+		} else if held > 0 {
+			res["server_heap_before_bytes"] = heap0
+			res["server_heap_after_bytes"] = heap1
+			res["heap_per_session_bytes"] = float64(heap1-heap0) / float64(held)
+		}
 	}
 	if held == 0 {
 		return res, errors.New("no session held: " + ferr.msg)
