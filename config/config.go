@@ -398,6 +398,10 @@ type Cluster struct {
 	Lease Duration `toml:"lease"`
 	// RequestTimeout bounds a stanza handed to another node. Default 2s.
 	RequestTimeout Duration `toml:"request_timeout"`
+	// DrainTimeout bounds how long a node shutting down spends handing
+	// its resumable sessions to the other nodes; what is not handed over
+	// by then is rescued to offline storage. 0: no handover. Default 5s.
+	DrainTimeout Duration `toml:"drain_timeout"`
 }
 
 // ClusterNode returns Cluster.Node, or the host name if it is empty.
@@ -557,6 +561,7 @@ func Default() Config {
 			Heartbeat:      Duration(time.Second),
 			Lease:          Duration(5 * time.Second),
 			RequestTimeout: Duration(2 * time.Second),
+			DrainTimeout:   Duration(5 * time.Second),
 		},
 	}
 }

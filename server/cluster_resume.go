@@ -46,6 +46,9 @@ func (s *Server) serveHandovers(c *cluster.Cluster) error {
 	if err := c.ServeHandovers(cs); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	if err := cs.serveDrain(); err != nil { // cluster_drain.go
+		return fmt.Errorf("server: %w", err)
+	}
 	return nil
 }
 
@@ -74,14 +77,7 @@ func (cs clusterSessions) Resume(ctx context.Context, previd, account string, h 
 	case err != nil:
 		return nil, err
 	}
-	out := &session.Handover{
-		ID: ho.ID, JID: ho.JID, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
-		Queue: make([]session.HandoverStanza, len(ho.Queue)), Extra: ho,
-	}
-	for i, q := range ho.Queue {
-		out.Queue[i] = session.HandoverStanza{St: q.St, At: q.At}
-	}
-	return out, nil
+	return sessionHandover(ho), nil
 }
 
 // LostH implements session.Remote: the h the holding node persisted
@@ -130,7 +126,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	}
 	full := ho.JID
 	out := &cluster.Handover{
-		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
+		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version, Left: ho.Left,
 		Queue: make([]cluster.Queued, len(ho.Queue)),
 	}
 	for i, q := range ho.Queue {
