@@ -22,6 +22,9 @@ type Adopter interface {
 	Adopt(ctx context.Context, ho *Handover) error
 }
 
+// adoptConcurrency bounds the adoptions a node handles at once.
+const adoptConcurrency = 32
+
 // adoptRequest carries a session a draining node hands to a peer:
 // "<prefix>.adopt.<node>".
 type adoptRequest struct {
@@ -37,7 +40,18 @@ type adoptAnswer struct {
 // ServeAdoptions lets draining peers hand their sessions to this node
 // (HandTo); call it once, after Start.
 func (c *Cluster) ServeAdoptions(a Adopter) error {
-	_, err := c.nc.Subscribe(c.subject("adopt", c.cfg.Node), func(m *nats.Msg) { c.handleAdopt(a, m) })
+	// Adoptions write to storage: several at once, as many as a draining
+	// node sends at once.
+	sem := make(chan struct{}, adoptConcurrency)
+	_, err := c.nc.Subscribe(c.subject("adopt", c.cfg.Node), func(m *nats.Msg) {
+		sem <- struct{}{}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer func() { <-sem }()
+			c.handleAdopt(a, m)
+		}()
+	})
 	if err == nil {
 		err = c.nc.Flush()
 	}
