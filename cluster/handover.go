@@ -35,6 +35,7 @@ type Handover struct {
 	Interested bool           // requested the roster
 	Directed   []jid.JID      // recipients of directed available presence
 	Carbons    bool           // XEP-0280 enabled
+	BlockList  bool           // retrieved the XEP-0191 block list (gets its pushes)
 
 	from string // the node that gave it (Resume), for Taken
 }
@@ -130,6 +131,7 @@ type handoverWire struct {
 	Interested bool         `json:"interested,omitempty"`
 	Directed   []string     `json:"directed,omitempty"`
 	Carbons    bool         `json:"carbons,omitempty"`
+	BlockList  bool         `json:"blocklist,omitempty"`
 }
 
 type queuedWire struct {
@@ -152,6 +154,7 @@ func wireOf(ho *Handover) *handoverWire {
 		ID: ho.ID, JID: ho.JID.String(), InH: ho.InH, Acked: ho.Acked, TimeoutMS: ho.Timeout.Milliseconds(), Version: ho.Version,
 		LeftMS:    ho.Left.Milliseconds(),
 		Available: ho.Available, Priority: ho.Priority, Interested: ho.Interested, Carbons: ho.Carbons,
+		BlockList: ho.BlockList,
 	}
 	if ho.Presence != nil {
 		w.Presence = string(ho.Presence.AppendXML(nil, stanza.NSClient))
@@ -194,7 +197,7 @@ func fromWire(w *handoverWire) (*Handover, error) {
 	ho := &Handover{
 		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Version: w.Version,
 		Left:      time.Duration(w.LeftMS) * time.Millisecond,
-		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons,
+		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
 		Queue: make([]Queued, 0, len(w.Queue)),
 	}
 	if w.Presence != "" {

@@ -11,6 +11,7 @@ import (
 	"dormouse.im/dormouse/internal/natstest"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/server"
+	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
 
@@ -262,4 +263,43 @@ func BenchmarkClusterDrain(b *testing.B) {
 		b.Fatalf("node 2 holds %d hibernated sessions, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(took.Milliseconds()), "ms-shutdown")
+}
+
+// TestClusterResumeBlockList: alice retrieved her block list (XEP-0191) on
+// node 1; her session moves to node 2 (resumed there, or handed over by
+// node 1 shutting down). Blocking a contact on node 2 pushes the change
+// to her session there: the interest moved with the session.
+func TestClusterResumeBlockList(t *testing.T) {
+	for _, drain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "resume", true: "drain"}[drain], func(t *testing.T) {
+			n := natstest.Addr(t)
+			var nodes []*testServer
+			for _, cfg := range clusterConfigs(t, "nats://"+n, "nats://"+n) {
+				cfg.Cluster.DrainTimeout = drainTimeout
+				nodes = append(nodes, startWith(t, cfg))
+			}
+			n1, n2 := nodes[0], nodes[1]
+			n1.users("alice")
+			alice := n1.dialSM("alice", "phone")
+			if _, err := alice.IQ("b1", "<iq type='get' id='b1'><blocklist xmlns='urn:xmpp:blocking'/></iq>"); err != nil {
+				t.Fatal(err)
+			}
+			sees(t, n2, "alice@localhost/phone", false)
+			alice.Cut()
+			waitFor(t, "hibernation on node 1", func() bool { return n1.SessionsForTest().Stats().Hibernated == 1 })
+			if drain {
+				n1.stop()
+			}
+			r, err := n2.resume("alice", alice.SM, false)
+			if err != nil {
+				t.Fatalf("resume on node 2: %v", err)
+			}
+			if err := r.SendRaw("<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='eve@example.net'/></block></iq>"); err != nil {
+				t.Fatal(err)
+			}
+			expectStanza(t, r, "iq", func(e *xml.Element) bool {
+				return e.AttrValue("type") == "set" && e.Child("urn:xmpp:blocking", "block") != nil
+			})
+		})
+	}
 }

@@ -105,6 +105,9 @@ func (cs clusterSessions) Adopt(ctx context.Context, ho *session.Handover, t sta
 	})
 	cs.c.Taken(x) // the old node lets the session go
 	s.presence.MoveIn(ho.JID, presenceMoved(x))
+	if x.BlockList {
+		s.blocking.SetInterested(ho.JID, t)
+	}
 	if x.Carbons {
 		if err := s.carbons.EnableCarbons(ctx, ho.JID); err != nil {
 			s.log.Warn("enabling carbons for a resumed session failed", "jid", ho.JID.String(), "err", err)
@@ -136,6 +139,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	if bound {
 		out.Available, out.Priority, out.Presence, out.Interested = res.Available, res.Priority, res.Presence, res.Interested
 		out.Carbons = s.carbons.Enabled(full)
+		out.BlockList = s.blocking.Interested(full)
 	}
 	m := s.presence.MoveOut(full)
 	out.Directed = m.Directed
@@ -150,6 +154,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 		if bound {
 			s.Router.Release(full, res.Target)
 			s.carbons.Released(context.Background(), full)
+			s.blocking.Released(full)
 		}
 	}
 	return out, release, nil

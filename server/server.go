@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/carbons"
 	"dormouse.im/dormouse/cluster"
 	"errors"
@@ -56,6 +57,7 @@ type Server struct {
 	pep      *pep.Service
 	muc      *muc.Service     // nil when [muc] is off
 	carbons  *carbons.Service // also enabled inline by Bind 2
+	blocking *blocking.Service
 	presence *presence.Service
 	// Cluster is this node's membership of a cluster (nil when [cluster]
 	// is off).
