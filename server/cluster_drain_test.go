@@ -303,3 +303,42 @@ func TestClusterResumeBlockList(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterDrainPush: alice enabled push (XEP-0357, the built-in app
+// server, FCM) and hibernated on node 1, which shuts down and hands her
+// session to node 2. A message to her then wakes her device from node 2.
+func TestClusterDrainPush(t *testing.T) {
+	fcm, apns, ep := providers(t)
+	n := natstest.Addr(t)
+	var nodes []*testServer
+	for _, cfg := range clusterConfigs(t, "nats://"+n, "nats://"+n) {
+		cfg.Cluster.DrainTimeout = drainTimeout
+		cfg.Push.DeviceRate = config.Duration(time.Millisecond)
+		nodes = append(nodes, startWith(t, cfg, server.WithPushEndpoints(ep)))
+	}
+	n1, n2 := nodes[0], nodes[1]
+	addApps(t, n1.Stores.PushApps, fcm, apns, ep)
+	for _, ts := range nodes {
+		if err := ts.AppServer.Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hibernatedWithPush(t, n1, "register-push-fcm",
+		`<field var='token'><value>fcm-drain-token</value></field><field var='android-id'><value>a1b2</value></field>`)
+	n1.stop()
+	if got := n2.SessionsForTest().Stats().Hibernated; got != 1 {
+		t.Fatalf("node 2 holds %d hibernated sessions, want 1", got)
+	}
+	before := len(fcm.Requests())
+	bob := n2.dial("bob", "pc")
+	if err := bob.SendRaw(chat("alice@localhost/phone", "m1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := fcm.Await(before+1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := reqs[len(reqs)-1]; q.Token != "fcm-drain-token" {
+		t.Errorf("FCM got %+v", q)
+	}
+}
