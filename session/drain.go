@@ -50,9 +50,10 @@ var errAdoptClosing = errors.New("session: the server is shutting down")
 // draining node of the cluster gave up (its HandOver with the client's
 // last h): same SM-ID, h, queue, full JID and (through Remote.Adopt)
 // presence and feature state, its resumption time running for ho.Left.
-// Its record (SMStore) names this node from now on; the client resumes it
-// here, or on another node that asks this one. Stanzas routed to it meanwhile are
-// queued here (Events see it hibernated: push notifications).
+// Its record (SMStore, written before AdoptHibernated returns) names this
+// node from now on; the client resumes it here, or on another node that
+// asks this one. Stanzas routed to it meanwhile are queued here (Events
+// see it hibernated: push notifications). A server shutting down refuses.
 func (srv *Server) AdoptHibernated(ctx context.Context, ho *Handover) error {
 	srv.init()
 	if srv.Remote == nil {
