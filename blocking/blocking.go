@@ -243,6 +243,44 @@ func (s *Service) setInterested(full jid.JID) {
 	s.mu.Unlock()
 }
 
+// Interested reports whether the resource full, bound on this node, has
+// retrieved the block list (its session moves to another node of a
+// cluster: SetInterested there).
+func (s *Service) Interested(full jid.JID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.interested[full.Bare().String()][full.Resourcepart()]
+	return ok
+}
+
+// SetInterested records that the resource full, now bound to t, had
+// retrieved the block list (on the node its session came from); Released
+// forgets it on that node, where it is no longer bound.
+func (s *Service) SetInterested(full jid.JID, t router.Target) {
+	user := full.Bare().String()
+	s.mu.Lock()
+	rs := s.interested[user]
+	if rs == nil {
+		rs = map[string]router.Target{}
+		s.interested[user] = rs
+	}
+	rs[full.Resourcepart()] = t
+	s.mu.Unlock()
+}
+
+// Released forgets the interest of a resource whose session moved to
+// another node.
+func (s *Service) Released(full jid.JID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rs := s.interested[full.Bare().String()]; rs != nil {
+		delete(rs, full.Resourcepart())
+		if len(rs) == 0 {
+			delete(s.interested, full.Bare().String())
+		}
+	}
+}
+
 // handle answers the blocking IQs.
 func (s *Service) handle(ctx context.Context, iq *stanza.Stanza) (*stanza.Stanza, error) {
 	user := iq.From.Bare()

@@ -398,12 +398,18 @@ func (c *Cluster) lost(res []jid.JID) {
 			first = false
 		}
 	}
-	c.mu.RUnlock()
-	if !first {
-		return
-	}
+	// A session the node handed to a live node before leaving lives on.
+	gone := res[:0:0]
 	for _, full := range res {
-		c.cfg.Gone(c.ctx, full)
+		if first && !c.boundOnPeerLocked(full) {
+			gone = append(gone, full)
+		}
+	}
+	c.mu.RUnlock()
+	for _, full := range gone {
+		if _, ok := c.r.Resource(full); !ok {
+			c.cfg.Gone(c.ctx, full)
+		}
 	}
 }
 

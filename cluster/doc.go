@@ -130,5 +130,23 @@
 // session is closed only if it is still the one bound, so a newer session
 // of the same JID never suffers a late decision.
 //
+// # Draining (a node shutting down)
+//
+// Before it leaves, a node hands its resumable sessions to its live peers
+// (package server: each to the peer holding fewest sessions, DrainPeers,
+// within cluster.drain_timeout): it gives a session up as for a
+// resumption (Sessions.HandOver with the client's last h; stanzas that
+// still reach it are forwarded, ForwardTo) and sends its state, with the
+// resumption time it has left (Handover.Left), in a request on
+// <prefix>.adopt.<peer> (HandTo). The peer's Adopter binds the session
+// hibernated and persists its record naming the peer before answering
+// (ServeAdoptions; up to 32 adoptions at once); the draining node then
+// waits until its registry shows the session on the peer (WaitBound) and
+// lets it go. A refusal or no answer within Config.RequestTimeout ends the
+// session on the draining node, its queue rescued (the peer may have
+// adopted it all the same: at least once). When a node leaves, the
+// unavailable presence of what it still listed is not sent for a full
+// JID bound on a live node (a session it handed over).
+//
 // Not in this version: XEP-0198 location.
 package cluster

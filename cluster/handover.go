@@ -23,7 +23,10 @@ type Handover struct {
 	Acked   uint32        // the client's h, applied to Queue
 	Timeout time.Duration // the resumption time granted
 	Version uint64        // of the session's last persisted record
-	Queue   []Queued      // unacknowledged, then queued, stanzas in order
+	// Left is the resumption time left of a hibernated session handed to
+	// a peer by a draining node (HandTo); 0 otherwise.
+	Left  time.Duration
+	Queue []Queued // unacknowledged, then queued, stanzas in order
 
 	// The resource's state in the router and the features.
 	Available  bool
@@ -32,6 +35,7 @@ type Handover struct {
 	Interested bool           // requested the roster
 	Directed   []jid.JID      // recipients of directed available presence
 	Carbons    bool           // XEP-0280 enabled
+	BlockList  bool           // retrieved the XEP-0191 block list (gets its pushes)
 
 	from string // the node that gave it (Resume), for Taken
 }
@@ -119,6 +123,7 @@ type handoverWire struct {
 	Acked      uint32       `json:"acked"`
 	TimeoutMS  int64        `json:"timeout_ms"`
 	Version    uint64       `json:"version,omitempty"`
+	LeftMS     int64        `json:"left_ms,omitempty"`
 	Queue      []queuedWire `json:"queue,omitempty"`
 	Available  bool         `json:"available,omitempty"`
 	Priority   int          `json:"priority,omitempty"`
@@ -126,6 +131,7 @@ type handoverWire struct {
 	Interested bool         `json:"interested,omitempty"`
 	Directed   []string     `json:"directed,omitempty"`
 	Carbons    bool         `json:"carbons,omitempty"`
+	BlockList  bool         `json:"blocklist,omitempty"`
 }
 
 type queuedWire struct {
@@ -135,9 +141,20 @@ type queuedWire struct {
 
 // encodeHandover encodes the answer carrying ho.
 func encodeHandover(ho *Handover) ([]byte, error) {
+	b, err := json.Marshal(handoverAnswer{State: wireOf(ho)})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encoding a handover: %w", err)
+	}
+	return b, nil
+}
+
+// wireOf is ho as it travels.
+func wireOf(ho *Handover) *handoverWire {
 	w := &handoverWire{
 		ID: ho.ID, JID: ho.JID.String(), InH: ho.InH, Acked: ho.Acked, TimeoutMS: ho.Timeout.Milliseconds(), Version: ho.Version,
+		LeftMS:    ho.Left.Milliseconds(),
 		Available: ho.Available, Priority: ho.Priority, Interested: ho.Interested, Carbons: ho.Carbons,
+		BlockList: ho.BlockList,
 	}
 	if ho.Presence != nil {
 		w.Presence = string(ho.Presence.AppendXML(nil, stanza.NSClient))
@@ -149,11 +166,7 @@ func encodeHandover(ho *Handover) ([]byte, error) {
 	for i, q := range ho.Queue {
 		w.Queue[i] = queuedWire{XML: string(q.St.AppendXML(nil, stanza.NSClient)), At: q.At}
 	}
-	b, err := json.Marshal(handoverAnswer{State: w})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: encoding a handover: %w", err)
-	}
-	return b, nil
+	return w
 }
 
 // decodeAnswer decodes a node's answer to a handover request: the
@@ -169,17 +182,22 @@ func decodeAnswer(b []byte) (*Handover, error) {
 	case a.State == nil:
 		return nil, errors.New("cluster: malformed handover: no state")
 	}
-	w := a.State
+	return fromWire(a.State)
+}
+
+// fromWire checks and decodes a handover as it travelled.
+func fromWire(w *handoverWire) (*Handover, error) {
 	full, err := jid.Parse(w.JID)
 	if err != nil || full.Resourcepart() == "" || full.Localpart() == "" {
 		return nil, fmt.Errorf("cluster: malformed handover: JID %q", w.JID)
 	}
-	if w.ID == "" || w.TimeoutMS < 0 {
+	if w.ID == "" || w.TimeoutMS < 0 || w.LeftMS < 0 {
 		return nil, errors.New("cluster: malformed handover: SM-ID or timeout")
 	}
 	ho := &Handover{
 		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Version: w.Version,
-		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons,
+		Left:      time.Duration(w.LeftMS) * time.Millisecond,
+		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
 		Queue: make([]Queued, 0, len(w.Queue)),
 	}
 	if w.Presence != "" {

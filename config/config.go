@@ -400,6 +400,10 @@ type Cluster struct {
 	// (an unanswered batch is sent once more) and the retries while NATS
 	// is unreachable. Default 2s.
 	RequestTimeout Duration `toml:"request_timeout"`
+	// DrainTimeout bounds how long a node shutting down spends handing
+	// its resumable sessions to the other nodes; what is not handed over
+	// by then is rescued to offline storage. 0: no handover. Default 5s.
+	DrainTimeout Duration `toml:"drain_timeout"`
 }
 
 // ClusterNode returns Cluster.Node, or the host name if it is empty.
@@ -559,6 +563,7 @@ func Default() Config {
 			Heartbeat:      Duration(time.Second),
 			Lease:          Duration(5 * time.Second),
 			RequestTimeout: Duration(2 * time.Second),
+			DrainTimeout:   Duration(5 * time.Second),
 		},
 	}
 }

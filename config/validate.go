@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 		if c.Cluster.RequestTimeout <= 0 {
 			fail("cluster.request_timeout", "must be positive")
 		}
+		if c.Cluster.DrainTimeout < 0 {
+			fail("cluster.drain_timeout", "must not be negative")
+		}
 	}
 
 	// Listeners.
@@ -179,8 +182,8 @@ func (c *Config) Validate() error {
 	for _, v := range envVars() {
 		f := reflect.ValueOf(c).Elem().FieldByIndex(v.index)
 		switch v.key {
-		case "mam.expire_after", "mam.batch_linger", "push.forget_after", "upload.expire_after":
-			continue // 0 means keep forever, never wait; checked below
+		case "mam.expire_after", "mam.batch_linger", "push.forget_after", "upload.expire_after", "cluster.drain_timeout":
+			continue // 0 means keep forever, never wait, no handover; checked below
 		}
 		if d, ok := f.Interface().(Duration); ok && d <= 0 {
 			fail(v.key, "must be a positive duration (got %s)", d)

@@ -46,6 +46,9 @@ func (s *Server) serveHandovers(c *cluster.Cluster) error {
 	if err := c.ServeHandovers(cs); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	if err := cs.serveDrain(); err != nil { // cluster_drain.go
+		return fmt.Errorf("server: %w", err)
+	}
 	return nil
 }
 
@@ -74,14 +77,7 @@ func (cs clusterSessions) Resume(ctx context.Context, previd, account string, h 
 	case err != nil:
 		return nil, err
 	}
-	out := &session.Handover{
-		ID: ho.ID, JID: ho.JID, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
-		Queue: make([]session.HandoverStanza, len(ho.Queue)), Extra: ho,
-	}
-	for i, q := range ho.Queue {
-		out.Queue[i] = session.HandoverStanza{St: q.St, At: q.At}
-	}
-	return out, nil
+	return sessionHandover(ho), nil
 }
 
 // LostH implements session.Remote: the h the holding node persisted
@@ -109,6 +105,9 @@ func (cs clusterSessions) Adopt(ctx context.Context, ho *session.Handover, t sta
 	})
 	cs.c.Taken(x) // the old node lets the session go
 	s.presence.MoveIn(ho.JID, presenceMoved(x))
+	if x.BlockList {
+		s.blocking.SetInterested(ho.JID, t)
+	}
 	if x.Carbons {
 		if err := s.carbons.EnableCarbons(ctx, ho.JID); err != nil {
 			s.log.Warn("enabling carbons for a resumed session failed", "jid", ho.JID.String(), "err", err)
@@ -130,7 +129,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	}
 	full := ho.JID
 	out := &cluster.Handover{
-		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version,
+		ID: ho.ID, JID: full, InH: ho.InH, Acked: ho.Acked, Timeout: ho.Timeout, Version: ho.Version, Left: ho.Left,
 		Queue: make([]cluster.Queued, len(ho.Queue)),
 	}
 	for i, q := range ho.Queue {
@@ -140,6 +139,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 	if bound {
 		out.Available, out.Priority, out.Presence, out.Interested = res.Available, res.Priority, res.Presence, res.Interested
 		out.Carbons = s.carbons.Enabled(full)
+		out.BlockList = s.blocking.Interested(full)
 	}
 	m := s.presence.MoveOut(full)
 	out.Directed = m.Directed
@@ -154,6 +154,7 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 		if bound {
 			s.Router.Release(full, res.Target)
 			s.carbons.Released(context.Background(), full)
+			s.blocking.Released(full)
 		}
 	}
 	return out, release, nil

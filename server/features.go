@@ -86,7 +86,8 @@ func (s *Server) registerFeatures(mux *router.Mux, scfg *session.Config) error {
 	s.pep.Register(mux)
 
 	// Blocking first among the StagePolicy hooks.
-	blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log).Register(mux)
+	s.blocking = blocking.New(blocking.Config{}, s.Stores.Blocking, s.Router, log)
+	s.blocking.Register(mux)
 	reg := register.New(register.Config{
 		Enabled:             s.cfg.Register.Enabled,
 		AllowPasswordChange: s.cfg.Register.AllowPasswordChange,

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"dormouse.im/dormouse/blocking"
 	"dormouse.im/dormouse/carbons"
 	"dormouse.im/dormouse/cluster"
 	"errors"
@@ -56,6 +57,7 @@ type Server struct {
 	pep      *pep.Service
 	muc      *muc.Service     // nil when [muc] is off
 	carbons  *carbons.Service // also enabled inline by Bind 2
+	blocking *blocking.Service
 	presence *presence.Service
 	// Cluster is this node's membership of a cluster (nil when [cluster]
 	// is off).
@@ -293,10 +295,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	// Drain: c2s.Shutdown stops accepting, ends every stream with
 	// system-shutdown and rescues what clients did not acknowledge
 	// (hibernated sessions included) to another resource or offline
-	// storage. Seam for a cluster: once a hibernated session can be handed
-	// to a peer node (XEP-0198 resumption on another node, issue 19 item
-	// 4), hand them over here, before this call, and rescue only what no
-	// peer took.
+	// storage. In a cluster it first hands the resumable sessions to the
+	// other nodes (cluster_drain.go), before this node leaves below; it
+	// rescues only what no peer took.
 	if err := s.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("c2s: %w", err))
 	}

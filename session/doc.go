@@ -96,7 +96,12 @@
 // delivers to another resource of the account, else stores the message.
 // Queued IQ requests are answered service-unavailable; presence and chat
 // states are dropped; nothing is bounced to a message's sender. Shutdown
-// ends every live and hibernated session this way before it returns.
+// ends every live and hibernated session this way before it returns;
+// with Server.Drain set (a cluster), the resumable sessions whose streams
+// it closes hibernate instead, and Drain hands the hibernated sessions to
+// other nodes first (HandOver with the client's last h; the peer's
+// AdoptHibernated binds each hibernated, its record naming the peer):
+// only those no node took end here.
 //
 // # SASL2, Bind 2 and FAST
 //
@@ -164,6 +169,7 @@
 //	handover.go      resumption on another node of a cluster: HandOver,
 //	                 Remote (the node where the client resumes adopts it)
 //	smstore.go       SMStore: the h of sessions, persisted for other nodes
+//	drain.go         a draining node's sessions: Hibernated, AdoptHibernated
 //	csi.go           XEP-0352: <active/>, <inactive/>, the hold queue
 //	events.go        Events and ResumePolicy for other packages
 //	stats.go         Stats, Census and Metrics

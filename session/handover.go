@@ -23,6 +23,10 @@ type Handover struct {
 	Acked   uint32        // the client's h, already applied to Queue
 	Timeout time.Duration // the resumption time granted in <enabled/>
 	Version uint64        // of the session's last SMRecord
+	// Left is the resumption time a hibernated session had left when it
+	// was given up (a draining node hands it to a peer: AdoptHibernated);
+	// 0 for a session that was live.
+	Left time.Duration
 	// Queue is every stanza the client has not acknowledged, then those
 	// queued while it was away (CSI-held ones included), in order.
 	Queue []HandoverStanza
@@ -99,6 +103,7 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
 
+	left := s.timeLeft()
 	prev, inH, ok := s.detach("session resumed on another node")
 	if !ok {
 		return nil, &ResumeRefused{}
@@ -125,7 +130,7 @@ func (srv *Server) HandOver(_ context.Context, previd, account string, h uint32,
 		s.flushHeldLocked()
 	}
 	q := s.out.take()
-	ho := &Handover{ID: s.id, JID: s.jid, InH: inH, Acked: h, Timeout: s.timeout, Queue: make([]HandoverStanza, len(q)), s: s}
+	ho := &Handover{ID: s.id, JID: s.jid, InH: inH, Acked: h, Timeout: s.timeout, Left: left, Queue: make([]HandoverStanza, len(q)), s: s}
 	for i, e := range q {
 		ho.Queue[i] = HandoverStanza{St: e.st, At: e.at}
 	}

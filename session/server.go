@@ -153,6 +153,13 @@ type Server struct {
 	// SMStore, if set, persists the h of hibernated and ended sessions
 	// for the other nodes (smstore.go).
 	SMStore SMStore
+	// Drain, if set, is called by Shutdown once the connections ended,
+	// before it ends the hibernated sessions: it hands them to other nodes
+	// of a cluster (Hibernated, HandOver), and those it does not are ended
+	// and rescued. With Drain set, the resumable sessions whose streams
+	// Shutdown closes hibernate instead of ending, so they are handed over
+	// too (their clients resume them elsewhere).
+	Drain func(ctx context.Context)
 	// ResumePolicy, if set, chooses each session's resumption time.
 	ResumePolicy ResumePolicy
 	// Clock drives the session timers; nil means the system clock.
@@ -425,6 +432,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		err = ctx.Err()
 		<-done // closed connections end promptly; their sessions are rescued
+	}
+	if s.Drain != nil {
+		s.Drain(ctx)
 	}
 	// No connection is left to hibernate a session: end the hibernated
 	// ones, then wait for endings running in the background.

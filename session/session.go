@@ -340,7 +340,9 @@ func (s *Session) connEnded(c *Conn, lost bool) {
 		s.mu.Unlock() // superseded by a resumption
 		return
 	}
-	if lost && s.id != "" && !s.closing && !srv.closing.Load() {
+	// A draining server (Drain set) keeps the sessions whose streams it
+	// closes resumable, for another node.
+	if s.id != "" && !s.closing && (lost && !srv.closing.Load() || srv.closing.Load() && srv.Drain != nil) {
 		s.hibernateLocked()
 		s.persistSMLocked(inH, false)
 		queued := s.out.len() + s.held.len()
