@@ -85,8 +85,9 @@ type Session struct {
 	// so <resumed h='…'/> counts every stanza the old connection handed on
 	// and none that it will not.
 	inMu     sync.Mutex
-	counting bool   // XEP-0198 enabled: inbound stanzas are counted; guarded by inMu
-	inH      uint32 // stanzas handled from the client, modulo 2^32; guarded by inMu
+	counting bool     // XEP-0198 enabled: inbound stanzas are counted; guarded by inMu
+	inH      uint32   // stanzas handled from the client, modulo 2^32; guarded by inMu
+	pipe     pipeline // the client's messages in flight (pipeline.go)
 
 	// evMu orders this session's Events calls: taken while mu is held,
 	// released after the call (lock order mu, then evMu), so a later state
