@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/internal/sequence"
 )
 
 // batcher groups concurrent Store.Append calls into one (group commit), so
@@ -87,8 +87,8 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 	b.mu.Unlock()
 	// The messages have their place in the commits: a sender pipelining
 	// its messages may route its next one, whose ids come after these
-	// (router.Sequencer).
-	router.Release(ctx)
+	// (sequence.Sequencer).
+	sequence.Release(ctx)
 
 	if leader {
 		// The leader commits even if its own context ends: other

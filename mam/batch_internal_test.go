@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/internal/sequence"
 )
 
 func TestBatcherIsolatesFailures(t *testing.T) {
@@ -156,7 +156,7 @@ func TestBatcherLinger(t *testing.T) {
 	}
 }
 
-// seqProbe is a router.Sequencer counting Release calls.
+// seqProbe is a sequence.Sequencer counting Release calls.
 type seqProbe struct{ released chan struct{} }
 
 func (s *seqProbe) Release() {
@@ -167,7 +167,7 @@ func (s *seqProbe) Release() {
 }
 func (s *seqProbe) Turn() {}
 
-// TestBatcherReleases: a writer whose context carries a router.Sequencer
+// TestBatcherReleases: a writer whose context carries a sequence.Sequencer
 // is released (its sender may route its next message) once its messages
 // are queued for a commit, before the commit returns.
 func TestBatcherReleases(t *testing.T) {
@@ -179,7 +179,7 @@ func TestBatcherReleases(t *testing.T) {
 	seq := &seqProbe{released: make(chan struct{}, 1)}
 	done := make(chan error, 1)
 	go func() {
-		done <- b.write(router.WithSequencer(t.Context(), seq), []Message{{ID: 1, Owner: "a"}})
+		done <- b.write(sequence.With(t.Context(), seq), []Message{{ID: 1, Owner: "a"}})
 	}()
 	<-seq.released // before the commit returns
 	select {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"dormouse.im/dormouse/internal/sequence"
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
@@ -38,7 +39,7 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	rt := r.routing(st)
 	defer r.routings.Put(rt)
 	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
-		turn(ctx)
+		sequence.Turn(ctx)
 		r.fail(ctx, st, err)
 		return
 	}
@@ -231,7 +232,7 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	}
 	if to.Localpart() == "" {
 		// Messages to the server itself: nothing here consumes them.
-		turn(ctx)
+		sequence.Turn(ctx)
 		if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
 			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
@@ -239,7 +240,7 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	}
 	exists, err := r.accountExists(ctx, to.Bare())
 	if err != nil {
-		turn(ctx)
+		sequence.Turn(ctx)
 		r.fail(ctx, st, err)
 		return
 	}
@@ -255,7 +256,7 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 		}
 	} else {
 		// RFC 6121 §8.5.1: no such account.
-		turn(ctx)
+		sequence.Turn(ctx)
 		if !r.privacy.HideAccounts {
 			if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
 				r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
@@ -288,7 +289,7 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 // the StageCopy hooks.
 func (r *Router) archiveAndCopy(ctx context.Context, rt *Routing) error {
 	err := r.runHooks(ctx, StageArchive, rt)
-	turn(ctx)
+	sequence.Turn(ctx)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@ package session
 import (
 	"sync"
 
-	"dormouse.im/dormouse/router"
+	"dormouse.im/dormouse/internal/sequence"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/xml"
 )
@@ -18,7 +18,7 @@ const pipeDepth = 32
 //
 // The reader prepares a message (address checks, 'from' stamping) and
 // hands it to a goroutine that routes it; the reader reads on once the
-// message has its place in the archive order (router.Release: its archive
+// message has its place in the archive order (sequence.Release: its archive
 // id taken and it queued for commit) or is routed. The effects keep the
 // client's order: the router calls Turn after the archive stage, which
 // waits until the previous message is routed (delivery, carbons, offline
@@ -74,15 +74,20 @@ func (f *flight) Turn() {
 // pipeline handles the message el of the session s (pipelined(el)).
 func (c *Conn) pipeline(s *Session, el *xml.Element) error {
 	p := &s.pipe
+	p.mu.Lock()
 	if p.sem == nil {
 		p.sem = make(chan struct{}, pipeDepth)
 	}
-	p.sem <- struct{}{} // only the reader adds: a slot frees as a message finishes
+	sem := p.sem
+	p.mu.Unlock()
+	sem <- struct{}{} // a slot frees as a message finishes
 	p.mu.Lock()
 	if p.n == 0 {
-		// Nothing in flight, and only this reader puts messages in
-		// flight: the flight starts by taking inMu, which waits for
-		// whatever holds it (a resumption reading the count).
+		// Nothing in flight: the flight starts by taking inMu, which
+		// waits for whatever holds it (a resumption reading the count,
+		// or the flight of a superseded connection's reader).
+		// Messages only go in flight while inMu is held by a flight or
+		// by the reader starting one, so n is still 0 once it has it.
 		p.mu.Unlock()
 		s.inMu.Lock()
 		p.mu.Lock()
@@ -108,7 +113,7 @@ func (c *Conn) pipeline(s *Session, el *xml.Element) error {
 		return err
 	}
 	go func() {
-		c.srv.Router.Route(router.WithSequencer(c.rctx, f), st)
+		c.srv.Router.Route(sequence.With(c.rctx, f), st)
 		c.land(s, f, true)
 	}()
 	<-f.released
@@ -142,8 +147,9 @@ func (c *Conn) leave(s *Session, joined bool) {
 	if last {
 		p.last = nil
 	}
+	sem := p.sem
 	p.mu.Unlock()
-	<-p.sem
+	<-sem
 	if last {
 		s.inMu.Unlock()
 	}

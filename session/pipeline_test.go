@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"dormouse.im/dormouse/internal/sequence"
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/session"
@@ -18,7 +19,7 @@ import (
 
 // commitGate is a StageArchive hook standing in for an archive whose
 // commits block: it records the messages in the order they take their
-// place (as mam's batcher does, it calls router.Release once queued), then
+// place (as mam's batcher does, it calls sequence.Release once queued), then
 // holds the message whose id is blocked until open is closed.
 type commitGate struct {
 	blocked string
@@ -32,7 +33,7 @@ func (g *commitGate) hook(ctx context.Context, rt *router.Routing) error {
 	g.mu.Lock()
 	g.order = append(g.order, rt.St.ID)
 	g.mu.Unlock()
-	router.Release(ctx)
+	sequence.Release(ctx)
 	if rt.St.ID == g.blocked {
 		<-g.open
 	}

@@ -81,7 +81,8 @@ type Session struct {
 	resumeMu sync.Mutex
 
 	// inMu is held by the attached connection's reader while it handles one
-	// inbound stanza and counts it, and by a resumption while it reads inH,
+	// inbound stanza and counts it (or by its messages in flight until the
+	// last is counted: pipeline.go), and by a resumption while it reads inH,
 	// so <resumed h='…'/> counts every stanza the old connection handed on
 	// and none that it will not.
 	inMu     sync.Mutex

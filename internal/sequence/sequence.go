@@ -1,13 +1,12 @@
-package router
+package sequence
 
 import "context"
 
 // Sequencer lets a sender route several messages at once while their
-// effects keep the sender's order (a client session pipelining its
-// messages; see WithSequencer). Route calls Turn before a message's first
-// effect on anyone else (delivery, carbons, offline storage, a bounce),
-// after the StageArchive hooks, so a message's archive commit overlaps the
-// earlier messages'. A StageArchive hook that fixes the message's place in
+// effects keep the sender's order (see With). The router's Route calls
+// Turn before a message's first effect on anyone else (delivery, carbons,
+// offline storage, a bounce), after the StageArchive hooks, so a message's
+// archive commit overlaps the earlier messages'. A StageArchive hook that fixes the message's place in
 // an order (the archive's ids) calls Release once it has (see Release), so
 // the sender may start routing its next message.
 type Sequencer interface {
@@ -22,8 +21,8 @@ type Sequencer interface {
 
 type sequencerKey struct{}
 
-// WithSequencer returns ctx carrying seq for the routing of one message.
-func WithSequencer(ctx context.Context, seq Sequencer) context.Context {
+// With returns ctx carrying seq for the routing of one message.
+func With(ctx context.Context, seq Sequencer) context.Context {
 	return context.WithValue(ctx, sequencerKey{}, seq)
 }
 
@@ -36,8 +35,9 @@ func Release(ctx context.Context) {
 	}
 }
 
-// turn calls Turn on ctx's Sequencer, if any.
-func turn(ctx context.Context) {
+// Turn calls Turn on ctx's Sequencer, if any. The router calls it after
+// the StageArchive hooks, before a message's first effect on anyone else.
+func Turn(ctx context.Context) {
 	if seq, ok := ctx.Value(sequencerKey{}).(Sequencer); ok {
 		seq.Turn()
 	}
