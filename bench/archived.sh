@@ -3,10 +3,12 @@
 # PostgreSQL, data on the real disk, alternating the builds so that a shared
 # machine's load falls on each alike. One JSON line per run (dormouse-bench's,
 # with "build", "backend" and, for PostgreSQL, "postgres_cpu_s": the CPU of
-# every postgres process during the run, other users of the server included).
+# every postgres process during the run, other users of the server included,
+# and "archive_commits": the group commits of the archive, from the metrics).
 #
 #   bench/archived.sh BUILD_DIR...        # each BUILD_DIR a checkout (git worktree) to build
 #   REPS=5 BACKENDS="sqlite pg" WINDOW=10 DURATION=10s PG=postgres://postgres@127.0.0.1:5432 bench/archived.sh /src/old /src/new
+#   EXTRA_TOML='[mam]\nmax_batch = 1024' bench/archived.sh …  # appended to every build's configuration
 #
 # Each run: a fresh data directory under DISK_DIR (/var/tmp unless set; not a
 # tmpfs), or a fresh PostgreSQL database (created and dropped on PG, which
@@ -96,6 +98,7 @@ for rep in $(seq "$REPS"); do
 				[http]
 				listen = ""
 			EOF
+			[ -z "${EXTRA_TOML:-}" ] || printf '%b\n' "$EXTRA_TOML" >>"$d/dormouse.toml"
 			"$WORK/bin$i/mkusers" -storage "$url" -domain localhost -n 200 >/dev/null 2>&1
 			"$WORK/bin$i/dormouse" serve -config "$d/dormouse.toml" >"$d/stdout" 2>&1 &
 			SERVER_PID=$!
@@ -108,13 +111,16 @@ for rep in $(seq "$REPS"); do
 				-pairs 50 -window "$WINDOW" -duration "$DURATION" -no-store=false -pid "$SERVER_PID" |
 				tail -1)
 			after=$(postgres_ticks)
+			# Group commits so far (the accounts' creation is not one).
+			commits=$(curl -sf "http://127.0.0.1:$((PORT + 1))/metrics" |
+				awk '/^dormouse_storage_duration_seconds_count/ && /op="archive_append"/ { s += $NF } END { print s + 0 }')
 			kill "$SERVER_PID"
 			wait "$SERVER_PID" || true
 			SERVER_PID=""
 			[ "$backend" != pg ] || psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db"
 			pgcpu=null
 			[ "$backend" != pg ] || pgcpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-			echo "$line" | sed "s|^{|{\"build\":\"$src\",\"backend\":\"$backend\",\"rep\":$rep,\"postgres_cpu_s\":$pgcpu,|"
+			echo "$line" | sed "s|^{|{\"build\":\"$src\",\"backend\":\"$backend\",\"rep\":$rep,\"postgres_cpu_s\":$pgcpu,\"archive_commits\":$commits,|"
 		done
 		i=$((i + 1))
 	done

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"dormouse.im/dormouse/internal/sequence"
 )
 
 // batcher groups concurrent Store.Append calls into one (group commit), so
@@ -83,6 +85,10 @@ func (b *batcher) write(ctx context.Context, msgs []Message) error {
 		bt.stopLingering()
 	}
 	b.mu.Unlock()
+	// The messages have their place in the commits: a sender pipelining
+	// its messages may route its next one, whose ids come after these
+	// (sequence.Sequencer).
+	sequence.Release(ctx)
 
 	if leader {
 		// The leader commits even if its own context ends: other

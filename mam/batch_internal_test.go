@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"dormouse.im/dormouse/internal/sequence"
 )
 
 func TestBatcherIsolatesFailures(t *testing.T) {
@@ -151,5 +153,42 @@ func TestBatcherLinger(t *testing.T) {
 				t.Errorf("%d %s: Append calls of %v messages, want %v", i, tc.name, calls, tc.wantCall)
 			}
 		})
+	}
+}
+
+// seqProbe is a sequence.Sequencer counting Release calls.
+type seqProbe struct{ released chan struct{} }
+
+func (s *seqProbe) Release() {
+	select {
+	case s.released <- struct{}{}:
+	default:
+	}
+}
+func (s *seqProbe) Turn() {}
+
+// TestBatcherReleases: a writer whose context carries a sequence.Sequencer
+// is released (its sender may route its next message) once its messages
+// are queued for a commit, before the commit returns.
+func TestBatcherReleases(t *testing.T) {
+	commit := make(chan struct{})
+	b := &batcher{max: 100, append: func(context.Context, []Message) error {
+		<-commit
+		return nil
+	}}
+	seq := &seqProbe{released: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- b.write(sequence.With(t.Context(), seq), []Message{{ID: 1, Owner: "a"}})
+	}()
+	<-seq.released // before the commit returns
+	select {
+	case err := <-done:
+		t.Fatalf("write returned %v before its commit", err)
+	default:
+	}
+	close(commit)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -82,7 +82,10 @@
 // (group commit, see batcher): without load the first writer commits at
 // once; under load (a commit ended less than Config.BatchLinger ago) a
 // batch waits up to BatchLinger for more writers, since an archive commit
-// costs mostly per commit, not per message. If the archive
+// costs mostly per commit, not per message. A writer routed with a
+// sequence.Sequencer (a client session pipelining its messages) is released
+// once its messages are queued for a commit: its sender's next message,
+// whose id comes after, may join the same commit. If the archive
 // cannot take the message, the message is not delivered and the sender
 // gets internal-server-error (type wait): every delivered message is in
 // the archive, so every device can catch up from it.

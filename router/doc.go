@@ -18,6 +18,14 @@
 //
 // Stages are how features are ordered without importing each other.
 //
+// A sender may route several messages at once and keep their effects in
+// its order (a client session pipelining its messages, so that they share
+// a group commit of the archive): it puts a sequence.Sequencer
+// (internal/sequence) in the routing context. Route calls its Turn after
+// StageArchive, before the message's first effect on anyone else, and the
+// archive hook calls Release once the message has its place in the
+// archive order.
+//
 // # Accounts and strangers
 //
 // The server answers IQs addressed to an account's bare JID on the

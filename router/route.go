@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"dormouse.im/dormouse/internal/sequence"
 	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
@@ -38,6 +39,7 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	rt := r.routing(st)
 	defer r.routings.Put(rt)
 	if err := r.runHooks(ctx, StagePolicy, rt); err != nil {
+		sequence.Turn(ctx)
 		r.fail(ctx, st, err)
 		return
 	}
@@ -221,17 +223,16 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 		// The sender's archive and the sender's carbons (XEP-0280 §8)
 		// concern messages to remote entities too (contacts on other
 		// servers, chat rooms and other components).
-		for _, s := range []Stage{StageArchive, StageCopy} {
-			if err := r.runHooks(ctx, s, rt); err != nil {
-				r.fail(ctx, st, err)
-				return
-			}
+		if err := r.archiveAndCopy(ctx, rt); err != nil {
+			r.fail(ctx, st, err)
+			return
 		}
 		r.routeRemote(ctx, rt.St)
 		return
 	}
 	if to.Localpart() == "" {
 		// Messages to the server itself: nothing here consumes them.
+		sequence.Turn(ctx)
 		if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
 			r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
@@ -239,15 +240,14 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	}
 	exists, err := r.accountExists(ctx, to.Bare())
 	if err != nil {
+		sequence.Turn(ctx)
 		r.fail(ctx, st, err)
 		return
 	}
 	if exists {
-		for _, s := range []Stage{StageArchive, StageCopy} {
-			if err := r.runHooks(ctx, s, rt); err != nil {
-				r.fail(ctx, st, err)
-				return
-			}
+		if err := r.archiveAndCopy(ctx, rt); err != nil {
+			r.fail(ctx, st, err)
+			return
 		}
 		st = rt.St
 		rt.Delivered = r.Deliver(ctx, st)
@@ -256,6 +256,7 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 		}
 	} else {
 		// RFC 6121 §8.5.1: no such account.
+		sequence.Turn(ctx)
 		if !r.privacy.HideAccounts {
 			if st.Type != stanza.TypeError && st.Type != stanza.TypeHeadline {
 				r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
@@ -281,6 +282,18 @@ func (r *Router) routeMessage(ctx context.Context, rt *Routing) {
 	if !rt.Handled {
 		r.fail(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 	}
+}
+
+// archiveAndCopy runs the StageArchive hooks, waits for the sender's turn
+// (a pipelining sender's earlier messages routed, see Sequencer), then runs
+// the StageCopy hooks.
+func (r *Router) archiveAndCopy(ctx context.Context, rt *Routing) error {
+	err := r.runHooks(ctx, StageArchive, rt)
+	sequence.Turn(ctx)
+	if err != nil {
+		return err
+	}
+	return r.runHooks(ctx, StageCopy, rt)
 }
 
 // AccountExists reports whether bare is an existing local account (always

@@ -141,7 +141,10 @@
 // guarded by its mu; the count of the client's stanzas by inMu, which the
 // reader holds while it routes and counts one stanza, so a resumption on
 // another connection reads a count that includes every stanza the old
-// connection handed on. Lock order: Session.resumeMu → Session.inMu →
+// connection handed on. Chat and normal messages are pipelined (up to 32
+// in flight, each routed on its own goroutine while the earlier ones wait
+// for their archive commit); inMu is then held by the flight until the
+// last of them is routed and counted, in order (pipeline.go). Lock order: Session.resumeMu → Session.inMu →
 // Session.mu → the lock of Conn.q (its outbound queue); the registry lock
 // and Server.mu are leaves. A hibernated session has no goroutine: its resumption timeout is an entry
 // in a heap run by one Clock timer for all (sm_hibernate.go).
@@ -158,6 +161,7 @@
 //	fast.go          XEP-0484 FAST logins and tokens
 //	cb.go            channel-binding data, XEP-0440
 //	stanzas.go       bound stanzas: bind, 'from' stamping, rate limit, routing
+//	pipeline.go      chat and normal messages routed while earlier ones commit
 //	park.go          idle connections without goroutine or buffer
 //	session.go       Session: the bound resource, delivery, ending
 //	rescue.go        what happens to the queue of an ended session (Rescuer)

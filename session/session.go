@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dormouse.im/dormouse/internal/wire"
@@ -72,21 +73,24 @@ func (r endReason) String() string {
 // connection. Lock order: resumeMu → inMu → mu → Conn.q; the server's
 // registry lock is never held together with mu.
 type Session struct {
-	srv   *Server
-	jid   jid.JID // the bound full JID; immutable
-	bare  string  // the account, as a bare JID string; immutable
-	local string  // its localpart; immutable
+	srv  *Server
+	jid  jid.JID // the bound full JID; immutable
+	bare string  // the account, as a bare JID string; immutable
 
 	// resumeMu serializes <resume/> requests for this session.
 	resumeMu sync.Mutex
 
 	// inMu is held by the attached connection's reader while it handles one
-	// inbound stanza and counts it, and by a resumption while it reads inH,
+	// inbound stanza and counts it (or by its messages in flight until the
+	// last is counted: pipeline.go), and by a resumption while it reads inH,
 	// so <resumed h='…'/> counts every stanza the old connection handed on
 	// and none that it will not.
 	// Its fields, counting and inH, sit with mu's small fields below
 	// (sharing their words keeps the struct in its size class).
 	inMu sync.Mutex
+	// pipe holds the client's messages in flight (pipeline.go), made at
+	// its first pipelined message (most sessions hibernate without one).
+	pipe atomic.Pointer[pipeline]
 
 	// evMu orders this session's Events calls: taken while mu is held,
 	// released after the call (lock order mu, then evMu), so a later state
@@ -125,13 +129,14 @@ func newSession(srv *Server, c *Conn, full jid.JID) *Session {
 		bare: full.Bare().String(),
 		conn: c,
 	}
-	// The localpart shares the bare JID's bytes.
-	if l, ok := strings.CutSuffix(s.bare, "@"+full.Domainpart()); ok {
-		s.local = l
-	} else {
-		s.local = full.Localpart()
-	}
 	return s
+}
+
+// localpart is the account's localpart, sharing the bare JID's bytes (a
+// session's account always has one, and a localpart has no '@').
+func (s *Session) localpart() string {
+	l, _, _ := strings.Cut(s.bare, "@")
+	return l
 }
 
 // log returns a logger for the session (made when needed: sessions log
@@ -167,7 +172,7 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 	case stateLive:
 		if s.inactive {
 			ok := true
-			if urgent(st, s.local, s.bare) {
+			if urgent(st, s.localpart(), s.bare) {
 				if s.held.len() > 0 {
 					s.flushHeldLocked()
 				}
@@ -195,7 +200,7 @@ func (s *Session) Deliver(st *stanza.Stanza) bool {
 	// Hibernated or being resumed: queue; hold what is not urgent so that
 	// presence floods collapse.
 	e := queued{st, s.now()}
-	if urgent(st, s.local, s.bare) {
+	if urgent(st, s.localpart(), s.bare) {
 		if s.held.len() > 0 {
 			s.flushHeldLocked()
 		}

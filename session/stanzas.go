@@ -23,8 +23,13 @@ func (c *Conn) stanza(el *xml.Element) error {
 	if s == nil {
 		return c.handleStanza(el)
 	}
+	if pipelined(el) {
+		return c.pipeline(s, el)
+	}
 	// XEP-0198: count the stanza once it is handled (routed: archived,
-	// stored or queued), under inMu so a resumption sees the count.
+	// stored or queued), under inMu so a resumption sees the count. Chat
+	// and normal messages are pipelined (pipeline.go); inMu waits for
+	// those in flight.
 	s.inMu.Lock()
 	defer s.inMu.Unlock()
 	if c.superseded.Load() {
@@ -39,26 +44,38 @@ func (c *Conn) stanza(el *xml.Element) error {
 
 // handleStanza handles one stanza from an authenticated client.
 func (c *Conn) handleStanza(el *xml.Element) error {
+	st, err := c.handleMessage(el)
+	if err != nil || st == nil {
+		return err
+	}
+	c.srv.Router.Route(c.rctx, st)
+	return nil
+}
+
+// handleMessage handles one stanza from an authenticated client up to its
+// routing: it returns the stanza to route, 'from' stamped, or nil if it was
+// answered (bind, errors).
+func (c *Conn) handleMessage(el *xml.Element) (*stanza.Stanza, error) {
 	st, err := stanza.New(el)
 	if err != nil {
 		if se, ok := err.(*stanza.Error); ok && st != nil {
 			// A malformed 'to' is the sender's problem: answer the stanza
 			// (RFC 6120 §8.3.3.8). A malformed 'from' is a stream error.
 			if el.AttrValue("from") != "" && st.From.Domainpart() == "" {
-				return &stream.Error{Condition: stream.InvalidFrom, Text: "malformed 'from' address"}
+				return nil, &stream.Error{Condition: stream.InvalidFrom, Text: "malformed 'from' address"}
 			}
 			c.replyError(st, se)
-			return nil
+			return nil, nil
 		}
-		return &stream.Error{Condition: stream.UnsupportedStanzaType}
+		return nil, &stream.Error{Condition: stream.UnsupportedStanzaType}
 	}
 	if !c.bound {
 		if st.Kind == stanza.KindIQ && st.Type == stanza.TypeSet {
 			if p := st.Payload(); p != nil && p.Name.Space == stream.NSBind && p.Name.Local == "bind" {
-				return c.bind(st, p)
+				return nil, c.bind(st, p)
 			}
 		}
-		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+		return nil, &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
 	}
 	// RFC 6120 §8.1.2.1: the server adds or overrides 'from' with the
 	// bound full JID. A 'from' naming the client's own account (another
@@ -66,22 +83,21 @@ func (c *Conn) handleStanza(el *xml.Element) error {
 	// stamps the resource it would have bound) is overridden; one naming
 	// anyone else is an invalid-from stream error.
 	if st.From.Domainpart() != "" && !st.From.Bare().Equal(c.jid.Bare()) {
-		return &stream.Error{Condition: stream.InvalidFrom, Text: "'from' does not match the bound address"}
+		return nil, &stream.Error{Condition: stream.InvalidFrom, Text: "'from' does not match the bound address"}
 	}
 	st.SetFrom(c.jid)
 	if st.Kind == stanza.KindIQ && st.Type == stanza.TypeSet {
 		if p := st.Payload(); p != nil && p.Name.Space == stream.NSSession && p.Name.Local == "session" {
 			// RFC 3921 session establishment: a no-op kept for old clients.
 			c.Deliver(st.Result(nil))
-			return nil
+			return nil, nil
 		}
 		if p := st.Payload(); p != nil && p.Name.Space == stream.NSBind {
 			c.replyError(st, stanza.NewError(stanza.NotAllowed, "a resource is already bound"))
-			return nil
+			return nil, nil
 		}
 	}
-	c.srv.Router.Route(c.rctx, st)
-	return nil
+	return st, nil
 }
 
 // replyError answers st with a stanza error from the server.
