@@ -228,6 +228,8 @@ setup_dormouse() {
 		listen = "127.0.0.1:$ADMIN_DORMOUSE"
 		[http]
 		listen = ""
+		[s2s]
+		enabled = false
 	EOF
 	"$WORK/bin/mkusers" -storage "sqlite:$d/data/dormouse.db" -domain localhost -n "$ACCOUNTS" >&2
 }
