@@ -71,6 +71,18 @@ func TestCacheNoRegistrations(t *testing.T) {
 			t.Fatalf("%s: not the shared empty entry", bare)
 		}
 	}
+	// Cached: more sessions and stanzas of these accounts read nothing.
+	for range 3 {
+		h.s.ResumePolicy(t.Context(), mustJID(t, other+"/laptop"), 0, time.Minute)
+		h.s.MessageStored(t.Context(), mustJID(t, other), h.msg("offline"))
+	}
+	waitIdle(t, h.s)
+	h.store.mu.Lock()
+	reads := h.store.reads
+	h.store.mu.Unlock()
+	if reads != 2 {
+		t.Errorf("%d store reads for 2 accounts without registrations, want 2", reads)
+	}
 	h.hibernate(other + "/phone")
 	h.s.mu.Lock()
 	asleep := len(h.s.asleep)
