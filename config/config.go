@@ -161,7 +161,8 @@ type S2S struct {
 	Allow []string `toml:"allow"`
 	Deny  []string `toml:"deny"`
 	// IdleTimeout closes an outgoing stream that carried nothing this
-	// long. Default 10m.
+	// long, and an incoming one that carried no element (whitespace
+	// keepalives do not count). Default 10m.
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// ConnectTimeout bounds setting up a stream (DNS, TCP, TLS,
 	// authentication). Default 30s.

@@ -15,8 +15,9 @@ import (
 
 // memStore is an in-memory Store.
 type memStore struct {
-	mu   sync.Mutex
-	regs []Registration
+	mu    sync.Mutex
+	regs  []Registration
+	reads int // Registrations calls
 }
 
 func (m *memStore) Enable(_ context.Context, reg Registration, max int) ([]Registration, error) {
@@ -64,6 +65,7 @@ func (m *memStore) Disable(_ context.Context, account, jid, node string) ([]Regi
 func (m *memStore) Registrations(_ context.Context, account string) ([]Registration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reads++
 	var out []Registration
 	for _, r := range m.regs {
 		if r.Account == account {

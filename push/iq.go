@@ -86,10 +86,11 @@ func (s *Service) disableByClient(ctx context.Context, bare, app, node string) e
 }
 
 // refresh rereads the account's registrations into the cache, keeping the
-// state of devices that stay.
+// state of devices that stay. An account left without registrations maps
+// to the shared empty entry; one that gets its first a new entry of its
+// own (the shared one is never changed).
 func (s *Service) refresh(ctx context.Context, bare string) error {
-	a, err := s.load(ctx, bare)
-	if err != nil {
+	if _, err := s.load(ctx, bare); err != nil {
 		return err
 	}
 	regs, err := s.store.Registrations(ctx, bare)
@@ -97,7 +98,27 @@ func (s *Service) refresh(ctx context.Context, bare string) error {
 		return err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[bare]
+	switch {
+	case a == nil:
+		// Evicted meanwhile: the next lookup reads the store.
+		return nil
+	case !a.loaded():
+		// A lookup started after the store write (load returned after
+		// any earlier one ended): it reads the registrations as they are.
+		return nil
+	case a == s.none:
+		if len(regs) > 0 {
+			a = &account{ready: s.none.ready}
+			a.devices = s.devicesLocked(nil, regs)
+			s.accounts[bare] = a
+		}
+		return nil
+	}
 	a.devices = s.devicesLocked(a.devices, regs)
-	s.mu.Unlock()
+	if len(a.devices) == 0 {
+		s.accounts[bare] = s.none
+	}
 	return nil
 }

@@ -123,10 +123,16 @@ type Service struct {
 	// refresh), so that the cache ends up as the store is.
 	writeMu sync.Mutex
 
-	mu       sync.Mutex
-	accounts map[string]*account // by bare JID; guarded by mu
-	asleep   map[string]bool     // full JIDs of hibernated sessions; guarded by mu
-	closed   bool                // guarded by mu
+	mu sync.Mutex
+	// accounts are the accounts' registrations by bare JID, read from the
+	// store once; an account without any maps to none, so that the many
+	// accounts that never enable push (every session that hibernates or
+	// enables resumption looks its account up) cost a map entry each.
+	// Guarded by mu.
+	accounts map[string]*account
+	none     *account        // the shared entry of accounts without registrations: loaded, no devices; never changed
+	asleep   map[string]bool // full JIDs of hibernated sessions; guarded by mu
+	closed   bool            // guarded by mu
 }
 
 // account is one account's registrations as the service knows them.
@@ -194,8 +200,11 @@ func New(cfg Config, store Store, r Router, log *slog.Logger) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	none := &account{ready: make(chan struct{})}
+	close(none.ready)
 	return &Service{
-		cfg: cfg, store: store, r: r, clock: cfg.Clock, m: m,
+		none: none,
+		cfg:  cfg, store: store, r: r, clock: cfg.Clock, m: m,
 		log:      log.With("xep", "0357"),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -286,10 +295,19 @@ func (s *Service) load(ctx context.Context, bare string) (*account, error) {
 
 	regs, err := s.store.Registrations(ctx, bare)
 	s.mu.Lock()
-	if err != nil {
+	switch {
+	case err != nil:
 		a.err = fmt.Errorf("push: registrations of %s: %w", bare, err)
-		delete(s.accounts, bare)
-	} else {
+		if s.accounts[bare] == a {
+			delete(s.accounts, bare)
+		}
+	case len(regs) == 0:
+		// The waiters get a, loaded and empty; later lookups the
+		// shared entry.
+		if s.accounts[bare] == a {
+			s.accounts[bare] = s.none
+		}
+	default:
 		a.devices = s.devicesLocked(nil, regs)
 	}
 	close(a.ready)
@@ -657,8 +675,11 @@ func (s *Service) disable(ctx context.Context, reg Registration, outcome string,
 		s.log.Error("cannot disable push registration", "registration", reg, "err", err)
 	}
 	s.mu.Lock()
-	if a := s.accounts[reg.Account]; a != nil && a.loaded() {
+	if a := s.accounts[reg.Account]; a != nil && a != s.none && a.loaded() {
 		a.devices = deleteDevice(a.devices, reg.JID, reg.Node)
+		if len(a.devices) == 0 {
+			s.accounts[reg.Account] = s.none
+		}
 	}
 	s.mu.Unlock()
 	s.log.Warn("push registration disabled", "registration", reg, "outcome", outcome, "errors", errs, "err", cause)

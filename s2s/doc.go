@@ -26,8 +26,8 @@
 // remote-server-not-found (resolution, connection, TLS, certificate,
 // authentication refused) or remote-server-timeout (no answer in time),
 // and further stanzas to the domain are bounced at once for a back-off
-// period that doubles with each failure. An idle stream is closed after
-// IdleTimeout.
+// period that doubles with each failure. An idle stream (no stanza sent)
+// is closed after IdleTimeout.
 //
 // # Incoming streams
 //
@@ -42,7 +42,14 @@
 // stream must come from a domain the stream authenticated (invalid-from)
 // and go to a served host (host-unknown); a stanza without both addresses
 // is improper-addressing (RFC 6120 §4.9.3). Stanzas are bounded in size,
-// and connections per IP address are limited.
+// and connections per IP address are limited. A stream must authenticate
+// within ConnectTimeout (else connection-timeout); once authenticated, a
+// stream that carries no element for IdleTimeout is closed with our
+// closing tag, no stream error, as an idle outgoing stream is. Whitespace
+// keepalives (RFC 6120 §4.6.1) do not count: they keep a connection
+// alive through NATs, not a stream in use; the peer opens a new stream
+// when it has something to send. Stanzas that cross our closing tag are
+// still routed.
 //
 // Streams are unidirectional (no XEP-0288): stanzas to a domain leave on
 // the outgoing stream, stanzas from it arrive on an incoming one.

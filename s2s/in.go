@@ -222,9 +222,13 @@ func (i *inStream) run(directTLS bool) error {
 		}
 		for !restart {
 			el, err := i.c.next()
+			if errors.Is(err, os.ErrDeadlineExceeded) && i.closeIdle() {
+				continue // the peer's closing tag, or stanzas sent meanwhile
+			}
 			if err != nil {
 				return err
 			}
+			i.extendIdle()
 			if restart, err = i.element(el); err != nil {
 				return err
 			}
@@ -375,8 +379,42 @@ func (i *inStream) authenticated(domain, method string) {
 	i.authed[domain] = true
 	i.auth = method
 	i.mu.Unlock()
-	_ = i.c.nc.SetReadDeadline(time.Time{})
+	i.extendIdle()
 	i.log().Info("incoming stream authenticated", "authenticated", domain, "auth", method, "tls", i.c.tlsState())
+}
+
+// extendIdle moves the read deadline of an authenticated stream to
+// IdleTimeout from now (before authentication, the deadline is
+// ConnectTimeout from the connection's start), unless the stream is
+// ending. Only elements count as activity: whitespace keepalives keep a
+// connection alive (RFC 6120 §4.6.1) but do not keep a stream nobody uses
+// open, as on outgoing streams, which close after IdleTimeout without
+// stanzas.
+func (i *inStream) extendIdle() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if len(i.authed) > 0 && !i.ended {
+		_ = i.c.nc.SetReadDeadline(time.Now().Add(i.s.cfg.IdleTimeout))
+	}
+}
+
+// closeIdle closes an authenticated stream whose read deadline passed:
+// idle. Like an outgoing idle stream, it ends with our closing tag and no
+// stream error (the peer opens a new stream when it has something to
+// send); the reader then waits closeWait for the peer's closing tag,
+// routing what the peer sent meanwhile. False: not an idle close (before
+// authentication, or the stream is already ending).
+func (i *inStream) closeIdle() bool {
+	i.mu.Lock()
+	idle := len(i.authed) > 0 && !i.ended
+	i.mu.Unlock()
+	if !idle {
+		return false
+	}
+	i.log().Info("incoming stream idle: closing", "idle_timeout", i.s.cfg.IdleTimeout)
+	i.closeWith(nil)
+	_ = i.c.nc.SetReadDeadline(time.Now().Add(closeWait))
+	return true
 }
 
 func (i *inStream) isAuthed(domain string) bool {

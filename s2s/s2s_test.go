@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"dormouse.im/dormouse/internal/testca"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
+	"dormouse.im/dormouse/xml"
 )
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -366,4 +368,58 @@ func TestIncomingRateLimit(t *testing.T) {
 	if el := time.Since(start); el < 190*time.Millisecond {
 		t.Errorf("6 stanzas at 20/s with a burst of 1 took %v", el)
 	}
+}
+
+// TestIncomingIdleStreamCloses: an authenticated incoming stream that
+// carries no element for IdleTimeout is closed like an outgoing one: our
+// closing tag, no stream error. Every element postpones the close;
+// whitespace keepalives do not (they keep a connection alive, not a
+// stream in use).
+func TestIncomingIdleStreamCloses(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	ca := testca.New(t)
+	a := startPeer(t, ca, "a.example", func(c *Config) { c.IdleTimeout = idle })
+	rp := authedRaw(t, ca, a, "=")
+	_ = rp.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	var last time.Time
+	for n := range 4 {
+		last = time.Now()
+		rp.send(fmt.Sprintf("<message from='bob@b.example/x' to='alice@a.example' id='%d'><body>yo</body></message>", n))
+		select {
+		case <-a.r.routed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stanza %d not routed", n)
+		}
+		time.Sleep(idle / 2)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(idle / 8)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := rp.nc.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		el, err := rp.dec.Next()
+		if errors.Is(err, xml.ErrStreamEnd) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("waiting for the idle close: %v", err)
+		}
+		t.Fatalf("unexpected %s", el)
+	}
+	if d := time.Since(last); d < idle {
+		t.Errorf("closed %v after the last stanza, before the idle timeout %v", d, idle)
+	}
+	waitFor(t, "the stream to be forgotten", func() bool { return len(a.s.Streams()) == 0 })
 }

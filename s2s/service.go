@@ -47,7 +47,9 @@ type Config struct {
 	// Allow, if not empty, lists the only domains to federate with; Deny
 	// lists domains never federated with.
 	Allow, Deny []string
-	// IdleTimeout closes an outgoing stream without traffic; default 10m.
+	// IdleTimeout closes an outgoing stream that sent no stanza, and an
+	// authenticated incoming stream that carried no element (whitespace
+	// keepalives do not count), for this long; default 10m.
 	IdleTimeout time.Duration
 	// ConnectTimeout bounds setting up an outgoing stream (resolution,
 	// connection, TLS, authentication); default 30 s.

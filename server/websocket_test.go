@@ -164,7 +164,8 @@ func wsWrite(t *testing.T, c *ws.Conn, s string) {
 // TestWebSocketFraming: <open/> answers <open/> and the features in their
 // own message with their namespaces declared; a message with two elements
 // is a not-well-formed stream error followed by <close/>; <close/> is
-// answered with <close/>.
+// answered with <close/>; prefixed <fr:open/> and <fr:close/> work, an
+// <open/> with content is a bad-format stream error.
 func TestWebSocketFraming(t *testing.T) {
 	ts := start(t, nil)
 	c := rawWS(t, ts.wsURL(), nil)
@@ -199,6 +200,34 @@ func TestWebSocketFraming(t *testing.T) {
 	defer cancel()
 	if _, _, err := c.Read(ctx); ws.CloseStatus(err) != ws.StatusNormalClosure {
 		t.Fatalf("after <close/>: %v", err)
+	}
+
+	// RFC 7395 §3.3.2: the framing elements go by namespace, whatever
+	// their prefix; an <open/> with content is refused, not trimmed.
+	c = rawWS(t, ts.wsURL(), nil)
+	wsWrite(t, c, "<fr:open xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	if open := wsRead(t, c); !strings.HasPrefix(open, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'") {
+		t.Fatalf("prefixed open answered with %s", open)
+	}
+	if feat := wsRead(t, c); !strings.HasPrefix(feat, "<stream:features") {
+		t.Fatalf("features after a prefixed open: %s", feat)
+	}
+	wsWrite(t, c, "<fr:close xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing'/>")
+	if cl := wsRead(t, c); cl != "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>" {
+		t.Fatalf("prefixed close answered with %s", cl)
+	}
+	c = rawWS(t, ts.wsURL(), nil)
+	wsWrite(t, c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'><message to='bob@localhost'><body>hidden</body></message></open>")
+	var got []string
+	for {
+		m := wsRead(t, c)
+		got = append(got, m)
+		if strings.HasPrefix(m, "<close") {
+			break
+		}
+	}
+	if all := strings.Join(got, ""); !strings.Contains(all, "bad-format") {
+		t.Fatalf("open with content answered with %q, want a bad-format stream error", got)
 	}
 
 	// A message over c2s.max_stanza_size closes the WebSocket (1009).

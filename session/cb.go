@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 
 	"dormouse.im/dormouse/auth"
 )
@@ -15,18 +16,20 @@ const NSSASLCB = "urn:xmpp:sasl-cb:0"
 const exporterLabel = "EXPORTER-Channel-Binding"
 
 // channelBindings returns the channel-binding data of the TLS connection
-// by type: tls-exporter (RFC 9266, only with TLS 1.3, where the exporter
-// is bound to the whole handshake) and tls-server-end-point (RFC 5929 §4:
-// the hash of the server's certificate). Computed once per connection,
-// before authentication; nil without TLS.
-func (c *Conn) channelBindings() map[string][]byte {
-	if c.cb != nil || !c.secure {
-		return c.cb
-	}
-	tc, ok := c.conn.(*tls.Conn)
-	if !ok {
-		return nil
-	}
+// by type, computed at the handshake (setChannelBindings); nil without
+// TLS and after authentication.
+func (c *Conn) channelBindings() map[string][]byte { return c.cb }
+
+// setChannelBindings computes the channel-binding data of tc once its
+// handshake completed: tls-exporter (RFC 9266, only with TLS 1.3, where
+// the exporter is bound to the whole handshake) and tls-server-end-point
+// (RFC 5929 §4: the hash of the certificate the server presented in this
+// handshake, cert, as recorded by the handshake configuration; a
+// certificate reloaded since does not change it). cert is nil when the
+// handshake presented none (a resumed TLS session) or when Config.TLS has
+// no GetCertificate to record it: the certificate the configuration gives
+// now is used then.
+func (c *Conn) setChannelBindings(tc *tls.Conn, cert *tls.Certificate) {
 	cs := tc.ConnectionState()
 	cb := map[string][]byte{}
 	if cs.Version == tls.VersionTLS13 {
@@ -34,24 +37,18 @@ func (c *Conn) channelBindings() map[string][]byte {
 			cb[auth.CBTLSExporter] = k
 		}
 	}
-	if h := c.serverEndPoint(cs.ServerName); h != nil {
+	if cert == nil {
+		cert = c.srv.currentCertificate(cs.ServerName)
+	}
+	if h := serverEndPoint(cert); h != nil {
 		cb[auth.CBTLSServerEndPoint] = h
 	}
 	c.cb = cb
-	return cb
 }
 
-// serverEndPoint is the RFC 5929 §4.1 hash of the certificate the server
-// presents for serverName.
-func (c *Conn) serverEndPoint(serverName string) []byte {
-	cfg := c.srv.Config.TLS
-	var cert *tls.Certificate
-	switch {
-	case cfg.GetCertificate != nil:
-		cert, _ = cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: serverName})
-	case len(cfg.Certificates) > 0:
-		cert = &cfg.Certificates[0]
-	}
+// serverEndPoint is the RFC 5929 §4.1 hash of cert's leaf (nil without
+// one).
+func serverEndPoint(cert *tls.Certificate) []byte {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return nil
 	}
@@ -63,6 +60,54 @@ func (c *Conn) serverEndPoint(serverName string) []byte {
 		}
 	}
 	return auth.ServerEndPoint(leaf)
+}
+
+// currentCertificate is the certificate Config.TLS presents now for
+// serverName.
+func (s *Server) currentCertificate(serverName string) *tls.Certificate {
+	cfg := s.Config.TLS
+	switch {
+	case cfg.GetCertificate != nil:
+		cert, _ := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: serverName})
+		return cert
+	case len(cfg.Certificates) > 0:
+		return &cfg.Certificates[0]
+	}
+	return nil
+}
+
+// handshakeConfig returns the configuration of the server's TLS
+// handshakes: Config.TLS, with its GetCertificate wrapped to record the
+// certificate it returns for each connection until the handshake ends
+// (takeHandshakeCert), since the server side of crypto/tls does not
+// report the certificate it presented and a reload (tlsutil.Reloader)
+// may replace the one GetCertificate returns before authentication.
+// Called once, by init.
+func (s *Server) handshakeConfig() *tls.Config {
+	cfg := s.Config.TLS
+	if cfg == nil || cfg.GetCertificate == nil {
+		return cfg
+	}
+	get := cfg.GetCertificate
+	cfg = cfg.Clone()
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if err == nil && cert != nil && hello.Conn != nil {
+			s.hsCerts.Store(hello.Conn, cert)
+		}
+		return cert, err
+	}
+	return cfg
+}
+
+// takeHandshakeCert returns and forgets the certificate recorded for nc's
+// handshake (nil: none was).
+func (s *Server) takeHandshakeCert(nc net.Conn) *tls.Certificate {
+	v, ok := s.hsCerts.LoadAndDelete(nc)
+	if !ok {
+		return nil
+	}
+	return v.(*tls.Certificate)
 }
 
 // cbTypes returns the channel-binding types this connection supports, in

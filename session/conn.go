@@ -288,17 +288,20 @@ func (c *Conn) end(err error) {
 }
 
 func (c *Conn) handshake() error {
-	tc := tls.Server(c.nc, c.srv.Config.TLS)
+	tc := tls.Server(c.nc, c.srv.tlsCfg)
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.Config.AuthTimeout))
 	// rctx: a cancellable context would keep, for the connection's life,
 	// the child crypto/tls derives from it (the handshake is bounded by
 	// the deadline above, and closing nc aborts it).
-	if err := tc.HandshakeContext(c.rctx); err != nil {
+	err := tc.HandshakeContext(c.rctx)
+	cert := c.srv.takeHandshakeCert(c.nc) // forgotten whether or not the handshake succeeded
+	if err != nil {
 		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	c.conn = tc
 	c.secure = true
+	c.setChannelBindings(tc, cert)
 	return nil
 }
 

@@ -181,6 +181,8 @@ type Server struct {
 	stats                stats
 	closing              atomic.Bool // Shutdown was called
 	connSeq              atomic.Uint64
+	tlsCfg               *tls.Config // Config.TLS recording the certificate of each handshake (cb.go); set by init
+	hsCerts              sync.Map    // net.Conn → *tls.Certificate it was presented, during its handshake (cb.go)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -232,6 +234,7 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		s.tlsCfg = s.handshakeConfig()
 		sm := &c.SM
 		if sm.ResumeTimeout <= 0 {
 			sm.ResumeTimeout = 10 * time.Minute

@@ -5,7 +5,10 @@
 //
 // A client asks the service for a slot (<request filename size
 // content-type/>); the service answers a PUT URL and a GET URL on the
-// server's HTTPS listener. The PUT URL carries its own authorization: an
+// server's HTTPS listener. The file name loses its format characters
+// (bidi controls and other invisible ones, but the joiners U+200C and
+// U+200D), so that neither the URLs nor the Content-Disposition show it
+// reordered; names with other control characters or slashes are refused. The PUT URL carries its own authorization: an
 // HMAC-SHA256, keyed from the server secret, over the slot's id, file
 // name, size, content type, owner and expiry (60 s, as §7 recommends:
 // the upload must start by then), so slots need no storage. The PUT must send exactly the announced size and content type;

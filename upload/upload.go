@@ -216,12 +216,20 @@ func (s *Service) request(iq *stanza.Stanza, p *xml.Element) (*stanza.Stanza, er
 }
 
 // cleanName returns the file name fit for a URL path segment and a
-// Content-Disposition header.
+// Content-Disposition header, or false if none is left. Format characters
+// (Unicode category Cf: the bidi controls U+202A–U+202E, U+2066–U+2069,
+// U+200E, U+200F, U+061C, and the invisible ones such as U+00AD, U+2060,
+// U+FEFF and the tag characters) are removed, so that a name cannot be
+// shown reordered ("invoice\u202Efdp.exe" as "invoiceexe.pdf") or hide
+// text; the joiners U+200C and U+200D, which scripts and emoji sequences
+// need and which reorder nothing, stay. Line and paragraph separators
+// become spaces. Other control characters, slashes, "." and ".." are
+// refused; a name over 200 bytes is shortened, keeping its extension.
 func cleanName(n string) (string, bool) {
-	n = strings.TrimSpace(n)
-	if n == "" || n == "." || n == ".." || !utf8.ValidString(n) || strings.ContainsAny(n, "/\\") {
+	if !utf8.ValidString(n) {
 		return "", false
 	}
+	n = strings.TrimSpace(strings.Map(nameRune, n))
 	for _, r := range n {
 		if unicode.IsControl(r) {
 			return "", false
@@ -237,9 +245,25 @@ func cleanName(n string) (string, bool) {
 		for cut > 0 && !utf8.RuneStart(n[cut]) {
 			cut--
 		}
-		n = n[:cut] + ext
+		n = strings.TrimSpace(n[:cut] + ext)
+	}
+	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\") {
+		return "", false
 	}
 	return n, true
+}
+
+// nameRune maps a rune of a file name for cleanName: -1 drops it.
+func nameRune(r rune) rune {
+	switch {
+	case r == '\u200C' || r == '\u200D':
+		return r
+	case unicode.Is(unicode.Cf, r):
+		return -1
+	case unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r):
+		return ' '
+	}
+	return r
 }
 
 // slot is what a PUT URL authorizes.

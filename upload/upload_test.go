@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"dormouse.im/dormouse/stanza"
@@ -275,9 +276,13 @@ func TestCORSPreflight(t *testing.T) {
 	}
 }
 
-// FuzzCleanName: names are never unsafe as a path segment or header value.
+// FuzzCleanName: names are never unsafe as a path segment or header
+// value, and carry no character that reorders or hides text (bidi
+// controls, other format characters but the joiners, line and paragraph
+// separators).
 func FuzzCleanName(f *testing.F) {
-	for _, s := range []string{"a.jpg", "../x", "a/b", "ü" + strings.Repeat("x", 300) + ".jpeg", "\x00", " "} {
+	for _, s := range []string{"a.jpg", "../x", "a/b", "ü" + strings.Repeat("x", 300) + ".jpeg", "\x00", " ",
+		"invoice\u202Efdp.exe", ".\u200E.", "\u2066x\u2069", "a\u2028b", "\U000E0041x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -285,10 +290,77 @@ func FuzzCleanName(f *testing.F) {
 		if !ok {
 			return
 		}
-		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\r\n\x00") || !utf8.ValidString(n) || len(n) > 216 {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\r\n\x00") || !utf8.ValidString(n) || len(n) > 216 ||
+			strings.TrimSpace(n) != n {
 			t.Fatalf("%q → %q", s, n)
 		}
+		for _, r := range n {
+			if unicode.IsControl(r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) ||
+				unicode.Is(unicode.Cf, r) && r != '\u200C' && r != '\u200D' {
+				t.Fatalf("%q → %q: %U kept", s, n, r)
+			}
+		}
 	})
+}
+
+// TestCleanName: bidi controls and other invisible format characters are
+// removed from file names (they could make "invoice\u202Efdp.exe" show
+// as "invoiceexe.pdf" in a client or a Content-Disposition), line and
+// paragraph separators become spaces; the rest of the name is kept.
+func TestCleanName(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"photo.jpg", "photo.jpg", true},
+		{" Zürich 2026.jpg ", "Zürich 2026.jpg", true},
+		{"فایل.pdf", "فایل.pdf", true},
+		{"invoice\u202Efdp.exe", "invoicefdp.exe", true},
+		{"\u202A\u202B\u202C\u202D\u202Ea.txt", "a.txt", true},
+		{"\u2066a\u2067b\u2068c\u2069.txt", "abc.txt", true},
+		{"a\u200Eb\u200Fc\u061Cd.txt", "abcd.txt", true},
+		{"\uFEFFbom\u00AD\u2060.txt", "bom.txt", true},
+		{"tag\U000E0041\U000E007F.txt", "tag.txt", true},
+		{"line\u2028para\u2029.txt", "line para .txt", true},
+		{"\U0001F468\u200D\U0001F469.txt", "\U0001F468\u200D\U0001F469.txt", true}, // the joiner builds an emoji
+		{"\u0645\u06cc\u200C\u062E\u0648\u0627\u0647\u0645.txt", "\u0645\u06cc\u200C\u062E\u0648\u0627\u0647\u0645.txt", true},
+		{".\u200E.", "", false},
+		{"\u202E", "", false},
+		{"\u2028", "", false},
+		{"a\x01", "", false},
+		{"a/b", "", false},
+	} {
+		got, ok := cleanName(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("cleanName(%+q) = %+q, %v; want %+q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestSlotNameBidi: the slot's URLs and the download's
+// Content-Disposition carry the cleaned name.
+func TestSlotNameBidi(t *testing.T) {
+	h := newHarness(t, nil)
+	p, g, err := h.slot(t, "alice@example.org/a", "invoice\u202Efdp.exe", 3, "text/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{p, g} {
+		if strings.Contains(u, "%E2%80%AE") || !strings.Contains(u, "/invoicefdp.exe") {
+			t.Errorf("URL %s", u)
+		}
+	}
+	if code := put(t, p, []byte("abc"), "text/plain"); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	resp, err := http.Get(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := resp.Header.Get("Content-Disposition"); !strings.Contains(d, "invoicefdp.exe") || strings.Contains(d, "%E2%80%AE") || strings.ContainsRune(d, '\u202E') {
+		t.Errorf("Content-Disposition %q", d)
+	}
 }
 
 // FuzzPUT: no PUT the service did not sign stores anything, and no request

@@ -8,7 +8,11 @@
 //
 //   - client to server: <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>
 //     becomes a stream header, <close/> the closing </stream:stream>, and
-//     every other message passes through unchanged. Each message must hold
+//     every other message passes through unchanged. The framing elements
+//     are known by their namespace, whatever the prefix (<fr:open
+//     xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing'/>); another namespace
+//     is invalid-namespace, and content in them (a stream header has
+//     attributes only) is bad-format rather than dropped. Each message must hold
 //     exactly one element (§3.3.3) and is at most MaxMessage bytes (a
 //     larger one closes the WebSocket with status 1009 and ends the
 //     session like the policy-violation stream error over TCP: no

@@ -227,15 +227,35 @@ func Inbound(dst, msg []byte) ([]byte, error) {
 	if err != nil {
 		return dst, frameError("malformed start tag")
 	}
-	switch string(name) {
+	// The framing elements are known by namespace, whatever their prefix
+	// (<fr:open xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing'/>).
+	local, nsAttr := name, "xmlns"
+	if i := bytes.IndexByte(name, ':'); i >= 0 {
+		local, nsAttr = name[i+1:], "xmlns:"+string(name[:i])
+	}
+	switch string(local) {
 	case "open", "close":
 	default:
 		return append(dst, b...), nil
 	}
-	if ns, _ := attrValue(attrs, "xmlns"); string(ns) != NSFraming {
+	if ns, _ := attrValue(attrs, nsAttr); string(ns) != NSFraming {
 		return dst, &stream.Error{Condition: stream.InvalidNamespace, Text: "<" + string(name) + "/> must be in " + NSFraming}
 	}
-	if string(name) == "close" {
+	if end < len(b) {
+		// <open ...></open>: the stream header is attributes only (RFC
+		// 7395 §3.3.1 gives <open/> the attributes of <stream:stream>),
+		// so content would be dropped: refused instead.
+		rest := b[end:]
+		i := bytes.LastIndexByte(rest, '<') // the end tag: scanElement found one
+		if len(trimSpace(rest[:i])) > 0 {
+			return dst, &stream.Error{Condition: stream.BadFormat, Text: "<" + string(local) + "/> has no content (RFC 7395 §3.3.1)"}
+		}
+		et := rest[i:]
+		if !bytes.HasPrefix(et, []byte("</")) || !bytes.HasPrefix(et[2:], name) || len(trimSpace(et[2+len(name):len(et)-1])) > 0 {
+			return dst, frameError("the end tag does not match <" + string(name) + ">")
+		}
+	}
+	if string(local) == "close" {
 		return append(dst, stream.Close...), nil
 	}
 	dst = append(dst, "<stream:stream xmlns='"+stanza.NSClient+"' xmlns:stream='"+stream.NS+"'"...)

@@ -30,6 +30,20 @@ func TestInbound(t *testing.T) {
 			"<iq type='get' id='a&gt;'><!-- c --><q xmlns='x'><![CDATA[<not/>]]></q></iq>", ""},
 		{"<r xmlns='urn:xmpp:sm:3'/>", "<r xmlns='urn:xmpp:sm:3'/>", ""},
 		{"<a t='>'/>", "<a t='>'/>", ""},
+		// RFC 7395 §3.3.2: <open/> and <close/> are qualified by the
+		// framing namespace, whatever the prefix (XML namespaces).
+		{"<fr:open xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing' to='e' version='1.0'/>", hdr + " to='e' version='1.0'>", ""},
+		{"<fr:close xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing'/>", "</stream:stream>", ""},
+		{"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e'> </open>", hdr + " to='e'>", ""},
+		{"<fr:open xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing' to='e'></fr:open>", hdr + " to='e'>", ""},
+		{"<fr:open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e'/>", "", stream.InvalidNamespace},
+		{"<fr:open xmlns:fr='jabber:client' to='e'/>", "", stream.InvalidNamespace},
+		// The stream header carries attributes only (RFC 7395 §3.3.1,
+		// RFC 6120 §4.7): content is refused, not dropped.
+		{"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e'><message/></open>", "", stream.BadFormat},
+		{"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e'>text</open>", "", stream.BadFormat},
+		{"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'><x/></close>", "", stream.BadFormat},
+		{"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e'></close>", "", stream.NotWellFormed},
 		{"<open to='e'/>", "", stream.InvalidNamespace},
 		{"<close xmlns='jabber:client'/>", "", stream.InvalidNamespace},
 		{"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' to='e'>", "", stream.InvalidNamespace},
@@ -128,6 +142,8 @@ func FuzzInbound(f *testing.F) {
 		"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
 		"<message xmlns='jabber:client'><body>a</body></message>",
 		"<iq><![CDATA[x]]><!--c--></iq>", "<?xml version='1.0'?><a/>", "<a b='>'/>", "<a/><b/>",
+		"<fr:open xmlns:fr='urn:ietf:params:xml:ns:xmpp-framing' to='e'></fr:open>",
+		"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'><x/></open>",
 	} {
 		f.Add([]byte(s))
 	}
