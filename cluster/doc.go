@@ -122,7 +122,10 @@
 //
 // # Resource conflicts
 //
-// Registry entries carry their bind time on their node's clock. When two
+// Registry entries carry their bind time on their node's clock, but
+// later than any bind of the same full JID the node has heard of on
+// another node (a session resumed or drained here, or bound again, is the
+// newer one even if this node's clock is behind). When two
 // nodes hold the same full JID the later bind wins (RFC 6120 §7.7.2.2;
 // equal times: the greater node name): the node holding the older session
 // closes it through Config.Conflict, whichever of the two nodes notices

@@ -304,3 +304,56 @@ func TestConflictAcrossNodes(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestConflictSkewedClock: b's clock is an hour behind a's. A session
+// bound on b after b saw the same full JID bound on a (a resumption or a
+// drain moving it there, or a client binding again) is the newer one
+// whatever the clocks say: a's session is closed, b's is not.
+func TestConflictSkewedClock(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	type closed struct {
+		node string
+		t    router.Target
+	}
+	ch := make(chan closed, 4)
+	start := func(name string, skew time.Duration) node {
+		r := &fakeRouter{}
+		c, err := New(Config{
+			Node: name, URL: url, Prefix: pfx,
+			Heartbeat: 50 * time.Millisecond, Lease: 300 * time.Millisecond, RequestTimeout: time.Second,
+			Conflict: func(_ context.Context, _ jid.JID, t router.Target) { ch <- closed{name, t} },
+			Now:      func() time.Time { return time.Now().Add(skew) },
+		}, r, xmpptest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		return node{c, r}
+	}
+	a, b := start("a", 0), start("b", -time.Hour)
+	xmpptest.WaitFor(t, "a and b see each other", func() bool {
+		return len(a.Status().Peers) == 1 && len(b.Status().Peers) == 1
+	})
+	const full = "alice@example.org/phone"
+	s1, s2 := &sink{}, &sink{}
+	a.bind(full, 0, s1)
+	xmpptest.WaitFor(t, "b sees a's session", func() bool { _, ok := b.RemoteResource(jid.MustParse(full)); return ok })
+	b.bind(full, 0, s2)
+	select {
+	case c := <-ch:
+		if c.node != "a" || c.t != router.Target(s1) {
+			t.Fatalf("closed %+v, want a's session", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no conflict")
+	}
+	select {
+	case c := <-ch:
+		t.Fatalf("closed %+v as well", c)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
