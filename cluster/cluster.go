@@ -39,7 +39,7 @@ type Config struct {
 	// Heartbeat is the interval of this node's heartbeats. Default 1 s.
 	Heartbeat time.Duration
 	// Lease is how long a node that sends no heartbeat stays in the
-	// others' view. Default 5 s; at least two heartbeats.
+	// others' view. Default 5 s; at least three heartbeats.
 	Lease time.Duration
 	// RequestTimeout bounds a stanza handed to another node and a snapshot
 	// request. Default 2 s.
@@ -154,8 +154,11 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		return nil, fmt.Errorf("%w: node name %q must be a non-empty NATS subject token", ErrConfig, cfg.Node)
 	case !validSubject(cfg.Prefix):
 		return nil, fmt.Errorf("%w: subject prefix %q", ErrConfig, cfg.Prefix)
-	case cfg.Lease < 2*cfg.Heartbeat:
-		return nil, fmt.Errorf("%w: the lease (%v) must be at least two heartbeats (%v)", ErrConfig, cfg.Lease, cfg.Heartbeat)
+	case cfg.Lease < 3*cfg.Heartbeat:
+		// Serving: this node's own lease runs until Lease minus one
+		// heartbeat after its last heartbeat heard back was sent, so the
+		// next one must come back within Lease minus two heartbeats.
+		return nil, fmt.Errorf("%w: the lease (%v) must be at least three heartbeats (%v)", ErrConfig, cfg.Lease, cfg.Heartbeat)
 	case cfg.URL == "":
 		return nil, fmt.Errorf("%w: no NATS URL", ErrConfig)
 	}

@@ -393,7 +393,7 @@ type Cluster struct {
 	// Heartbeat is the interval of a node's heartbeats. Default 1s.
 	Heartbeat Duration `toml:"heartbeat"`
 	// Lease is how long a node without heartbeats stays in the others'
-	// view: its users go unavailable after it. Default 5s; at least two
+	// view: its users go unavailable after it. Default 5s; at least three
 	// heartbeats.
 	Lease Duration `toml:"lease"`
 	// RequestTimeout bounds one batch of stanzas handed to another node

@@ -88,8 +88,8 @@ func (c *Config) Validate() error {
 		if c.Cluster.Heartbeat <= 0 {
 			fail("cluster.heartbeat", "must be positive")
 		}
-		if c.Cluster.Lease < 2*c.Cluster.Heartbeat {
-			fail("cluster.lease", "must be at least two heartbeats (%v)", c.Cluster.Heartbeat*2)
+		if c.Cluster.Lease < 3*c.Cluster.Heartbeat {
+			fail("cluster.lease", "must be at least three heartbeats (%v)", c.Cluster.Heartbeat*3)
 		}
 		if c.Cluster.RequestTimeout <= 0 {
 			fail("cluster.request_timeout", "must be positive")
