@@ -403,7 +403,7 @@ func TestValidate(t *testing.T) {
 			c.Cluster.Enabled, c.Cluster.Node, c.Storage.URL = true, "a.b", "postgres://u@h/db"
 		}, "cluster.node", "must not contain dots"},
 		{"cluster lease", func(c *Config) {
-			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(2 * time.Second)
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(2*time.Second)
 		}, "cluster.lease", "at least three heartbeats"},
 		{"cluster node number", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.NodeNumber = true, "postgres://u@h/db", 256
