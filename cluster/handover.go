@@ -291,13 +291,11 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 	case err == nil:
 		ans, err = encodeHandover(ho)
 	}
-	if err == nil {
-		err = m.Respond(ans)
-	}
-	if err != nil {
-		c.log.Warn("answering a handover request failed", "peer", req.From, "err", err)
-	}
 	if release != nil {
+		// Waiting for the confirmation before answering: the new node
+		// confirms as soon as it has the answer, and handleTaken runs on
+		// another goroutine; a confirmation arriving before its waiter
+		// would be lost and the session ended here after all.
 		taken := make(chan struct{})
 		c.handMu.Lock()
 		c.taken[ho.ID] = taken
@@ -307,6 +305,12 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 			defer c.wg.Done()
 			c.releaseWhenBound(req.From, ho, taken, release)
 		}()
+	}
+	if err == nil {
+		err = m.Respond(ans)
+	}
+	if err != nil {
+		c.log.Warn("answering a handover request failed", "peer", req.From, "err", err)
 	}
 }
 
