@@ -116,10 +116,12 @@ type Cluster struct {
 	// Cross-node delivery (deliver.go).
 	peersMu   sync.RWMutex
 	peers     map[string]*peer // senders, by node; guarded by peersMu
+	seqHigh   uint64           // the last sequence number of the stopped senders; guarded by peersMu
 	statsMu   sync.Mutex
 	peerStats map[string]*peerStats // by node; guarded by statsMu
-	dedup     map[string]*dedup     // by sending node; used by handleDeliver only
-	pendings  sync.Pool             // of *pending
+	dedupMu   sync.Mutex
+	dedup     map[string]*dedup // by sending node; guarded by dedupMu
+	pendings  sync.Pool         // of *pending
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -303,6 +305,7 @@ func (c *Cluster) heartbeats() {
 		case <-t.C:
 			c.beat()
 			c.expire()
+			c.dropIdlePeers(c.inView)
 		}
 	}
 }

@@ -46,7 +46,10 @@ const (
 	itemHeader   = 8 + 2 // seq, len(jid); then len(stanza) after the JID
 )
 
-var errQueueFull = errors.New("cluster: too many stanzas waiting for the peer")
+var (
+	errQueueFull   = errors.New("cluster: too many stanzas waiting for the peer")
+	errPeerStopped = errors.New("cluster: the sender to the peer stopped")
+)
 
 // remote is the Target of a resource bound on another node.
 type remote struct {
@@ -86,7 +89,17 @@ func (t *remote) Deliver(st *stanza.Stanza) bool {
 	binary.BigEndian.PutUint32(b[n:], uint32(len(b)-n-4))
 	q.buf = b
 	ok := false
-	if err := p.enqueue(q); err != nil {
+	err := p.enqueue(q)
+	if errors.Is(err, errPeerStopped) {
+		// The sender to a node that had left stopped while idle: a
+		// resource of that node still listed somewhere gets a new one.
+		if p = c.peer(t.node); p == nil {
+			err = context.Canceled
+		} else {
+			err = p.enqueue(q)
+		}
+	}
+	if err != nil {
 		p.stats.failed.Add(1)
 		c.log.Warn("handing a stanza to another node failed", "peer", t.node, "to", t.full, "err", err)
 	} else {
@@ -122,7 +135,9 @@ type peer struct {
 	queue  []*pending // guarded by mu
 	seq    uint64     // last sequence number given; guarded by mu
 	closed bool       // the sender stopped; guarded by mu
+	busy   bool       // a batch is in flight; guarded by mu
 	wake   chan struct{}
+	stop   chan struct{} // closed when the sender stops while idle (dropIdlePeers)
 
 	// the sender's buffers, reused batch after batch
 	req   []byte
@@ -132,6 +147,7 @@ type peer struct {
 	// one publish and one answer, not a NATS request's allocations.
 	inbox   string
 	replies chan *nats.Msg
+	sub     *nats.Subscription
 	timer   *time.Timer
 }
 
@@ -152,7 +168,10 @@ func (c *Cluster) peer(node string) *peer {
 	if c.ctx == nil || c.ctx.Err() != nil {
 		return nil // not started, or leaving
 	}
-	p = &peer{c: c, node: node, subj: c.subject("deliver", node), stats: c.stats(node), wake: make(chan struct{}, 1)}
+	// Its sequence numbers follow those of any earlier sender to the node
+	// in this epoch, which the node may remember (handleDeliver).
+	p = &peer{c: c, node: node, subj: c.subject("deliver", node), stats: c.stats(node),
+		seq: c.seqHigh, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.peers[node] = p
 	c.wg.Add(1)
 	go p.run()
@@ -175,6 +194,9 @@ func (p *peer) enqueue(q *pending) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		if p.c.ctx.Err() == nil {
+			return errPeerStopped
+		}
 		return context.Canceled
 	}
 	if len(p.queue) >= maxQueued {
@@ -196,8 +218,15 @@ func (p *peer) enqueue(q *pending) error {
 // is still queued.
 func (p *peer) run() {
 	defer p.c.wg.Done()
+	defer func() {
+		if p.replies != nil {
+			_ = p.sub.Unsubscribe()
+		}
+	}()
 	for {
 		select {
+		case <-p.stop:
+			return // idle, its node gone: nothing queued (dropIdlePeers)
 		case <-p.c.ctx.Done():
 			p.mu.Lock()
 			p.closed = true
@@ -229,10 +258,16 @@ func (p *peer) send() bool {
 	rest := copy(p.queue, p.queue[n:])
 	clear(p.queue[rest:])
 	p.queue = p.queue[:rest]
+	p.busy = n > 0
 	p.mu.Unlock()
 	if n == 0 {
 		return false
 	}
+	defer func() {
+		p.mu.Lock()
+		p.busy = false
+		p.mu.Unlock()
+	}()
 	c := p.c
 	b := append(p.req[:0], batchMagic, batchVersion, byte(len(c.cfg.Node)))
 	b = append(b, c.cfg.Node...)
@@ -313,10 +348,11 @@ func (p *peer) roundTrip(b []byte) ([]byte, error) {
 	c := p.c
 	if p.replies == nil {
 		inbox, replies := nats.NewInbox(), make(chan *nats.Msg, 16)
-		if _, err := c.nc.ChanSubscribe(inbox, replies); err != nil {
+		sub, err := c.nc.ChanSubscribe(inbox, replies)
+		if err != nil {
 			return nil, err
 		}
-		p.inbox, p.replies = inbox, replies
+		p.inbox, p.replies, p.sub = inbox, replies, sub
 		p.timer = time.NewTimer(time.Hour)
 		p.timer.Stop()
 	}
@@ -347,6 +383,7 @@ func (p *peer) roundTrip(b []byte) ([]byte, error) {
 // number, in one epoch of that peer.
 type dedup struct {
 	epoch int64
+	used  time.Time // of the last batch; guarded by Cluster.dedupMu
 	slots [dedupWindow]struct {
 		seq uint64
 		ok  bool
@@ -386,11 +423,14 @@ func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
 	epoch := int64(binary.BigEndian.Uint64(d))
 	d = d[8:]
 	st := c.stats(node)
+	c.dedupMu.Lock()
 	dd := c.dedup[node]
 	if dd == nil || dd.epoch < epoch {
 		dd = &dedup{epoch: epoch}
 		c.dedup[node] = dd
 	}
+	dd.used = c.cfg.Now()
+	c.dedupMu.Unlock()
 	ans = make([]byte, 8, 8+64) // the first seq, then the answers
 	for len(d) > 0 {
 		if len(d) < itemHeader {
@@ -454,6 +494,61 @@ func (c *Cluster) deliverLocal(fullb, data []byte) bool {
 	}
 	res, bound := c.r.Resource(full)
 	return bound && res.Target.Deliver(st)
+}
+
+// dropIdlePeers forgets the nodes that are not alive (not in this node's
+// view): it stops their idle senders (a stanza routed there later starts
+// a new one) and, once they have sent nothing for a lease, forgets what
+// it remembered of their stanzas and their counters. Called at every
+// heartbeat, so that node names that come and go (a deploy naming nodes
+// anew) leave nothing behind.
+func (c *Cluster) dropIdlePeers(alive func(node string) bool) {
+	c.peersMu.Lock()
+	for node, p := range c.peers {
+		if alive(node) {
+			continue
+		}
+		p.mu.Lock()
+		if len(p.queue) == 0 && !p.busy && !p.closed {
+			p.closed = true
+			c.seqHigh = max(c.seqHigh, p.seq)
+			delete(c.peers, node)
+			close(p.stop)
+		}
+		p.mu.Unlock()
+	}
+	sending := make(map[string]bool, len(c.peers))
+	for node := range c.peers {
+		sending[node] = true
+	}
+	c.peersMu.Unlock()
+	now := c.cfg.Now()
+	c.dedupMu.Lock()
+	for node, dd := range c.dedup {
+		if !alive(node) && now.Sub(dd.used) > c.cfg.Lease {
+			delete(c.dedup, node)
+		}
+	}
+	receiving := make(map[string]bool, len(c.dedup))
+	for node := range c.dedup {
+		receiving[node] = true
+	}
+	c.dedupMu.Unlock()
+	c.statsMu.Lock()
+	for node := range c.peerStats {
+		if !alive(node) && !sending[node] && !receiving[node] {
+			delete(c.peerStats, node)
+		}
+	}
+	c.statsMu.Unlock()
+}
+
+// inView reports whether node is in this node's view.
+func (c *Cluster) inView(node string) bool {
+	c.mu.RLock()
+	_, ok := c.views[node]
+	c.mu.RUnlock()
+	return ok
 }
 
 // PeerStats counts what this node exchanged with another node since it

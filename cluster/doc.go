@@ -62,7 +62,11 @@
 // PeerStats counts, per peer, the stanzas routed to it (taken, refused,
 // failed), batches and retries, the stanzas routed from it (taken,
 // refused, duplicates answered from memory) and the size of its registry;
-// the server exports them as metrics labelled by peer.
+// the server exports them as metrics labelled by peer. A node that is no
+// longer in the view leaves nothing behind: its idle sender stops (a
+// stanza routed to it later starts another, whose sequence numbers follow
+// the old one's), and after a lease without a batch from it its memory of
+// sequence numbers and its counters go.
 //
 // # Leaving and operations
 //
