@@ -328,6 +328,11 @@ func (c *Cluster) leave(ctx context.Context) {
 	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local), Leaving: true}
 	c.localMu.Unlock()
 	c.publish(c.subject("hb"), hb)
+	if _, ok := ctx.Deadline(); !ok { // FlushWithContext needs one
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
 	if err := c.nc.FlushWithContext(ctx); err != nil {
 		c.log.Warn("announcing the departure failed: peers drop this node at its lease's end", "err", err)
 		return

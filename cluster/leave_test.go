@@ -227,3 +227,40 @@ func TestDepartedPeerForgotten(t *testing.T) {
 		t.Errorf("bob got %d stanzas, want 4", got)
 	}
 }
+
+// TestLeaveWithoutDeadline: Close with a context without a deadline still
+// waits for NATS to have the departure (bounded by the request timeout)
+// instead of failing to.
+func TestLeaveWithoutDeadline(t *testing.T) {
+	var failed, left atomic.Int32
+	log := slog.New(countHandler{Handler: slog.DiscardHandler, substr: "announcing the departure failed", n: &failed})
+	c, err := New(Config{Node: "a", URL: natstest.URL(t), Prefix: natstest.Prefix(),
+		Heartbeat: 100 * time.Millisecond, Lease: time.Second}, &fakeRouter{},
+		slog.New(multiHandler{log.Handler(), countHandler{Handler: slog.DiscardHandler, substr: "left the cluster", n: &left}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if failed.Load() != 0 || left.Load() != 1 {
+		t.Errorf("departure failed %d times, announced %d times", failed.Load(), left.Load())
+	}
+}
+
+// multiHandler hands each record to every handler.
+type multiHandler []slog.Handler
+
+func (m multiHandler) Handle(ctx context.Context, r slog.Record) error {
+	for _, h := range m {
+		_ = h.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (m multiHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (m multiHandler) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m multiHandler) WithGroup(string) slog.Handler            { return m }
