@@ -115,12 +115,12 @@ type Cluster struct {
 
 	// Cross-node delivery (deliver.go).
 	peersMu   sync.RWMutex
-	peers     map[string]*peer // senders, by node; guarded by peersMu
+	peers     map[string]*peer // senders, by peerKey; guarded by peersMu
 	seqHigh   uint64           // the last sequence number of the stopped senders; guarded by peersMu
 	statsMu   sync.Mutex
 	peerStats map[string]*peerStats // by node; guarded by statsMu
 	dedupMu   sync.Mutex
-	dedup     map[string]*dedup // by sending node; guarded by dedupMu
+	dedup     map[string]*dedup // by peerKey of the sending node; guarded by dedupMu
 	pendings  sync.Pool         // of *pending
 
 	ctx    context.Context
@@ -236,6 +236,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.nc = nc
 	for subj, h := range map[string]nats.MsgHandler{
 		c.subject("deliver", c.cfg.Node): c.handleDeliver,
+		c.subject("fwd", c.cfg.Node):     c.handleForwarded,
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
 		c.subject("reg"):                 c.handleUpdate,
 		c.subject("hb"):                  c.handleHeartbeat,

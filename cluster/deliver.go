@@ -56,6 +56,11 @@ type remote struct {
 	c    *Cluster
 	node string
 	full string
+	// fwd: a stanza forwarded by a session that moved to node (forward),
+	// sent on <prefix>.fwd.<node>, which a subscription of its own
+	// handles: a node forwarding while it handles a batch never waits for
+	// a node that is itself forwarding back while it handles one.
+	fwd bool
 }
 
 // pending is one stanza waiting to be handed to a peer; pooled, so that
@@ -74,7 +79,7 @@ type pending struct {
 // other resources, offline storage or a bounce.
 func (t *remote) Deliver(st *stanza.Stanza) bool {
 	c := t.c
-	p := c.peer(t.node)
+	p := c.peer(t.node, t.fwd)
 	if p == nil {
 		return false // leaving the cluster
 	}
@@ -93,7 +98,7 @@ func (t *remote) Deliver(st *stanza.Stanza) bool {
 	if errors.Is(err, errPeerStopped) {
 		// The sender to a node that had left stopped while idle: a
 		// resource of that node still listed somewhere gets a new one.
-		if p = c.peer(t.node); p == nil {
+		if p = c.peer(t.node, t.fwd); p == nil {
 			err = context.Canceled
 		} else {
 			err = p.enqueue(q)
@@ -128,6 +133,7 @@ type peerStats struct {
 type peer struct {
 	c     *Cluster
 	node  string
+	key   string // in Cluster.peers: node, or node and " fwd" (peerKey)
 	subj  string
 	stats *peerStats
 
@@ -151,18 +157,30 @@ type peer struct {
 	timer   *time.Timer
 }
 
-// peer returns the sender to node, starting it on first use; nil once
-// the cluster is leaving.
-func (c *Cluster) peer(node string) *peer {
+// peerKey is the key of the sender to node in Cluster.peers, and of the
+// memory of node's sequence numbers in Cluster.dedup: the stanzas
+// forwarded to sessions that moved (fwd) have a sender, a subject and
+// sequence numbers of their own. Node names have no spaces.
+func peerKey(node string, fwd bool) string {
+	if fwd {
+		return node + " fwd"
+	}
+	return node
+}
+
+// peer returns the sender to node (of forwarded stanzas if fwd), starting
+// it on first use; nil once the cluster is leaving.
+func (c *Cluster) peer(node string, fwd bool) *peer {
+	key := peerKey(node, fwd)
 	c.peersMu.RLock()
-	p := c.peers[node]
+	p := c.peers[key]
 	c.peersMu.RUnlock()
 	if p != nil {
 		return p
 	}
 	c.peersMu.Lock()
 	defer c.peersMu.Unlock()
-	if p = c.peers[node]; p != nil {
+	if p = c.peers[key]; p != nil {
 		return p
 	}
 	if c.ctx == nil || c.ctx.Err() != nil {
@@ -170,9 +188,13 @@ func (c *Cluster) peer(node string) *peer {
 	}
 	// Its sequence numbers follow those of any earlier sender to the node
 	// in this epoch, which the node may remember (handleDeliver).
-	p = &peer{c: c, node: node, subj: c.subject("deliver", node), stats: c.stats(node),
+	subj := c.subject("deliver", node)
+	if fwd {
+		subj = c.subject("fwd", node)
+	}
+	p = &peer{c: c, node: node, key: key, subj: subj, stats: c.stats(node),
 		seq: c.seqHigh, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	c.peers[node] = p
+	c.peers[key] = p
 	c.wg.Add(1)
 	go p.run()
 	return p
@@ -382,6 +404,7 @@ func (p *peer) roundTrip(b []byte) ([]byte, error) {
 // dedup remembers the answers to a peer's latest stanzas, by sequence
 // number, in one epoch of that peer.
 type dedup struct {
+	node  string
 	epoch int64
 	used  time.Time // of the last batch; guarded by Cluster.dedupMu
 	slots [dedupWindow]struct {
@@ -394,8 +417,15 @@ type dedup struct {
 // bound here and answers, per stanza, whether the session took it.
 // Handlers of one subscription run one at a time, so a retransmitted batch
 // is handled after the first copy and finds its answers in the window.
-func (c *Cluster) handleDeliver(m *nats.Msg) {
-	node, ans, err := c.takeBatch(m.Data)
+func (c *Cluster) handleDeliver(m *nats.Msg) { c.handleBatch(m, false) }
+
+// handleForwarded takes a batch of stanzas forwarded by sessions that
+// moved here from another node, as handleDeliver does, on a subscription
+// of its own (see remote.fwd).
+func (c *Cluster) handleForwarded(m *nats.Msg) { c.handleBatch(m, true) }
+
+func (c *Cluster) handleBatch(m *nats.Msg, fwd bool) {
+	node, ans, err := c.takeBatch(m.Data, fwd)
 	if err != nil {
 		// No answer: the sender times out and sends it again, or the
 		// stanzas go offline or bounce.
@@ -409,9 +439,9 @@ func (c *Cluster) handleDeliver(m *nats.Msg) {
 
 var errBatch = errors.New("cluster: malformed delivery batch")
 
-// takeBatch delivers the stanzas of a batch (see the format above) and
-// returns the sending node and the answer.
-func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
+// takeBatch delivers the stanzas of a batch (see the format above),
+// forwarded ones if fwd, and returns the sending node and the answer.
+func (c *Cluster) takeBatch(d []byte, fwd bool) (node string, ans []byte, err error) {
 	if len(d) < 3 || d[0] != batchMagic || d[1] != batchVersion || len(d) < 3+int(d[2])+8 {
 		return "", nil, errBatch
 	}
@@ -423,11 +453,12 @@ func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
 	epoch := int64(binary.BigEndian.Uint64(d))
 	d = d[8:]
 	st := c.stats(node)
+	key := peerKey(node, fwd)
 	c.dedupMu.Lock()
-	dd := c.dedup[node]
+	dd := c.dedup[key]
 	if dd == nil || dd.epoch < epoch {
-		dd = &dedup{epoch: epoch}
-		c.dedup[node] = dd
+		dd = &dedup{node: node, epoch: epoch}
+		c.dedup[key] = dd
 	}
 	dd.used = c.cfg.Now()
 	c.dedupMu.Unlock()
@@ -504,34 +535,34 @@ func (c *Cluster) deliverLocal(fullb, data []byte) bool {
 // anew) leave nothing behind.
 func (c *Cluster) dropIdlePeers(alive func(node string) bool) {
 	c.peersMu.Lock()
-	for node, p := range c.peers {
-		if alive(node) {
+	for key, p := range c.peers {
+		if alive(p.node) {
 			continue
 		}
 		p.mu.Lock()
 		if len(p.queue) == 0 && !p.busy && !p.closed {
 			p.closed = true
 			c.seqHigh = max(c.seqHigh, p.seq)
-			delete(c.peers, node)
+			delete(c.peers, key)
 			close(p.stop)
 		}
 		p.mu.Unlock()
 	}
 	sending := make(map[string]bool, len(c.peers))
-	for node := range c.peers {
-		sending[node] = true
+	for _, p := range c.peers {
+		sending[p.node] = true
 	}
 	c.peersMu.Unlock()
 	now := c.cfg.Now()
 	c.dedupMu.Lock()
-	for node, dd := range c.dedup {
-		if !alive(node) && now.Sub(dd.used) > c.cfg.Lease {
-			delete(c.dedup, node)
+	for key, dd := range c.dedup {
+		if !alive(dd.node) && now.Sub(dd.used) > c.cfg.Lease {
+			delete(c.dedup, key)
 		}
 	}
 	receiving := make(map[string]bool, len(c.dedup))
-	for node := range c.dedup {
-		receiving[node] = true
+	for _, dd := range c.dedup {
+		receiving[dd.node] = true
 	}
 	c.dedupMu.Unlock()
 	c.statsMu.Lock()

@@ -113,7 +113,10 @@
 // stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
 // such session, with its old h if it ended recently; or an h too high).
 // From then on the old node forwards what reaches the session to the new
-// node (retrying until that node has bound it, at most RequestTimeout).
+// node (retrying until that node has bound it, at most RequestTimeout),
+// batched as above but on <prefix>.fwd.<node>, which a subscription of
+// its own handles: two nodes each forwarding to the other while handling
+// a batch do not wait for each other.
 // The new node confirms on <prefix>.taken.<node> once it has bound the
 // session (Taken); the old node then releases the session when its
 // registry shows it on the new node. Without a confirmation within a lease

@@ -318,7 +318,7 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 // it. The new node may not have bound the session yet: it retries until
 // Config.RequestTimeout.
 func (c *Cluster) forward(node, full string, st *stanza.Stanza) bool {
-	t := &remote{c: c, node: node, full: full}
+	t := &remote{c: c, node: node, full: full, fwd: true}
 	deadline := c.cfg.Now().Add(c.cfg.RequestTimeout)
 	wait := 2 * time.Millisecond
 	for {

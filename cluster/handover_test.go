@@ -357,3 +357,61 @@ func TestConflictSkewedClock(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// movedTarget is a session handed over to another node: what is delivered
+// to it is forwarded there (session.Session in stateMoved). Its Deliver
+// waits at the barrier first, so that two of them forward at once.
+type movedTarget struct {
+	full    jid.JID
+	fwd     func(jid.JID, *stanza.Stanza) bool
+	barrier *sync.WaitGroup
+}
+
+func (m movedTarget) Deliver(st *stanza.Stanza) bool {
+	m.barrier.Done()
+	m.barrier.Wait()
+	return m.fwd(m.full, st)
+}
+
+// TestForwardBothWays: a session moved from a to b and another from b to
+// a at the same time, each getting a stanza from c while the other one
+// forwards: both stanzas are handed over (a node handling a batch that
+// forwards to a node handling a batch that forwards back must not wait
+// for each other until the request timeout; the stanzas would be
+// refused, stored offline, and delivered as well).
+func TestForwardBothWays(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	a, b, c := startNode(t, url, pfx, "a", nil), startNode(t, url, pfx, "b", nil), startNode(t, url, pfx, "c", nil)
+	xmpptest.WaitFor(t, "the nodes see each other", func() bool {
+		return len(a.Status().Peers) == 2 && len(b.Status().Peers) == 2 && len(c.Status().Peers) == 2
+	})
+	var barrier sync.WaitGroup
+	barrier.Add(2)
+	one, two := jid.MustParse("one@example.org/r"), jid.MustParse("two@example.org/r")
+	s1, s2 := &sink{}, &sink{}
+	a.r.set(router.Resource{JID: one, Target: movedTarget{one, a.ForwardTo("b"), &barrier}})
+	b.r.set(router.Resource{JID: one, Target: s1})
+	b.r.set(router.Resource{JID: two, Target: movedTarget{two, b.ForwardTo("a"), &barrier}})
+	a.r.set(router.Resource{JID: two, Target: s2})
+
+	from := jid.MustParse("carol@example.org/x")
+	var wg sync.WaitGroup
+	var ok1, ok2 bool
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ok1 = (&remote{c: c.Cluster, node: "a", full: one.String()}).Deliver(stanza.Build(stanza.KindMessage, stanza.TypeChat, "m1", from, one))
+	}()
+	go func() {
+		defer wg.Done()
+		ok2 = (&remote{c: c.Cluster, node: "b", full: two.String()}).Deliver(stanza.Build(stanza.KindMessage, stanza.TypeChat, "m2", from, two))
+	}()
+	wg.Wait()
+	if !ok1 || !ok2 {
+		t.Errorf("Deliver = %v, %v; want both taken", ok1, ok2)
+	}
+	if s1.count() != 1 || s2.count() != 1 {
+		t.Errorf("delivered %d and %d, want 1 each", s1.count(), s2.count())
+	}
+}

@@ -194,7 +194,7 @@ func TestDepartedPeerForgotten(t *testing.T) {
 	}
 	forgotten := func(n node, peer string) bool {
 		n.peersMu.RLock()
-		_, sending := n.peers[peer]
+		_, sending := n.peers[peerKey(peer, false)]
 		n.peersMu.RUnlock()
 		n.statsMu.Lock()
 		_, counted := n.peerStats[peer]
