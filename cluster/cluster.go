@@ -393,6 +393,11 @@ func (c *Cluster) expire() {
 			delete(c.views, node)
 		}
 	}
+	for node, d := range c.left {
+		if now.Sub(d.at) > c.cfg.Lease { // as viewForLocked: ignored for a lease only
+			delete(c.left, node)
+		}
+	}
 	c.mu.Unlock()
 	c.lost(lost)
 }

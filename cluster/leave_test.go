@@ -202,6 +202,12 @@ func TestDepartedPeerForgotten(t *testing.T) {
 		return !sending && !counted
 	}
 	xmpptest.WaitFor(t, "b forgets c", func() bool { return forgotten(b, "c") })
+	xmpptest.WaitFor(t, "b forgets that c left, after a lease", func() bool {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		_, ok := b.left["c"]
+		return !ok
+	})
 
 	// b is still known to a: its sender stays; a stanza after a stopped
 	// sender (b's entry outliving b's view in a router) is delivered.
