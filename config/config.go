@@ -402,7 +402,8 @@ type Cluster struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 	// DrainTimeout bounds how long a node shutting down spends handing
 	// its resumable sessions to the other nodes; what is not handed over
-	// by then is rescued to offline storage. 0: no handover. Default 5s.
+	// by then is rescued to offline storage. 0: no handover; otherwise at
+	// least RequestTimeout. Default 5s.
 	DrainTimeout Duration `toml:"drain_timeout"`
 }
 

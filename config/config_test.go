@@ -405,6 +405,9 @@ func TestValidate(t *testing.T) {
 		{"cluster lease", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(2*time.Second)
 		}, "cluster.lease", "at least three heartbeats"},
+		{"cluster drain timeout", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.DrainTimeout = true, "postgres://u@h/db", Duration(time.Second)
+		}, "cluster.drain_timeout", "at least cluster.request_timeout"},
 		{"cluster node number", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.NodeNumber = true, "postgres://u@h/db", 256
 		}, "cluster.node_number", "must be 1-255"},

@@ -97,6 +97,12 @@ func (c *Config) Validate() error {
 		if c.Cluster.DrainTimeout < 0 {
 			fail("cluster.drain_timeout", "must not be negative")
 		}
+		if d, r := c.Cluster.DrainTimeout, c.Cluster.RequestTimeout; d > 0 && d < r {
+			// Each handover is one request to a peer: cut short by the
+			// drain, a peer's late answer makes the session end here as
+			// well as live on there (its messages twice).
+			fail("cluster.drain_timeout", "must be 0s (no handover) or at least cluster.request_timeout (%v)", r)
+		}
 	}
 
 	// Listeners.
