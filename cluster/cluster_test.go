@@ -70,12 +70,19 @@ type node struct {
 
 func startNode(t testing.TB, url, pfx, name string, gone func(context.Context, jid.JID)) node {
 	t.Helper()
-	r := &fakeRouter{}
-	c, err := New(Config{
+	return startWith(t, Config{
 		Node: name, URL: url, Prefix: pfx,
 		Heartbeat: 50 * time.Millisecond, Lease: 300 * time.Millisecond, RequestTimeout: time.Second,
 		Gone: gone,
-	}, r, xmpptest.Logger(t))
+	})
+}
+
+// startWith starts a node configured by cfg, with sessions of its own,
+// closed at the test's end.
+func startWith(t testing.TB, cfg Config) node {
+	t.Helper()
+	r := &fakeRouter{}
+	c, err := New(cfg, r, xmpptest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

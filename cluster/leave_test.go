@@ -157,17 +157,8 @@ func TestDepartedPeerForgotten(t *testing.T) {
 	url := natstest.URL(t)
 	pfx := natstest.Prefix()
 	start := func(name string) node {
-		r := &fakeRouter{}
-		c, err := New(Config{Node: name, URL: url, Prefix: pfx,
-			Heartbeat: 20 * time.Millisecond, Lease: 200 * time.Millisecond}, r, xmpptest.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close(context.Background()) })
-		return node{c, r}
+		return startWith(t, Config{Node: name, URL: url, Prefix: pfx,
+			Heartbeat: 20 * time.Millisecond, Lease: 200 * time.Millisecond})
 	}
 	a, b := start("a"), start("b")
 	s := &sink{}
