@@ -548,11 +548,13 @@ func (c *Cluster) dropIdlePeers(alive func(node string) bool) {
 		}
 		p.mu.Unlock()
 	}
+	// c.peersMu stays held: a sender started meanwhile (peer) would
+	// count into stats forgotten below.
+	defer c.peersMu.Unlock()
 	sending := make(map[string]bool, len(c.peers))
 	for _, p := range c.peers {
 		sending[p.node] = true
 	}
-	c.peersMu.Unlock()
 	now := c.cfg.Now()
 	c.dedupMu.Lock()
 	for key, dd := range c.dedup {
