@@ -405,6 +405,9 @@ func TestValidate(t *testing.T) {
 		{"cluster lease", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(2*time.Second)
 		}, "cluster.lease", "at least three heartbeats"},
+		{"cluster subject", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Subject = true, "postgres://u@h/db", "dormouse."
+		}, "cluster.subject", "is not a NATS subject"},
 		{"cluster drain timeout", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.DrainTimeout = true, "postgres://u@h/db", Duration(time.Second)
 		}, "cluster.drain_timeout", "at least cluster.request_timeout"},

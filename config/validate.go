@@ -82,7 +82,8 @@ func (c *Config) Validate() error {
 		if c.Cluster.NATSURL == "" {
 			fail("cluster.nats_url", "must not be empty")
 		}
-		if c.Cluster.Subject == "" || strings.ContainsAny(c.Cluster.Subject, "*> \t\r\n") || strings.Contains(c.Cluster.Subject, "..") {
+		if sub := c.Cluster.Subject; sub == "" || strings.ContainsAny(sub, "*> \t\r\n") || strings.Contains(sub, "..") ||
+			strings.HasPrefix(sub, ".") || strings.HasSuffix(sub, ".") {
 			fail("cluster.subject", "%q is not a NATS subject", c.Cluster.Subject)
 		}
 		if c.Cluster.Heartbeat <= 0 {
