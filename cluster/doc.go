@@ -118,7 +118,8 @@
 // its own handles: two nodes each forwarding to the other while handling
 // a batch do not wait for each other.
 // The new node confirms on <prefix>.taken.<node> once it has bound the
-// session (Taken); the old node then releases the session when its
+// session (Taken: a request, sent again until answered, for up to a
+// lease); the old node then releases the session when its
 // registry shows it on the new node. Without a confirmation within a lease
 // and a request timeout (the answer was lost, or came after the asking
 // node gave up), the old node ends the session itself and rescues its

@@ -363,3 +363,34 @@ func TestForwardBothWays(t *testing.T) {
 		t.Errorf("delivered %d and %d, want 1 each", s1.count(), s2.count())
 	}
 }
+
+// TestTakenRetried: a confirmation that does not reach the node that gave
+// the session up (here: it was not listening yet; in life: the confirming
+// node was cut off from NATS for a moment) is sent again, so that node
+// does not end a session that lives on elsewhere (its queue rescued twice,
+// its contacts told it went away).
+func TestTakenRetried(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	a := startWith(t, Config{Node: "a", URL: url, Prefix: pfx,
+		Heartbeat: 50 * time.Millisecond, Lease: 2 * time.Second, RequestTimeout: 200 * time.Millisecond})
+	b := startNode(t, url, pfx, "b", nil)
+	ho := testHandover(t)
+	ho.from = "a"
+	b.Taken(ho) // a does not listen yet
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	taken := make(chan struct{})
+	if err := a.ServeHandovers(&refusingSessions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.handMu.Lock()
+	a.taken[ho.ID] = taken
+	a.handMu.Unlock()
+	select {
+	case <-taken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the confirmation was not sent again")
+	}
+}
