@@ -39,7 +39,7 @@ type Config struct {
 	// Heartbeat is the interval of this node's heartbeats. Default 1 s.
 	Heartbeat time.Duration
 	// Lease is how long a node that sends no heartbeat stays in the
-	// others' view. Default 5 s; at least two heartbeats.
+	// others' view. Default 5 s; at least three heartbeats.
 	Lease time.Duration
 	// RequestTimeout bounds a stanza handed to another node and a snapshot
 	// request. Default 2 s.
@@ -115,11 +115,13 @@ type Cluster struct {
 
 	// Cross-node delivery (deliver.go).
 	peersMu   sync.RWMutex
-	peers     map[string]*peer // senders, by node; guarded by peersMu
+	peers     map[string]*peer // senders, by peerKey; guarded by peersMu
+	seqHigh   uint64           // the last sequence number of the stopped senders; guarded by peersMu
 	statsMu   sync.Mutex
 	peerStats map[string]*peerStats // by node; guarded by statsMu
-	dedup     map[string]*dedup     // by sending node; used by handleDeliver only
-	pendings  sync.Pool             // of *pending
+	dedupMu   sync.Mutex
+	dedup     map[string]*dedup // by peerKey of the sending node; guarded by dedupMu
+	pendings  sync.Pool         // of *pending
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -154,8 +156,11 @@ func New(cfg Config, r Router, log *slog.Logger) (*Cluster, error) {
 		return nil, fmt.Errorf("%w: node name %q must be a non-empty NATS subject token", ErrConfig, cfg.Node)
 	case !validSubject(cfg.Prefix):
 		return nil, fmt.Errorf("%w: subject prefix %q", ErrConfig, cfg.Prefix)
-	case cfg.Lease < 2*cfg.Heartbeat:
-		return nil, fmt.Errorf("%w: the lease (%v) must be at least two heartbeats (%v)", ErrConfig, cfg.Lease, cfg.Heartbeat)
+	case cfg.Lease < 3*cfg.Heartbeat:
+		// Serving: this node's own lease runs until Lease minus one
+		// heartbeat after its last heartbeat heard back was sent, so the
+		// next one must come back within Lease minus two heartbeats.
+		return nil, fmt.Errorf("%w: the lease (%v) must be at least three heartbeats (%v)", ErrConfig, cfg.Lease, cfg.Heartbeat)
 	case cfg.URL == "":
 		return nil, fmt.Errorf("%w: no NATS URL", ErrConfig)
 	}
@@ -231,6 +236,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.nc = nc
 	for subj, h := range map[string]nats.MsgHandler{
 		c.subject("deliver", c.cfg.Node): c.handleDeliver,
+		c.subject("fwd", c.cfg.Node):     c.handleForwarded,
 		c.subject("snap", c.cfg.Node):    c.handleSnapshot,
 		c.subject("reg"):                 c.handleUpdate,
 		c.subject("hb"):                  c.handleHeartbeat,
@@ -300,6 +306,7 @@ func (c *Cluster) heartbeats() {
 		case <-t.C:
 			c.beat()
 			c.expire()
+			c.dropIdlePeers(c.inView)
 		}
 	}
 }
@@ -322,6 +329,11 @@ func (c *Cluster) leave(ctx context.Context) {
 	hb := heartbeat{Node: c.cfg.Node, Number: c.cfg.Number, Epoch: c.epoch, Seq: c.seq, Sessions: len(c.local), Leaving: true}
 	c.localMu.Unlock()
 	c.publish(c.subject("hb"), hb)
+	if _, ok := ctx.Deadline(); !ok { // FlushWithContext needs one
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
 	if err := c.nc.FlushWithContext(ctx); err != nil {
 		c.log.Warn("announcing the departure failed: peers drop this node at its lease's end", "err", err)
 		return
@@ -379,6 +391,11 @@ func (c *Cluster) expire() {
 			c.log.Warn("node lease expired", "peer", node, "sessions", len(v.res))
 			lost = v.appendAvailable(lost)
 			delete(c.views, node)
+		}
+	}
+	for node, d := range c.left {
+		if now.Sub(d.at) > c.cfg.Lease { // as viewForLocked: ignored for a lease only
+			delete(c.left, node)
 		}
 	}
 	c.mu.Unlock()

@@ -70,12 +70,19 @@ type node struct {
 
 func startNode(t testing.TB, url, pfx, name string, gone func(context.Context, jid.JID)) node {
 	t.Helper()
-	r := &fakeRouter{}
-	c, err := New(Config{
+	return startWith(t, Config{
 		Node: name, URL: url, Prefix: pfx,
 		Heartbeat: 50 * time.Millisecond, Lease: 300 * time.Millisecond, RequestTimeout: time.Second,
 		Gone: gone,
-	}, r, xmpptest.Logger(t))
+	})
+}
+
+// startWith starts a node configured by cfg, with sessions of its own,
+// closed at the test's end.
+func startWith(t testing.TB, cfg Config) node {
+	t.Helper()
+	r := &fakeRouter{}
+	c, err := New(cfg, r, xmpptest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +269,7 @@ func TestTakeBatch(t *testing.T) {
 		{"new epoch", batchOf("b", 2, item{1, "bob@example.org/phone", msg}), "1", 4},
 		{"old epoch", batchOf("b", 1, item{1, "bob@example.org/phone", msg}), "1", 5},
 	} {
-		node, ans, err := c.takeBatch(tc.data)
+		node, ans, err := c.takeBatch(tc.data, false)
 		if err == nil && binary.BigEndian.Uint64(ans) != binary.BigEndian.Uint64(tc.data[3+1+8:]) {
 			t.Errorf("%s: the answer does not start with the first sequence number: %q", tc.name, ans)
 		}
@@ -277,7 +284,7 @@ func TestTakeBatch(t *testing.T) {
 		t.Errorf("duplicates = %d, want 4", n)
 	}
 	for _, bad := range [][]byte{nil, {'B'}, {'B', 9, 1, 'b'}, b[:len(b)-1], append(slices.Clone(b), 0)} {
-		if _, _, err := c.takeBatch(bad); err == nil {
+		if _, _, err := c.takeBatch(bad, false); err == nil {
 			t.Errorf("takeBatch(%q) accepted", bad)
 		}
 	}
@@ -301,7 +308,7 @@ func FuzzTakeBatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := s.count()
-		_, ans, _ := c.takeBatch(data)
+		_, ans, _ := c.takeBatch(data, false)
 		if d := s.count() - before; d > len(data)/10 {
 			t.Fatalf("%d stanzas delivered from %d bytes", d, len(data))
 		}

@@ -46,13 +46,21 @@ const (
 	itemHeader   = 8 + 2 // seq, len(jid); then len(stanza) after the JID
 )
 
-var errQueueFull = errors.New("cluster: too many stanzas waiting for the peer")
+var (
+	errQueueFull   = errors.New("cluster: too many stanzas waiting for the peer")
+	errPeerStopped = errors.New("cluster: the sender to the peer stopped")
+)
 
 // remote is the Target of a resource bound on another node.
 type remote struct {
 	c    *Cluster
 	node string
 	full string
+	// fwd: a stanza forwarded by a session that moved to node (forward),
+	// sent on <prefix>.fwd.<node>, which a subscription of its own
+	// handles: a node forwarding while it handles a batch never waits for
+	// a node that is itself forwarding back while it handles one.
+	fwd bool
 }
 
 // pending is one stanza waiting to be handed to a peer; pooled, so that
@@ -71,7 +79,7 @@ type pending struct {
 // other resources, offline storage or a bounce.
 func (t *remote) Deliver(st *stanza.Stanza) bool {
 	c := t.c
-	p := c.peer(t.node)
+	p := c.peer(t.node, t.fwd)
 	if p == nil {
 		return false // leaving the cluster
 	}
@@ -86,7 +94,17 @@ func (t *remote) Deliver(st *stanza.Stanza) bool {
 	binary.BigEndian.PutUint32(b[n:], uint32(len(b)-n-4))
 	q.buf = b
 	ok := false
-	if err := p.enqueue(q); err != nil {
+	err := p.enqueue(q)
+	if errors.Is(err, errPeerStopped) {
+		// The sender to a node that had left stopped while idle: a
+		// resource of that node still listed somewhere gets a new one.
+		if p = c.peer(t.node, t.fwd); p == nil {
+			err = context.Canceled
+		} else {
+			err = p.enqueue(q)
+		}
+	}
+	if err != nil {
 		p.stats.failed.Add(1)
 		c.log.Warn("handing a stanza to another node failed", "peer", t.node, "to", t.full, "err", err)
 	} else {
@@ -115,6 +133,7 @@ type peerStats struct {
 type peer struct {
 	c     *Cluster
 	node  string
+	key   string // in Cluster.peers: node, or node and " fwd" (peerKey)
 	subj  string
 	stats *peerStats
 
@@ -122,7 +141,9 @@ type peer struct {
 	queue  []*pending // guarded by mu
 	seq    uint64     // last sequence number given; guarded by mu
 	closed bool       // the sender stopped; guarded by mu
+	busy   bool       // a batch is in flight; guarded by mu
 	wake   chan struct{}
+	stop   chan struct{} // closed when the sender stops while idle (dropIdlePeers)
 
 	// the sender's buffers, reused batch after batch
 	req   []byte
@@ -132,28 +153,48 @@ type peer struct {
 	// one publish and one answer, not a NATS request's allocations.
 	inbox   string
 	replies chan *nats.Msg
+	sub     *nats.Subscription
 	timer   *time.Timer
 }
 
-// peer returns the sender to node, starting it on first use; nil once
-// the cluster is leaving.
-func (c *Cluster) peer(node string) *peer {
+// peerKey is the key of the sender to node in Cluster.peers, and of the
+// memory of node's sequence numbers in Cluster.dedup: the stanzas
+// forwarded to sessions that moved (fwd) have a sender, a subject and
+// sequence numbers of their own. Node names have no spaces.
+func peerKey(node string, fwd bool) string {
+	if fwd {
+		return node + " fwd"
+	}
+	return node
+}
+
+// peer returns the sender to node (of forwarded stanzas if fwd), starting
+// it on first use; nil once the cluster is leaving.
+func (c *Cluster) peer(node string, fwd bool) *peer {
+	key := peerKey(node, fwd)
 	c.peersMu.RLock()
-	p := c.peers[node]
+	p := c.peers[key]
 	c.peersMu.RUnlock()
 	if p != nil {
 		return p
 	}
 	c.peersMu.Lock()
 	defer c.peersMu.Unlock()
-	if p = c.peers[node]; p != nil {
+	if p = c.peers[key]; p != nil {
 		return p
 	}
 	if c.ctx == nil || c.ctx.Err() != nil {
 		return nil // not started, or leaving
 	}
-	p = &peer{c: c, node: node, subj: c.subject("deliver", node), stats: c.stats(node), wake: make(chan struct{}, 1)}
-	c.peers[node] = p
+	// Its sequence numbers follow those of any earlier sender to the node
+	// in this epoch, which the node may remember (handleDeliver).
+	subj := c.subject("deliver", node)
+	if fwd {
+		subj = c.subject("fwd", node)
+	}
+	p = &peer{c: c, node: node, key: key, subj: subj, stats: c.stats(node),
+		seq: c.seqHigh, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	c.peers[key] = p
 	c.wg.Add(1)
 	go p.run()
 	return p
@@ -175,6 +216,9 @@ func (p *peer) enqueue(q *pending) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		if p.c.ctx.Err() == nil {
+			return errPeerStopped
+		}
 		return context.Canceled
 	}
 	if len(p.queue) >= maxQueued {
@@ -196,8 +240,15 @@ func (p *peer) enqueue(q *pending) error {
 // is still queued.
 func (p *peer) run() {
 	defer p.c.wg.Done()
+	defer func() {
+		if p.replies != nil {
+			_ = p.sub.Unsubscribe()
+		}
+	}()
 	for {
 		select {
+		case <-p.stop:
+			return // idle, its node gone: nothing queued (dropIdlePeers)
 		case <-p.c.ctx.Done():
 			p.mu.Lock()
 			p.closed = true
@@ -229,10 +280,16 @@ func (p *peer) send() bool {
 	rest := copy(p.queue, p.queue[n:])
 	clear(p.queue[rest:])
 	p.queue = p.queue[:rest]
+	p.busy = n > 0
 	p.mu.Unlock()
 	if n == 0 {
 		return false
 	}
+	defer func() {
+		p.mu.Lock()
+		p.busy = false
+		p.mu.Unlock()
+	}()
 	c := p.c
 	b := append(p.req[:0], batchMagic, batchVersion, byte(len(c.cfg.Node)))
 	b = append(b, c.cfg.Node...)
@@ -313,10 +370,11 @@ func (p *peer) roundTrip(b []byte) ([]byte, error) {
 	c := p.c
 	if p.replies == nil {
 		inbox, replies := nats.NewInbox(), make(chan *nats.Msg, 16)
-		if _, err := c.nc.ChanSubscribe(inbox, replies); err != nil {
+		sub, err := c.nc.ChanSubscribe(inbox, replies)
+		if err != nil {
 			return nil, err
 		}
-		p.inbox, p.replies = inbox, replies
+		p.inbox, p.replies, p.sub = inbox, replies, sub
 		p.timer = time.NewTimer(time.Hour)
 		p.timer.Stop()
 	}
@@ -346,7 +404,9 @@ func (p *peer) roundTrip(b []byte) ([]byte, error) {
 // dedup remembers the answers to a peer's latest stanzas, by sequence
 // number, in one epoch of that peer.
 type dedup struct {
+	node  string
 	epoch int64
+	used  time.Time // of the last batch; guarded by Cluster.dedupMu
 	slots [dedupWindow]struct {
 		seq uint64
 		ok  bool
@@ -357,8 +417,15 @@ type dedup struct {
 // bound here and answers, per stanza, whether the session took it.
 // Handlers of one subscription run one at a time, so a retransmitted batch
 // is handled after the first copy and finds its answers in the window.
-func (c *Cluster) handleDeliver(m *nats.Msg) {
-	node, ans, err := c.takeBatch(m.Data)
+func (c *Cluster) handleDeliver(m *nats.Msg) { c.handleBatch(m, false) }
+
+// handleForwarded takes a batch of stanzas forwarded by sessions that
+// moved here from another node, as handleDeliver does, on a subscription
+// of its own (see remote.fwd).
+func (c *Cluster) handleForwarded(m *nats.Msg) { c.handleBatch(m, true) }
+
+func (c *Cluster) handleBatch(m *nats.Msg, fwd bool) {
+	node, ans, err := c.takeBatch(m.Data, fwd)
 	if err != nil {
 		// No answer: the sender times out and sends it again, or the
 		// stanzas go offline or bounce.
@@ -372,9 +439,9 @@ func (c *Cluster) handleDeliver(m *nats.Msg) {
 
 var errBatch = errors.New("cluster: malformed delivery batch")
 
-// takeBatch delivers the stanzas of a batch (see the format above) and
-// returns the sending node and the answer.
-func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
+// takeBatch delivers the stanzas of a batch (see the format above),
+// forwarded ones if fwd, and returns the sending node and the answer.
+func (c *Cluster) takeBatch(d []byte, fwd bool) (node string, ans []byte, err error) {
 	if len(d) < 3 || d[0] != batchMagic || d[1] != batchVersion || len(d) < 3+int(d[2])+8 {
 		return "", nil, errBatch
 	}
@@ -386,11 +453,15 @@ func (c *Cluster) takeBatch(d []byte) (node string, ans []byte, err error) {
 	epoch := int64(binary.BigEndian.Uint64(d))
 	d = d[8:]
 	st := c.stats(node)
-	dd := c.dedup[node]
+	key := peerKey(node, fwd)
+	c.dedupMu.Lock()
+	dd := c.dedup[key]
 	if dd == nil || dd.epoch < epoch {
-		dd = &dedup{epoch: epoch}
-		c.dedup[node] = dd
+		dd = &dedup{node: node, epoch: epoch}
+		c.dedup[key] = dd
 	}
+	dd.used = c.cfg.Now()
+	c.dedupMu.Unlock()
 	ans = make([]byte, 8, 8+64) // the first seq, then the answers
 	for len(d) > 0 {
 		if len(d) < itemHeader {
@@ -454,6 +525,63 @@ func (c *Cluster) deliverLocal(fullb, data []byte) bool {
 	}
 	res, bound := c.r.Resource(full)
 	return bound && res.Target.Deliver(st)
+}
+
+// dropIdlePeers forgets the nodes that are not alive (not in this node's
+// view): it stops their idle senders (a stanza routed there later starts
+// a new one) and, once they have sent nothing for a lease, forgets what
+// it remembered of their stanzas and their counters. Called at every
+// heartbeat, so that node names that come and go (a deploy naming nodes
+// anew) leave nothing behind.
+func (c *Cluster) dropIdlePeers(alive func(node string) bool) {
+	c.peersMu.Lock()
+	for key, p := range c.peers {
+		if alive(p.node) {
+			continue
+		}
+		p.mu.Lock()
+		if len(p.queue) == 0 && !p.busy && !p.closed {
+			p.closed = true
+			c.seqHigh = max(c.seqHigh, p.seq)
+			delete(c.peers, key)
+			close(p.stop)
+		}
+		p.mu.Unlock()
+	}
+	// c.peersMu stays held: a sender started meanwhile (peer) would
+	// count into stats forgotten below.
+	defer c.peersMu.Unlock()
+	sending := make(map[string]bool, len(c.peers))
+	for _, p := range c.peers {
+		sending[p.node] = true
+	}
+	now := c.cfg.Now()
+	c.dedupMu.Lock()
+	for key, dd := range c.dedup {
+		if !alive(dd.node) && now.Sub(dd.used) > c.cfg.Lease {
+			delete(c.dedup, key)
+		}
+	}
+	receiving := make(map[string]bool, len(c.dedup))
+	for _, dd := range c.dedup {
+		receiving[dd.node] = true
+	}
+	c.dedupMu.Unlock()
+	c.statsMu.Lock()
+	for node := range c.peerStats {
+		if !alive(node) && !sending[node] && !receiving[node] {
+			delete(c.peerStats, node)
+		}
+	}
+	c.statsMu.Unlock()
+}
+
+// inView reports whether node is in this node's view.
+func (c *Cluster) inView(node string) bool {
+	c.mu.RLock()
+	_, ok := c.views[node]
+	c.mu.RUnlock()
+	return ok
 }
 
 // PeerStats counts what this node exchanged with another node since it

@@ -62,7 +62,11 @@
 // PeerStats counts, per peer, the stanzas routed to it (taken, refused,
 // failed), batches and retries, the stanzas routed from it (taken,
 // refused, duplicates answered from memory) and the size of its registry;
-// the server exports them as metrics labelled by peer.
+// the server exports them as metrics labelled by peer. A node that is no
+// longer in the view leaves nothing behind: its idle sender stops (a
+// stanza routed to it later starts another, whose sequence numbers follow
+// the old one's), and after a lease without a batch from it its memory of
+// sequence numbers and its counters go.
 //
 // # Leaving and operations
 //
@@ -109,9 +113,13 @@
 // stanzas as jabber:client XML, decodeAnswer is fuzzed) or a Refused (no
 // such session, with its old h if it ended recently; or an h too high).
 // From then on the old node forwards what reaches the session to the new
-// node (retrying until that node has bound it, at most RequestTimeout).
+// node (retrying until that node has bound it, at most RequestTimeout),
+// batched as above but on <prefix>.fwd.<node>, which a subscription of
+// its own handles: two nodes each forwarding to the other while handling
+// a batch do not wait for each other.
 // The new node confirms on <prefix>.taken.<node> once it has bound the
-// session (Taken); the old node then releases the session when its
+// session (Taken: a request, sent again until answered, for up to a
+// lease); the old node then releases the session when its
 // registry shows it on the new node. Without a confirmation within a lease
 // and a request timeout (the answer was lost, or came after the asking
 // node gave up), the old node ends the session itself and rescues its
@@ -122,7 +130,10 @@
 //
 // # Resource conflicts
 //
-// Registry entries carry their bind time on their node's clock. When two
+// Registry entries carry their bind time on their node's clock, but
+// later than any bind of the same full JID the node has heard of on
+// another node (a session resumed or drained here, or bound again, is the
+// newer one even if this node's clock is behind). When two
 // nodes hold the same full JID the later bind wins (RFC 6120 §7.7.2.2;
 // equal times: the greater node name): the node holding the older session
 // closes it through Config.Conflict, whichever of the two nodes notices

@@ -255,14 +255,38 @@ func (c *Cluster) ServeHandovers(s Sessions) error {
 }
 
 // Taken tells the node that gave ho (Resume) that this node bound the
-// session: that node then lets it go for good.
+// session: that node then lets it go for good. It is a request, sent
+// again (in the background) until that node answers, for up to a lease:
+// without it, that node ends the session after a lease and a request
+// timeout, although it lives on here.
 func (c *Cluster) Taken(ho *Handover) {
-	if ho.from == "" {
+	if ho.from == "" || c.ctx.Err() != nil {
 		return
 	}
-	if err := c.nc.Publish(c.subject("taken", ho.from), []byte(ho.ID)); err != nil {
-		c.log.Warn("confirming a handover failed", "peer", ho.from, "err", err)
-	}
+	node, id := ho.from, []byte(ho.ID)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		start := c.cfg.Now()
+		wait := 50 * time.Millisecond
+		for {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+			_, err := c.nc.RequestWithContext(ctx, c.subject("taken", node), id)
+			cancel()
+			if err == nil {
+				return
+			}
+			if c.ctx.Err() != nil || c.cfg.Now().Sub(start)+wait > c.cfg.Lease {
+				c.log.Warn("confirming a handover failed", "peer", node, "err", err)
+				return
+			}
+			select {
+			case <-c.ctx.Done():
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+		}
+	}()
 }
 
 func (c *Cluster) handleTaken(m *nats.Msg) {
@@ -270,8 +294,14 @@ func (c *Cluster) handleTaken(m *nats.Msg) {
 	ch := c.taken[string(m.Data)]
 	delete(c.taken, string(m.Data))
 	c.handMu.Unlock()
-	if ch != nil {
-		close(ch)
+	if ch == nil {
+		return // unknown, or too late: the session ended here (the sender gives up after a lease)
+	}
+	close(ch)
+	if m.Reply != "" {
+		if err := m.Respond([]byte{'1'}); err != nil {
+			c.log.Warn("answering a handover confirmation failed", "err", err)
+		}
 	}
 }
 
@@ -291,13 +321,11 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 	case err == nil:
 		ans, err = encodeHandover(ho)
 	}
-	if err == nil {
-		err = m.Respond(ans)
-	}
-	if err != nil {
-		c.log.Warn("answering a handover request failed", "peer", req.From, "err", err)
-	}
 	if release != nil {
+		// Waiting for the confirmation before answering: the new node
+		// confirms as soon as it has the answer, and handleTaken runs on
+		// another goroutine; a confirmation arriving before its waiter
+		// would be lost and the session ended here after all.
 		taken := make(chan struct{})
 		c.handMu.Lock()
 		c.taken[ho.ID] = taken
@@ -308,13 +336,19 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 			c.releaseWhenBound(req.From, ho, taken, release)
 		}()
 	}
+	if err == nil {
+		err = m.Respond(ans)
+	}
+	if err != nil {
+		c.log.Warn("answering a handover request failed", "peer", req.From, "err", err)
+	}
 }
 
 // forward hands a stanza delivered to a session that moved to node on to
 // it. The new node may not have bound the session yet: it retries until
 // Config.RequestTimeout.
 func (c *Cluster) forward(node, full string, st *stanza.Stanza) bool {
-	t := &remote{c: c, node: node, full: full}
+	t := &remote{c: c, node: node, full: full, fwd: true}
 	deadline := c.cfg.Now().Add(c.cfg.RequestTimeout)
 	wait := 2 * time.Millisecond
 	for {

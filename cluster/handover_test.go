@@ -243,8 +243,17 @@ func TestHandoverOverNATS(t *testing.T) {
 // TestConflictAcrossNodes: the same full JID bound on a, then on b: a's
 // older session is closed (Config.Conflict), b's is not; a newer session
 // bound on a afterwards is not hit by the old decision, and b's, now the
-// older, is closed.
+// older, is closed. The same when b's clock is an hour behind a's: a bind
+// made after seeing the full JID bound on the other node (a client binding
+// again, a session resumed or drained there) is the newer one whatever
+// the clocks say.
 func TestConflictAcrossNodes(t *testing.T) {
+	for _, skew := range []time.Duration{0, -time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) { testConflictAcrossNodes(t, skew) })
+	}
+}
+
+func testConflictAcrossNodes(t *testing.T, skew time.Duration) {
 	url := natstest.URL(t)
 	pfx := natstest.Prefix()
 	type closed struct {
@@ -252,23 +261,15 @@ func TestConflictAcrossNodes(t *testing.T) {
 		t    router.Target
 	}
 	ch := make(chan closed, 4)
-	start := func(name string) node {
-		r := &fakeRouter{}
-		c, err := New(Config{
+	start := func(name string, skew time.Duration) node {
+		return startWith(t, Config{
 			Node: name, URL: url, Prefix: pfx,
 			Heartbeat: 50 * time.Millisecond, Lease: 300 * time.Millisecond, RequestTimeout: time.Second,
 			Conflict: func(_ context.Context, _ jid.JID, t router.Target) { ch <- closed{name, t} },
-		}, r, xmpptest.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close(context.Background()) })
-		return node{c, r}
+			Now:      func() time.Time { return time.Now().Add(skew) },
+		})
 	}
-	a, b := start("a"), start("b")
+	a, b := start("a", 0), start("b", skew)
 	xmpptest.WaitFor(t, "a and b see each other", func() bool {
 		return len(a.Status().Peers) == 1 && len(b.Status().Peers) == 1
 	})
@@ -302,5 +303,94 @@ func TestConflictAcrossNodes(t *testing.T) {
 	case c := <-ch:
 		t.Fatalf("closed %+v as well", c)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// movedTarget is a session handed over to another node: what is delivered
+// to it is forwarded there (session.Session in stateMoved). Its Deliver
+// waits at the barrier first, so that two of them forward at once.
+type movedTarget struct {
+	full    jid.JID
+	fwd     func(jid.JID, *stanza.Stanza) bool
+	barrier *sync.WaitGroup
+}
+
+func (m movedTarget) Deliver(st *stanza.Stanza) bool {
+	m.barrier.Done()
+	m.barrier.Wait()
+	return m.fwd(m.full, st)
+}
+
+// TestForwardBothWays: a session moved from a to b and another from b to
+// a at the same time, each getting a stanza from c while the other one
+// forwards: both stanzas are handed over (a node handling a batch that
+// forwards to a node handling a batch that forwards back must not wait
+// for each other until the request timeout; the stanzas would be
+// refused, stored offline, and delivered as well).
+func TestForwardBothWays(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	a, b, c := startNode(t, url, pfx, "a", nil), startNode(t, url, pfx, "b", nil), startNode(t, url, pfx, "c", nil)
+	xmpptest.WaitFor(t, "the nodes see each other", func() bool {
+		return len(a.Status().Peers) == 2 && len(b.Status().Peers) == 2 && len(c.Status().Peers) == 2
+	})
+	var barrier sync.WaitGroup
+	barrier.Add(2)
+	one, two := jid.MustParse("one@example.org/r"), jid.MustParse("two@example.org/r")
+	s1, s2 := &sink{}, &sink{}
+	a.r.set(router.Resource{JID: one, Target: movedTarget{one, a.ForwardTo("b"), &barrier}})
+	b.r.set(router.Resource{JID: one, Target: s1})
+	b.r.set(router.Resource{JID: two, Target: movedTarget{two, b.ForwardTo("a"), &barrier}})
+	a.r.set(router.Resource{JID: two, Target: s2})
+
+	from := jid.MustParse("carol@example.org/x")
+	var wg sync.WaitGroup
+	var ok1, ok2 bool
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ok1 = (&remote{c: c.Cluster, node: "a", full: one.String()}).Deliver(stanza.Build(stanza.KindMessage, stanza.TypeChat, "m1", from, one))
+	}()
+	go func() {
+		defer wg.Done()
+		ok2 = (&remote{c: c.Cluster, node: "b", full: two.String()}).Deliver(stanza.Build(stanza.KindMessage, stanza.TypeChat, "m2", from, two))
+	}()
+	wg.Wait()
+	if !ok1 || !ok2 {
+		t.Errorf("Deliver = %v, %v; want both taken", ok1, ok2)
+	}
+	if s1.count() != 1 || s2.count() != 1 {
+		t.Errorf("delivered %d and %d, want 1 each", s1.count(), s2.count())
+	}
+}
+
+// TestTakenRetried: a confirmation that does not reach the node that gave
+// the session up (here: it was not listening yet; in life: the confirming
+// node was cut off from NATS for a moment) is sent again, so that node
+// does not end a session that lives on elsewhere (its queue rescued twice,
+// its contacts told it went away).
+func TestTakenRetried(t *testing.T) {
+	url := natstest.URL(t)
+	pfx := natstest.Prefix()
+	a := startWith(t, Config{Node: "a", URL: url, Prefix: pfx,
+		Heartbeat: 50 * time.Millisecond, Lease: 2 * time.Second, RequestTimeout: 200 * time.Millisecond})
+	b := startNode(t, url, pfx, "b", nil)
+	ho := testHandover(t)
+	ho.from = "a"
+	b.Taken(ho) // a does not listen yet
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	taken := make(chan struct{})
+	if err := a.ServeHandovers(&refusingSessions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.handMu.Lock()
+	a.taken[ho.ID] = taken
+	a.handMu.Unlock()
+	select {
+	case <-taken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the confirmation was not sent again")
 	}
 }

@@ -210,7 +210,7 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 			return
 		}
 		if rebound {
-			e.Bound = c.cfg.Now().UnixNano()
+			e.Bound = c.bindTime(key)
 			defer c.checkLocalBind(full, e)
 		}
 		c.local[key] = e
@@ -221,6 +221,24 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 	if c.nc != nil {
 		c.publish(c.subject("reg"), u)
 	}
+}
+
+// bindTime is the bind time of a session of full bound here now: this
+// node's clock, but later than any bind of full this node has heard of on
+// another node. A bind made knowing of another is the newer one (a client
+// binding again, a session resumed or drained here from that node), so a
+// clock behind the other node's must not make it lose (conflict.go).
+// c.localMu is held.
+func (c *Cluster) bindTime(full string) int64 {
+	t := c.cfg.Now().UnixNano()
+	c.mu.RLock()
+	for _, v := range c.views {
+		if b, ok := v.bound[full]; ok && b >= t {
+			t = b + 1
+		}
+	}
+	c.mu.RUnlock()
+	return t
 }
 
 // handleSnapshot answers a peer's request for this node's registry.

@@ -137,3 +137,30 @@ func TestOwnLease(t *testing.T) {
 		t.Errorf("after a late heartbeat: %v %v, want since %v", since, ok, now)
 	}
 }
+
+// TestLeaseTooShort: with a lease of two heartbeats, this node's own lease
+// would lapse at every heartbeat that takes any time at all to come back
+// from NATS (MUC rooms answering service-unavailable, claims restarted), so
+// New refuses a lease shorter than three heartbeats: a heartbeat may then
+// take up to one interval to come back.
+func TestLeaseTooShort(t *testing.T) {
+	if _, err := New(Config{Node: "a", URL: "nats://x", Heartbeat: time.Second, Lease: 2 * time.Second}, &fakeRouter{}, nil); err == nil {
+		t.Error("New accepted a lease of two heartbeats")
+	}
+	now := time.Unix(1000, 0)
+	c, err := New(Config{Node: "a", URL: "nats://x", Heartbeat: time.Second, Lease: 3 * time.Second,
+		Now: func() time.Time { return now }}, &fakeRouter{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := now
+	for i := range 5 { // each heartbeat heard back 900 ms after it was sent
+		sent := t0.Add(time.Duration(i) * time.Second)
+		now = sent.Add(900 * time.Millisecond)
+		c.ownBeat(heartbeat{Node: "a", Epoch: c.epoch, Sent: sent.UnixNano()})
+		now = sent.Add(1899 * time.Millisecond) // just before the next one is heard
+		if since, ok := c.Serving(); !ok || !since.Equal(t0.Add(900*time.Millisecond)) {
+			t.Fatalf("heartbeat %d: serving %v since %v", i, ok, since)
+		}
+	}
+}

@@ -394,7 +394,7 @@ type Cluster struct {
 	// Heartbeat is the interval of a node's heartbeats. Default 1s.
 	Heartbeat Duration `toml:"heartbeat"`
 	// Lease is how long a node without heartbeats stays in the others'
-	// view: its users go unavailable after it. Default 5s; at least two
+	// view: its users go unavailable after it. Default 5s; at least three
 	// heartbeats.
 	Lease Duration `toml:"lease"`
 	// RequestTimeout bounds one batch of stanzas handed to another node
@@ -403,7 +403,8 @@ type Cluster struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 	// DrainTimeout bounds how long a node shutting down spends handing
 	// its resumable sessions to the other nodes; what is not handed over
-	// by then is rescued to offline storage. 0: no handover. Default 5s.
+	// by then is rescued to offline storage. 0: no handover; otherwise at
+	// least RequestTimeout. Default 5s.
 	DrainTimeout Duration `toml:"drain_timeout"`
 }
 

@@ -403,8 +403,14 @@ func TestValidate(t *testing.T) {
 			c.Cluster.Enabled, c.Cluster.Node, c.Storage.URL = true, "a.b", "postgres://u@h/db"
 		}, "cluster.node", "must not contain dots"},
 		{"cluster lease", func(c *Config) {
-			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(time.Second)
-		}, "cluster.lease", "at least two heartbeats"},
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Lease = true, "postgres://u@h/db", Duration(2*time.Second)
+		}, "cluster.lease", "at least three heartbeats"},
+		{"cluster subject", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.Subject = true, "postgres://u@h/db", "dormouse."
+		}, "cluster.subject", "is not a NATS subject"},
+		{"cluster drain timeout", func(c *Config) {
+			c.Cluster.Enabled, c.Storage.URL, c.Cluster.DrainTimeout = true, "postgres://u@h/db", Duration(time.Second)
+		}, "cluster.drain_timeout", "at least cluster.request_timeout"},
 		{"cluster node number", func(c *Config) {
 			c.Cluster.Enabled, c.Storage.URL, c.Cluster.NodeNumber = true, "postgres://u@h/db", 256
 		}, "cluster.node_number", "must be 1-255"},

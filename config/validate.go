@@ -82,20 +82,27 @@ func (c *Config) Validate() error {
 		if c.Cluster.NATSURL == "" {
 			fail("cluster.nats_url", "must not be empty")
 		}
-		if c.Cluster.Subject == "" || strings.ContainsAny(c.Cluster.Subject, "*> \t\r\n") || strings.Contains(c.Cluster.Subject, "..") {
+		if sub := c.Cluster.Subject; sub == "" || strings.ContainsAny(sub, "*> \t\r\n") || strings.Contains(sub, "..") ||
+			strings.HasPrefix(sub, ".") || strings.HasSuffix(sub, ".") {
 			fail("cluster.subject", "%q is not a NATS subject", c.Cluster.Subject)
 		}
 		if c.Cluster.Heartbeat <= 0 {
 			fail("cluster.heartbeat", "must be positive")
 		}
-		if c.Cluster.Lease < 2*c.Cluster.Heartbeat {
-			fail("cluster.lease", "must be at least two heartbeats (%v)", c.Cluster.Heartbeat*2)
+		if c.Cluster.Lease < 3*c.Cluster.Heartbeat {
+			fail("cluster.lease", "must be at least three heartbeats (%v)", c.Cluster.Heartbeat*3)
 		}
 		if c.Cluster.RequestTimeout <= 0 {
 			fail("cluster.request_timeout", "must be positive")
 		}
 		if c.Cluster.DrainTimeout < 0 {
 			fail("cluster.drain_timeout", "must not be negative")
+		}
+		if d, r := c.Cluster.DrainTimeout, c.Cluster.RequestTimeout; d > 0 && d < r {
+			// Each handover is one request to a peer: cut short by the
+			// drain, a peer's late answer makes the session end here as
+			// well as live on there (its messages twice).
+			fail("cluster.drain_timeout", "must be 0s (no handover) or at least cluster.request_timeout (%v)", r)
 		}
 	}
 

@@ -151,8 +151,10 @@ func (cs clusterSessions) HandOver(ctx context.Context, previd, account string, 
 			s.c2s.EndHandover(ho)
 			return
 		}
-		if bound {
-			s.Router.Release(full, res.Target)
+		// Only if the moved session is still the one bound: the session
+		// may have come back meanwhile (resumed here again), and its
+		// carbons and block list interest are then the new session's.
+		if bound && s.Router.Release(full, res.Target) {
 			s.carbons.Released(context.Background(), full)
 			s.blocking.Released(full)
 		}
