@@ -126,7 +126,29 @@ type Cluster struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed chan struct{} // closed when the NATS connection is
-	wg     sync.WaitGroup
+
+	// wg counts the node's goroutines; goMu and stopping make sure none
+	// starts once Close waits for them (see spawn).
+	wg       sync.WaitGroup
+	goMu     sync.Mutex
+	stopping bool // guarded by goMu
+}
+
+// spawn runs f on a goroutine Close waits for, unless Close has begun
+// waiting (NATS callbacks and timers may still fire then): it reports
+// whether f was started.
+func (c *Cluster) spawn(f func()) bool {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 var _ router.Cluster = (*Cluster)(nil)
@@ -286,6 +308,9 @@ func (c *Cluster) Close(ctx context.Context) error {
 		c.nc.Close()
 		err = ctx.Err()
 	}
+	c.goMu.Lock()
+	c.stopping = true
+	c.goMu.Unlock()
 	c.wg.Wait()
 	if err != nil {
 		return fmt.Errorf("cluster: leaving: %w", err)

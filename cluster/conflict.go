@@ -60,13 +60,11 @@ func (c *Cluster) conflict(full string, t router.Target, winner string) {
 		return
 	}
 	c.log.Info("resource bound again on another node: closing this one", "jid", full, "peer", winner)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.spawn(func() {
 		if x, ok := c.r.Resource(j); ok && sameTarget(x.Target, t) {
 			c.cfg.Conflict(c.ctx, j, t)
 		}
-	}()
+	})
 }
 
 // sameTarget compares two targets without panicking on targets of an

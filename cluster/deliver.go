@@ -194,9 +194,10 @@ func (c *Cluster) peer(node string, fwd bool) *peer {
 	}
 	p = &peer{c: c, node: node, key: key, subj: subj, stats: c.stats(node),
 		seq: c.seqHigh, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	if !c.spawn(p.run) {
+		return nil // leaving
+	}
 	c.peers[key] = p
-	c.wg.Add(1)
-	go p.run()
 	return p
 }
 
@@ -239,7 +240,6 @@ func (p *peer) enqueue(q *pending) error {
 // run sends the queued stanzas until the cluster leaves, then fails what
 // is still queued.
 func (p *peer) run() {
-	defer p.c.wg.Done()
 	defer func() {
 		if p.replies != nil {
 			_ = p.sub.Unsubscribe()

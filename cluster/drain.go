@@ -45,12 +45,12 @@ func (c *Cluster) ServeAdoptions(a Adopter) error {
 	sem := make(chan struct{}, adoptConcurrency)
 	_, err := c.nc.Subscribe(c.subject("adopt", c.cfg.Node), func(m *nats.Msg) {
 		sem <- struct{}{}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		if !c.spawn(func() {
 			defer func() { <-sem }()
 			c.handleAdopt(a, m)
-		}()
+		}) {
+			<-sem // leaving: the draining peer gets no answer and rescues the session
+		}
 	})
 	if err == nil {
 		err = c.nc.Flush()

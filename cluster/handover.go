@@ -264,9 +264,7 @@ func (c *Cluster) Taken(ho *Handover) {
 		return
 	}
 	node, id := ho.from, []byte(ho.ID)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.spawn(func() {
 		start := c.cfg.Now()
 		wait := 50 * time.Millisecond
 		for {
@@ -286,7 +284,7 @@ func (c *Cluster) Taken(ho *Handover) {
 			}
 			wait = min(2*wait, time.Second)
 		}
-	}()
+	})
 }
 
 func (c *Cluster) handleTaken(m *nats.Msg) {
@@ -330,11 +328,9 @@ func (c *Cluster) handleHandover(s Sessions, m *nats.Msg) {
 		c.handMu.Lock()
 		c.taken[ho.ID] = taken
 		c.handMu.Unlock()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		c.spawn(func() {
 			c.releaseWhenBound(req.From, ho, taken, release)
-		}()
+		})
 	}
 	if err == nil {
 		err = m.Respond(ans)

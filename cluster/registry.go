@@ -384,9 +384,7 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 		return
 	}
 	v.fetching = true
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.spawn(func() {
 		s, err := c.requestSnapshot(node)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -406,14 +404,12 @@ func (c *Cluster) fetchLocked(node string, v *view) {
 			}
 		}
 		v.res, v.bound, v.byBare, v.states, v.seq, v.synced = nv.res, nv.bound, nv.byBare, nv.states, s.Seq, true
-		c.wg.Add(1)
-		go func() { // c.mu is held: check after it is released
-			defer c.wg.Done()
+		c.spawn(func() { // c.mu is held: check after it is released
 			for _, e := range s.Entries {
 				c.checkPeerBind(node, e)
 			}
-		}()
-	}()
+		})
+	})
 }
 
 func (c *Cluster) requestSnapshot(node string) (snapshot, error) {
