@@ -83,8 +83,8 @@
 // once; under load (a commit ended less than Config.BatchLinger ago) a
 // batch waits up to BatchLinger for more writers, since an archive commit
 // costs mostly per commit, not per message. A batch holds at most
-// Config.MaxBatch rows; by default the store's size (BatchSizer: one
-// INSERT on SQLite, 512 rows; one COPY of 1,024 on PostgreSQL). A writer
+// Config.MaxBatch rows; by default the store's size (BatchSizer: 1,024
+// on PostgreSQL) or DefaultMaxBatch (256, SQLite's). A writer
 // routed with a
 // sequence.Sequencer (a client session pipelining its messages) is released
 // once its messages are queued for a commit: its sender's next message,

@@ -21,10 +21,7 @@ import (
 	"dormouse.im/dormouse/sql/internal/norm"
 )
 
-var (
-	_ mam.Store      = (*MAMStore)(nil)
-	_ mam.BatchSizer = (*MAMStore)(nil)
-)
+var _ mam.Store = (*MAMStore)(nil)
 
 // MAMStore implements mam.Store on the tables archive and archive_prefs,
 // with an FTS5 index (archive_fts) of the bodies.
@@ -78,11 +75,6 @@ func (s *MAMStore) SupportsFullText() bool {
 // appendChunk is the most messages one INSERT statement of Append
 // carries: 9 parameters each, well under SQLite's limit of 32,766.
 const appendChunk = 512
-
-// MaxBatch implements mam.BatchSizer: a group commit of appendChunk
-// messages is one INSERT; a larger one takes Append's bulk path, which
-// merges the full-text index in the commit.
-func (s *MAMStore) MaxBatch() int { return appendChunk }
 
 // ftsAutomerge sets FTS5's automerge setting of archive_fts, which is
 // stored in the database (and transactional): 0, merges left to the
