@@ -9,17 +9,21 @@
 #   bench/archived.sh BUILD_DIR...        # each BUILD_DIR a checkout (git worktree) to build
 #   REPS=5 BACKENDS="sqlite pg" WINDOW=10 DURATION=10s PG=postgres://postgres@127.0.0.1:5432 bench/archived.sh /src/old /src/new
 #   EXTRA_TOML='[mam]\nmax_batch = 1024' bench/archived.sh …  # appended to every build's configuration
+#   RATE=10000 bench/archived.sh …   # paced at 10,000 msgs/s in all (dormouse-bench -rate): latency at a fixed load
+#   EXTRA_TOML_0='[mam]\nmax_batch = 256' EXTRA_TOML_1='[mam]\nmax_batch = 1024' bench/archived.sh DIR DIR
+#                                   # appended to build i's only (0 = the first): configurations alternated alike
 #
 # Each run: a fresh data directory under DISK_DIR (/var/tmp unless set; not a
 # tmpfs), or a fresh PostgreSQL database (created and dropped on PG, which
 # must allow it), 200 accounts (bench/mkusers), `dormouse serve` with the
 # per-connection limits off, then `dormouse-bench -scenario throughput
-# -pairs 50 -window WINDOW -duration DURATION -no-store=false -pid PID`.
+# -pairs 50 -window WINDOW -rate RATE -duration DURATION -no-store=false -pid PID`.
 set -euo pipefail
 
 REPS=${REPS:-5}
 BACKENDS=${BACKENDS:-"sqlite pg"}
 WINDOW=${WINDOW:-10}
+RATE=${RATE:-0}
 DURATION=${DURATION:-10s}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-31222}
@@ -99,6 +103,8 @@ for rep in $(seq "$REPS"); do
 				listen = ""
 			EOF
 			[ -z "${EXTRA_TOML:-}" ] || printf '%b\n' "$EXTRA_TOML" >>"$d/dormouse.toml"
+			extra=EXTRA_TOML_$i
+			[ -z "${!extra:-}" ] || printf '%b\n' "${!extra}" >>"$d/dormouse.toml"
 			"$WORK/bin$i/mkusers" -storage "$url" -domain localhost -n 200 >/dev/null 2>&1
 			"$WORK/bin$i/dormouse" serve -config "$d/dormouse.toml" >"$d/stdout" 2>&1 &
 			SERVER_PID=$!
@@ -108,7 +114,7 @@ for rep in $(seq "$REPS"); do
 			done
 			before=$(postgres_ticks)
 			line=$("$WORK/dormouse-bench" -addr "127.0.0.1:$PORT" -domain localhost -scenario throughput \
-				-pairs 50 -window "$WINDOW" -duration "$DURATION" -no-store=false -pid "$SERVER_PID" |
+				-pairs 50 -window "$WINDOW" -rate "$RATE" -duration "$DURATION" -no-store=false -pid "$SERVER_PID" |
 				tail -1)
 			after=$(postgres_ticks)
 			# Group commits so far (the accounts' creation is not one).
@@ -120,7 +126,7 @@ for rep in $(seq "$REPS"); do
 			[ "$backend" != pg ] || psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db"
 			pgcpu=null
 			[ "$backend" != pg ] || pgcpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-			echo "$line" | sed "s|^{|{\"build\":\"$src\",\"backend\":\"$backend\",\"rep\":$rep,\"postgres_cpu_s\":$pgcpu,\"archive_commits\":$commits,|"
+			echo "$line" | sed "s|^{|{\"build\":\"$src\",\"build_index\":$i,\"backend\":\"$backend\",\"rep\":$rep,\"postgres_cpu_s\":$pgcpu,\"archive_commits\":$commits,|"
 		done
 		i=$((i + 1))
 	done

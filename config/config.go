@@ -301,8 +301,9 @@ type MAM struct {
 	// (03:30:00 every day, server local time).
 	PurgeSchedule string `toml:"purge_schedule"`
 	// MaxBatch is the most messages written to the archive in one
-	// transaction (group commit). Default 256; 1 writes every message in
-	// its own transaction.
+	// transaction (group commit). Default 0: the backend's size (SQLite
+	// 256, PostgreSQL 1,024); 1 writes every message in its own
+	// transaction.
 	MaxBatch int `toml:"max_batch"`
 	// BatchLinger: under concurrent load, how long a group commit waits
 	// for more messages (bigger batches cost less per message; each
@@ -528,7 +529,7 @@ func Default() Config {
 			MaxConcurrentQueries: 2,
 			ExpireAfter:          Duration(365 * 24 * time.Hour),
 			PurgeSchedule:        "0 30 3 * * *",
-			MaxBatch:             256,
+			MaxBatch:             0, // the backend's
 			BatchLinger:          Duration(2 * time.Millisecond),
 		},
 		Push: Push{

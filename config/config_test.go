@@ -420,7 +420,7 @@ func TestValidate(t *testing.T) {
 		{"auth timeout", func(c *Config) { c.C2S.AuthTimeout = 0 }, "c2s.auth_timeout", "must be a positive duration"},
 		{"idle timeout", func(c *Config) { c.C2S.IdleTimeout = Duration(-time.Second) }, "c2s.idle_timeout", "must be a positive duration (got -1s)"},
 		{"park after", func(c *Config) { c.C2S.ParkAfter = 0 }, "c2s.park_after", "must be a positive duration"},
-		{"max batch", func(c *Config) { c.MAM.MaxBatch = 0 }, "mam.max_batch", "must be positive (got 0)"},
+		{"max batch", func(c *Config) { c.MAM.MaxBatch = -1 }, "mam.max_batch", "must be 0 (the storage backend's size) or positive (got -1)"},
 		{"batch linger", func(c *Config) { c.MAM.BatchLinger = Duration(-time.Millisecond) }, "mam.batch_linger", "must be 0 (never wait) or positive"},
 		{"resume timeout", func(c *Config) { c.StreamManagement.ResumeTimeout = 0 }, "stream_management.resume_timeout", "must be a positive duration"},
 		{"failure window", func(c *Config) { c.Auth.FailureWindow = 0 }, "auth.failure_window", "must be a positive duration"},

@@ -156,7 +156,6 @@ func (c *Config) Validate() error {
 		{"offline.max_messages", c.Offline.MaxMessages},
 		{"mam.max_page", c.MAM.MaxPage},
 		{"mam.max_concurrent_queries", c.MAM.MaxConcurrentQueries},
-		{"mam.max_batch", c.MAM.MaxBatch},
 		{"roster.max_items", c.Roster.MaxItems},
 		{"push.max_devices", c.Push.MaxDevices},
 		{"push.max_errors", c.Push.MaxErrors},
@@ -183,6 +182,9 @@ func (c *Config) Validate() error {
 		if p.n < 0 {
 			fail(p.key, "must be 0 (no limit) or positive (got %d)", p.n)
 		}
+	}
+	if c.MAM.MaxBatch < 0 {
+		fail("mam.max_batch", "must be 0 (the storage backend's size) or positive (got %d)", c.MAM.MaxBatch)
 	}
 
 	// Durations: every Duration anywhere in Config must be positive.

@@ -1,8 +1,10 @@
 package mam_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +59,61 @@ func TestGroupCommit(t *testing.T) {
 				t.Errorf("batched: %d Append calls for %d messages", appends, writers*each)
 			case c.maxBatch > 0 && appends < int64(2*writers*each/c.maxBatch):
 				t.Errorf("%d Append calls of at most %d rows for %d rows", appends, c.maxBatch, 2*writers*each)
+			}
+		})
+	}
+}
+
+// sizedStore is a store that tells the service its group commit size
+// (mam.BatchSizer) and records the largest Append.
+type sizedStore struct {
+	*mamtest.MemStore
+	size    int
+	biggest atomic.Int64
+}
+
+func (s *sizedStore) MaxBatch() int { return s.size }
+
+func (s *sizedStore) Append(ctx context.Context, msgs []mam.Message) error {
+	for n := int64(len(msgs)); ; {
+		b := s.biggest.Load()
+		if n <= b || s.biggest.CompareAndSwap(b, n) {
+			break
+		}
+	}
+	return s.MemStore.Append(ctx, msgs)
+}
+
+// TestGroupCommitStoreSize checks that Config.MaxBatch 0 takes the store's
+// size (mam.BatchSizer) and that a configured size overrides it.
+func TestGroupCommitStoreSize(t *testing.T) {
+	const writers, each = 16, 8
+	for _, c := range []struct {
+		name               string
+		maxBatch, wantMost int
+	}{{"store's size", 0, 6}, {"configured", 4, 4}} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := mamtest.New()
+			mem.AppendDelay = time.Millisecond
+			store := &sizedStore{MemStore: mem, size: 6}
+			e := newEnvStore(t, memBackend, store, mem, mam.Config{MaxBatch: c.maxBatch, Now: time.Now})
+			e.online("bob@localhost/phone")
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range each {
+						st := parse(t, fmt.Sprintf(`<message type='chat' to='bob@localhost'><body>%d-%d</body></message>`, w, i))
+						st.SetFrom(mustJID(t, fmt.Sprintf("alice@localhost/r%d", w)))
+						e.r.Route(t.Context(), st)
+					}
+				})
+			}
+			wg.Wait()
+			if a := e.archive("alice@localhost"); len(a) != writers*each {
+				t.Fatalf("archived %d, want %d", len(a), writers*each)
+			}
+			if got := store.biggest.Load(); got > int64(c.wantMost) || got < 2 {
+				t.Errorf("largest Append %d rows, want 2..%d", got, c.wantMost)
 			}
 		})
 	}

@@ -70,6 +70,7 @@ type Config struct {
 	// by default; a query with <max>0</max> is always counted.
 	Count bool
 	// MaxBatch is the most messages written in one group commit; 0 means
+	// the store's size (BatchSizer) or, for a store without one,
 	// DefaultMaxBatch. A negative value turns group commit off: every
 	// archived message is its own Store.Append.
 	MaxBatch int
@@ -166,6 +167,9 @@ func New(cfg Config, store Store, r *router.Router, log *slog.Logger) *Service {
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = DefaultMaxBatch
+		if bs, ok := store.(BatchSizer); ok && bs.MaxBatch() > 0 {
+			cfg.MaxBatch = bs.MaxBatch()
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

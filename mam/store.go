@@ -166,3 +166,10 @@ type Store interface {
 	// SupportsFullText reports whether Query supports Query.Text.
 	SupportsFullText() bool
 }
+
+// BatchSizer is implemented by a Store that knows the group commit size
+// it writes best: the service uses it when Config.MaxBatch is 0.
+type BatchSizer interface {
+	// MaxBatch is the most messages one Append should carry (positive).
+	MaxBatch() int
+}

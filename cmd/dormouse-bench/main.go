@@ -14,7 +14,9 @@
 //	throughput  P pairs exchange chat messages addressed to each other's full
 //	            JID, each sender keeping at most W in flight: delivered
 //	            msgs/s, end-to-end latency p50/p99 from a timestamp in the
-//	            body, and with -pid the server's CPU time per 1,000 messages
+//	            body, and with -pid the server's CPU time per 1,000 messages;
+//	            -rate R paces the senders to R msgs/s in all (latency then
+//	            from each message's scheduled send time)
 //
 //	resume      N sessions with XEP-0198 (resume='true') each get -queue
 //	            messages they read but do not acknowledge; every TCP
@@ -65,6 +67,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -92,6 +95,7 @@ type options struct {
 	concurrency int
 	pairs       int
 	window      int
+	rate        float64
 	duration    time.Duration
 	warmup      time.Duration
 	settle      time.Duration
@@ -151,6 +155,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 50, "concurrent logins (login, and session set-up in idle and throughput)")
 	flag.IntVar(&o.pairs, "pairs", 50, "pairs of sessions (throughput)")
 	flag.IntVar(&o.window, "window", 10, "messages in flight per sender (throughput)")
+	flag.Float64Var(&o.rate, "rate", 0, "messages per second sent by all senders together, paced (latency then from each message's scheduled time); 0: as fast as the window allows (throughput)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement time (throughput)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before measuring starts (throughput)")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last session is up before reading RSS (idle)")
@@ -230,6 +235,9 @@ func run(ctx context.Context, o options) (map[string]any, error) {
 	}
 	if o.n < 1 || o.concurrency < 1 || o.pairs < 1 || o.window < 1 || o.duration <= 0 {
 		return nil, errors.New("-n, -c, -pairs, -window and -duration must be positive")
+	}
+	if o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0) {
+		return nil, errors.New("-rate must be 0 (unpaced) or a positive number of messages per second")
 	}
 	if o.pid != 0 {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", o.pid)); err != nil {

@@ -344,6 +344,14 @@ func runIdle(ctx context.Context, o options) (map[string]any, error) {
 // JID goes to that resource). Each sender keeps at most window messages in
 // flight: a credit returns to it when its peer receives one of its
 // messages. The receiver measures latency from the send time in the body.
+//
+// With o.rate > 0 the senders are paced: together they send o.rate
+// messages a second, each on its own schedule (sender s's k-th message is
+// due at k·n/rate seconds, the senders' schedules staggered), still at
+// most window in flight each. The time in the body is then the scheduled
+// time, not the time of the write, so a sender held back (window full, or
+// the server slow to read) counts its lateness in the latency rather than
+// hiding it (no coordinated omission).
 func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 	n := 2 * o.pairs
 	clients := make([]*xmpptest.Client, n)
@@ -422,7 +430,17 @@ func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 			prefix := []byte("<message type='chat' to='" + jids[peer] + "' id='m")
 			suffix := []byte("</body>" + hint + "</message>")
 			buf := make([]byte, 0, 256)
+			var interval time.Duration // between this sender's messages; 0: unpaced
+			if o.rate > 0 {
+				interval = time.Duration(float64(n) / o.rate * float64(time.Second))
+			}
+			due := start.Add(interval * time.Duration(s) / time.Duration(n)) // staggered
 			for k := 1; ctx.Err() == nil; k++ {
+				if interval > 0 {
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				select {
 				case <-credit[s]:
 				default: // window full: wait for a credit, the deadline or 5 s
@@ -443,6 +461,10 @@ func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 				now := time.Now()
 				if !now.Before(deadline) {
 					return
+				}
+				if interval > 0 {
+					now = due // latency from the schedule
+					due = due.Add(interval)
 				}
 				buf = append(buf[:0], prefix...)
 				buf = strconv.AppendInt(buf, int64(k), 10)
@@ -513,7 +535,7 @@ func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 	snapWG.Wait()
 	p50, p99 := percentiles(lat)
 	res := map[string]any{
-		"pairs": o.pairs, "window": o.window, "no_store": o.noStore, "duration_s": o.duration.Seconds(),
+		"pairs": o.pairs, "window": o.window, "rate": o.rate, "no_store": o.noStore, "duration_s": o.duration.Seconds(),
 		"delivered": received.Load(), "sent": sent.Load(),
 		"msgs_per_s":     float64(received.Load()) / o.duration.Seconds(),
 		"latency_p50_ms": p50, "latency_p99_ms": p99,

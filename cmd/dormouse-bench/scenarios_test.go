@@ -192,6 +192,20 @@ func TestScenariosAgainstDormouse(t *testing.T) {
 				}
 			}
 		}},
+		{name: "throughput paced", mod: func(o *options) {
+			o.scenario = "throughput"
+			o.rate = 40 // 2 senders, one message each 50 ms
+			o.warmup = 200 * time.Millisecond
+		}, checks: func(t *testing.T, res map[string]any) {
+			// Pacing caps what is sent (a loaded machine can only send
+			// fewer): 40 in the 1 s window, one more per sender at most.
+			if sent, _ := res["sent"].(int64); sent < 1 || sent > 42 {
+				t.Errorf("sent = %v in 1 s at -rate 40, want 1..42", res["sent"])
+			}
+			if res["lost"] != int64(0) || res["bounced"] != int64(0) {
+				t.Errorf("lost = %v, bounced = %v, want 0", res["lost"], res["bounced"])
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
