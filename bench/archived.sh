@@ -101,6 +101,10 @@ for rep in $(seq "$REPS"); do
 				listen = "127.0.0.1:$((PORT + 1))"
 				[http]
 				listen = ""
+				[s2s]
+				enabled = false
+				[components]
+				listen = ""
 			EOF
 			[ -z "${EXTRA_TOML:-}" ] || printf '%b\n' "$EXTRA_TOML" >>"$d/dormouse.toml"
 			extra=EXTRA_TOML_$i
