@@ -203,9 +203,11 @@ setup_dormouse() {
 	local d=$WORK/dormouse
 	mkdir -p "$d/data"
 	# Defaults except: private ports, our certificate, the push app server's
-	# component secret, and the per-connection limits off (the peers have
-	# none by default): connections per IP (1,000 sessions come from
-	# 127.0.0.1) and the per-session stanza rate.
+	# component secret, and the limits the peers do not have by default off:
+	# connections per IP (1,000 sessions come from 127.0.0.1), the
+	# per-session stanza rate, and the stranger throttle (privacy.max_new_peers:
+	# the bench accounts are strangers to each other, and a scenario that
+	# messages more than 100 of them in an hour would wait seconds per stanza).
 	cat >"$d/dormouse.toml" <<-EOF
 		domain = "localhost"
 		data_dir = "$d/data"
@@ -230,6 +232,8 @@ setup_dormouse() {
 		listen = ""
 		[s2s]
 		enabled = false
+		[privacy]
+		max_new_peers = 0
 	EOF
 	"$WORK/bin/mkusers" -storage "sqlite:$d/data/dormouse.db" -domain localhost -n "$ACCOUNTS" >&2
 }
