@@ -10,6 +10,7 @@
 #   REPS=5 BACKENDS="sqlite pg" WINDOW=10 DURATION=10s PG=postgres://postgres@127.0.0.1:5432 bench/archived.sh /src/old /src/new
 #   EXTRA_TOML='[mam]\nmax_batch = 1024' bench/archived.sh …  # appended to every build's configuration
 #   RATE=10000 bench/archived.sh …   # paced at 10,000 msgs/s in all (dormouse-bench -rate): latency at a fixed load
+#   NO_STORE=true BACKENDS=sqlite bench/archived.sh …  # the same messages with a <no-store/> hint: not archived
 #   EXTRA_TOML_0='[mam]\nmax_batch = 256' EXTRA_TOML_1='[mam]\nmax_batch = 1024' bench/archived.sh DIR DIR
 #                                   # appended to build i's only (0 = the first): configurations alternated alike
 #
@@ -17,7 +18,7 @@
 # tmpfs), or a fresh PostgreSQL database (created and dropped on PG, which
 # must allow it), 200 accounts (bench/mkusers), `dormouse serve` with the
 # per-connection limits off, then `dormouse-bench -scenario throughput
-# -pairs 50 -window WINDOW -rate RATE -duration DURATION -no-store=false -pid PID`.
+# -pairs 50 -window WINDOW -rate RATE -duration DURATION -no-store=NO_STORE -pid PID`.
 set -euo pipefail
 
 REPS=${REPS:-5}
@@ -25,6 +26,7 @@ BACKENDS=${BACKENDS:-"sqlite pg"}
 WINDOW=${WINDOW:-10}
 RATE=${RATE:-0}
 DURATION=${DURATION:-10s}
+NO_STORE=${NO_STORE:-false}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-31222}
 DISK_DIR=${DISK_DIR:-/var/tmp}
@@ -118,7 +120,7 @@ for rep in $(seq "$REPS"); do
 			done
 			before=$(postgres_ticks)
 			line=$("$WORK/dormouse-bench" -addr "127.0.0.1:$PORT" -domain localhost -scenario throughput \
-				-pairs 50 -window "$WINDOW" -rate "$RATE" -duration "$DURATION" -no-store=false -pid "$SERVER_PID" |
+				-pairs 50 -window "$WINDOW" -rate "$RATE" -duration "$DURATION" -no-store="$NO_STORE" -pid "$SERVER_PID" |
 				tail -1)
 			after=$(postgres_ticks)
 			# Group commits so far (the accounts' creation is not one).

@@ -375,7 +375,7 @@ def main():
         ("  hibernated: RSS %s after the cut − RSS before login, per session (KiB)" % hib_wait, "hibernate",
          "rss_per_hibernated_session_kib"),
         ("  released by the cut: live − hibernated (KiB)", "hibernate", "rss_released_per_session_kib"),
-        ("  Go heap after a GC per session, live / hibernated (KiB; Dormouse profiling run)", "hibernate_heap",
+        ("  Go heap after a GC per session, live / hibernated, queue acknowledged before the cut (KiB; Dormouse profiling run)", "hibernate_heap",
          ("heap_per_live_session_kib", "heap_per_hibernated_session_kib")),
         ("MAM last page of 50 at %s archived p50 / p99 (ms)" % num(mam_k), "mam", ("last_page_p50_ms", "last_page_p99_ms")),
         ("  first page since the prefill (`start` filter) p50 / p99 (ms)", "mam",
@@ -533,8 +533,8 @@ def main():
             fmt(hheap), fmt(D("hibernate_heap", "heap_per_live_session_kib")),
             fmt(D("hibernate_heap", "goroutines_live")), fmt(D("hibernate_heap", "goroutines_hibernated")))
         hib = hheap
-    w("| hibernated session ≤ 1 KiB plus its queue | ≤ 1 KiB (each session's queue here: the presence it sent, "
-      "not acknowledged) | %s | %s%s |" %
+    w("| hibernated session ≤ 1 KiB plus its queue | ≤ 1 KiB (RSS: each session's queue is the presence it sent, "
+      "not acknowledged; Go heap: nothing queued, the echo acknowledged before the cut) | %s | %s%s |" %
       (hwhat, verdict(hib is not None and hib <= 1, hib, 1, higher=False), " (by the Go heap)" if hheap is not None else ""))
     ar, ar99 = D("throughput_archived", "msgs_per_s"), D("throughput_archived", "latency_p99_ms")
     al, al99 = D("throughput_archived_low", "msgs_per_s"), D("throughput_archived_low", "latency_p99_ms")

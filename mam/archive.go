@@ -187,17 +187,22 @@ func (s *Service) write(ctx context.Context, msgs []Message) error {
 }
 
 // worthArchiving reports whether a message is one XEP-0313 §5.1.1 (and
-// this server's policy) keeps: type chat or normal (or none) with a body,
-// an encrypted payload or a XEP-0334 <store/> hint, and no <no-store/> or
-// <no-permanent-store/> hint.
-func worthArchiving(st *stanza.Stanza) bool {
-	switch st.Type {
+// this server's policy) keeps: see Archivable.
+func worthArchiving(st *stanza.Stanza) bool { return Archivable(st.El) }
+
+// Archivable reports whether the message el is one the archive keeps, if
+// its owners' preferences let it: type chat or normal (or none) with a
+// body, an encrypted payload or a XEP-0334 <store/> hint, and no
+// <no-store/> or <no-permanent-store/> hint. Sessions route such messages
+// while they read on (they may wait for a group commit); others at once.
+func Archivable(el *xml.Element) bool {
+	switch el.AttrValue("type") {
 	case "", stanza.TypeNormal, stanza.TypeChat:
 	default:
 		return false // error, groupchat, headline
 	}
 	keep := false
-	for _, n := range st.El.Children {
+	for _, n := range el.Children {
 		e := n.El
 		if e == nil {
 			continue

@@ -9,6 +9,7 @@ import (
 
 	"dormouse.im/dormouse/mam"
 	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
 )
 
 func TestArchiveRules(t *testing.T) {
@@ -49,6 +50,24 @@ func TestArchiveRules(t *testing.T) {
 		{name: "unknown local recipient", from: alice, msg: `<message type='chat' to='nobody@localhost'><body>hi</body></message>`},
 		{name: "remote recipient", from: alice, msg: `<message type='chat' to='juliet@capulet.example'><body>hi</body></message>`, sender: true, body: "hi"},
 		{name: "to the server", from: alice, msg: `<message type='chat' to='localhost'><body>hi</body></message>`},
+	}
+	// Archivable (which messages sessions pipeline) is true of every
+	// message archived, and false of those that no archive keeps for what
+	// they hold.
+	notKept := map[string]bool{"empty body": true, "headline": true, "groupchat": true, "error": true,
+		"chat state only": true, "receipt only": true, "marker only": true, "no-store": true,
+		"no-permanent-store": true, "store and no-store": true}
+	for _, c := range cases {
+		el, err := xml.Parse([]byte(c.msg), stanza.NSClient)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got, want := mam.Archivable(el), !notKept[c.name]; got != want {
+			t.Errorf("%s: Archivable = %v, want %v", c.name, got, want)
+		}
+		if (c.sender || c.recipient) && notKept[c.name] {
+			t.Fatalf("%s: archived, but listed as not kept", c.name)
+		}
 	}
 	backends(t, func(t *testing.T, backend string) {
 		for _, c := range cases {

@@ -156,6 +156,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		// overflow, shutdown) go to another resource or offline storage.
 		Rescuer: s.offline,
 		Metrics: s.Metrics,
+		// Only messages that may wait for the archive's group commit
+		// are worth a goroutine of their own.
+		Pipeline: mam.Archivable,
 	}
 	if s.Push != nil {
 		s.c2s.Events = []session.Events{s.Push}

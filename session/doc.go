@@ -141,7 +141,8 @@
 // guarded by its mu; the count of the client's stanzas by inMu, which the
 // reader holds while it routes and counts one stanza, so a resumption on
 // another connection reads a count that includes every stanza the old
-// connection handed on. Chat and normal messages are pipelined (up to 32
+// connection handed on. Chat and normal messages that Server.Pipeline
+// picks (the server: those the archive may keep) are pipelined (up to 32
 // in flight, each routed on its own goroutine while the earlier ones wait
 // for their archive commit); inMu is then held by the flight until the
 // last of them is routed and counted, in order (pipeline.go). Lock order: Session.resumeMu → Session.inMu →

@@ -187,3 +187,38 @@ func TestPipelineResume(t *testing.T) {
 		t.Errorf("archive order %v", got)
 	}
 }
+
+// TestPipelinePicked: Server.Pipeline picks the messages that are
+// pipelined. One it does not pick is routed by the reader: it waits for a
+// pipelined message in flight before it (the order holds), and the next
+// message waits for it.
+func TestPipelinePicked(t *testing.T) {
+	g := &commitGate{blocked: "m0", open: make(chan struct{})}
+	ts := start(t, func(s *session.Server) {
+		mux := router.NewMux()
+		mux.Use(router.StageArchive, router.Hook{Name: "gate", Func: g.hook})
+		s.Router = router.New([]string{"localhost"}, mux, s.Log)
+		s.Pipeline = func(el *xml.Element) bool { return el.AttrValue("id") != "m1" && el.AttrValue("id") != "m2" }
+	})
+	ts.users("alice", "bob")
+	alice := ts.dial("alice", "phone")
+	bob := ts.dial("bob", "pc")
+	for i := range 4 {
+		alice.SendRaw(fmt.Sprintf("<message to='bob@localhost/pc' type='chat' id='m%d'><body>%d</body></message>", i, i))
+	}
+	// m0 waits for its commit, in flight; m1 is not pipelined, so it
+	// waits for m0 to be routed before it is handled, and m2 and m3
+	// behind it.
+	waitFor(t, "m0 in the archive stage", func() bool { return len(g.entered()) == 1 })
+	if el := bob.NoMore(300 * time.Millisecond); el != nil {
+		t.Fatalf("while m0's commit is blocked, bob got %s", el)
+	}
+	if got := g.entered(); !slices.Equal(got, []string{"m0"}) {
+		t.Fatalf("while m0's commit is blocked, the archive stage saw %v, want [m0]", got)
+	}
+	close(g.open)
+	receiveInOrder(t, bob, 4)
+	if got := g.entered(); !slices.Equal(got, ids(4)) {
+		t.Errorf("archive order %v", got)
+	}
+}

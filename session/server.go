@@ -141,6 +141,12 @@ type Server struct {
 	// without resumption (see Rescuer). Without one they are logged and
 	// dropped.
 	Rescuer Rescuer
+	// Pipeline, if set, tells which chat and normal messages are worth
+	// routing while the reader reads on (pipeline.go): those that may wait
+	// on their way, for the archive's group commit. The others are routed
+	// at once by the reader, without a goroutine of their own. Nil: every
+	// chat and normal message is pipelined.
+	Pipeline func(el *xml.Element) bool
 	// Events are told about hibernation and resumption, each in turn.
 	Events []Events
 	// Remote, if set, resumes sessions that other nodes of a cluster hold

@@ -23,13 +23,13 @@ func (c *Conn) stanza(el *xml.Element) error {
 	if s == nil {
 		return c.handleStanza(el)
 	}
-	if pipelined(el) {
+	if pipelined(el) && (c.srv.Pipeline == nil || c.srv.Pipeline(el)) {
 		return c.pipeline(s, el)
 	}
 	// XEP-0198: count the stanza once it is handled (routed: archived,
 	// stored or queued), under inMu so a resumption sees the count. Chat
-	// and normal messages are pipelined (pipeline.go); inMu waits for
-	// those in flight.
+	// and normal messages the archive may keep are pipelined
+	// (pipeline.go); inMu waits for those in flight.
 	s.inMu.Lock()
 	defer s.inMu.Unlock()
 	if c.superseded.Load() {

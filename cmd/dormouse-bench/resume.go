@@ -14,6 +14,7 @@ import (
 
 	"dormouse.im/dormouse/internal/xmpptest"
 	"dormouse.im/dormouse/websocket"
+	"dormouse.im/dormouse/xml"
 )
 
 // xopts are the xmpptest options to log in as account i.
@@ -103,6 +104,27 @@ func openSM(ctx context.Context, o options, first, n int, resource string) ([]*x
 		return clients, errors.New(ferr.msg)
 	}
 	return clients, ctx.Err()
+}
+
+// ackPresence has each client read the echo of its initial presence
+// (RFC 6121 §4.2.2) and acknowledge everything it read (XEP-0198 <a/>), so
+// that the server holds nothing unacknowledged for it.
+func ackPresence(ctx context.Context, o options, clients []*xmpptest.Client) error {
+	var ferr firstError
+	parallel(ctx, len(clients), o.concurrency, func(i int) {
+		c := clients[i]
+		_, _, err := c.Expect(func(el *xml.Element) bool { return el.Name.Local == "presence" })
+		if err == nil {
+			err = c.Ack()
+		}
+		if err != nil {
+			ferr.set(fmt.Errorf("acknowledging the presence echo: %w", err))
+		}
+	})
+	if ferr.msg != "" {
+		return errors.New(ferr.msg)
+	}
+	return ctx.Err()
 }
 
 // closeAll ends every session that is still open (nil entries are skipped).
@@ -287,11 +309,15 @@ func runHibernate(ctx context.Context, o options) (map[string]any, error) {
 	rss0 := rss(o.pid)
 	t0 := time.Now()
 	clients, err := openSM(ctx, o, o.first, o.n, "hibernate")
+	if err == nil && o.hibernateAck && o.presence {
+		err = ackPresence(ctx, o, clients)
+	}
 	if err != nil {
 		closeAll(clients)
 		return res, err
 	}
 	res["setup_s"] = time.Since(t0).Seconds()
+	res["acknowledged_before_cut"] = o.hibernateAck && o.presence
 	sleepCtx(ctx, o.settle)
 	rss1 := rss(o.pid)
 	states := make([]*xmpptest.SMState, len(clients))
