@@ -201,6 +201,7 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 	}
 	// Each statement added a segment to archive_fts.
 	s.db.merger.written(int64((len(msgs) + appendChunk - 1) / appendChunk))
+	s.db.ckpt.written()
 	return nil
 }
 

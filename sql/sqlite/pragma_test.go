@@ -18,15 +18,17 @@ func TestPragmas(t *testing.T) {
 		pragma string
 		want   int64
 	}{
-		0: {"writer", db.w, "synchronous", 1}, // NORMAL
-		1: {"writer", db.w, "foreign_keys", 1},
-		2: {"writer", db.w, "temp_store", 2}, // MEMORY
-		3: {"writer", db.w, "cache_size", -32768},
-		4: {"writer", db.w, "wal_autocheckpoint", 8192},
-		5: {"writer", db.w, "busy_timeout", 5000},
-		6: {"reader", db.r, "temp_store", 2},
-		7: {"reader", db.r, "synchronous", 1},
-		8: {"reader", db.r, "query_only", 1},
+		0:  {"writer", db.w, "synchronous", 1}, // NORMAL
+		1:  {"writer", db.w, "foreign_keys", 1},
+		2:  {"writer", db.w, "temp_store", 2}, // MEMORY
+		3:  {"writer", db.w, "cache_size", -32768},
+		4:  {"writer", db.w, "wal_autocheckpoint", 0}, // the checkpointer does it
+		9:  {"checkpointer", db.ckpt.c, "synchronous", 1},
+		10: {"checkpointer", db.ckpt.c, "query_only", 0},
+		5:  {"writer", db.w, "busy_timeout", 5000},
+		6:  {"reader", db.r, "temp_store", 2},
+		7:  {"reader", db.r, "synchronous", 1},
+		8:  {"reader", db.r, "query_only", 1},
 	} {
 		var got int64
 		if err := tc.db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {

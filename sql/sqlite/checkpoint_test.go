@@ -1,0 +1,61 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckpointer: the writer never checkpoints; the checkpointer copies
+// the WAL after writes, and under writes that never pause the WAL still
+// starts over (its file stays near the restart size instead of growing
+// with everything written).
+func TestCheckpointer(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t, false)
+	if _, err := db.w.ExecContext(ctx, "CREATE TABLE t (x BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	// A small restart size: 64 pages (256 KiB).
+	db.ckpt.cancel()
+	db.ckpt.wg.Wait()
+	db.ckpt.restartPages = 64
+	ctx2, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	db.ckpt.cancel = cancel
+	db.ckpt.wg.Go(func() { db.ckpt.run(ctx2) })
+
+	blob := []byte(strings.Repeat("x", 16<<10))
+	write := func() {
+		t.Helper()
+		if _, err := db.w.ExecContext(ctx, "INSERT INTO t VALUES (?)", blob); err != nil {
+			t.Fatal(err)
+		}
+		db.ckpt.written()
+	}
+	runs := db.ckpt.runs.Load()
+	write()
+	deadline := time.Now().Add(5 * time.Second)
+	for db.ckpt.runs.Load() == runs {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint within 5 s of a write")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// 16 MiB written without a pause, 16 KiB at a time.
+	end := time.Now().Add(3 * time.Second)
+	n := 0
+	for ; n < 1024 && time.Now().Before(end); n++ {
+		write()
+	}
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := int64(n) * int64(len(blob))
+	t.Logf("%d KiB written, WAL file %d KiB, %d checkpoints", written>>10, fi.Size()>>10, db.ckpt.runs.Load())
+	if fi.Size() > written/2 {
+		t.Errorf("WAL file %d KiB after %d KiB written: it did not start over", fi.Size()>>10, written>>10)
+	}
+}
