@@ -70,7 +70,8 @@ done
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${REPS:-3}
-SERVERS=${SERVERS:-"dormouse prosody ejabberd"}
+SERVERS=${SERVERS:-"dormouse dormouse_pg prosody ejabberd"}  # dormouse_pg: Dormouse on PostgreSQL, archived figures only
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}  # for dormouse_pg (a database is created and dropped)
 ACCOUNTS=${ACCOUNTS:-10000}
 LOGIN_N=${LOGIN_N:-2000}          # logins per measurement
 LOGIN_C=${LOGIN_C:-50}            # concurrent logins
@@ -172,12 +173,14 @@ WORK=""
 SERVER_PID=""  # the process measured (-pid): dormouse, lua5.4 or beam.smp
 LAUNCH_PID=""  # the process started (its parent, for ejabberd)
 RUNNING=""     # name of the running server
+PG_DB=""       # dormouse_pg's database
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ -z "$RUNNING" ] || stop_server
 	[ -z "$WORK" ] || rm -rf "$WORK"
+	[ -z "$PG_DB" ] || PGOPTIONS=--client-min-messages=warning psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
 	exit $rc
 }
 trap cleanup EXIT
@@ -199,8 +202,21 @@ make_cert() {
 	chmod 644 "$WORK/tls/key.pem" # read by the prosody and ejabberd users; a throwaway key
 }
 
-setup_dormouse() {
-	local d=$WORK/dormouse
+setup_dormouse() { dormouse_config "$WORK/dormouse" "sqlite:$WORK/dormouse/data/dormouse.db"; }
+
+# setup_dormouse_pg: Dormouse on PostgreSQL (PG_URL), a database of its own
+# (dropped at the end), for the archived figures.
+setup_dormouse_pg() {
+	PG_DB=dormouse_peers_$$
+	PGOPTIONS=--client-min-messages=warning psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB" \
+		-c "CREATE DATABASE $PG_DB" >&2 || die "PostgreSQL at $PG_URL: cannot create a database (set PG_URL, or leave dormouse_pg out of SERVERS)"
+	dormouse_config "$WORK/dormouse_pg" "$PG_URL/$PG_DB?sslmode=disable"
+}
+
+# dormouse_config DIR STORAGE_URL: Dormouse's configuration in DIR and its
+# accounts.
+dormouse_config() {
+	local d=$1 url=$2
 	mkdir -p "$d/data"
 	# Defaults except: private ports, our certificate, the push app server's
 	# component secret, and the limits the peers do not have by default off:
@@ -211,6 +227,8 @@ setup_dormouse() {
 	cat >"$d/dormouse.toml" <<-EOF
 		domain = "localhost"
 		data_dir = "$d/data"
+		[storage]
+		url = "$url"
 		[log]
 		level = "warn"
 		[c2s]
@@ -235,7 +253,7 @@ setup_dormouse() {
 		[privacy]
 		max_new_peers = 0
 	EOF
-	"$WORK/bin/mkusers" -storage "sqlite:$d/data/dormouse.db" -domain localhost -n "$ACCOUNTS" >&2
+	"$WORK/bin/mkusers" -storage "$url" -domain localhost -n "$ACCOUNTS" >&2
 }
 
 setup_prosody() {
@@ -447,9 +465,9 @@ start_server() {
 	# below 65536 in a container).
 	ulimit -n "$(($(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536))" 2>/dev/null || true
 	case $s in
-	dormouse)
+	dormouse | dormouse_pg)
 		port=$PORT_DORMOUSE
-		"$WORK/bin/dormouse" serve -config "$WORK/dormouse/dormouse.toml" >>"$WORK/dormouse/stdout" 2>&1 &
+		"$WORK/bin/dormouse" serve -config "$WORK/$s/dormouse.toml" >>"$WORK/$s/stdout" 2>&1 &
 		LAUNCH_PID=$!
 		SERVER_PID=$LAUNCH_PID
 		;;
@@ -579,7 +597,7 @@ print(" ".join("%s=%s" % (k, round(d[k], 2) if isinstance(d[k], float) else d[k]
 # c2s_port S prints server S's STARTTLS port.
 c2s_port() {
 	case $1 in
-	dormouse) echo $PORT_DORMOUSE ;;
+	dormouse | dormouse_pg) echo $PORT_DORMOUSE ;;
 	prosody) echo $PORT_PROSODY ;;
 	ejabberd) echo $PORT_EJABBERD ;;
 	esac
@@ -603,6 +621,19 @@ fresh() {
 run_server_rep() {
 	local s=$1 rep=$2 port
 	port=$(c2s_port "$s")
+	if [ "$s" = dormouse_pg ]; then
+		# Only what the storage decides: the archived figures.
+		if want messages; then
+			fresh "$s"
+			measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
+				-window "$TP_WINDOW" -duration "$ARCH_DURATION" -db-process postgres
+			wait_quiet
+			measure throughput_archived_low "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
+				-window "$ARCH_WINDOW_LOW" -duration "$ARCH_DURATION" -db-process postgres
+		fi
+		stop_server
+		return
+	fi
 	if want idle; then
 		fresh "$s"
 		measure idle_sm_off "$rep" -scenario idle -n "$IDLE_N" -settle "$IDLE_SETTLE"
@@ -823,6 +854,8 @@ meta() {
 		        "ejabberd": sh("dpkg-query -W -f='${Version}' ejabberd"),
 		        "erlang": sh("dpkg-query -W -f='${Version}' erlang-base"),
 		        "openssl": sh("openssl version"),
+		        # One core's speed, to compare runs on different machines.
+		        "cpu_sha256_16k_kbps": sh("openssl speed -seconds 2 -bytes 16384 sha256 2>/dev/null | awk '/^sha256/ {print $2}'"),
 		        "params": {k[6:]: v for k, v in os.environ.items() if k.startswith("PARAM_")},
 		        "storage": "%s (%s, %s)" % (os.environ["PARAM_STORAGE"], sh("stat -f -c %T \"$WORK\""), os.environ["WORK"]),
 		        "command": os.environ["COMMAND"],

@@ -24,9 +24,9 @@ import re
 import statistics
 import sys
 
-SERVERS = ["dormouse", "prosody", "ejabberd"]
-NAMES = {"dormouse": "Dormouse", "prosody": "Prosody", "ejabberd": "ejabberd"}
-COLORS = {"dormouse": "#4e79a7", "prosody": "#f28e2b", "ejabberd": "#59a14f"}
+SERVERS = ["dormouse", "dormouse_pg", "prosody", "ejabberd"]
+NAMES = {"dormouse": "Dormouse", "prosody": "Prosody", "ejabberd": "ejabberd", "dormouse_pg": "Dormouse (PostgreSQL)"}
+COLORS = {"dormouse": "#4e79a7", "prosody": "#f28e2b", "ejabberd": "#59a14f", "dormouse_pg": "#a0cbe8"}
 
 
 def load(path):
@@ -359,6 +359,8 @@ def main():
         ("  end-to-end latency at that load p50 / p99 (ms)", "throughput_archived",
          ("latency_p50_ms", "latency_p99_ms")),
         ("  server CPU per 1,000 messages (ms)", "throughput_archived", "server_cpu_ms_per_1000_msgs"),
+        ("  its database's CPU per 1,000 messages (ms; PostgreSQL's processes)", "throughput_archived",
+         "db_cpu_ms_per_1000_msgs"),
         ("1:1 msgs/s delivered, archived, %s pairs, window %s (fewer in flight), %s" % (pairs, arch_low, arch_dur),
          "throughput_archived_low", "msgs_per_s"),
         ("  end-to-end latency at that load p50 / p99 (ms)", "throughput_archived_low",
@@ -543,6 +545,13 @@ def main():
       (fmt(ar), fmt(ar99), window, arch_low, fmt(al), fmt(al99),
        verdict(ar is not None and ar >= 20000, ar, 20000) if ar is None or ar < 20000 else
        ("**met**" if ar99 is not None and ar99 < 50 else "throughput met; p99 %s ms ≥ 50 ms" % fmt(ar99))))
+    pg, pg99 = med(sel, "dormouse_pg", "throughput_archived", "msgs_per_s"), med(sel, "dormouse_pg", "throughput_archived", "latency_p99_ms")
+    if pg is not None:
+        pl, pl99 = (med(sel, "dormouse_pg", "throughput_archived_low", "msgs_per_s"),
+                    med(sel, "dormouse_pg", "throughput_archived_low", "latency_p99_ms"))
+        w("| archived 1:1 ≥ 20,000 msgs/s on PostgreSQL | ≥ 20,000/s | %s/s, p99 %s ms (window %s per sender); window %s: "
+          "%s/s, p99 %s ms | %s |" % (fmt(pg), fmt(pg99), window, arch_low, fmt(pl), fmt(pl99),
+                                     verdict(pg >= 20000, pg, 20000)))
     tp, e_tp = D("throughput", "msgs_per_s"), E("throughput", "msgs_per_s")
     w("| un-archived 1:1 ≥ 30,000 msgs/s (≈ 7× ejabberd) | ≥ 30,000/s (7 × ejabberd here would be %s/s) | %s/s "
       "| %s |" % (fmt(7 * e_tp if e_tp else None), fmt(tp), verdict(tp is not None and tp >= 30000, tp, 30000)))

@@ -100,6 +100,7 @@ type options struct {
 	warmup      time.Duration
 	settle      time.Duration
 	pid         int
+	dbProcess   string // -db-process
 	admin       string // the server's admin listener: Go heap after a GC (idle)
 	noStore     bool
 	sm          bool
@@ -161,6 +162,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before measuring starts (throughput)")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last session is up before reading RSS (idle)")
 	flag.IntVar(&o.pid, "pid", 0, "server PID: RSS (idle) and CPU time (login, throughput) from /proc")
+	flag.StringVar(&o.dbProcess, "db-process", "", "command name of the server's database processes (postgres): their CPU is reported (db_cpu_s) and not counted as other load")
 	flag.StringVar(&o.admin, "admin", "", "Dormouse's admin listener (host:port, loopback): the live Go heap after a forced GC, before and after (idle)")
 	flag.BoolVar(&o.noStore, "no-store", true, "mark messages <no-store/> so they are not archived (throughput)")
 	flag.BoolVar(&o.sm, "sm", false, "enable XEP-0198 stream management on each session (idle)")
@@ -191,7 +193,7 @@ func main() {
 	defer cancel2()
 
 	start := time.Now()
-	before := snapshot(o.pid)
+	before := o.snapshot()
 	res, err := run(ctx, o)
 	if res == nil {
 		res = map[string]any{}

@@ -229,7 +229,7 @@ func runMAM(ctx context.Context, o options) (map[string]any, error) {
 	// Let a server that archives asynchronously finish writing.
 	sleepCtx(ctx, 500*time.Millisecond)
 
-	a := snapshot(o.pid)
+	a := o.snapshot()
 	total := 0
 	for _, s := range mamShapes {
 		lat := make([]time.Duration, 0, o.queries)
@@ -260,7 +260,7 @@ func runMAM(ctx context.Context, o options) (map[string]any, error) {
 		res[s.name+"_p50_ms"] = p50
 		res[s.name+"_p99_ms"] = p99
 	}
-	b := snapshot(o.pid)
+	b := o.snapshot()
 	cpuFields(res, a, b)
 	if s, ok := res["server_cpu_s"].(float64); ok && total > 0 {
 		res["server_cpu_per_query_ms"] = s * 1000 / float64(total)

@@ -114,22 +114,52 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// namedCPU returns the CPU time used so far by every process whose command
+// name is name (the server's database, say), or -1 if name is empty.
+func namedCPU(name string) time.Duration {
+	if name == "" {
+		return -1
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	var sum time.Duration
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		if t := procCPU(pid); t > 0 {
+			sum += t
+		}
+	}
+	return sum
+}
+
 // sample is the CPU accounting at one instant.
 type sample struct {
 	t       time.Time
 	gen     time.Duration // this process
 	server  time.Duration // -pid, or -1
+	db      time.Duration // the -db-process processes, or -1
 	machine time.Duration // all CPUs, or -1
 	load    string
 }
 
-func snapshot(pid int) sample {
-	return sample{t: time.Now(), gen: cpuTime(), server: procCPU(pid), machine: machineBusy(), load: loadavg()}
+func (o options) snapshot() sample {
+	return sample{t: time.Now(), gen: cpuTime(), server: procCPU(o.pid), db: namedCPU(o.dbProcess),
+		machine: machineBusy(), load: loadavg()}
 }
 
 // cpuFields describes the CPU use between a and b: generator, server (if
-// known), the whole machine, and the rest ("other": neither generator nor
-// server, i.e. other work on the machine disturbing the measurement).
+// known), the server's database (-db-process), the whole machine, and the
+// rest ("other": neither generator nor server nor its database, i.e. other
+// work on the machine disturbing the measurement).
 func cpuFields(res map[string]any, a, b sample) {
 	gen := b.gen - a.gen
 	res["window_s"] = b.t.Sub(a.t).Seconds()
@@ -143,6 +173,11 @@ func cpuFields(res map[string]any, a, b sample) {
 		other := m - gen
 		if a.server >= 0 && b.server >= 0 {
 			other -= b.server - a.server
+		}
+		if a.db >= 0 && b.db >= 0 {
+			// The server's database works for it: not a disturbance.
+			res["db_cpu_s"] = (b.db - a.db).Seconds()
+			other -= b.db - a.db
 		}
 		res["other_cpu_s"] = max(other, 0).Seconds()
 	}

@@ -361,7 +361,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 		return res, err
 	}
 	sent := make([]time.Time, 0, po.bursts)
-	a0 := snapshot(o.pid)
+	a0 := o.snapshot()
 	for k := range po.bursts {
 		var msgs strings.Builder
 		for j := range po.burst {
@@ -385,7 +385,7 @@ func runPush(ctx context.Context, o options) (map[string]any, error) {
 			return res, err
 		}
 	}
-	b0 := snapshot(o.pid)
+	b0 := o.snapshot()
 	cpuFields(res, a0, b0)
 	pubs, bad := comp.received()
 	bursts := split(pubs, sent)

@@ -234,7 +234,7 @@ func runResume(ctx context.Context, o options) (map[string]any, error) {
 	lat := make([]time.Duration, 0, o.n)
 	var failures atomic.Int64
 	var ferr firstError
-	a := snapshot(o.pid)
+	a := o.snapshot()
 	parallel(ctx, o.n, o.concurrency, func(i int) {
 		t0 := time.Now()
 		c, err := o.resume(ctx, o.first+i, states[i], tokens[i])
@@ -249,7 +249,7 @@ func runResume(ctx context.Context, o options) (map[string]any, error) {
 		lat = append(lat, d)
 		mu.Unlock()
 	})
-	b := snapshot(o.pid)
+	b := o.snapshot()
 	cpuFields(res, a, b)
 	p50, p99 := percentiles(lat)
 	res["resumed"] = len(lat)

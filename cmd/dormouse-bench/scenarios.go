@@ -156,7 +156,7 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 	lat := make([]time.Duration, 0, o.n)
 	var failures, tlsResumed atomic.Int64
 	var ferr firstError
-	a := snapshot(o.pid)
+	a := o.snapshot()
 	parallel(ctx, o.n, o.concurrency, func(i int) {
 		t0 := time.Now()
 		c, err := o.dial(ctx, i%accounts, "bench")
@@ -174,7 +174,7 @@ func runLogin(ctx context.Context, o options) (map[string]any, error) {
 		lat = append(lat, d)
 		mu.Unlock()
 	})
-	b := snapshot(o.pid)
+	b := o.snapshot()
 	el := b.t.Sub(a.t)
 	cpuFields(res, a, b)
 	p50, p99 := percentiles(lat)
@@ -415,9 +415,9 @@ func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 	go func() { // CPU accounting exactly over the measurement window
 		defer snapWG.Done()
 		time.Sleep(time.Until(measureFrom))
-		snapA = snapshot(o.pid)
+		snapA = o.snapshot()
 		time.Sleep(time.Until(deadline))
-		snapB = snapshot(o.pid)
+		snapB = o.snapshot()
 	}()
 	for s := range n {
 		peer := s ^ 1
@@ -552,6 +552,9 @@ func runThroughput(ctx context.Context, o options) (map[string]any, error) {
 		k := float64(d) / 1000
 		if s, ok := res["server_cpu_s"].(float64); ok {
 			res["server_cpu_ms_per_1000_msgs"] = s * 1000 / k
+		}
+		if s, ok := res["db_cpu_s"].(float64); ok {
+			res["db_cpu_ms_per_1000_msgs"] = s * 1000 / k
 		}
 		res["generator_cpu_ms_per_1000_msgs"] = (snapB.gen - snapA.gen).Seconds() * 1000 / k
 	} else {
