@@ -89,7 +89,16 @@ def previous_results(path):
     return os.path.join(d, older[-1]) if older else None
 
 
-def regressions(w, path, sel, servers, table, medium, limit=0.10):
+def cpu_speed(meta):
+    """One core's SHA-256 speed (kB/s) recorded by the run, or None."""
+    v = meta.get("start", {}).get("cpu_sha256_16k_kbps", "")
+    try:
+        return float(str(v).rstrip("k"))
+    except ValueError:
+        return None
+
+
+def regressions(w, path, sel, servers, table, medium, meta, limit=0.10):
     """Writes the section comparing each figure's median with the previous
     results file, flagging those more than limit worse."""
     prev = previous_results(path)
@@ -105,8 +114,16 @@ def regressions(w, path, sel, servers, table, medium, limit=0.10):
     pmedium = pm.get("storage", "tmpfs (runs before the STORAGE setting)")
     w("Compared with `%s` (%s, commit %s, storage %s): medians more than %d%% worse are flagged." % (
         os.path.basename(prev), pm.get("time", "?"), pm.get("dormouse_commit", "?"), pmedium, limit * 100))
-    if pmedium != medium:
+    # The medium and the file system, not the run's temporary directory.
+    if pmedium.split(",")[0] != medium.split(",")[0]:
         w("**The storage media differ, so the figures that write to disk are not comparable.**")
+    speed, pspeed = cpu_speed(meta), cpu_speed(pmeta)
+    if speed and pspeed and abs(speed / pspeed - 1) > 0.10:
+        w("**The machines differ: one core hashes %s MB/s here against %s MB/s then (`openssl speed sha256`), "
+          "so no figure is comparable.**" % (fmt(speed / 1000), fmt(pspeed / 1000)))
+    elif not (speed and pspeed):
+        w("One of the runs did not record the machine's speed (`openssl speed sha256`, recorded since "
+          "2026-12-07 14:45): if the machines differ, no figure is comparable.")
     w("")
     flagged = []
     for label, figure, field in table:
@@ -422,7 +439,7 @@ def main():
                 cells.append(cell(sel, s, figure, field))
         w("| %s | %s |" % (label.replace("  ", "&nbsp;&nbsp;"), " | ".join(cells)))
     w("")
-    regressions(w, args.results, sel, servers, table, medium)
+    regressions(w, args.results, sel, servers, table, medium, meta)
     # Checks the reader needs to trust the numbers.
     problems, unsupported = [], []
     for (s, fig), ds in sorted(sel.items()):

@@ -163,8 +163,9 @@ func (s mamShape) check(p mamPage, page, k int, prefix, sender string) error {
 // chat messages from a sender (account first), at most o.window in flight,
 // waits until all are delivered, then runs o.queries queries of each shape
 // and reports their latency from the <iq/> sent to the <iq/> that ends the
-// result. The prefill starts on a whole second, which the "since" shapes
-// use as their start, so their results are exactly this run's messages.
+// result. The prefill starts just after a whole second, which the "since"
+// shapes use as their start, so their results are exactly this run's
+// messages.
 func runMAM(ctx context.Context, o options) (map[string]any, error) {
 	res := map[string]any{"prefill": o.prefill, "queries_per_shape": o.queries, "page": o.page, "window": o.window}
 	snd, err := o.dial(ctx, o.first, "mamsend")
@@ -180,7 +181,11 @@ func runMAM(ctx context.Context, o options) (map[string]any, error) {
 	sender := o.user(o.first) + "@" + o.domain
 	prefix := "mam " + runID() + " "
 	start := time.Now().Truncate(time.Second).Add(time.Second)
-	sleepCtx(ctx, time.Until(start))
+	// Sent a little after the second begins: a server stamping with the
+	// coarse clock (Prosody's os.time, time(2)) may still read the previous
+	// second for a few milliseconds after it began by the fine one, and
+	// the first message would fall before the start.
+	sleepCtx(ctx, time.Until(start.Add(20*time.Millisecond)))
 
 	// Prefill, with a window: the receiver's progress releases the sender.
 	t0 := time.Now()
