@@ -19,7 +19,28 @@ type Poller struct {
 	mu   sync.Mutex         // guards the fields below
 	next uint64             // the last id given out
 	wait map[uint64]*Handle // armed handles by id
+	peak int                // the most entries wait has held since it was made
 	shut bool
+}
+
+// shrinkMin is the size from which wait is made again once it falls to an
+// eighth of its peak: a Go map keeps its peak's table after its entries
+// are deleted (about 100 bytes an entry), so after 10,000 parked
+// connections ended or hibernated at once the poller would keep their
+// table for good.
+const shrinkMin = 1024
+
+// deleteLocked removes id from wait and, if wait fell to an eighth of its
+// peak, copies it to a new map of its size. The caller holds p.mu.
+func (p *Poller) deleteLocked(id uint64) {
+	delete(p.wait, id)
+	if p.peak >= shrinkMin && len(p.wait) <= p.peak/8 {
+		m := make(map[uint64]*Handle, len(p.wait))
+		for k, v := range p.wait {
+			m[k] = v
+		}
+		p.wait, p.peak = m, len(m)
+	}
 }
 
 // Handle is one connection's registration with a Poller. Its methods must
@@ -79,7 +100,7 @@ func (p *Poller) loop(rc syscall.RawConn) {
 		for i := range events[:n] {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
 			if h, ok := p.wait[id]; ok {
-				delete(p.wait, id)
+				p.deleteLocked(id)
 				fns = append(fns, h.fn)
 			}
 		}
@@ -101,7 +122,7 @@ func (p *Poller) Close() error {
 		return nil
 	}
 	p.shut = true
-	p.wait = map[uint64]*Handle{}
+	p.wait, p.peak = map[uint64]*Handle{}, 0
 	p.mu.Unlock()
 	err := p.f.Close()
 	<-p.done
@@ -136,6 +157,7 @@ func (h *Handle) Arm() (bool, error) {
 	id := p.next
 	h.id = id
 	p.wait[id] = h
+	p.peak = max(p.peak, len(p.wait))
 	p.mu.Unlock()
 	ev := syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
@@ -175,7 +197,7 @@ func (h *Handle) Disarm() bool {
 	if p.wait[h.id] != h {
 		return false
 	}
-	delete(p.wait, h.id)
+	p.deleteLocked(h.id)
 	return true
 }
 
@@ -185,7 +207,7 @@ func (p *Poller) disarm(id uint64) bool {
 	if _, ok := p.wait[id]; !ok {
 		return false
 	}
-	delete(p.wait, id)
+	p.deleteLocked(id)
 	return true
 }
 

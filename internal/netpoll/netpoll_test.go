@@ -179,3 +179,43 @@ func TestClose(t *testing.T) {
 		t.Fatalf("Arm after Close: %v", err)
 	}
 }
+
+// TestShrink: once the armed handles fall to an eighth of their peak, the
+// poller's table of them is made again at their size (a Go map keeps its
+// peak's table otherwise), and what is still armed stays armed.
+func TestShrink(t *testing.T) {
+	p := newPoller(t)
+	s, c := pair(t)
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection armed by many handles: the last arming holds the
+	// descriptor's registration, each handle an entry in the table.
+	const n = 2048
+	hs := make([]*netpoll.Handle, n)
+	for i := range hs {
+		hs[i] = p.NewHandle(rc, func() {})
+		arm(t, hs[i])
+	}
+	last, fired := handle(t, p, s)
+	arm(t, last)
+	if got := p.Peak(); got != n+1 {
+		t.Fatalf("peak %d, want %d", got, n+1)
+	}
+	for _, h := range hs {
+		if !h.Disarm() {
+			t.Fatal("Disarm of an armed handle = false")
+		}
+	}
+	if got := p.Peak(); got > n/8 {
+		t.Errorf("peak %d after all but one were disarmed: the table was not made again", got)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", p.Len())
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, fired, true)
+}
