@@ -59,3 +59,50 @@ func TestCheckpointer(t *testing.T) {
 		t.Errorf("WAL file %d KiB after %d KiB written: it did not start over", fi.Size()>>10, written>>10)
 	}
 }
+
+// TestCheckpointerLongReader: while a reader keeps an old snapshot open,
+// the RESTART checkpoint cannot finish; it gives up within its busy
+// timeout instead of holding the write lock, so writes go on.
+func TestCheckpointerLongReader(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t, false)
+	if _, err := db.w.ExecContext(ctx, "CREATE TABLE t (x BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	db.ckpt.cancel()
+	db.ckpt.wg.Wait()
+	db.ckpt.restartPages = 16
+	ctx2, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	db.ckpt.cancel = cancel
+	db.ckpt.wg.Go(func() { db.ckpt.run(ctx2) })
+
+	blob := []byte(strings.Repeat("x", 16<<10))
+	if _, err := db.w.ExecContext(ctx, "INSERT INTO t VALUES (?)", blob); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holding its snapshot for 2 s.
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(2*time.Second, func() { tx.Rollback() })
+	end := time.Now().Add(2 * time.Second)
+	var worst time.Duration
+	for time.Now().Before(end) {
+		t0 := time.Now()
+		if _, err := db.w.ExecContext(ctx, "INSERT INTO t VALUES (?)", blob); err != nil {
+			t.Fatalf("write while a reader holds a snapshot: %v", err)
+		}
+		db.ckpt.written()
+		worst = max(worst, time.Since(t0))
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("slowest write %v, %d checkpoints", worst, db.ckpt.runs.Load())
+	if worst > time.Second {
+		t.Errorf("a write waited %v behind the checkpointer", worst)
+	}
+}

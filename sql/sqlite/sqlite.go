@@ -5,8 +5,8 @@
 // the path asks for it with "?synchronous=full"; see [Open] for what each
 // survives), busy_timeout=5000, foreign_keys=ON and temp_store=MEMORY; the writer
 // also has a 32 MiB page cache, so that the hot index pages of the archive
-// are not read again and again. The WAL is checkpointed in the background,
-// on a connection of its own (checkpoint.go), not inside a write's commit.
+// are not read again and again. The WAL is checkpointed in the background
+// (checkpoint.go), not inside a write's commit.
 // Writes go through a single
 // connection (and BEGIN IMMEDIATE transactions), so writers in this process
 // queue in database/sql instead of failing with SQLITE_BUSY; reads use a
@@ -145,7 +145,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", writerBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(ON)")
