@@ -136,5 +136,12 @@ func canonicalDomain(s string) (string, bool) {
 	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 		return "", false
 	}
-	return j.Domainpart(), true
+	// RFC 7622 §3.2 strips one final dot; a domain with an empty label
+	// ("a..", "a..b", ".a") is not a domain name (and "a.." would become
+	// "a." here and "a" when parsed again).
+	d := j.Domainpart()
+	if strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") {
+		return "", false
+	}
+	return d, true
 }
