@@ -612,6 +612,18 @@ fresh() {
 	wait_quiet
 }
 
+# measure_archived REP ARGS...: archived 1:1 throughput, window TP_WINDOW
+# then ARCH_WINDOW_LOW, on the running server (ARGS added to both).
+measure_archived() {
+	local rep=$1
+	shift
+	measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
+		-window "$TP_WINDOW" -duration "$ARCH_DURATION" "$@"
+	wait_quiet
+	measure throughput_archived_low "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
+		-window "$ARCH_WINDOW_LOW" -duration "$ARCH_DURATION" "$@"
+}
+
 # run_server_rep measures every figure once on server S. Each group starts
 # on a freshly started server: for idle memory, so memory freed by an
 # earlier test cannot be reused and hide the cost of new sessions; for
@@ -625,11 +637,7 @@ run_server_rep() {
 		# Only what the storage decides: the archived figures.
 		if want messages; then
 			fresh "$s"
-			measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
-				-window "$TP_WINDOW" -duration "$ARCH_DURATION" -db-process postgres
-			wait_quiet
-			measure throughput_archived_low "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
-				-window "$ARCH_WINDOW_LOW" -duration "$ARCH_DURATION" -db-process postgres
+			measure_archived "$rep" -db-process postgres
 		fi
 		stop_server
 		return
@@ -650,11 +658,7 @@ run_server_rep() {
 		wait_quiet
 		measure latency "$rep" -scenario throughput -pairs 1 -window 1 -duration "$LAT_DURATION"
 		wait_quiet
-		measure throughput_archived "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
-			-window "$TP_WINDOW" -duration "$ARCH_DURATION"
-		wait_quiet
-		measure throughput_archived_low "$rep" -scenario throughput -no-store=false -pairs "$TP_PAIRS" \
-			-window "$ARCH_WINDOW_LOW" -duration "$ARCH_DURATION"
+		measure_archived "$rep"
 	fi
 	if want resume; then
 		# Accounts 0..RESUME_N+1: the sessions, the sender of their queued

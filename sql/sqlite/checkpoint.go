@@ -30,8 +30,6 @@ const (
 	// again at the next wake, at least ckptPause later: while a long query
 	// keeps the old WAL, writes wait at most this long in every ckptPause.
 	ckptBusyTimeout = 25 * time.Millisecond
-	// writerBusyTimeout is the writer's usual busy_timeout (Open).
-	writerBusyTimeout = 5 * time.Second
 )
 
 // checkpointer copies the WAL into the database file (a checkpoint) on a
@@ -155,7 +153,7 @@ func (k *checkpointer) restart(ctx context.Context) error {
 	}
 	var busy, frames, copied int
 	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
-	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", writerBusyTimeout.Milliseconds())); rerr != nil {
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); rerr != nil {
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		err = errors.Join(err, rerr)
 	}

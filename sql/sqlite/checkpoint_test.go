@@ -8,25 +8,34 @@ import (
 	"time"
 )
 
+// blob is one row of the checkpointer tests' table t.
+var blob = []byte(strings.Repeat("x", 16<<10))
+
+// checkpointDB opens a database with a table t (x BLOB) whose checkpointer
+// restarts the WAL past restartPages pages.
+func checkpointDB(t *testing.T, restartPages int) *DB {
+	t.Helper()
+	db := testDB(t, false)
+	if _, err := db.w.ExecContext(t.Context(), "CREATE TABLE t (x BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	k := &db.ckpt
+	k.cancel()
+	k.wg.Wait()
+	k.restartPages = restartPages
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	k.cancel = cancel
+	k.wg.Go(func() { k.run(ctx) })
+	return db
+}
+
 // TestCheckpointer: the writer never checkpoints; the checkpointer copies
 // the WAL after writes, and under writes that never pause the WAL still
 // starts over (its file stays near the restart size instead of growing
 // with everything written).
 func TestCheckpointer(t *testing.T) {
 	ctx := t.Context()
-	db := testDB(t, false)
-	if _, err := db.w.ExecContext(ctx, "CREATE TABLE t (x BLOB)"); err != nil {
-		t.Fatal(err)
-	}
-	// A small restart size: 64 pages (256 KiB).
-	db.ckpt.cancel()
-	db.ckpt.wg.Wait()
-	db.ckpt.restartPages = 64
-	ctx2, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	db.ckpt.cancel = cancel
-	db.ckpt.wg.Go(func() { db.ckpt.run(ctx2) })
-
-	blob := []byte(strings.Repeat("x", 16<<10))
+	db := checkpointDB(t, 64) // a small restart size: 64 pages (256 KiB)
 	write := func() {
 		t.Helper()
 		if _, err := db.w.ExecContext(ctx, "INSERT INTO t VALUES (?)", blob); err != nil {
@@ -43,10 +52,11 @@ func TestCheckpointer(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// 16 MiB written without a pause, 16 KiB at a time.
-	end := time.Now().Add(3 * time.Second)
+	// Writes without a pause, 16 KiB at a time, for 2 s: long enough for
+	// the checkpointer to run many times whatever the machine's speed.
+	end := time.Now().Add(2 * time.Second)
 	n := 0
-	for ; n < 1024 && time.Now().Before(end); n++ {
+	for ; time.Now().Before(end); n++ {
 		write()
 	}
 	fi, err := os.Stat(db.path + "-wal")
@@ -65,18 +75,7 @@ func TestCheckpointer(t *testing.T) {
 // timeout instead of holding the write lock, so writes go on.
 func TestCheckpointerLongReader(t *testing.T) {
 	ctx := t.Context()
-	db := testDB(t, false)
-	if _, err := db.w.ExecContext(ctx, "CREATE TABLE t (x BLOB)"); err != nil {
-		t.Fatal(err)
-	}
-	db.ckpt.cancel()
-	db.ckpt.wg.Wait()
-	db.ckpt.restartPages = 16
-	ctx2, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	db.ckpt.cancel = cancel
-	db.ckpt.wg.Go(func() { db.ckpt.run(ctx2) })
-
-	blob := []byte(strings.Repeat("x", 16<<10))
+	db := checkpointDB(t, 16)
 	if _, err := db.w.ExecContext(ctx, "INSERT INTO t VALUES (?)", blob); err != nil {
 		t.Fatal(err)
 	}

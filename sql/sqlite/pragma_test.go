@@ -23,12 +23,12 @@ func TestPragmas(t *testing.T) {
 		2:  {"writer", db.w, "temp_store", 2}, // MEMORY
 		3:  {"writer", db.w, "cache_size", -32768},
 		4:  {"writer", db.w, "wal_autocheckpoint", 0}, // the checkpointer does it
-		9:  {"checkpointer", db.ckpt.c, "synchronous", 1},
-		10: {"checkpointer", db.ckpt.c, "query_only", 0},
 		5:  {"writer", db.w, "busy_timeout", 5000},
 		6:  {"reader", db.r, "temp_store", 2},
 		7:  {"reader", db.r, "synchronous", 1},
 		8:  {"reader", db.r, "query_only", 1},
+		9:  {"checkpointer", db.ckpt.c, "synchronous", 1},
+		10: {"checkpointer", db.ckpt.c, "query_only", 0},
 	} {
 		var got int64
 		if err := tc.db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {

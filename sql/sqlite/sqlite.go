@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -57,7 +58,7 @@ type DB struct {
 	ws, rs stmtCache // prepared statements of the hot paths, on w and r
 
 	merger ftsMerger    // merges archive_fts in the background, on w
-	ckpt   checkpointer // checkpoints the WAL in the background, on a connection of its own
+	ckpt   checkpointer // checkpoints the WAL in the background (passive on a connection of its own, RESTART on w)
 }
 
 // stmtCache keeps the prepared statements of a fixed set of hot queries
@@ -98,6 +99,10 @@ func (c *stmtCache) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// busyTimeout is every connection's busy_timeout: how long it waits for a
+// lock another process (or the checkpointer) holds.
+const busyTimeout = 5 * time.Second
 
 // Open opens (creating if needed) the database file at path, creating its
 // parent directory with mode 0700 if missing. It does not apply migrations;
@@ -145,7 +150,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", writerBusyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(ON)")
@@ -167,10 +172,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
+	singleConn(w)
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		w.Close()
@@ -200,14 +202,19 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	c.SetMaxOpenConns(1)
-	c.SetMaxIdleConns(1)
-	c.SetConnMaxLifetime(0)
-	c.SetConnMaxIdleTime(0)
+	singleConn(c)
 	db := &DB{w: w, r: r, path: abs}
 	db.startFTSMerger(ctx)
 	db.startCheckpointer(ctx, c)
 	return db, nil
+}
+
+// singleConn makes db a pool of one connection, kept open for good.
+func singleConn(db *dbsql.DB) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
 }
 
 // syncOption splits path into the file name and the synchronous setting
