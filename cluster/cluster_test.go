@@ -94,7 +94,7 @@ func startWith(t testing.TB, cfg Config) node {
 }
 
 // bind binds full on n, available with priority prio.
-func (n node) bind(full string, prio int, t stanza.Target) jid.JID {
+func (n node) bind(full string, prio int8, t stanza.Target) jid.JID {
 	j := jid.MustParse(full)
 	n.r.set(router.Resource{JID: j, Target: t, Available: true, Priority: prio})
 	n.LocalChanged(j)

@@ -30,12 +30,12 @@ type Handover struct {
 
 	// The resource's state in the router and the features.
 	Available  bool
-	Priority   int
-	Presence   *stanza.Stanza // last available presence
-	Interested bool           // requested the roster
-	Directed   []jid.JID      // recipients of directed available presence
-	Carbons    bool           // XEP-0280 enabled
-	BlockList  bool           // retrieved the XEP-0191 block list (gets its pushes)
+	Priority   int8
+	Presence   string    // last available presence, packed (router.Resource.Presence)
+	Interested bool      // requested the roster
+	Directed   []jid.JID // recipients of directed available presence
+	Carbons    bool      // XEP-0280 enabled
+	BlockList  bool      // retrieved the XEP-0191 block list (gets its pushes)
 
 	from string // the node that gave it (Resume), for Taken
 }
@@ -153,12 +153,10 @@ func wireOf(ho *Handover) *handoverWire {
 	w := &handoverWire{
 		ID: ho.ID, JID: ho.JID.String(), InH: ho.InH, Acked: ho.Acked, TimeoutMS: ho.Timeout.Milliseconds(), Version: ho.Version,
 		LeftMS:    ho.Left.Milliseconds(),
-		Available: ho.Available, Priority: ho.Priority, Interested: ho.Interested, Carbons: ho.Carbons,
+		Available: ho.Available, Priority: int(ho.Priority), Interested: ho.Interested, Carbons: ho.Carbons,
 		BlockList: ho.BlockList,
 	}
-	if ho.Presence != nil {
-		w.Presence = string(ho.Presence.AppendXML(nil, stanza.NSClient))
-	}
+	w.Presence = ho.Presence
 	for _, j := range ho.Directed {
 		w.Directed = append(w.Directed, j.String())
 	}
@@ -197,13 +195,15 @@ func fromWire(w *handoverWire) (*Handover, error) {
 	ho := &Handover{
 		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Version: w.Version,
 		Left:      time.Duration(w.LeftMS) * time.Millisecond,
-		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
+		Available: w.Available, Priority: int8(min(max(w.Priority, -128), 127)), Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
 		Queue: make([]Queued, 0, len(w.Queue)),
 	}
 	if w.Presence != "" {
-		if ho.Presence, err = parseStanza(w.Presence); err != nil {
+		p, err := parseStanza(w.Presence)
+		if err != nil {
 			return nil, err
 		}
+		ho.Presence = stanza.Pack(p)
 	}
 	for _, s := range w.Directed {
 		j, err := jid.Parse(s)

@@ -24,7 +24,7 @@ func testHandover(t testing.TB) *Handover {
 		st := stanza.Build(stanza.KindMessage, stanza.TypeChat, id, bob, full)
 		q = append(q, Queued{St: st, At: int64(1000 + i)})
 	}
-	p := stanza.Build(stanza.KindPresence, stanza.TypeAvailable, "", full, jid.JID{})
+	p := stanza.Pack(stanza.Build(stanza.KindPresence, stanza.TypeAvailable, "", full, jid.JID{}))
 	return &Handover{
 		ID: "ABC.n1", JID: full, InH: 42, Acked: 1<<32 - 1, Timeout: 300 * time.Second, Version: 7, Queue: q,
 		Available: true, Priority: -5, Presence: p, Interested: true, Carbons: true,
@@ -49,8 +49,8 @@ func TestHandoverEncoding(t *testing.T) {
 		got.Interested != ho.Interested || got.Carbons != ho.Carbons || len(got.Directed) != 1 || !got.Directed[0].Equal(ho.Directed[0]) {
 		t.Errorf("decoded %+v, want %+v", got, ho)
 	}
-	if got.Presence == nil || got.Presence.String() != ho.Presence.String() {
-		t.Errorf("presence %v, want %v", got.Presence, ho.Presence)
+	if got.Presence == "" || got.Presence != ho.Presence {
+		t.Errorf("presence %q, want %q", got.Presence, ho.Presence)
 	}
 	if len(got.Queue) != len(ho.Queue) {
 		t.Fatalf("queue of %d, want %d", len(got.Queue), len(ho.Queue))

@@ -7,7 +7,6 @@ import (
 
 	"dormouse.im/dormouse/router"
 	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
 	"github.com/nats-io/nats.go"
 	"mellium.im/xmpp/jid"
 )
@@ -120,18 +119,16 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 		JID:        full,
 		Target:     &remote{c: c, node: node, full: e.JID},
 		Available:  e.Available,
-		Priority:   e.Priority,
+		Priority:   int8(min(max(e.Priority, -128), 127)),
 		Interested: e.Interested,
 		Carbons:    e.Carbons,
 	}
 	if e.Presence != "" {
-		el, err := xml.Parse([]byte(e.Presence), stanza.NSClient)
-		if err == nil {
-			x.Presence, err = stanza.New(el)
-		}
+		p, err := stanza.Unpack(e.Presence, jid.JID{}, jid.JID{})
 		if err != nil {
 			c.log.Warn("ignoring a malformed presence in the registry", "peer", node, "jid", e.JID, "err", err)
-			x.Presence = nil
+		} else {
+			x.Presence = stanza.Pack(p)
 		}
 	}
 	return x
@@ -197,10 +194,8 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		delete(c.local, key)
 		u.Gone = key
 	default:
-		e := entry{JID: key, Available: res.Available, Priority: res.Priority, Interested: res.Interested, Bound: old.Bound, target: res.Target}
-		if res.Presence != nil {
-			e.Presence = res.Presence.String()
-		}
+		e := entry{JID: key, Available: res.Available, Priority: int(res.Priority), Interested: res.Interested, Bound: old.Bound, target: res.Target}
+		e.Presence = res.Presence
 		if c.cfg.State != nil {
 			st := c.cfg.State(full, res)
 			e.Carbons, e.Inactive, e.Hibernated = st.Carbons, st.Inactive, st.Hibernated

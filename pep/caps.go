@@ -26,10 +26,11 @@ type caps struct{ node, ver string }
 // capsOf returns the entity capabilities a resource announced in its
 // presence, if hashed with SHA-1 (XEP-0115 §5; legacy caps are ignored).
 func capsOf(res router.Resource) caps {
-	if res.Presence == nil {
+	p := res.LastPresence(jid.JID{})
+	if p == nil {
 		return caps{}
 	}
-	c := res.Presence.El.Child(NSCaps, "c")
+	c := p.El.Child(NSCaps, "c")
 	if c == nil || c.AttrValue("hash") != "sha-1" {
 		return caps{}
 	}

@@ -193,8 +193,10 @@ func (s *Service) probe(ctx context.Context, full jid.JID) {
 		s.answerProbe(ctx, c, user, full, false)
 	}
 	for _, res := range s.r.Resources(user) {
-		if res.Available && res.Presence != nil && !res.JID.Equal(full) {
-			s.r.Send(ctx, addressed(res.Presence, res.JID, full))
+		if res.Available && !res.JID.Equal(full) {
+			if lp := res.LastPresence(full); lp != nil {
+				s.r.Send(ctx, lp)
+			}
 		}
 	}
 }
@@ -206,7 +208,7 @@ func (s *Service) probe(ctx context.Context, full jid.JID) {
 func (s *Service) answerProbe(ctx context.Context, contact, prober, to jid.JID, offline bool) {
 	var avail []router.Resource
 	for _, res := range s.r.Resources(contact) {
-		if res.Available && res.Presence != nil {
+		if res.Available && res.Presence != "" {
 			avail = append(avail, res)
 		}
 	}
@@ -226,7 +228,9 @@ func (s *Service) answerProbe(ctx context.Context, contact, prober, to jid.JID, 
 		return
 	}
 	for _, res := range avail {
-		s.r.Send(ctx, addressed(res.Presence, res.JID, to))
+		if lp := res.LastPresence(to); lp != nil {
+			s.r.Send(ctx, lp)
+		}
 	}
 }
 
@@ -361,8 +365,10 @@ func (s *Service) handleProbe(ctx context.Context, p *stanza.Stanza) error {
 	}
 	if target.Equal(prober) {
 		for _, res := range s.r.Resources(target) {
-			if res.Available && res.Presence != nil && !res.JID.Equal(p.From) {
-				s.r.Send(ctx, addressed(res.Presence, res.JID, p.From))
+			if res.Available && !res.JID.Equal(p.From) {
+				if lp := res.LastPresence(p.From); lp != nil {
+					s.r.Send(ctx, lp)
+				}
 			}
 		}
 		return nil

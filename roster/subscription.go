@@ -217,13 +217,12 @@ func (s *Service) forward(ctx context.Context, st *stanza.Stanza) {
 // resources to contact (RFC 6121 §3.1.5).
 func (s *Service) sendPresence(ctx context.Context, user, contact jid.JID) {
 	for _, res := range s.r.Resources(user) {
-		if !res.Available || res.Presence == nil {
+		if !res.Available {
 			continue
 		}
-		p := res.Presence.Copy()
-		p.SetFrom(res.JID)
-		p.SetTo(contact)
-		s.r.Send(ctx, p)
+		if p := res.LastPresence(contact); p != nil {
+			s.r.Send(ctx, p)
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ func TestClusterRoute(t *testing.T) {
 	type res struct {
 		name   string
 		remote bool
-		prio   int
+		prio   int8
 		down   bool // on an unreachable node
 	}
 	for _, tc := range []struct {
@@ -88,7 +88,7 @@ func TestClusterRoute(t *testing.T) {
 			for _, x := range tc.resources {
 				full := "bob@localhost/" + x.name
 				if !x.remote {
-					recs[x.name] = h.Online(full, x.prio)
+					recs[x.name] = h.Online(full, int(x.prio))
 					continue
 				}
 				var tg router.Target = &refuse{}

@@ -13,7 +13,7 @@ import (
 // taking its place.
 func (r *Router) Adopt(x Resource) (replaced Target) {
 	if !x.Available {
-		x.Presence, x.Priority = nil, 0
+		x.Presence, x.Priority = "", 0
 	}
 	return r.bind(&x)
 }

@@ -456,7 +456,7 @@ func (r *Router) bareRecipientsLocked(st *stanza.Stanza, remote []*Resource, ts 
 		if st.Type == stanza.TypeGroupchat {
 			return ts // RFC 6121 §8.5.2.1.1: never to a bare JID
 		}
-		best := -1
+		best := int8(-1)
 		for _, rs := range [2][]*Resource{local, remote} {
 			for _, x := range rs {
 				if x.Available && x.Priority >= 0 {

@@ -151,7 +151,7 @@ func New(cfg Config, r Router, resolver Resolver, log *slog.Logger) *Service {
 	s := &Service{
 		cfg: cfg, r: r, resolver: resolver, dialer: &net.Dialer{}, log: log,
 		insecure: domainSet(cfg.InsecureDomains), allow: domainSet(cfg.Allow), deny: domainSet(cfg.Deny),
-		out: map[pair]*outStream{}, in: map[*inStream]struct{}{}, perIP: wire.PerAddr{},
+		out: map[pair]*outStream{}, in: map[*inStream]struct{}{},
 		backoff: map[string]retry{}, listeners: map[net.Listener]struct{}{},
 	}
 	hosts := make(map[string]string, len(cfg.Hosts))

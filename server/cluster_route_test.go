@@ -681,7 +681,7 @@ func TestClusterPEP(t *testing.T) {
 	// Node 2 learnt bob's capabilities and stored them.
 	var ver string
 	for _, r := range n1.Router.Resources(jid.MustParse("bob@localhost")) {
-		if c := r.Presence.El.Child("http://jabber.org/protocol/caps", "c"); c != nil {
+		if c := r.LastPresence(jid.JID{}).El.Child("http://jabber.org/protocol/caps", "c"); c != nil {
 			ver = c.AttrValue("ver")
 		}
 	}

@@ -219,9 +219,16 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 		c.idleFired = false
 		_ = c.nc.SetReadDeadline(time.Now())
 	case c.canPark && c.dec.Quiet():
-		// Between elements with nothing buffered: park after ParkAfter.
+		// Between elements with nothing buffered: park after ParkAfter, or
+		// after wakeLinger if woken connections wait for a reader
+		// (wake.go; a deadline that has passed would not even read what
+		// the socket holds).
 		linger = true
-		_ = c.nc.SetReadDeadline(time.Now().Add(min(c.srv.Config.ParkAfter, c.srv.Config.IdleTimeout)))
+		after := min(c.srv.Config.ParkAfter, c.srv.Config.IdleTimeout)
+		if c.srv.wakeBacklog() {
+			after = min(after, wakeLinger)
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(after))
 	default:
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.Config.IdleTimeout))
 	}

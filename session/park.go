@@ -29,8 +29,9 @@ import (
 //     returns. The poller, the idle sweep (Config.IdleTimeout), or a
 //     goroutine that must wake the connection (a resumption elsewhere,
 //     closing the stream, a failed write, shutdown: Conn.wake) takes the
-//     wake-up — exactly one of them, through Handle.Disarm — and starts a
-//     reader goroutine (resumeRead) that continues the element loop.
+//     wake-up — exactly one of them, through Handle.Disarm — and has a
+//     reader goroutine continue the element loop (resumeRead; at most
+//     wakeLimit of them at once: wake.go).
 //   - Elsewhere, or with Config.PortablePark: a small goroutine waits for
 //     readability through the runtime poller (RawConn.Read) under the idle
 //     deadline, and continues as the reader. Setting the read deadline or
@@ -117,7 +118,7 @@ func (c *Conn) dropCtx() {
 
 // polled is called by the poller when the parked connection is readable.
 func (c *Conn) polled() {
-	go c.resumeRead()
+	c.srv.wakeRead(c)
 }
 
 // idleTimedOut is called by the idle sweep when a connection parked at
@@ -129,7 +130,7 @@ func (c *Conn) idleTimedOut(parkedAt int64) {
 	}
 	if h := c.poll.Load(); h != nil && h.Disarm() {
 		c.idleFired = true
-		go c.resumeRead()
+		c.srv.wakeRead(c)
 	}
 }
 
@@ -138,7 +139,7 @@ func (c *Conn) idleTimedOut(parkedAt int64) {
 // Safe to call from any goroutine, parked or not.
 func (c *Conn) wake() {
 	if h := c.poll.Load(); h != nil && h.Disarm() {
-		go c.resumeRead()
+		c.srv.wakeRead(c)
 	}
 }
 
@@ -210,7 +211,7 @@ func (s *Server) sweep(every time.Duration) {
 		case now := <-t.C:
 			limit := now.Add(-s.Config.IdleTimeout).UnixNano()
 			s.mu.Lock()
-			for c := range s.conns {
+			for c := range s.conns.All() {
 				if at := c.parkedAt.Load(); at != 0 && at <= limit {
 					list = append(list, due{c, at})
 				}

@@ -14,6 +14,7 @@ import (
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/internal/netpoll"
+	"dormouse.im/dormouse/internal/shrinkmap"
 	"dormouse.im/dormouse/internal/wire"
 	"dormouse.im/dormouse/stanza"
 	"dormouse.im/dormouse/stream"
@@ -180,6 +181,7 @@ type Server struct {
 	pollOnce sync.Once       // starts the poller at the first parking (park.go)
 	poller   *netpoll.Poller // parked connections (nil: portable parking); set by pollOnce
 
+	wake                 wakeups       // readers of woken connections (wake.go)
 	sweepOnce            sync.Once     // starts the idle sweep (park.go)
 	sweepStop, sweepDone chan struct{} // set by sweepOnce
 	reg                  registry
@@ -192,7 +194,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
+	conns     shrinkmap.Map[*Conn, struct{}] // a Go map would keep the peak of connections' table for good
 	perIP     wire.PerAddr
 	wg        sync.WaitGroup // connection goroutines
 	work      int            // background session endings in progress; guarded by mu
@@ -293,10 +295,11 @@ func (s *Server) init() {
 		}
 		s.reg.init(sm.OldSessions, sm.OldSessionTTL)
 		s.hib.clock = s.clock
+		if s.wake.limit == 0 { // set by a test
+			s.wake.limit, s.wake.stall = wakeLimit(), wakeStall
+		}
 		s.workDone.L = &s.mu
 		s.listeners = map[net.Listener]struct{}{}
-		s.conns = map[*Conn]struct{}{}
-		s.perIP = wire.PerAddr{}
 	})
 }
 
@@ -335,7 +338,7 @@ func (s *Server) Serve(l net.Listener, directTLS bool) error {
 			continue
 		}
 		c := newConn(s, nc, ip, directTLS)
-		s.conns[c] = struct{}{}
+		s.conns.Set(c, struct{}{})
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
@@ -370,7 +373,7 @@ func (s *Server) ServeConn(nc net.Conn) error {
 	}
 	c := newConn(s, nc, ip, false)
 	c.secure = true
-	s.conns[c] = struct{}{}
+	s.conns.Set(c, struct{}{})
 	s.wg.Add(1)
 	go c.serve()
 	return nil
@@ -379,7 +382,7 @@ func (s *Server) ServeConn(nc net.Conn) error {
 // connDone forgets a connection that finished.
 func (s *Server) connDone(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	s.conns.Delete(c)
 	s.perIP.Done(c.ip)
 	s.mu.Unlock()
 	s.wg.Done()
@@ -416,8 +419,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*Conn, 0, len(s.conns))
-	for c := range s.conns {
+	conns := make([]*Conn, 0, s.conns.Len())
+	for c := range s.conns.All() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
@@ -434,7 +437,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		s.mu.Lock()
-		for c := range s.conns {
+		for c := range s.conns.All() {
 			c.wake()
 			c.nc.Close()
 		}
@@ -485,7 +488,7 @@ func (s *Server) Count() int {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return s.conns.Len()
 }
 
 type remoteAddrKey struct{}

@@ -134,8 +134,8 @@ func (s *Server) Census() Census {
 		x.mu.Unlock()
 	}
 	s.mu.Lock()
-	live := make([]*Session, 0, len(s.conns))
-	for conn := range s.conns {
+	live := make([]*Session, 0, s.conns.Len())
+	for conn := range s.conns.All() {
 		live = append(live, conn.sess.Load())
 	}
 	s.mu.Unlock()

@@ -5,5 +5,5 @@ package netpoll
 func (p *Poller) Peak() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.peak
+	return p.wait.Peak()
 }

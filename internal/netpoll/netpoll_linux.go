@@ -8,39 +8,20 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"dormouse.im/dormouse/internal/shrinkmap"
 )
 
 // Poller waits for the readiness of armed connections. It is safe for
 // concurrent use.
 type Poller struct {
-	f    *os.File           // the epoll descriptor, waited for by the runtime poller
-	epfd int                // f's descriptor
-	done chan struct{}      // closed when the loop returned
-	mu   sync.Mutex         // guards the fields below
-	next uint64             // the last id given out
-	wait map[uint64]*Handle // armed handles by id
-	peak int                // the most entries wait has held since it was made
+	f    *os.File                       // the epoll descriptor, waited for by the runtime poller
+	epfd int                            // f's descriptor
+	done chan struct{}                  // closed when the loop returned
+	mu   sync.Mutex                     // guards the fields below
+	next uint64                         // the last id given out
+	wait shrinkmap.Map[uint64, *Handle] // armed handles by id
 	shut bool
-}
-
-// shrinkMin is the size from which wait is made again once it falls to an
-// eighth of its peak: a Go map keeps its peak's table after its entries
-// are deleted (about 100 bytes an entry), so after 10,000 parked
-// connections ended or hibernated at once the poller would keep their
-// table for good.
-const shrinkMin = 1024
-
-// deleteLocked removes id from wait and, if wait fell to an eighth of its
-// peak, copies it to a new map of its size. The caller holds p.mu.
-func (p *Poller) deleteLocked(id uint64) {
-	delete(p.wait, id)
-	if p.peak >= shrinkMin && len(p.wait) <= p.peak/8 {
-		m := make(map[uint64]*Handle, len(p.wait))
-		for k, v := range p.wait {
-			m[k] = v
-		}
-		p.wait, p.peak = m, len(m)
-	}
 }
 
 // Handle is one connection's registration with a Poller. Its methods must
@@ -66,7 +47,6 @@ func New() (*Poller, error) {
 		f:    os.NewFile(uintptr(fd), "epoll"),
 		epfd: fd,
 		done: make(chan struct{}),
-		wait: map[uint64]*Handle{},
 	}
 	rc, err := p.f.SyscallConn()
 	if err != nil {
@@ -99,8 +79,8 @@ func (p *Poller) loop(rc syscall.RawConn) {
 		p.mu.Lock()
 		for i := range events[:n] {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
-			if h, ok := p.wait[id]; ok {
-				p.deleteLocked(id)
+			if h, ok := p.wait.Get(id); ok {
+				p.wait.Delete(id)
 				fns = append(fns, h.fn)
 			}
 		}
@@ -122,7 +102,7 @@ func (p *Poller) Close() error {
 		return nil
 	}
 	p.shut = true
-	p.wait, p.peak = map[uint64]*Handle{}, 0
+	p.wait.Clear()
 	p.mu.Unlock()
 	err := p.f.Close()
 	<-p.done
@@ -133,7 +113,7 @@ func (p *Poller) Close() error {
 func (p *Poller) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.wait)
+	return p.wait.Len()
 }
 
 // NewHandle returns a Handle that calls fn when rc is readable after Arm.
@@ -156,8 +136,7 @@ func (h *Handle) Arm() (bool, error) {
 	p.next++
 	id := p.next
 	h.id = id
-	p.wait[id] = h
-	p.peak = max(p.peak, len(p.wait))
+	p.wait.Set(id, h)
 	p.mu.Unlock()
 	ev := syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
@@ -194,20 +173,20 @@ func (h *Handle) Disarm() bool {
 	p := h.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.wait[h.id] != h {
+	if x, _ := p.wait.Get(h.id); x != h {
 		return false
 	}
-	p.deleteLocked(h.id)
+	p.wait.Delete(h.id)
 	return true
 }
 
 func (p *Poller) disarm(id uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.wait[id]; !ok {
+	if _, ok := p.wait.Get(id); !ok {
 		return false
 	}
-	p.deleteLocked(id)
+	p.wait.Delete(id)
 	return true
 }
 

@@ -127,13 +127,13 @@ func TestOnline(t *testing.T) {
 	h.Mux.OnAvailable(available.record)
 	h.Online(phone, 5)
 	res, ok := h.Router.Resource(jid.MustParse(phone))
-	if !ok || !res.Available || res.Priority != 5 || res.Presence.From.String() != phone {
+	if lp := res.LastPresence(jid.JID{}); !ok || !res.Available || res.Priority != 5 || lp == nil || lp.From.String() != phone {
 		t.Errorf("after Online: %+v, %v; want available with priority 5, presence from %s", res, ok, phone)
 	}
 	h.Bind(laptop)
 	h.SetPresence(laptop, `<presence><show>away</show></presence>`)
 	res, _ = h.Router.Resource(jid.MustParse(laptop))
-	if !res.Available || res.Presence.El.ChildText(stanza.NSClient, "show") != "away" || res.Presence.From.String() != laptop {
+	if lp := res.LastPresence(jid.JID{}); !res.Available || lp == nil || lp.El.ChildText(stanza.NSClient, "show") != "away" || lp.From.String() != laptop {
 		t.Errorf("after SetPresence: %+v", res)
 	}
 	if got := available.get(); !slices.Equal(got, []string{phone, laptop}) {

@@ -22,7 +22,7 @@ func TestAddrOf(t *testing.T) {
 }
 
 func TestPerAddr(t *testing.T) {
-	p := PerAddr{}
+	var p PerAddr
 	ip := netip.MustParseAddr("192.0.2.1")
 	if !p.Add(ip, 2) || !p.Add(ip, 2) {
 		t.Fatal("Add refused below the limit")
@@ -36,8 +36,8 @@ func TestPerAddr(t *testing.T) {
 	}
 	p.Done(ip)
 	p.Done(ip)
-	if len(p) != 0 {
-		t.Fatalf("PerAddr not empty after every Done: %v", p)
+	if p.Len() != 0 {
+		t.Fatalf("PerAddr not empty after every Done: %d addresses", p.Len())
 	}
 	for range 5 {
 		if !p.Add(ip, 0) {
