@@ -128,7 +128,8 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 		if err != nil {
 			c.log.Warn("ignoring a malformed presence in the registry", "peer", node, "jid", e.JID, "err", err)
 		} else {
-			x.Presence = stanza.Pack(p)
+			x.SetLastPresence(p)
+			x.Priority = int8(min(max(e.Priority, -128), 127)) // as the node says
 		}
 	}
 	return x

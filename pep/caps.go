@@ -24,17 +24,17 @@ const maxKnownCaps = 10000
 type caps struct{ node, ver string }
 
 // capsOf returns the entity capabilities a resource announced in its
-// presence, if hashed with SHA-1 (XEP-0115 §5; legacy caps are ignored).
-func capsOf(res router.Resource) caps {
-	p := res.LastPresence(jid.JID{})
-	if p == nil {
-		return caps{}
+// presence, if hashed with SHA-1 (XEP-0115 §5; legacy caps are ignored):
+// the verification string, which the router keeps, and with node the node
+// too, parsed from the presence (only needed to ask the client).
+func capsOf(res router.Resource, node bool) caps {
+	c := caps{ver: res.CapsVer}
+	if c.ver != "" && node {
+		if p := res.LastPresence(jid.JID{}); p != nil {
+			c.node = p.El.Child(NSCaps, "c").AttrValue("node")
+		}
 	}
-	c := p.El.Child(NSCaps, "c")
-	if c == nil || c.AttrValue("hash") != "sha-1" {
-		return caps{}
-	}
-	return caps{node: c.AttrValue("node"), ver: c.AttrValue("ver")}
+	return c
 }
 
 // capsCache holds the features of verification strings, and the resources

@@ -105,13 +105,13 @@ func (s *Service) send(ctx context.Context, owner, full jid.JID, event *xml.Elem
 // the background (and the resource gets the last published items once they
 // are); until then the resource gets no events.
 func (s *Service) wants(res router.Resource, node string) bool {
-	c := capsOf(res)
+	c := capsOf(res, false)
 	if c.ver == "" {
 		return false
 	}
 	feats, ok := s.caps.get(c.ver)
 	if !ok {
-		s.resolve(res.JID, c)
+		s.resolve(res.JID, capsOf(res, true))
 		return false
 	}
 	return feats[node+"+notify"]
@@ -126,13 +126,13 @@ func (s *Service) available(_ context.Context, full jid.JID) {
 		if !ok {
 			return
 		}
-		c := capsOf(res)
+		c := capsOf(res, false)
 		if c.ver == "" {
 			return
 		}
 		feats, ok := s.caps.get(c.ver)
 		if !ok {
-			s.resolve(full, c)
+			s.resolve(full, capsOf(res, true))
 			return
 		}
 		s.sendLast(ctx, full, feats)

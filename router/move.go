@@ -1,6 +1,7 @@
 package router
 
 import (
+	"dormouse.im/dormouse/stanza"
 	"mellium.im/xmpp/jid"
 )
 
@@ -13,7 +14,9 @@ import (
 // taking its place.
 func (r *Router) Adopt(x Resource) (replaced Target) {
 	if !x.Available {
-		x.Presence, x.Priority = "", 0
+		x.Presence, x.CapsVer, x.Priority = "", "", 0
+	} else if p, err := stanza.Unpack(x.Presence, jid.JID{}, jid.JID{}); err == nil {
+		x.SetLastPresence(p) // its capabilities
 	}
 	return r.bind(&x)
 }

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"dormouse.im/dormouse/stanza"
+	"dormouse.im/dormouse/xml"
 	"mellium.im/xmpp/jid"
 )
 
@@ -23,7 +25,12 @@ type Resource struct {
 	// without its addresses; "" if none). LastPresence parses it. Every
 	// bound resource keeps one, hibernated sessions included: the parsed
 	// stanza would cost ~0.3 KiB each, an empty presence packed nothing.
-	Presence   string
+	Presence string
+	// CapsVer is the verification string of the XEP-0115 entity
+	// capabilities (SHA-1) in that presence, "" if none: PEP looks up
+	// every recipient's features by it without parsing the presence. It
+	// shares Presence's bytes where it can.
+	CapsVer    string
 	Priority   int8 // of its last available presence (RFC 6121 §4.7.2.3: -128 to 127)
 	Available  bool // sent initial presence and not unavailable since
 	Interested bool // requested the roster (RFC 6121 §2.1.6)
@@ -31,8 +38,29 @@ type Resource struct {
 	// enabled message carbons (XEP-0280), as that node's registry says;
 	// package carbons keeps the state of local resources itself.
 	Carbons bool
-	// (Priority and the bools share a word: 80 bytes, in the 80-byte size
+	// (Priority and the bools share a word: 96 bytes, in the 96-byte size
 	// class, for every bound resource.)
+}
+
+// NSCaps is the namespace of XEP-0115 entity capabilities.
+const NSCaps = "http://jabber.org/protocol/caps"
+
+// SetLastPresence records p, an available presence, as the resource's
+// last: packed, with its priority and capabilities.
+func (x *Resource) SetLastPresence(p *stanza.Stanza) {
+	x.Presence, x.Priority = stanza.Pack(p), presencePriority(p)
+	x.CapsVer = ""
+	c := p.El.Child(NSCaps, "c")
+	if c == nil || c.AttrValue("hash") != "sha-1" {
+		return
+	}
+	ver := c.AttrValue("ver")
+	// The packed XML holds ver='…' as it is unless it needed escaping.
+	if i := strings.Index(x.Presence, " ver='"+ver+"'"); i >= 0 && string(xml.AppendEscapedAttr(nil, ver)) == ver {
+		x.CapsVer = x.Presence[i+6 : i+6+len(ver)]
+	} else {
+		x.CapsVer = ver
+	}
 }
 
 // LastPresence returns the resource's last available presence from its
@@ -216,10 +244,9 @@ func (r *Router) unbind(full jid.JID, t Target) bool {
 // resource was available before. The first available presence runs the
 // OnAvailable hooks (offline messages are delivered there).
 func (r *Router) SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza) (wasAvailable bool, ok bool) {
-	var packed string
-	var priority int8
+	var last Resource // packed outside the lock
 	if p != nil {
-		packed, priority = stanza.Pack(p), presencePriority(p)
+		last.SetLastPresence(p)
 	}
 	r.mu.Lock()
 	x := r.lookupLocked(full)
@@ -228,11 +255,8 @@ func (r *Router) SetPresence(ctx context.Context, full jid.JID, p *stanza.Stanza
 		return false, false
 	}
 	wasAvailable = x.Available
-	if p == nil {
-		x.Available, x.Presence, x.Priority = false, "", 0
-	} else {
-		x.Available, x.Presence, x.Priority = true, packed, priority
-	}
+	x.Available = p != nil
+	x.Presence, x.CapsVer, x.Priority = last.Presence, last.CapsVer, last.Priority
 	r.mu.Unlock()
 	r.localChanged(full)
 	if p != nil && !wasAvailable {
