@@ -31,8 +31,10 @@
 // small goroutine blocked on the runtime poller). When input arrives, or
 // the idle timeout (one sweep for all parked connections) or a goroutine
 // that must wake it (the session resumed elsewhere, the stream closing, a
-// failed write, shutdown) takes the wake-up, a new reader goroutine
-// continues where the old one stopped. Parking happens only between
+// failed write, shutdown) takes the wake-up, a reader goroutine continues
+// where the old one stopped: at most max(128, 64×GOMAXPROCS) goroutines
+// read woken connections, the others queue (wake.go), so a burst of
+// wake-ups does not leave thousands of goroutine records behind. Parking happens only between
 // top-level elements with nothing buffered: the reader first waits for one
 // byte without a buffer, and a timeout there means crypto/tls holds no
 // complete record (park.go explains why nothing can be left unread).
