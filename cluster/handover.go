@@ -195,7 +195,7 @@ func fromWire(w *handoverWire) (*Handover, error) {
 	ho := &Handover{
 		ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Version: w.Version,
 		Left:      time.Duration(w.LeftMS) * time.Millisecond,
-		Available: w.Available, Priority: int8(min(max(w.Priority, -128), 127)), Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
+		Available: w.Available, Priority: priority(w.Priority), Interested: w.Interested, Carbons: w.Carbons, BlockList: w.BlockList,
 		Queue: make([]Queued, 0, len(w.Queue)),
 	}
 	if w.Presence != "" {

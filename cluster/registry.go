@@ -119,7 +119,6 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 		JID:        full,
 		Target:     &remote{c: c, node: node, full: e.JID},
 		Available:  e.Available,
-		Priority:   int8(min(max(e.Priority, -128), 127)),
 		Interested: e.Interested,
 		Carbons:    e.Carbons,
 	}
@@ -129,9 +128,9 @@ func (c *Cluster) resource(node string, e entry) *router.Resource {
 			c.log.Warn("ignoring a malformed presence in the registry", "peer", node, "jid", e.JID, "err", err)
 		} else {
 			x.SetLastPresence(p)
-			x.Priority = int8(min(max(e.Priority, -128), 127)) // as the node says
 		}
 	}
+	x.Priority = priority(e.Priority) // as the node says
 	return x
 }
 
@@ -195,8 +194,8 @@ func (c *Cluster) LocalChanged(full jid.JID) {
 		delete(c.local, key)
 		u.Gone = key
 	default:
-		e := entry{JID: key, Available: res.Available, Priority: int(res.Priority), Interested: res.Interested, Bound: old.Bound, target: res.Target}
-		e.Presence = res.Presence
+		e := entry{JID: key, Available: res.Available, Priority: int(res.Priority), Presence: res.Presence, Interested: res.Interested,
+			Bound: old.Bound, target: res.Target}
 		if c.cfg.State != nil {
 			st := c.cfg.State(full, res)
 			e.Carbons, e.Inactive, e.Hibernated = st.Carbons, st.Inactive, st.Hibernated
@@ -419,3 +418,7 @@ func (c *Cluster) requestSnapshot(node string) (snapshot, error) {
 	err = json.Unmarshal(m.Data, &s)
 	return s, err
 }
+
+// priority is a priority as a peer sent it, in RFC 6121's range
+// (§4.7.2.3: -128 to 127).
+func priority(n int) int8 { return int8(min(max(n, -128), 127)) }

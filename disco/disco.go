@@ -15,7 +15,7 @@ import (
 const (
 	NSInfo       = "http://jabber.org/protocol/disco#info"
 	NSItems      = "http://jabber.org/protocol/disco#items"
-	NSCaps       = "http://jabber.org/protocol/caps"
+	NSCaps       = router.NSCaps
 	NSData       = "jabber:x:data"                        // XEP-0004 data forms
 	NSServerInfo = "http://jabber.org/network/serverinfo" // XEP-0157 FORM_TYPE
 

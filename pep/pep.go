@@ -21,7 +21,7 @@ const (
 	NS      = "http://jabber.org/protocol/pubsub"
 	NSOwner = "http://jabber.org/protocol/pubsub#owner"
 	NSEvent = "http://jabber.org/protocol/pubsub#event"
-	NSCaps  = "http://jabber.org/protocol/caps"
+	NSCaps  = router.NSCaps
 	NSInfo  = "http://jabber.org/protocol/disco#info"
 )
 

@@ -34,8 +34,8 @@
 // failed write, shutdown) takes the wake-up, a reader goroutine continues
 // where the old one stopped: at most max(128, 64×GOMAXPROCS) goroutines
 // read woken connections, the others queue (wake.go), so a burst of
-// wake-ups does not leave thousands of goroutine records behind. Parking happens only between
-// top-level elements with nothing buffered: the reader first waits for one
+// wake-ups does not leave thousands of goroutine records behind. Parking
+// happens only between top-level elements with nothing buffered: the reader first waits for one
 // byte without a buffer, and a timeout there means crypto/tls holds no
 // complete record (park.go explains why nothing can be left unread).
 // Server.Stats counts parked connections.

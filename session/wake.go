@@ -27,7 +27,7 @@ import (
 type wakeups struct {
 	mu      sync.Mutex
 	queue   []*Conn       // woken connections waiting for a reader; guarded by mu
-	head    int           // queue[head:] waits; guarded by mu
+	head    int           // queue[head:] waits (empty: len(queue) == 0); guarded by mu
 	running int           // goroutines reading woken connections; guarded by mu
 	taken   uint64        // connections taken from the queue; guarded by mu
 	watch   *time.Timer   // the stall check, armed while the queue is not empty; guarded by mu
@@ -64,8 +64,7 @@ func (s *Server) wakeRead(c *Conn) {
 	w.queue = append(w.queue, c)
 	w.waiting.Add(1)
 	if w.watch == nil {
-		taken := w.taken
-		w.watch = time.AfterFunc(w.stall, func() { s.wakeCheck(taken) })
+		s.watchLocked()
 	}
 	w.mu.Unlock()
 }
@@ -84,13 +83,15 @@ func (s *Server) nextWoken() *Conn {
 	w := &s.wake
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.head == len(w.queue) {
+	if len(w.queue) == 0 {
 		w.running--
 		return nil
 	}
 	return w.takeLocked()
 }
 
+// takeLocked takes the oldest queued connection; the queue is not empty.
+// An emptied queue starts again at its array's beginning (len 0).
 func (w *wakeups) takeLocked() *Conn {
 	c := w.queue[w.head]
 	w.queue[w.head] = nil
@@ -108,27 +109,26 @@ func (w *wakeups) takeLocked() *Conn {
 	return c
 }
 
-// wakeCheck runs wakeStall after the queue was last seen: if nothing was
-// taken from it since (taken), every reader is busy, and one more goroutine
-// starts on the oldest connection.
+// watchLocked arms the stall check for the queue as it is now.
+func (s *Server) watchLocked() {
+	taken := s.wake.taken
+	s.wake.watch = time.AfterFunc(s.wake.stall, func() { s.wakeCheck(taken) })
+}
+
+// wakeCheck runs wakeStall after the stall check was armed: if nothing was
+// taken from the queue since (taken), every reader is busy, and one more
+// goroutine starts on the oldest connection.
 func (s *Server) wakeCheck(taken uint64) {
 	w := &s.wake
 	w.mu.Lock()
-	if w.head == len(w.queue) {
-		w.watch = nil
-		w.mu.Unlock()
-		return
-	}
 	var c *Conn
-	if w.taken == taken {
+	if len(w.queue) > 0 && w.taken == taken {
 		c = w.takeLocked()
 		w.running++
 	}
-	if w.head == len(w.queue) {
-		w.watch = nil
-	} else {
-		now := w.taken
-		w.watch = time.AfterFunc(w.stall, func() { s.wakeCheck(now) })
+	w.watch = nil
+	if len(w.queue) > 0 {
+		s.watchLocked()
 	}
 	w.mu.Unlock()
 	if c != nil {

@@ -1,21 +1,13 @@
-package router
+package router_test
 
 import (
 	"strings"
 	"testing"
 	"unsafe"
 
-	"dormouse.im/dormouse/stanza"
-	"dormouse.im/dormouse/xml"
+	"dormouse.im/dormouse/internal/routertest"
+	"dormouse.im/dormouse/router"
 )
-
-// TestResourceSize keeps a bound resource's entry in the 96-byte size
-// class: every session, live or hibernated, has one.
-func TestResourceSize(t *testing.T) {
-	if n := unsafe.Sizeof(Resource{}); n > 96 {
-		t.Errorf("Resource is %d bytes, over its size class of 96", n)
-	}
-}
 
 // TestSetLastPresence: the packed presence, its priority and its
 // capabilities' verification string (SHA-1 only), sharing the packed
@@ -36,16 +28,8 @@ func TestSetLastPresence(t *testing.T) {
 		4: {in: "<presence>" + caps + "hash='sha-1' node='n' ver='a&amp;b'/></presence>", ver: "a&b"},
 		5: {in: "<presence><priority>300</priority><x xmlns='urn:x'>" + caps + "hash='sha-1' ver='nested'/></x></presence>"},
 	} {
-		el, err := xml.Parse([]byte(tc.in), stanza.NSClient)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := stanza.New(el)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x Resource
-		x.SetLastPresence(p)
+		var x router.Resource
+		x.SetLastPresence(routertest.Parse(t, tc.in))
 		if x.Presence != tc.in || x.Priority != tc.prio || x.CapsVer != tc.ver {
 			t.Errorf("%d: presence %q priority %d caps %q; want %q %d %q", i, x.Presence, x.Priority, x.CapsVer, tc.in, tc.prio, tc.ver)
 		}
