@@ -83,10 +83,9 @@
 // once; under load (a commit ended less than Config.BatchLinger ago) a
 // batch waits up to BatchLinger for more writers, since an archive commit
 // costs mostly per commit, not per message. A batch holds at most
-// Config.MaxBatch rows; by default the store's size (BatchSizer: 1,024
-// on PostgreSQL) or DefaultMaxBatch (256, SQLite's). A writer
-// routed with a
-// sequence.Sequencer (a client session pipelining its messages) is released
+// Config.MaxBatch rows; by default the store's size (BatchSizer: 512 on
+// SQLite, 1,024 on PostgreSQL) or DefaultMaxBatch (256). A writer routed
+// with a sequence.Sequencer (a client session pipelining its messages) is released
 // once its messages are queued for a commit: its sender's next message,
 // whose id comes after, may join the same commit. If the archive
 // cannot take the message, the message is not delivered and the sender

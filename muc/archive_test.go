@@ -2,8 +2,10 @@ package muc_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"dormouse.im/dormouse/internal/routertest"
 	"dormouse.im/dormouse/muc"
@@ -237,4 +239,46 @@ func TestMentions(t *testing.T) {
 			t.Errorf("Mentions(%q, Bob) = %v, want %v", body, got, want)
 		}
 	}
+}
+
+// TestIDsAfterRestart: a service started again (same store) with its
+// clock set back an hour assigns stanza-ids after the archive's last, so
+// ids neither repeat nor go back in time.
+func TestIDsAfterRestart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func(c *muc.Config) { c.Now = func() time.Time { return now } }
+	f := newFixture(t, clock)
+	archivedRoom(t, f, map[string]string{"persistentroom": "1"}, 0)
+	sid := func(body string) string {
+		t.Helper()
+		f.Send(alice, `<message type='groupchat' to='`+room+`'><body>`+body+`</body></message>`)
+		for _, st := range f.Recorder(alice).Take() {
+			if st.Kind == stanza.KindMessage && st.Type == stanza.TypeGroupchat {
+				if e := st.El.Child(muc.NSSID, "stanza-id"); e != nil {
+					return e.AttrValue("id")
+				}
+			}
+			t.Fatalf("%s: %s", body, st)
+		}
+		t.Fatalf("%s: no echo", body)
+		return ""
+	}
+	before := sid("before")
+	now = now.Add(-time.Hour)
+	f.start(t, clock)
+	f.TakeAll()
+	f.join(alice, room+"/Alice", "")
+	after := sid("after")
+	if a, b := parseTestID(t, after), parseTestID(t, before); a <= b {
+		t.Errorf("stanza-id after the restart %s (%d) is not after %s (%d)", after, a, before, b)
+	}
+}
+
+func parseTestID(t *testing.T, s string) int64 {
+	t.Helper()
+	id, err := strconv.ParseInt(s, 36, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -187,15 +187,41 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("muc: load rooms: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	rooms := make([]*room, 0, len(stored))
 	for _, sr := range stored {
 		j, err := jid.Parse(sr.JID)
 		if err != nil {
 			s.log.Warn("muc: stored room with an invalid JID", "room", sr.JID)
 			continue
 		}
-		s.rooms[j.String()] = restoreRoom(j, sr, s.cfg.MaxOccupants)
+		r := restoreRoom(j, sr, s.cfg.MaxOccupants)
+		if err := s.continueIDs(ctx, r); err != nil {
+			return fmt.Errorf("muc: load rooms: %w", err)
+		}
+		rooms = append(rooms, r)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rooms {
+		s.rooms[r.jid.String()] = r
+	}
+	return nil
+}
+
+// continueIDs makes the stanza-ids the service assigns from now on come
+// after the last one in r's archive, so that a restart within the same
+// millisecond, or a clock set back, neither repeats an id nor puts new
+// messages before old ones.
+func (s *Service) continueIDs(ctx context.Context, r *room) error {
+	if !r.cfg.Archiving {
+		return nil
+	}
+	page, err := s.store.QueryArchive(ctx, ArchiveQuery{Room: r.jid.String(), Max: 1, Last: true})
+	if err != nil {
+		return fmt.Errorf("muc: archive of %s: %w", r.jid, err)
+	}
+	if len(page.Messages) == 1 {
+		s.ids.atLeast(page.Messages[0].ID)
 	}
 	return nil
 }

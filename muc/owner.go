@@ -247,14 +247,8 @@ func (s *Service) reload(ctx context.Context, key string) error {
 			return fmt.Errorf("muc: stored room with an invalid JID %q: %w", sr.JID, err)
 		}
 		r = restoreRoom(j, sr, s.cfg.MaxOccupants)
-		if r.cfg.Archiving {
-			page, err := s.store.QueryArchive(ctx, ArchiveQuery{Room: key, Max: 1, Last: true})
-			if err != nil {
-				return fmt.Errorf("muc: archive of %s: %w", key, err)
-			}
-			if len(page.Messages) == 1 {
-				s.ids.atLeast(page.Messages[0].ID)
-			}
+		if err := s.continueIDs(ctx, r); err != nil {
+			return err
 		}
 	}
 	s.mu.Lock()

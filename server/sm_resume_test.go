@@ -229,8 +229,13 @@ func TestSMTimeout(t *testing.T) {
 	if el := bob.NoMore(100 * time.Millisecond); el != nil {
 		t.Errorf("something bounced to bob: %s", el)
 	}
-	// A message after the timeout goes offline the usual way.
+	// A message after the timeout goes offline the usual way (stored
+	// before Alice logs in again, or it would reach her live).
 	bob.SendRaw(chat("alice@localhost/phone", "m3", "three"))
+	waitFor(t, "m3 stored offline", func() bool {
+		n, err := ts.Stores.Offline.Count(t.Context(), "alice@localhost")
+		return err == nil && n == 4
+	})
 
 	_, err := ts.resume("alice", alice.SM, false)
 	var rf *xmpptest.ResumeFailed

@@ -42,6 +42,10 @@ func testFTSMerge(t *testing.T, background bool) {
 		t.Fatal(err)
 	}
 	s := db.MAM()
+	// Juliet has searched: her messages are indexed as they are archived.
+	if err := s.indexOwner(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
 
 	// Message i says "word<i%13> unique<i>".
 	const n = 2500

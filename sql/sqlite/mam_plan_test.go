@@ -85,6 +85,27 @@ func TestMAMQueryPlans(t *testing.T) {
 	}
 }
 
+// TestFTSIndexPlans checks that the statements indexing an owner's archive
+// on demand (MAMStore.indexOwner) read a range of the archive, not all of
+// it nor all of the owner's archive for the messages archived meanwhile.
+func TestFTSIndexPlans(t *testing.T) {
+	db := testDB(t, true)
+	for _, tc := range []struct {
+		sql  string
+		args []any
+		want string
+	}{
+		{ftsIndexIDs, []any{"juliet@example.com", 1, 1000}, "SEARCH archive USING INDEX sqlite_autoindex_archive_1 (owner=? AND id>? AND id<?)"},
+		{ftsIndexAbove, []any{"juliet@example.com", 1}, "SEARCH archive USING INTEGER PRIMARY KEY (rowid>?)"},
+	} {
+		p := plan(t, db, tc.sql, tc.args)
+		t.Logf("%s\n\t%s", tc.sql, strings.Join(p, "\n\t"))
+		if len(p) == 0 || p[0] != tc.want {
+			t.Errorf("plan of %s:\n\t%s\nwant first %s", tc.sql, strings.Join(p, "\n\t"), tc.want)
+		}
+	}
+}
+
 // plan returns the EXPLAIN QUERY PLAN lines of a statement.
 func plan(t *testing.T, db *DB, sql string, args []any) []string {
 	t.Helper()
