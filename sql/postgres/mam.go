@@ -24,9 +24,9 @@ var (
 )
 
 // MAMStore implements mam.Store on the tables archive and archive_prefs.
-// Full-text search uses the generated column body_tsv
-// (to_tsvector('simple', body): case folding, no stemming, no stop words)
-// and its GIN index.
+// Full-text search uses the column body_tsv (to_tsvector('simple', body):
+// case folding, no stemming, no stop words) and its GIN index; body_tsv
+// is set for the archives of owners who have searched (see indexOwner).
 //
 // Stamps are kept with microsecond precision; a zero Stamp is stored as
 // the current time. Every query is a range scan of an index: paging is
@@ -157,6 +157,9 @@ func (s *MAMStore) Query(ctx context.Context, q mam.Query) (mam.Page, error) {
 		if words = norm.FullTextWords(q.Text); len(words) == 0 {
 			return none() // nothing to search for
 		}
+		if err := s.indexOwner(ctx, q.Owner); err != nil {
+			return mam.Page{}, fmt.Errorf("postgres: mam query: %w", err)
+		}
 		ids, rare, err := s.rareText(ctx, q.Owner, words)
 		if err != nil {
 			return mam.Page{}, fmt.Errorf("postgres: mam query: %w", err)
@@ -197,6 +200,58 @@ func (s *MAMStore) Query(ctx context.Context, q mam.Query) (mam.Page, error) {
 		}
 	}
 	return page, nil
+}
+
+// ftsIndexChunk is the most messages one statement of indexOwner indexes.
+const ftsIndexChunk = 1000
+
+// indexOwner makes sure owner's archive is all in the full-text index,
+// which holds only the archives of owners who have searched (migration
+// 0012). The first full-text query of an owner adds them to
+// archive_fts_owners under a SHARE lock on archive (it waits for the
+// writes under way, which did not see it, to commit; every later write
+// sees it, and its trigger sets body_tsv), then sets the body_tsv of the
+// owner's messages that have none, ftsIndexChunk at a time in id order,
+// and marks the owner complete. Until then another query of theirs indexes
+// too (the statements are idempotent). An owner without an account is left
+// alone (their archive is empty).
+func (s *MAMStore) indexOwner(ctx context.Context, owner string) error {
+	var complete bool
+	err := s.db.pool.QueryRow(ctx, `SELECT complete FROM archive_fts_owners WHERE owner = $1`, owner).Scan(&complete)
+	switch {
+	case err == nil && complete:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `LOCK TABLE archive IN SHARE MODE`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO archive_fts_owners (owner) SELECT name FROM accounts WHERE name = $1 ON CONFLICT DO NOTHING`, owner)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("full-text index of %q: %w", owner, err)
+	}
+	for after := int64(0); ; {
+		var last *int64
+		if err := s.db.pool.QueryRow(ctx, `SELECT max(id) FROM (SELECT id FROM archive WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3) c`,
+			owner, after, ftsIndexChunk).Scan(&last); err != nil {
+			return fmt.Errorf("full-text index of %q: %w", owner, err)
+		}
+		if last == nil {
+			break
+		}
+		if _, err := s.db.pool.Exec(ctx, `UPDATE archive SET body_tsv = to_tsvector('simple', body)
+			WHERE owner = $1 AND id > $2 AND id <= $3 AND body_tsv IS NULL`, owner, after, *last); err != nil {
+			return fmt.Errorf("full-text index of %q: %w", owner, err)
+		}
+		after = *last
+	}
+	if _, err := s.db.pool.Exec(ctx, `UPDATE archive_fts_owners SET complete = true WHERE owner = $1`, owner); err != nil {
+		return fmt.Errorf("full-text index of %q: %w", owner, err)
+	}
+	return nil
 }
 
 // rareHits is the most messages (in all archives) matching a full-text

@@ -1,12 +1,12 @@
 package sqlite
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"dormouse.im/dormouse/auth"
 	"dormouse.im/dormouse/mam"
+	"dormouse.im/dormouse/mam/mamtest"
 )
 
 // TestFullTextOnDemand checks that the full-text index holds only the
@@ -27,27 +27,13 @@ func TestFullTextOnDemand(t *testing.T) {
 	}
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	next := 0
-	// archive archives n messages between Romeo and Juliet, in both
-	// archives; every third says "roses".
+	// archive archives n more messages between Romeo and Juliet.
 	archive := func(n int) {
 		t.Helper()
-		var ms []mam.Message
-		for range n {
-			stamp := base.Add(time.Duration(next) * time.Second)
-			body := fmt.Sprintf("message %d", next)
-			if next%3 == 0 {
-				body += " of roses"
-			}
-			m := mam.Message{ID: stamp.UnixMilli() << 20, Owner: romeo, With: juliet, Outgoing: true, Stamp: stamp,
-				Body: body, Stanza: []byte("<message/>")}
-			r := m
-			r.Owner, r.With, r.Outgoing = juliet, romeo, false
-			ms = append(ms, m, r)
-			next++
-		}
-		if err := s.Append(ctx, ms); err != nil {
+		if err := s.Append(ctx, mamtest.Conversation(romeo, juliet, base, next, n)); err != nil {
 			t.Fatal(err)
 		}
+		next += n
 	}
 	indexed := func(owner string) int {
 		t.Helper()

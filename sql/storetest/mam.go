@@ -33,6 +33,7 @@ func runMAM(t *testing.T, open Open) {
 		{"DeleteAccount", testMAMDeleteAccount},
 		{"AppendErrors", testMAMAppendErrors},
 		{"ConcurrentAppend", testMAMConcurrentAppend},
+		{"FullTextFirstSearch", testMAMFullTextFirstSearch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -830,5 +831,68 @@ func testMAMConcurrentAppend(t *testing.T, s *sql.Stores) {
 		if p.Count != len(want) {
 			t.Errorf("Count = %d, want %d", p.Count, len(want))
 		}
+	}
+}
+
+// testMAMFullTextFirstSearch: a store may index an archive for full-text
+// search only from its owner's first full-text query on (both do). That
+// query, made while messages keep being archived, finds what was archived
+// before it (more than a thousand messages: more than one chunk of the
+// indexing), and the next one finds everything archived since.
+func testMAMFullTextFirstSearch(t *testing.T, s *sql.Stores) {
+	if !s.MAM.SupportsFullText() {
+		t.Skip("no full-text search")
+	}
+	ctx := t.Context()
+	const user, other = "juliet@example.com", "romeo@example.net"
+	createAccounts(t, s, user, other)
+	// Message i says "roses" when i%3 == 0.
+	msg := func(i int) mam.Message {
+		m := mamMessage(user, i)
+		m.Body = fmt.Sprintf("message %d", i)
+		if i%3 == 0 {
+			m.Body += " of roses"
+		}
+		return m
+	}
+	roses := func(n int) int { return (n + 2) / 3 } // among messages 0 to n-1
+	const before = 1500
+	var ms []mam.Message
+	for i := range before {
+		ms = append(ms, msg(i))
+	}
+	if err := s.MAM.Append(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile, messages keep coming, a few at a time.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	n := before
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.MAM.Append(ctx, []mam.Message{msg(n), msg(n + 1)}); err != nil {
+				t.Errorf("Append: %v", err)
+				return
+			}
+			n += 2
+		}
+	})
+	p, err := s.MAM.Query(ctx, mam.Query{Owner: user, Text: "roses", Max: 10_000, BeforeID: mamID(before)})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Messages) != roses(before) {
+		t.Errorf("first search finds %d of the %d earlier messages with roses", len(p.Messages), roses(before))
+	}
+	p = query(t, s, mam.Query{Owner: user, Text: "roses", Max: 10_000, Count: true})
+	if len(p.Messages) != roses(n) || p.Count != roses(n) {
+		t.Errorf("next search finds %d (count %d) of the %d messages with roses (%d archived)", len(p.Messages), p.Count, roses(n), n)
 	}
 }
