@@ -48,11 +48,10 @@
 // column ('simple' configuration) with a GIN index on PostgreSQL: every
 // word of the query must occur; case is folded, there is no stemming, and
 // the tokenizers differ in details (PostgreSQL keeps e-mail addresses and
-// URLs as single words, FTS5 splits them). SQLite indexes a user's archive
+// URLs as single words, FTS5 splits them). Both index a user's archive
 // from their first full-text query on (that query indexes what came
-// before), so users who never search cost no indexing; PostgreSQL indexes
-// every message. Appends are batched: one multi-row INSERT on SQLite, one
-// COPY on PostgreSQL.
+// before), so users who never search cost no indexing. Appends are
+// batched: one multi-row INSERT on SQLite, one COPY on PostgreSQL.
 //
 // # Multi-user chat
 //
