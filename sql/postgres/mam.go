@@ -223,6 +223,12 @@ func (s *MAMStore) indexOwner(ctx context.Context, owner string) error {
 		return nil
 	case errors.Is(err, pgx.ErrNoRows):
 		err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+			// The account first: a deletion of it under way (which
+			// locks it, then archive) ends before, instead of
+			// deadlocking with the lock below.
+			if _, err := tx.Exec(ctx, `SELECT FROM accounts WHERE name = $1 FOR KEY SHARE`, owner); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `LOCK TABLE archive IN SHARE MODE`); err != nil {
 				return err
 			}

@@ -27,7 +27,8 @@ var (
 )
 
 // MAMStore implements mam.Store on the tables archive and archive_prefs,
-// with an FTS5 index (archive_fts) of the bodies.
+// with an FTS5 index (archive_fts) of the bodies in the archives of owners
+// who have searched (see indexOwner).
 //
 // Stamps are kept in Unix microseconds; a zero Stamp is stored as the
 // current time. Every query is a range scan of an index: paging is keyset
