@@ -442,14 +442,18 @@ var errBatch = errors.New("cluster: malformed delivery batch")
 // takeBatch delivers the stanzas of a batch (see the format above),
 // forwarded ones if fwd, and returns the sending node and the answer.
 func (c *Cluster) takeBatch(d []byte, fwd bool) (node string, ans []byte, err error) {
-	if len(d) < 3 || d[0] != batchMagic || d[1] != batchVersion || len(d) < 3+int(d[2])+8 {
+	if len(d) < 3 || d[0] != batchMagic || d[1] != batchVersion {
 		return "", nil, errBatch
 	}
-	node = string(d[3 : 3+d[2]])
+	nl := int(d[2]) // as an int: 3+d[2] in bytes wraps past 252
+	if len(d) < 3+nl+8 {
+		return "", nil, errBatch
+	}
+	node = string(d[3 : 3+nl])
 	if !validToken(node) {
 		return "", nil, errBatch
 	}
-	d = d[3+int(d[2]):]
+	d = d[3+nl:]
 	epoch := int64(binary.BigEndian.Uint64(d))
 	d = d[8:]
 	st := c.stats(node)

@@ -253,13 +253,14 @@ func owners(msgs []mam.Message) string {
 const ftsIndexChunk = 1000
 
 // The statements of indexOwner adding rows of archive that archive_fts
-// does not hold yet to it: an owner's rows in a range of ids (a range of
-// the (owner, id) index), and an owner's rows above a seq (a range of
-// rowids: +owner keeps the planner off the owner's whole index).
+// does not hold yet to it: an owner's rows in a range of ids, or above an
+// id (ranges of the (owner, id) index), and an owner's rows above a seq (a
+// range of rowids: +owner keeps the planner off the owner's whole index).
 const (
 	ftsIndexRows = `INSERT INTO archive_fts (rowid, body) SELECT seq, body FROM archive
 	WHERE NOT EXISTS (SELECT 1 FROM archive_fts_docsize d WHERE d.id = archive.seq) AND `
 	ftsIndexIDs   = ftsIndexRows + `owner = ? AND id > ? AND id <= ?`
+	ftsIndexAfter = ftsIndexRows + `owner = ? AND id > ?`
 	ftsIndexAbove = ftsIndexRows + `+owner = ? AND seq > ?`
 )
 
@@ -268,8 +269,10 @@ const (
 // 0012): the first full-text query of an owner indexes their archive, in
 // chunks of ftsIndexChunk messages in id order, then, in the transaction
 // that adds them to archive_fts_owners (after which the insert trigger
-// indexes their new messages), the messages archived meanwhile. An owner
-// without an account is left alone (their archive is empty).
+// indexes their new messages), the messages archived meanwhile: those
+// after the last chunk's ids, and any other archived since indexing began
+// (one with an earlier id, say, from a clock set back).
+// An owner without an account is left alone (their archive is empty).
 func (s *MAMStore) indexOwner(ctx context.Context, owner string) error {
 	var on bool
 	if err := s.db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM archive_fts_owners WHERE owner = ?)`, owner).Scan(&on); err != nil {
@@ -303,6 +306,9 @@ func (s *MAMStore) indexOwner(ctx context.Context, owner string) error {
 		s.db.merger.written(1)
 	}
 	err := s.db.inTx(ctx, func(tx *dbsql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ftsIndexAfter, owner, after); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, ftsIndexAbove, owner, top); err != nil {
 			return err
 		}

@@ -96,6 +96,7 @@ func TestFTSIndexPlans(t *testing.T) {
 		want string
 	}{
 		{ftsIndexIDs, []any{"juliet@example.com", 1, 1000}, "SEARCH archive USING INDEX sqlite_autoindex_archive_1 (owner=? AND id>? AND id<?)"},
+		{ftsIndexAfter, []any{"juliet@example.com", 1}, "SEARCH archive USING INDEX sqlite_autoindex_archive_1 (owner=? AND id>?)"},
 		{ftsIndexAbove, []any{"juliet@example.com", 1}, "SEARCH archive USING INTEGER PRIMARY KEY (rowid>?)"},
 	} {
 		p := plan(t, db, tc.sql, tc.args)

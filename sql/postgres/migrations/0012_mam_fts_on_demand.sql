@@ -6,7 +6,8 @@
 -- An owner's row is added (complete false) before their archive is
 -- indexed, under a SHARE lock on archive so that every write that has not
 -- seen it has committed first; complete turns true once every message of
--- theirs has its body_tsv. The GIN index leaves out the NULLs.
+-- theirs has its body_tsv. The GIN index leaves out the NULLs. (DROP
+-- EXPRESSION needs PostgreSQL 13 or later.)
 CREATE TABLE archive_fts_owners (
 	owner    TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES accounts (name) ON DELETE CASCADE,
 	complete BOOLEAN NOT NULL DEFAULT false
