@@ -302,7 +302,7 @@ type MAM struct {
 	PurgeSchedule string `toml:"purge_schedule"`
 	// MaxBatch is the most messages written to the archive in one
 	// transaction (group commit). Default 0: the backend's size (SQLite
-	// 256, PostgreSQL 1,024); 1 writes every message in its own
+	// 512, PostgreSQL 1,024); 1 writes every message in its own
 	// transaction.
 	MaxBatch int `toml:"max_batch"`
 	// BatchLinger: under concurrent load, how long a group commit waits

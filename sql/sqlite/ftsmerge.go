@@ -72,8 +72,8 @@ func (m *ftsMerger) stop() {
 }
 
 // written records n committed archive writes (each adding a segment to
-// archive_fts or, for deletions, delete markers) and wakes the merger
-// every ftsMergeEvery of them.
+// archive_fts, delete markers for deletions, or nothing when no message of
+// theirs is indexed) and wakes the merger every ftsMergeEvery of them.
 func (m *ftsMerger) written(n int64) {
 	if m.wake == nil {
 		return

@@ -214,7 +214,10 @@ func (s *MAMStore) Append(ctx context.Context, msgs []mam.Message) error {
 	if err != nil {
 		return appendError(msgs, err)
 	}
-	// Each statement added a segment to archive_fts.
+	// Each statement added a segment to archive_fts if it held a message
+	// of an owner who has searched (migration 0012). Otherwise the merger,
+	// woken every ftsMergeEvery of them, finds no work in one short step:
+	// knowing which would cost a query per commit.
 	s.db.merger.written(int64((len(msgs) + appendChunk - 1) / appendChunk))
 	s.db.ckpt.written()
 	return nil
@@ -247,9 +250,9 @@ func owners(msgs []mam.Message) string {
 }
 
 // ftsIndexChunk is the most messages one transaction of indexOwner adds
-// to the full-text index: each holds the writer for a few tens of
-// milliseconds at most, so archive writes interleave with a large
-// archive's first indexing.
+// to the full-text index: each holds the writer for about 10 ms (100,000
+// messages took 0.87 s in TestMAMLarge), so archive writes interleave with
+// a large archive's first indexing.
 const ftsIndexChunk = 1000
 
 // The statements of indexOwner adding rows of archive that archive_fts
